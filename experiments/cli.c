@@ -1,0 +1,178 @@
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+const char *cli_cmd = "ripple";
+
+static void vmsg(const char *fmt, va_list ap)
+{
+    fprintf(stderr, "ripple %s: ", cli_cmd);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
+void cli_usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vmsg(fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "Try 'ripple %s --help'.\n", cli_cmd);
+    exit(CLI_EXIT_USAGE);
+}
+
+void cli_data_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vmsg(fmt, ap);
+    va_end(ap);
+    exit(CLI_EXIT_DATA);
+}
+
+void cli_lib_error(ripple_status s, const char *what)
+{
+    fprintf(stderr, "ripple %s: %s: %s\n", cli_cmd, what, ripple_last_error());
+    exit(s == RIPPLE_ERR_INVALID ? CLI_EXIT_USAGE : CLI_EXIT_DATA);
+}
+
+int64_t cli_int(const char *opt, const char *s, int64_t lo, int64_t hi)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (!*s || *end || errno)
+        cli_usage_error("%s: '%s' is not an integer", opt, s);
+    if (v < lo || v > hi)
+        cli_usage_error("%s: %lld is out of range %lld..%lld", opt, v, (long long)lo, (long long)hi);
+    return v;
+}
+
+double cli_double(const char *opt, const char *s, double lo, double hi)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (!*s || *end || errno == ERANGE)
+        cli_usage_error("%s: '%s' is not a number", opt, s);
+    if (!(v >= lo && v <= hi))
+        cli_usage_error("%s: %g is out of range %g..%g", opt, v, lo, hi);
+    return v;
+}
+
+void cli_range(const char *opt, const char *s, int64_t *lo, int64_t *hi)
+{
+    const char *colon = strchr(s, ':');
+    if (!colon) {
+        *lo = cli_int(opt, s, 0, INT32_MAX);
+        *hi = *lo + 1;
+        return;
+    }
+    char first[32];
+    size_t n = (size_t)(colon - s);
+    if (n == 0 || n >= sizeof first) cli_usage_error("%s: '%s' is not a range a:b", opt, s);
+    memcpy(first, s, n);
+    first[n] = '\0';
+    *lo = cli_int(opt, first, 0, INT32_MAX);
+    if (!colon[1]) {
+        *hi = -1;
+        return;
+    }
+    *hi = cli_int(opt, colon + 1, 0, INT32_MAX);
+    if (*hi <= *lo) cli_usage_error("%s: empty range '%s' (need a < b)", opt, s);
+}
+
+void cli_int_list(const char *opt, const char *s, int n, int64_t *out)
+{
+    const char *p = s;
+    for (int i = 0; i < n; i++) {
+        char *end;
+        errno = 0;
+        long long v = strtoll(p, &end, 10);
+        if (end == p || errno || v <= 0 || v > INT32_MAX)
+            cli_usage_error("%s: '%s' must be %d positive integers separated by commas", opt, s, n);
+        out[i] = v;
+        if (i < n - 1) {
+            if (*end != ',')
+                cli_usage_error("%s: '%s' must be %d positive integers separated by commas", opt, s, n);
+            p = end + 1;
+        } else if (*end) {
+            cli_usage_error("%s: '%s' must be %d positive integers separated by commas", opt, s, n);
+        }
+    }
+}
+
+unsigned cli_axes(const char *opt, const char *s)
+{
+    unsigned set = 0;
+    if (!*s) cli_usage_error("%s: empty axis set (use letters t, h, w)", opt);
+    for (const char *p = s; *p; p++) {
+        const char *at = strchr("thw", *p);
+        if (!at || !*p) cli_usage_error("%s: '%c' is not an axis (use letters t, h, w)", opt, *p);
+        unsigned bit = RIPPLE_AXIS_BIT(at - "thw");
+        if (set & bit) cli_usage_error("%s: axis '%c' given twice", opt, *p);
+        set |= bit;
+    }
+    return set;
+}
+
+const char *cli_axes_str(unsigned axes, char buf[4])
+{
+    int n = 0;
+    for (int a = 0; a < 3; a++)
+        if (axes & RIPPLE_AXIS_BIT(a)) buf[n++] = "thw"[a];
+    buf[n] = '\0';
+    return buf;
+}
+
+const ripple_layout *cli_layout(const ripple_capture *cap)
+{
+    return &ripple_capture_get_info(cap)->layout;
+}
+
+void *cli_alloc(size_t count, size_t size, const char *what)
+{
+    if (count && size > SIZE_MAX / count)
+        cli_data_error("%s: %zu x %zu bytes overflows", what, count, size);
+    void *p = malloc(count * size ? count * size : 1);
+    if (!p) cli_data_error("out of memory allocating %s (%zu bytes)", what, count * size);
+    return p;
+}
+
+double cli_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static double progress_t0;
+static int progress_active;
+
+void cli_progress(const char *label, int64_t done, int64_t total)
+{
+    if (!isatty(STDERR_FILENO)) return;
+    double now = cli_now();
+    if (!progress_active) {
+        progress_t0 = now;
+        progress_active = 1;
+    }
+    double el = now - progress_t0;
+    double rate = el > 0 ? (double)done / el : 0;
+    double eta = rate > 0 ? (double)(total - done) / rate : NAN;
+    fprintf(stderr, "\r%s %lld/%lld  %.2f/s  eta %s%.0fs   ", label, (long long)done,
+            (long long)total, rate, isnan(eta) ? "?" : "", isnan(eta) ? 0.0 : eta);
+    fflush(stderr);
+}
+
+void cli_progress_done(void)
+{
+    if (progress_active && isatty(STDERR_FILENO)) fputc('\n', stderr);
+    progress_active = 0;
+}

@@ -1,0 +1,53 @@
+/* Shared command-line helpers of the ripple drivers.
+ *
+ * Exit codes of every subcommand: 0 success, 1 data error (bad file,
+ * non-finite values, a step that is not captured), 2 usage error (unknown
+ * option, bad value). Errors are one line on stderr: "ripple CMD: what is
+ * wrong" followed, where it helps, by a hint line. */
+#ifndef RIPPLE_CLI_H
+#define RIPPLE_CLI_H
+
+#include "ripple/ripple.h"
+
+#include <stdint.h>
+#include <stdio.h>
+
+enum { CLI_EXIT_OK = 0, CLI_EXIT_DATA = 1, CLI_EXIT_USAGE = 2 };
+
+/* Name of the running subcommand, for messages ("eval"). */
+extern const char *cli_cmd;
+
+/* Prints "ripple CMD: msg" and exits 2 (usage) or 1 (data). */
+_Noreturn void cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+_Noreturn void cli_data_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Exits with the library's last error: code 2 for RIPPLE_ERR_INVALID, else 1. */
+_Noreturn void cli_lib_error(ripple_status s, const char *what);
+
+/* Strict number parsing: the whole string must be a number in range, or the
+ * program exits with a usage error naming the option. */
+int64_t cli_int(const char *opt, const char *s, int64_t lo, int64_t hi);
+double cli_double(const char *opt, const char *s, double lo, double hi);
+/* "a:b" (half-open), "a" (one) or "a:" (to the end) into [*lo, *hi); hi = -1 for "to the end". */
+void cli_range(const char *opt, const char *s, int64_t *lo, int64_t *hi);
+/* "T,H,W" style list of exactly n positive integers. */
+void cli_int_list(const char *opt, const char *s, int n, int64_t *out);
+/* Axis letters "thw" (any subset, no repeats) into a RIPPLE_AXIS_BIT set. */
+unsigned cli_axes(const char *opt, const char *s);
+/* Writes the axis letters of a set into buf[4] ("thw"). */
+const char *cli_axes_str(unsigned axes, char buf[4]);
+
+/* Layout of a capture for the library. */
+const ripple_layout *cli_layout(const ripple_capture *cap);
+
+/* Allocation that exits with a data error naming what did not fit. */
+void *cli_alloc(size_t count, size_t size, const char *what);
+
+/* Progress on stderr, only when stderr is a terminal: "label done/total
+ * rate, eta". cli_progress_done ends the line. */
+void cli_progress(const char *label, int64_t done, int64_t total);
+void cli_progress_done(void);
+
+/* Monotonic seconds. */
+double cli_now(void);
+
+#endif

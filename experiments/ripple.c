@@ -1,0 +1,56 @@
+/* ripple: git-style front end. `ripple CMD --help` explains each command. */
+#include "commands.h"
+#include "cli.h"
+#include "ripple_version.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"info", cmd_info, "describe a capture: grid, channel groups, steps, layers, window deltas"},
+    {"eval", cmd_eval, "reuse and baselines on one (step, layer): savings and output error"},
+    {"synth", cmd_synth, "write a synthetic capture with planted spatio-temporal correlation"},
+    {"bench", cmd_bench, "time CPU exact attention against OpenBLAS sgemm"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: ripple COMMAND [OPTIONS] [ARGS]\n\n"
+               "Attention reuse between adjacent tokens of video diffusion transformers\n"
+               "(TIMERIPPLE, arXiv 2511.12035), replayed on captured Q/K/V.\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\n`ripple COMMAND --help` for the options of one command.\n"
+               "Exit status: 0 ok, 1 data error, 2 usage error.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return CLI_EXIT_OK;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("ripple %s (%s)\n", "0.1.0", RIPPLE_GIT_DESCRIBE);
+        return CLI_EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (!strcmp(argv[1], commands[i].name)) {
+            cli_cmd = commands[i].name;
+            return commands[i].run(argc - 1, argv + 1);
+        }
+    }
+    fprintf(stderr, "ripple: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return CLI_EXIT_USAGE;
+}

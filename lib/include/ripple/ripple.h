@@ -1,0 +1,277 @@
+/* ripple: attention reuse between spatio-temporally adjacent tokens of video
+ * diffusion transformers (TIMERIPPLE, arXiv 2511.12035).
+ *
+ * Conventions of the whole API
+ * - Every function returns a ripple_status (RIPPLE_OK = 0, errors < 0) and
+ *   keeps a one-line message for the last error of the calling thread,
+ *   retrievable with ripple_last_error(). The library never prints or exits.
+ * - Tensors are float32, row-major. One head is [seq_len, head_dim]; a layer
+ *   is [heads, seq_len, head_dim]. Layout is written beside each pointer.
+ * - Parameter structs are plain; a zeroed struct means "the defaults".
+ */
+#ifndef RIPPLE_RIPPLE_H
+#define RIPPLE_RIPPLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------ errors */
+
+typedef enum ripple_status {
+    RIPPLE_OK = 0,
+    RIPPLE_ERR_INVALID = -1,     /* bad argument (caller's mistake or bad option) */
+    RIPPLE_ERR_IO = -2,          /* a file could not be opened, read or written */
+    RIPPLE_ERR_FORMAT = -3,      /* a file breaks the capture format */
+    RIPPLE_ERR_NOMEM = -4,       /* allocation failed or size overflows */
+    RIPPLE_ERR_NONFINITE = -5,   /* NaN or Inf in an input tensor */
+    RIPPLE_ERR_NOT_FOUND = -6,   /* a step, layer or head that is not there */
+    RIPPLE_ERR_UNSUPPORTED = -7, /* backend or feature not built in */
+    RIPPLE_ERR_BACKEND = -8      /* BLAS / CUDA failure */
+} ripple_status;
+
+/* Message of the calling thread's last error ("" if none). */
+const char *ripple_last_error(void);
+/* Short name of a status code, e.g. "format error". */
+const char *ripple_status_str(ripple_status s);
+
+/* -------------------------------------------------------------- geometry */
+
+typedef enum ripple_axis {
+    RIPPLE_AXIS_T = 0, /* frames */
+    RIPPLE_AXIS_H = 1, /* rows */
+    RIPPLE_AXIS_W = 2, /* columns */
+    RIPPLE_AXIS_COUNT = 3
+} ripple_axis;
+
+/* Bit of an axis in an axis set (axes, groups, mask entries). */
+#define RIPPLE_AXIS_BIT(a) (1u << (unsigned)(a))
+#define RIPPLE_AXES_ALL 0x7u
+
+/* Token and channel geometry of one attention call.
+ * Video token (t, h, w) sits at video_offset + (t*H + h)*W + w.
+ * Channel groups: group g covers group_len[g] consecutive channels starting
+ * after the previous groups and belongs to axis group_axis[g]. Channels past
+ * the sum of group_len belong to no group and are never reused. */
+typedef struct ripple_layout {
+    int64_t grid[3];      /* T, H, W */
+    int64_t seq_len;      /* tokens per call, text tokens included */
+    int64_t video_offset; /* first video token */
+    int64_t head_dim;     /* channels per head */
+    int num_groups;       /* 0..3 */
+    int group_axis[3];    /* ripple_axis of each group, channel order */
+    int64_t group_len[3]; /* channels of each group */
+} ripple_layout;
+
+/* Checks a layout: positive sizes, video tokens inside seq_len, groups within
+ * head_dim, no overflow of seq_len*head_dim. */
+ripple_status ripple_layout_check(const ripple_layout *lay);
+/* Channel group of channel c, or -1 when c belongs to none. */
+int ripple_layout_group_of(const ripple_layout *lay, int64_t c);
+/* Number of video tokens T*H*W. */
+int64_t ripple_layout_video_tokens(const ripple_layout *lay);
+
+/* --------------------------------------------------------------- capture */
+
+#define RIPPLE_CAPTURE_FORMAT "ripple-capture"
+#define RIPPLE_CAPTURE_VERSION 1
+
+typedef enum ripple_tensor {
+    RIPPLE_TENSOR_Q = 0,
+    RIPPLE_TENSOR_K = 1,
+    RIPPLE_TENSOR_V = 2,
+    RIPPLE_TENSOR_O = 3
+} ripple_tensor;
+
+/* Root attributes of a capture file (capture-format.md, version 1). */
+typedef struct ripple_capture_info {
+    ripple_layout layout;
+    char model[128];
+    char rope_axes[4];     /* e.g. "thw" */
+    int64_t num_heads;     /* heads stored per layer */
+    int64_t num_layers;    /* blocks of the model */
+    int64_t num_steps;     /* denoising steps of the run */
+    double scale;          /* softmax scale */
+    /* optional attributes; empty string / has_seed = 0 when absent */
+    char prompt[256];
+    char source[128];
+    char guidance[16];
+    int has_seed;
+    int64_t seed;
+} ripple_capture_info;
+
+/* One captured (step, layer). */
+typedef struct ripple_capture_entry {
+    int step;
+    int layer;
+    double timestep; /* the step group's `timestep` attribute */
+    int has_o;       /* the optional model output o is present */
+    int elem_bytes;  /* 2 = float16, 4 = float32 (of q) */
+} ripple_capture_entry;
+
+typedef struct ripple_capture ripple_capture; /* opaque reader */
+
+/* Opens and validates a capture: root attributes, then every step/layer
+ * group's dataset shapes and element types. Data values are checked for
+ * finiteness when read. */
+ripple_status ripple_capture_open(const char *path, ripple_capture **out);
+void ripple_capture_close(ripple_capture *cap);
+const ripple_capture_info *ripple_capture_get_info(const ripple_capture *cap);
+const char *ripple_capture_path(const ripple_capture *cap);
+/* Captured (step, layer) pairs, sorted by step then layer. */
+size_t ripple_capture_num_entries(const ripple_capture *cap);
+const ripple_capture_entry *ripple_capture_get_entry(const ripple_capture *cap, size_t i);
+/* Entry of (step, layer), or NULL when not captured. */
+const ripple_capture_entry *ripple_capture_find(const ripple_capture *cap, int step, int layer);
+/* Total bytes of tensor data in the file (as stored, before compression). */
+int64_t ripple_capture_data_bytes(const ripple_capture *cap);
+
+/* Reads heads [head0, head0 + nheads) of one tensor of (step, layer) as
+ * float32 into out: [nheads, seq_len, head_dim]. Rejects non-finite values
+ * naming the first bad position. */
+ripple_status ripple_capture_read(ripple_capture *cap, int step, int layer, ripple_tensor which,
+                                  int64_t head0, int64_t nheads, float *out);
+
+typedef struct ripple_capture_writer ripple_capture_writer; /* opaque writer */
+
+/* Creates a capture at path. Data goes to a temporary file beside it which
+ * ripple_capture_writer_commit renames to path; ripple_capture_writer_abort
+ * (or any failure) removes it, so no half-written file ever has the final
+ * name. elem_bytes: 2 (float16) or 4 (float32). */
+ripple_status ripple_capture_writer_open(const char *path, const ripple_capture_info *info,
+                                         int elem_bytes, ripple_capture_writer **out);
+/* Writes one (step, layer); q, k, v: [num_heads, seq_len, head_dim]; o may
+ * be NULL. float16 values that would overflow make this fail. */
+ripple_status ripple_capture_writer_put(ripple_capture_writer *w, int step, int layer,
+                                        double timestep, const float *q, const float *k,
+                                        const float *v, const float *o);
+ripple_status ripple_capture_writer_commit(ripple_capture_writer *w); /* frees w */
+void ripple_capture_writer_abort(ripple_capture_writer *w);         /* frees w */
+
+/* ----------------------------------------------------------- synthetic */
+
+/* Parameters of ripple_synth_layer: smooth random fields over the grid,
+ * rotated by a real 3D RoPE, plus noise whose level falls with the step. */
+typedef struct ripple_synth_params {
+    uint64_t seed;
+    double smooth;    /* correlation length in tokens; 0 = 3 */
+    double noise;     /* white-noise amplitude at step 0; 0 = 0.3 */
+    double rope_base; /* 0 = 10000 */
+} ripple_synth_params;
+
+/* Fills q, k, v: [nheads, seq_len, head_dim] for (step of num_steps, layer)
+ * with planted spatio-temporal correlation. Deterministic in (seed, step,
+ * layer, head). */
+ripple_status ripple_synth_layer(const ripple_layout *lay, const ripple_synth_params *p,
+                                 int step, int num_steps, int layer, int64_t nheads, float *q,
+                                 float *k, float *v);
+
+/* ------------------------------------------------------- exact attention */
+
+typedef enum ripple_backend {
+    RIPPLE_BACKEND_CPU = 0,
+    RIPPLE_BACKEND_CUDA = 1
+} ripple_backend;
+
+/* 1 if the backend is compiled in and usable on this machine. */
+int ripple_backend_available(ripple_backend b);
+const char *ripple_backend_name(ripple_backend b);
+
+/* o = softmax(scale * q k^T) v for each head, row-wise softmax.
+ * q, k, v, o: [heads, seq, dim]. Memory O(block * seq), never seq^2. */
+ripple_status ripple_attn_exact(ripple_backend b, int64_t heads, int64_t seq, int64_t dim,
+                                double scale, const float *q, const float *k, const float *v,
+                                float *o);
+/* Reference: the same with every product and sum in float64 (slow).
+ * o: [heads, seq, dim] float64. */
+ripple_status ripple_attn_exact_f64(int64_t heads, int64_t seq, int64_t dim, double scale,
+                                    const float *q, const float *k, const float *v, double *o);
+
+/* ----------------------------------------------------------------- reuse */
+
+typedef enum ripple_threshold_mode {
+    RIPPLE_THRESHOLD_ABSOLUTE = 0, /* theta in units of q and k */
+    RIPPLE_THRESHOLD_CHANNEL = 1   /* theta_a(c) = alpha * mean window delta(c) */
+} ripple_threshold_mode;
+
+/* The ripple transform (method.md section 1). Zeroed = all axes, window 2,
+ * absolute threshold 0 (no reuse), all channel groups. */
+typedef struct ripple_reuse_params {
+    unsigned axes;   /* set of RIPPLE_AXIS_BIT(); 0 = all three */
+    int window;      /* window size >= 2; 0 = 2 */
+    ripple_threshold_mode mode;
+    double theta[3]; /* per axis (t, h, w): threshold, or alpha in channel mode */
+    unsigned groups; /* axis letters of the channel groups allowed; 0 = all */
+} ripple_reuse_params;
+
+/* Mask entries: 0 = computed; otherwise the bits RIPPLE_AXIS_BIT(a) of the
+ * axes that marked the entry reusable (any bit set = reused). */
+typedef uint8_t ripple_mask_t;
+
+/* Applies the ripple transform to one head. x, x_out: [seq_len, head_dim]
+ * (x_out may equal x), mask: [seq_len, head_dim] (may be NULL). */
+ripple_status ripple_reuse_apply(const ripple_layout *lay, const ripple_reuse_params *p,
+                                 const float *x, float *x_out, ripple_mask_t *mask);
+
+/* Mean over windows of the window delta (population std. dev.) per channel
+ * along one axis. x: [seq_len, head_dim]; delta_mean: [head_dim]; channels
+ * with no window along the axis get 0. */
+ripple_status ripple_window_delta_mean(const ripple_layout *lay, ripple_axis axis, int window,
+                                       const float *x, double *delta_mean);
+
+/* ---------------------------------------------------------------- savings */
+
+/* Savings of one head (method.md section 2). Fractions in [0, 1]. */
+typedef struct ripple_savings {
+    double s_score;        /* 1 - sum_c nq(c) nk(c) / (N N d) */
+    double s_attn;         /* s_score / 2: only QK^T work is spared */
+    double rows_reused;    /* fraction of query rows with every channel reused */
+    double q_reused;       /* fraction of q entries reused */
+    double k_reused;
+    double q_group[3];     /* per channel group: reused fraction of its entries */
+    double k_group[3];
+    double q_axis[3];      /* fraction of q entries marked by each axis */
+    double k_axis[3];
+} ripple_savings;
+
+/* mq, mk: [seq_len, head_dim] masks from ripple_reuse_apply. */
+ripple_status ripple_savings_compute(const ripple_layout *lay, const ripple_mask_t *mq,
+                                     const ripple_mask_t *mk, ripple_savings *out);
+/* Running mean over heads (all heads of a capture have equal N and d). */
+void ripple_savings_add(ripple_savings *sum, const ripple_savings *one);
+void ripple_savings_scale(ripple_savings *s, double factor);
+
+/* -------------------------------------------------------------- baselines */
+
+/* mask-skip: x_out = x where mask == 0, else 0. x, x_out: [n] (x_out may equal x). */
+ripple_status ripple_mask_skip(int64_t n, const float *x, const ripple_mask_t *mask, float *x_out);
+/* mask-magnitude: zeroes the `count` entries of lowest |x| (ties: lower
+ * index first). x, x_out: [n] (x_out may equal x). */
+ripple_status ripple_mask_magnitude(int64_t n, const float *x, int64_t count, float *x_out);
+
+/* ---------------------------------------------------------------- metrics */
+
+/* Error of an attention output against a reference (method.md section 4). */
+typedef struct ripple_metrics {
+    double mse;     /* mean over all elements of (out - ref)^2 */
+    double rel_l2;  /* ||out - ref|| / ||ref|| */
+    double cosine;  /* mean over rows of cos(out_row, ref_row) */
+    double psnr;    /* 10 log10(max|ref|^2 / mse); +inf when mse = 0 */
+    double max_abs; /* max |out - ref| */
+} ripple_metrics;
+
+/* out, ref: [rows, dim]. */
+ripple_status ripple_metrics_compute(int64_t rows, int64_t dim, const float *out,
+                                     const float *ref, ripple_metrics *m);
+/* The same against a float64 reference (noise floor). */
+ripple_status ripple_metrics_compute_f64(int64_t rows, int64_t dim, const float *out,
+                                         const double *ref, ripple_metrics *m);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RIPPLE_RIPPLE_H */

@@ -1,0 +1,2 @@
+/* being written */
+typedef int ripple_wip_backend;

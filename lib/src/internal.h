@@ -1,0 +1,34 @@
+/* Private helpers shared by the library's translation units. */
+#ifndef RIPPLE_INTERNAL_H
+#define RIPPLE_INTERNAL_H
+
+#include "ripple/ripple.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#if defined(__GNUC__)
+#define RIPPLE_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define RIPPLE_PRINTF(f, a)
+#endif
+
+/* Records the message of an error for ripple_last_error() and returns s. */
+ripple_status ripple_fail(ripple_status s, const char *fmt, ...) RIPPLE_PRINTF(2, 3);
+/* Clears the last error message. */
+void ripple_clear_error(void);
+
+/* Programmer errors (broken internal invariants) abort loudly. */
+#define RIPPLE_ASSERT(cond)                                                            \
+    do {                                                                               \
+        if (!(cond)) {                                                                 \
+            fprintf(stderr, "ripple: internal error at %s:%d: %s\n", __FILE__, __LINE__, \
+                    #cond);                                                            \
+            abort();                                                                   \
+        }                                                                              \
+    } while (0)
+
+/* a*b*c as size_t elements, or 0 on overflow or non-positive factor. */
+size_t ripple_mul3(int64_t a, int64_t b, int64_t c);
+
+#endif
