@@ -1,2 +1,204 @@
-/* being written */
-typedef int ripple_wip_table;
+#include "table.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct rtable {
+    int ncols;
+    char **cols;
+    int nrows, cap_rows;
+    char ***cells; /* [row][col], NULL = empty */
+    int nmeta;
+    char **meta;
+};
+
+static char *dup_str(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
+rtable *rtable_new(int ncols, const char *const *columns)
+{
+    rtable *t = calloc(1, sizeof *t);
+    if (!t) return NULL;
+    t->cols = calloc((size_t)ncols, sizeof *t->cols);
+    if (!t->cols) {
+        free(t);
+        return NULL;
+    }
+    t->ncols = ncols;
+    for (int c = 0; c < ncols; c++) {
+        t->cols[c] = dup_str(columns[c]);
+        if (!t->cols[c]) {
+            rtable_free(t);
+            return NULL;
+        }
+    }
+    return t;
+}
+
+void rtable_free(rtable *t)
+{
+    if (!t) return;
+    for (int r = 0; r < t->nrows; r++) {
+        for (int c = 0; c < t->ncols; c++) free(t->cells[r][c]);
+        free(t->cells[r]);
+    }
+    free(t->cells);
+    for (int c = 0; c < t->ncols; c++) free(t->cols[c]);
+    free(t->cols);
+    for (int i = 0; i < t->nmeta; i++) free(t->meta[i]);
+    free(t->meta);
+    free(t);
+}
+
+int rtable_meta(rtable *t, const char *key, const char *fmt, ...)
+{
+    char value[1024], line[1200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(value, sizeof value, fmt, ap);
+    va_end(ap);
+    /* metadata stays on one line whatever the value holds */
+    for (char *p = value; *p; p++)
+        if (*p == '\n' || *p == '\t') *p = ' ';
+    snprintf(line, sizeof line, "# %s: %s", key, value);
+    char **m = realloc(t->meta, (size_t)(t->nmeta + 1) * sizeof *m);
+    if (!m) return -1;
+    t->meta = m;
+    if (!(m[t->nmeta] = dup_str(line))) return -1;
+    t->nmeta++;
+    return 0;
+}
+
+int rtable_add_row(rtable *t)
+{
+    if (t->nrows == t->cap_rows) {
+        int cap = t->cap_rows ? 2 * t->cap_rows : 16;
+        char ***c = realloc(t->cells, (size_t)cap * sizeof *c);
+        if (!c) return -1;
+        t->cells = c;
+        t->cap_rows = cap;
+    }
+    t->cells[t->nrows] = calloc((size_t)t->ncols, sizeof(char *));
+    if (!t->cells[t->nrows]) return -1;
+    return t->nrows++;
+}
+
+static int col_index(const rtable *t, const char *col)
+{
+    for (int c = 0; c < t->ncols; c++)
+        if (!strcmp(t->cols[c], col)) return c;
+    return -1;
+}
+
+int rtable_set_str(rtable *t, const char *col, const char *value)
+{
+    int c = col_index(t, col);
+    if (c < 0 || t->nrows == 0) {
+        fprintf(stderr, "ripple: internal error: table has no column '%s' or no row\n", col);
+        abort();
+    }
+    char *v = dup_str(value);
+    if (!v) return -1;
+    free(t->cells[t->nrows - 1][c]);
+    t->cells[t->nrows - 1][c] = v;
+    return 0;
+}
+
+int rtable_set_num(rtable *t, const char *col, double value)
+{
+    char buf[64];
+    if (isnan(value))
+        snprintf(buf, sizeof buf, "nan");
+    else if (isinf(value))
+        snprintf(buf, sizeof buf, value > 0 ? "inf" : "-inf");
+    else
+        snprintf(buf, sizeof buf, "%.6g", value);
+    return rtable_set_str(t, col, buf);
+}
+
+int rtable_set_int(rtable *t, const char *col, long long value)
+{
+    char buf[32];
+    snprintf(buf, sizeof buf, "%lld", value);
+    return rtable_set_str(t, col, buf);
+}
+
+int rtable_rows(const rtable *t) { return t->nrows; }
+int rtable_cols(const rtable *t) { return t->ncols; }
+const char *rtable_col_name(const rtable *t, int col) { return t->cols[col]; }
+
+const char *rtable_get(const rtable *t, int row, const char *col)
+{
+    int c = col_index(t, col);
+    if (c < 0 || row < 0 || row >= t->nrows) return "";
+    return t->cells[row][c] ? t->cells[row][c] : "";
+}
+
+int rtable_write_tsv(const rtable *t, FILE *f)
+{
+    for (int i = 0; i < t->nmeta; i++) fprintf(f, "%s\n", t->meta[i]);
+    for (int c = 0; c < t->ncols; c++) fprintf(f, "%s%c", t->cols[c], c + 1 < t->ncols ? '\t' : '\n');
+    for (int r = 0; r < t->nrows; r++)
+        for (int c = 0; c < t->ncols; c++)
+            fprintf(f, "%s%c", t->cells[r][c] ? t->cells[r][c] : "", c + 1 < t->ncols ? '\t' : '\n');
+    return ferror(f) ? -1 : 0;
+}
+
+static int is_number(const char *s)
+{
+    if (!*s) return 0;
+    char *end;
+    (void)strtod(s, &end);
+    return *end == '\0';
+}
+
+int rtable_write_pretty(const rtable *t, FILE *f)
+{
+    size_t *w = calloc((size_t)t->ncols, sizeof *w);
+    if (!w) return -1;
+    for (int c = 0; c < t->ncols; c++) {
+        w[c] = strlen(t->cols[c]);
+        for (int r = 0; r < t->nrows; r++) {
+            size_t n = t->cells[r][c] ? strlen(t->cells[r][c]) : 0;
+            if (n > w[c]) w[c] = n;
+        }
+    }
+    for (int c = 0; c < t->ncols; c++)
+        fprintf(f, "%*s%s", (int)w[c], t->cols[c], c + 1 < t->ncols ? "  " : "\n");
+    for (int r = 0; r < t->nrows; r++)
+        for (int c = 0; c < t->ncols; c++) {
+            const char *s = t->cells[r][c] ? t->cells[r][c] : "";
+            fprintf(f, is_number(s) ? "%*s%s" : "%-*s%s", (int)w[c], s, c + 1 < t->ncols ? "  " : "\n");
+        }
+    free(w);
+    return ferror(f) ? -1 : 0;
+}
+
+int rtable_save_tsv(const rtable *t, const char *path)
+{
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    FILE *f = fopen(tmp, "w");
+    if (!f) return -1;
+    int rc = rtable_write_tsv(t, f);
+    if (fclose(f) != 0) rc = -1;
+    if (rc == 0 && rename(tmp, path) != 0) rc = -1;
+    if (rc != 0) {
+        int e = errno;
+        unlink(tmp);
+        errno = e;
+    }
+    return rc;
+}

@@ -140,7 +140,8 @@ void *cli_alloc(size_t count, size_t size, const char *what)
 {
     if (count && size > SIZE_MAX / count)
         cli_data_error("%s: %zu x %zu bytes overflows", what, count, size);
-    void *p = malloc(count * size ? count * size : 1);
+    size_t bytes = count * size;
+    void *p = malloc(bytes ? bytes : 1);
     if (!p) cli_data_error("out of memory allocating %s (%zu bytes)", what, count * size);
     return p;
 }
@@ -175,4 +176,25 @@ void cli_progress_done(void)
 {
     if (progress_active && isatty(STDERR_FILENO)) fputc('\n', stderr);
     progress_active = 0;
+}
+
+void cli_require_entry(const ripple_capture *cap, int step, int layer)
+{
+    if (ripple_capture_find(cap, step, layer)) return;
+    char steps[512] = "", layers[512] = "";
+    size_t ns = 0, nl = 0;
+    int last_step = -1;
+    for (size_t i = 0; i < ripple_capture_num_entries(cap); i++) {
+        const ripple_capture_entry *e = ripple_capture_get_entry(cap, i);
+        if (e->step != last_step && ns + 16 < sizeof steps)
+            ns += (size_t)snprintf(steps + ns, sizeof steps - ns, "%s%d", ns ? "," : "", e->step);
+        if (e->step == step && nl + 16 < sizeof layers)
+            nl += (size_t)snprintf(layers + nl, sizeof layers - nl, "%s%d", nl ? "," : "", e->layer);
+        last_step = e->step;
+    }
+    if (nl)
+        cli_data_error("%s: layer %d is not captured at step %d (layers there: %s)",
+                       ripple_capture_path(cap), layer, step, layers);
+    cli_data_error("%s: step %d is not captured (steps present: %s; see `ripple info`)",
+                   ripple_capture_path(cap), step, steps[0] ? steps : "none");
 }

@@ -39,6 +39,9 @@ const char *cli_axes_str(unsigned axes, char buf[4]);
 /* Layout of a capture for the library. */
 const ripple_layout *cli_layout(const ripple_capture *cap);
 
+/* Exits with a data error listing what is captured when (step, layer) is not. */
+void cli_require_entry(const ripple_capture *cap, int step, int layer);
+
 /* Allocation that exits with a data error naming what did not fit. */
 void *cli_alloc(size_t count, size_t size, const char *what);
 

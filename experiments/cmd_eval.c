@@ -1,3 +1,237 @@
+/* ripple eval: the ripple transform and the mask baselines on one captured
+ * (step, layer), against exact attention; one row per method. */
+#include "cli.h"
 #include "commands.h"
-#include <stdio.h>
-int cmd_eval(int argc, char **argv) { (void)argc; fprintf(stderr, "%s: being written\n", argv[0]); return 1; }
+#include "ripple_version.h"
+#include "evaluate.h"
+#include "table.h"
+
+#include <getopt.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: ripple eval CAPTURE --step S --layer L [options]\n\n"
+        "Applies the ripple transform (reuse of per-channel partial scores between\n"
+        "adjacent tokens) and the mask baselines to the q/k of one captured step and\n"
+        "layer, and compares each attention output with exact attention.\n\n"
+        "options:\n"
+        "  --step S           denoising step (as captured; see `ripple info`)\n"
+        "  --layer L          layer (as captured)\n"
+        "  --heads a:b        heads a..b-1 of those stored (default: all)\n"
+        "  --theta X          absolute threshold for every axis (default 0: no reuse)\n"
+        "  --theta-t X, --theta-h X, --theta-w X\n"
+        "                     per-axis absolute thresholds (override --theta)\n"
+        "  --alpha X          channel-wise thresholds: theta_a(c) = X * mean window\n"
+        "                     delta of channel c along axis a (paper Table 4)\n"
+        "  --axes SET         axes to reuse along, letters of t,h,w (default thw)\n"
+        "  --window W         window size >= 2 (default 2)\n"
+        "  --groups SET       channel groups (by axis letter) allowed to be reused\n"
+        "                     (default: all groups of the capture)\n"
+        "  --method LIST      comma list of reuse, mask-skip, mask-magnitude\n"
+        "                     (default: all three)\n"
+        "  --backend B        cpu or cuda (default cpu)\n"
+        "  --format F         table (default on a terminal) or tsv\n"
+        "  --no-floor         skip the float64 noise-floor row (slow on long sequences)\n"
+        "  -h, --help         this text\n\n"
+        "Columns: s_score = 1 - computed partial scores / N^2 d (the paper's\n"
+        "\"computation savings\"); s_attn = s_score/2, the share of all attention\n"
+        "FLOPs (QK^T + PV) spared; rows_reused = fraction of query rows whose every\n"
+        "channel is reused (their PV and softmax could be copied too, not counted in\n"
+        "s_attn). mse, rel_l2, cosine, psnr compare each output with exact attention\n"
+        "in float32; the row `exact` is the noise floor: float32 exact attention\n"
+        "against a float64 reference. mask-magnitude zeroes per head and tensor as\n"
+        "many lowest-|x| entries as reuse marks; its savings are of its own mask.\n");
+}
+
+typedef struct {
+    const char *path;
+    int step, layer;
+    int64_t head_lo, head_hi;
+    ripple_reuse_params rp;
+    int have_theta, have_alpha;
+    int methods[EVAL_METHOD_COUNT];
+    ripple_backend backend;
+    int tsv;
+    int floor;
+} eval_opts;
+
+static void parse_methods(const char *s, int *on)
+{
+    memset(on, 0, sizeof(int) * EVAL_METHOD_COUNT);
+    char buf[256];
+    if (strlen(s) >= sizeof buf) cli_usage_error("--method: list too long");
+    strcpy(buf, s);
+    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+        int m = eval_method_parse(tok);
+        if (m >= 0) on[m] = 1;
+        else
+            cli_usage_error("--method: unknown method '%s' (use reuse, mask-skip, mask-magnitude)", tok);
+    }
+}
+
+static void parse(int argc, char **argv, eval_opts *o)
+{
+    enum { O_STEP = 256, O_LAYER, O_HEADS, O_THETA, O_TT, O_TH, O_TW, O_ALPHA, O_AXES,
+           O_WINDOW, O_GROUPS, O_METHOD, O_BACKEND, O_FORMAT, O_NOFLOOR };
+    static const struct option longopts[] = {
+        {"step", required_argument, 0, O_STEP},     {"layer", required_argument, 0, O_LAYER},
+        {"heads", required_argument, 0, O_HEADS},   {"theta", required_argument, 0, O_THETA},
+        {"theta-t", required_argument, 0, O_TT},    {"theta-h", required_argument, 0, O_TH},
+        {"theta-w", required_argument, 0, O_TW},    {"alpha", required_argument, 0, O_ALPHA},
+        {"axes", required_argument, 0, O_AXES},     {"window", required_argument, 0, O_WINDOW},
+        {"groups", required_argument, 0, O_GROUPS}, {"method", required_argument, 0, O_METHOD},
+        {"backend", required_argument, 0, O_BACKEND}, {"format", required_argument, 0, O_FORMAT},
+        {"no-floor", no_argument, 0, O_NOFLOOR},    {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    memset(o, 0, sizeof *o);
+    o->step = o->layer = -1;
+    o->head_lo = 0;
+    o->head_hi = -1;
+    o->rp.axes = RIPPLE_AXES_ALL;
+    o->rp.window = 2;
+    o->floor = 1;
+    o->tsv = !isatty(STDOUT_FILENO);
+    for (int m = 0; m < EVAL_METHOD_COUNT; m++) o->methods[m] = 1;
+    double theta_all = 0, theta_axis[3] = {NAN, NAN, NAN};
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'h': usage(stdout); exit(CLI_EXIT_OK);
+        case O_STEP: o->step = (int)cli_int("--step", optarg, 0, 1000000); break;
+        case O_LAYER: o->layer = (int)cli_int("--layer", optarg, 0, 1000000); break;
+        case O_HEADS: cli_range("--heads", optarg, &o->head_lo, &o->head_hi); break;
+        case O_THETA: theta_all = cli_double("--theta", optarg, 0, INFINITY); o->have_theta = 1; break;
+        case O_TT: theta_axis[0] = cli_double("--theta-t", optarg, 0, INFINITY); o->have_theta = 1; break;
+        case O_TH: theta_axis[1] = cli_double("--theta-h", optarg, 0, INFINITY); o->have_theta = 1; break;
+        case O_TW: theta_axis[2] = cli_double("--theta-w", optarg, 0, INFINITY); o->have_theta = 1; break;
+        case O_ALPHA: theta_all = cli_double("--alpha", optarg, 0, INFINITY); o->have_alpha = 1; break;
+        case O_AXES: o->rp.axes = cli_axes("--axes", optarg); break;
+        case O_WINDOW: o->rp.window = (int)cli_int("--window", optarg, 2, 1 << 20); break;
+        case O_GROUPS: o->rp.groups = cli_axes("--groups", optarg); break;
+        case O_METHOD: parse_methods(optarg, o->methods); break;
+        case O_BACKEND:
+            if (!strcmp(optarg, "cpu")) o->backend = RIPPLE_BACKEND_CPU;
+            else if (!strcmp(optarg, "cuda")) o->backend = RIPPLE_BACKEND_CUDA;
+            else cli_usage_error("--backend: '%s' is not cpu or cuda", optarg);
+            break;
+        case O_FORMAT:
+            if (!strcmp(optarg, "tsv")) o->tsv = 1;
+            else if (!strcmp(optarg, "table")) o->tsv = 0;
+            else cli_usage_error("--format: '%s' is not table or tsv", optarg);
+            break;
+        case O_NOFLOOR: o->floor = 0; break;
+        case ':': cli_usage_error("option %s needs a value", argv[optind - 1]);
+        default: cli_usage_error("unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind >= argc) cli_usage_error("missing CAPTURE (an HDF5 capture file)");
+    if (optind + 1 < argc) cli_usage_error("unexpected argument '%s'", argv[optind + 1]);
+    o->path = argv[optind];
+    if (o->step < 0 || o->layer < 0)
+        cli_usage_error("--step and --layer are required (`ripple info %s` lists them)", o->path);
+    if (o->have_theta && o->have_alpha)
+        cli_usage_error("--theta and --alpha exclude each other (absolute vs channel thresholds)");
+    o->rp.mode = o->have_alpha ? RIPPLE_THRESHOLD_CHANNEL : RIPPLE_THRESHOLD_ABSOLUTE;
+    for (int a = 0; a < 3; a++) o->rp.theta[a] = isnan(theta_axis[a]) ? theta_all : theta_axis[a];
+}
+
+static void add_row(rtable *t, const eval_opts *o, const char *method, const ripple_savings *sv,
+                    const ripple_metrics *m)
+{
+    char axes[4], groups[4];
+    double theta = 0;
+    for (int a = 0; a < 3; a++)
+        if (o->rp.axes & RIPPLE_AXIS_BIT(a)) theta = fmax(theta, o->rp.theta[a]);
+    rtable_add_row(t);
+    rtable_set_str(t, "method", method);
+    rtable_set_str(t, "mode", o->rp.mode == RIPPLE_THRESHOLD_CHANNEL ? "channel" : "absolute");
+    rtable_set_num(t, "theta", theta);
+    rtable_set_num(t, "theta_t", o->rp.theta[0]);
+    rtable_set_num(t, "theta_h", o->rp.theta[1]);
+    rtable_set_num(t, "theta_w", o->rp.theta[2]);
+    rtable_set_int(t, "window", o->rp.window);
+    rtable_set_str(t, "axes", cli_axes_str(o->rp.axes, axes));
+    rtable_set_str(t, "groups", o->rp.groups ? cli_axes_str(o->rp.groups, groups) : "thw");
+    rtable_set_num(t, "s_score", sv->s_score);
+    rtable_set_num(t, "s_attn", sv->s_attn);
+    rtable_set_num(t, "rows_reused", sv->rows_reused);
+    rtable_set_num(t, "q_reused", sv->q_reused);
+    rtable_set_num(t, "k_reused", sv->k_reused);
+    rtable_set_num(t, "mse", m->mse);
+    rtable_set_num(t, "rel_l2", m->rel_l2);
+    rtable_set_num(t, "cosine", m->cosine);
+    rtable_set_num(t, "psnr", m->psnr);
+    rtable_set_num(t, "max_abs", m->max_abs);
+}
+
+int cmd_eval(int argc, char **argv)
+{
+    eval_opts o;
+    parse(argc, argv, &o);
+
+    ripple_capture *cap = NULL;
+    ripple_status s = ripple_capture_open(o.path, &cap);
+    if (s) cli_lib_error(s, "cannot use capture");
+    const ripple_capture_info *info = ripple_capture_get_info(cap);
+    cli_require_entry(cap, o.step, o.layer);
+    if (o.head_hi < 0) o.head_hi = info->num_heads;
+    if (o.head_lo >= info->num_heads || o.head_hi > info->num_heads)
+        cli_usage_error("--heads %lld:%lld: the capture stores heads 0:%lld", (long long)o.head_lo,
+                        (long long)o.head_hi, (long long)info->num_heads);
+    if (o.backend == RIPPLE_BACKEND_CUDA && !ripple_backend_available(RIPPLE_BACKEND_CUDA))
+        cli_data_error("--backend cuda: no usable CUDA device, or ripple was built without CUDA");
+
+    eval_unit u;
+    if ((s = eval_unit_load(&u, cap, o.step, o.layer, o.head_lo, o.head_hi - o.head_lo, o.backend)))
+        cli_lib_error(s, "exact attention");
+
+    static const char *const columns[] = {"method", "mode", "theta", "theta_t", "theta_h", "theta_w",
+        "window", "axes", "groups", "s_score", "s_attn", "rows_reused", "q_reused", "k_reused",
+        "mse", "rel_l2", "cosine", "psnr", "max_abs"};
+    rtable *t = rtable_new((int)(sizeof columns / sizeof columns[0]), columns);
+    if (!t) cli_data_error("out of memory");
+    rtable_meta(t, "command", "ripple eval");
+    rtable_meta(t, "ripple", "%s", RIPPLE_GIT_DESCRIBE);
+    rtable_meta(t, "capture", "%s", o.path);
+    rtable_meta(t, "model", "%s", info->model);
+    rtable_meta(t, "step", "%d", o.step);
+    rtable_meta(t, "layer", "%d", o.layer);
+    rtable_meta(t, "heads", "%lld:%lld", (long long)o.head_lo, (long long)o.head_hi);
+    rtable_meta(t, "backend", "%s", ripple_backend_name(o.backend));
+    rtable_meta(t, "threshold_mode", "%s (theta columns hold %s)",
+                o.rp.mode == RIPPLE_THRESHOLD_CHANNEL ? "channel" : "absolute",
+                o.rp.mode == RIPPLE_THRESHOLD_CHANNEL ? "alpha" : "absolute thresholds");
+    rtable_meta(t, "savings", "s_score = score savings; s_attn = attention savings (QK^T share only)");
+    rtable_meta(t, "metrics", "against float32 exact attention; row exact = float32 vs float64 noise floor");
+    rtable_meta(t, "exact_attention_seconds", "%.3f", u.exact_seconds);
+
+    ripple_metrics m;
+    ripple_savings sv;
+    if (o.floor) {
+        if ((s = eval_noise_floor(&u, &m))) cli_lib_error(s, "noise floor");
+        ripple_savings none = {0};
+        ripple_reuse_params saved = o.rp;
+        o.rp.theta[0] = o.rp.theta[1] = o.rp.theta[2] = 0;
+        add_row(t, &o, "exact", &none, &m);
+        o.rp = saved;
+    }
+    for (int meth = 0; meth < EVAL_METHOD_COUNT; meth++) {
+        if (!o.methods[meth]) continue;
+        if ((s = eval_run(&u, (eval_method)meth, &o.rp, &sv, &m))) cli_lib_error(s, eval_method_name(meth));
+        add_row(t, &o, eval_method_name(meth), &sv, &m);
+    }
+
+    int rc = o.tsv ? rtable_write_tsv(t, stdout) : rtable_write_pretty(t, stdout);
+    if (rc || fflush(stdout)) cli_data_error("cannot write the table to standard output");
+    rtable_free(t);
+    eval_unit_free(&u);
+    ripple_capture_close(cap);
+    return CLI_EXIT_OK;
+}

@@ -1,0 +1,149 @@
+#include "evaluate.h"
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char *const method_names[EVAL_METHOD_COUNT] = {"reuse", "mask-skip", "mask-magnitude"};
+
+const char *eval_method_name(eval_method m)
+{
+    return (m >= 0 && m < EVAL_METHOD_COUNT) ? method_names[m] : "?";
+}
+
+int eval_method_parse(const char *name)
+{
+    for (int m = 0; m < EVAL_METHOD_COUNT; m++)
+        if (!strcmp(name, method_names[m])) return m;
+    return -1;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void eval_unit_free(eval_unit *u)
+{
+    free(u->q); free(u->k); free(u->v); free(u->ref);
+    free(u->qt); free(u->kt); free(u->out);
+    free(u->mq); free(u->mk); free(u->zq); free(u->zk);
+    memset(u, 0, sizeof *u);
+}
+
+ripple_status eval_unit_load(eval_unit *u, ripple_capture *cap, int step, int layer,
+                             int64_t head_lo, int64_t nh, ripple_backend backend)
+{
+    memset(u, 0, sizeof *u);
+    const ripple_capture_info *info = ripple_capture_get_info(cap);
+    u->lay = &info->layout;
+    u->step = step;
+    u->layer = layer;
+    u->head_lo = head_lo;
+    u->nh = nh;
+    u->scale = info->scale;
+    u->backend = backend;
+    size_t total = (size_t)nh * (size_t)u->lay->seq_len * (size_t)u->lay->head_dim;
+    float **f[] = {&u->q, &u->k, &u->v, &u->ref, &u->qt, &u->kt, &u->out};
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        if (!(*f[i] = malloc(total * sizeof(float)))) goto nomem;
+    ripple_mask_t **mm[] = {&u->mq, &u->mk, &u->zq, &u->zk};
+    for (size_t i = 0; i < sizeof mm / sizeof mm[0]; i++)
+        if (!(*mm[i] = malloc(total * sizeof(ripple_mask_t)))) goto nomem;
+
+    static const ripple_tensor which[3] = {RIPPLE_TENSOR_Q, RIPPLE_TENSOR_K, RIPPLE_TENSOR_V};
+    float *dst[3] = {u->q, u->k, u->v};
+    ripple_status s;
+    for (int i = 0; i < 3; i++)
+        if ((s = ripple_capture_read(cap, step, layer, which[i], head_lo, nh, dst[i]))) goto fail;
+    double t0 = now_s();
+    s = ripple_attn_exact(backend, nh, u->lay->seq_len, u->lay->head_dim, u->scale, u->q, u->k, u->v,
+                          u->ref);
+    u->exact_seconds = now_s() - t0;
+    if (s) goto fail;
+    return RIPPLE_OK;
+nomem:
+    eval_unit_free(u);
+    return ripple_fail(RIPPLE_ERR_NOMEM, "out of memory for step %d layer %d (%zu floats per tensor)",
+                       step, layer, total);
+fail:
+    eval_unit_free(u);
+    return s;
+}
+
+static ripple_status attention_of(eval_unit *u, const float *q, const float *k, ripple_metrics *m)
+{
+    const int64_t n = u->lay->seq_len, d = u->lay->head_dim;
+    ripple_status s = ripple_attn_exact(u->backend, u->nh, n, d, u->scale, q, k, u->v, u->out);
+    if (s) return s;
+    return ripple_metrics_compute(u->nh * n, d, u->out, u->ref, m);
+}
+
+ripple_status eval_run(eval_unit *u, eval_method method, const ripple_reuse_params *p,
+                       ripple_savings *sv, ripple_metrics *m)
+{
+    const size_t per_head = (size_t)u->lay->seq_len * (size_t)u->lay->head_dim;
+    const size_t total = per_head * (size_t)u->nh;
+    ripple_savings one;
+    ripple_status s;
+    memset(sv, 0, sizeof *sv);
+
+    /* Every method starts from the reuse mask: it fixes the budget. */
+    for (int64_t h = 0; h < u->nh; h++) {
+        size_t off = (size_t)h * per_head;
+        if ((s = ripple_reuse_apply(u->lay, p, u->q + off, u->qt + off, u->mq + off))) return s;
+        if ((s = ripple_reuse_apply(u->lay, p, u->k + off, u->kt + off, u->mk + off))) return s;
+    }
+    switch (method) {
+    case EVAL_REUSE:
+    case EVAL_MASK_SKIP:
+        for (int64_t h = 0; h < u->nh; h++) {
+            size_t off = (size_t)h * per_head;
+            if ((s = ripple_savings_compute(u->lay, u->mq + off, u->mk + off, &one))) return s;
+            ripple_savings_add(sv, &one);
+        }
+        if (method == EVAL_MASK_SKIP) {
+            if ((s = ripple_mask_skip((int64_t)total, u->q, u->mq, u->qt))) return s;
+            if ((s = ripple_mask_skip((int64_t)total, u->k, u->mk, u->kt))) return s;
+        }
+        break;
+    case EVAL_MASK_MAGNITUDE:
+        for (int64_t h = 0; h < u->nh; h++) {
+            size_t off = (size_t)h * per_head;
+            int64_t cq = 0, ck = 0;
+            for (size_t i = 0; i < per_head; i++) {
+                cq += u->mq[off + i] != 0;
+                ck += u->mk[off + i] != 0;
+            }
+            if ((s = ripple_mask_magnitude((int64_t)per_head, u->q + off, cq, u->qt + off))) return s;
+            if ((s = ripple_mask_magnitude((int64_t)per_head, u->k + off, ck, u->kt + off))) return s;
+            /* its savings are those of its own mask: the entries it zeroes */
+            for (size_t i = 0; i < per_head; i++) {
+                u->zq[off + i] = u->qt[off + i] == 0.0f && u->q[off + i] != 0.0f;
+                u->zk[off + i] = u->kt[off + i] == 0.0f && u->k[off + i] != 0.0f;
+            }
+            if ((s = ripple_savings_compute(u->lay, u->zq + off, u->zk + off, &one))) return s;
+            ripple_savings_add(sv, &one);
+        }
+        break;
+    default:
+        return ripple_fail(RIPPLE_ERR_INVALID, "unknown method %d", (int)method);
+    }
+    ripple_savings_scale(sv, 1.0 / (double)u->nh);
+    return attention_of(u, u->qt, u->kt, m);
+}
+
+ripple_status eval_noise_floor(eval_unit *u, ripple_metrics *m)
+{
+    const int64_t n = u->lay->seq_len, d = u->lay->head_dim;
+    size_t total = (size_t)u->nh * (size_t)n * (size_t)d;
+    double *ref64 = malloc(total * sizeof(double));
+    if (!ref64) return ripple_fail(RIPPLE_ERR_NOMEM, "out of memory for the float64 reference");
+    ripple_status s = ripple_attn_exact_f64(u->nh, n, d, u->scale, u->q, u->k, u->v, ref64);
+    if (!s) s = ripple_metrics_compute_f64(u->nh * n, d, u->ref, ref64, m);
+    free(ref64);
+    return s;
+}
