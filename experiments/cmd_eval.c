@@ -3,6 +3,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "ripple_version.h"
+#include "driver.h"
 #include "evaluate.h"
 #include "table.h"
 
@@ -29,6 +30,7 @@ static void usage(FILE *f)
         "                     per-axis absolute thresholds (override --theta)\n"
         "  --alpha X          channel-wise thresholds: theta_a(c) = X * mean window\n"
         "                     delta of channel c along axis a (paper Table 4)\n"
+        "  --ramp FILE        thresholds from a ramp file (`ripple fit`): theta of --step\n"
         "  --axes SET         axes to reuse along, letters of t,h,w (default thw)\n"
         "  --window W         window size >= 2 (default 2)\n"
         "  --groups SET       channel groups (by axis letter) allowed to be reused\n"
@@ -55,6 +57,7 @@ typedef struct {
     int64_t head_lo, head_hi;
     ripple_reuse_params rp;
     int have_theta, have_alpha;
+    const char *ramp;
     int methods[EVAL_METHOD_COUNT];
     ripple_backend backend;
     int tsv;
@@ -78,7 +81,7 @@ static void parse_methods(const char *s, int *on)
 static void parse(int argc, char **argv, eval_opts *o)
 {
     enum { O_STEP = 256, O_LAYER, O_HEADS, O_THETA, O_TT, O_TH, O_TW, O_ALPHA, O_AXES,
-           O_WINDOW, O_GROUPS, O_METHOD, O_BACKEND, O_FORMAT, O_NOFLOOR };
+           O_WINDOW, O_GROUPS, O_METHOD, O_BACKEND, O_FORMAT, O_NOFLOOR, O_RAMP };
     static const struct option longopts[] = {
         {"step", required_argument, 0, O_STEP},     {"layer", required_argument, 0, O_LAYER},
         {"heads", required_argument, 0, O_HEADS},   {"theta", required_argument, 0, O_THETA},
@@ -87,7 +90,7 @@ static void parse(int argc, char **argv, eval_opts *o)
         {"axes", required_argument, 0, O_AXES},     {"window", required_argument, 0, O_WINDOW},
         {"groups", required_argument, 0, O_GROUPS}, {"method", required_argument, 0, O_METHOD},
         {"backend", required_argument, 0, O_BACKEND}, {"format", required_argument, 0, O_FORMAT},
-        {"no-floor", no_argument, 0, O_NOFLOOR},    {"help", no_argument, 0, 'h'},
+        {"no-floor", no_argument, 0, O_NOFLOOR},    {"ramp", required_argument, 0, O_RAMP},    {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->step = o->layer = -1;
@@ -127,6 +130,7 @@ static void parse(int argc, char **argv, eval_opts *o)
             else cli_usage_error("--format: '%s' is not table or tsv", optarg);
             break;
         case O_NOFLOOR: o->floor = 0; break;
+        case O_RAMP: o->ramp = optarg; break;
         case ':': cli_usage_error("option %s needs a value", argv[optind - 1]);
         default: cli_usage_error("unknown option '%s'", argv[optind - 1]);
         }
@@ -138,8 +142,17 @@ static void parse(int argc, char **argv, eval_opts *o)
         cli_usage_error("--step and --layer are required (`ripple info %s` lists them)", o->path);
     if (o->have_theta && o->have_alpha)
         cli_usage_error("--theta and --alpha exclude each other (absolute vs channel thresholds)");
+    if (o->ramp && (o->have_theta || o->have_alpha))
+        cli_usage_error("--ramp gives the thresholds: leave out --theta/--alpha");
     o->rp.mode = o->have_alpha ? RIPPLE_THRESHOLD_CHANNEL : RIPPLE_THRESHOLD_ABSOLUTE;
     for (int a = 0; a < 3; a++) o->rp.theta[a] = isnan(theta_axis[a]) ? theta_all : theta_axis[a];
+    if (o->ramp) {
+        drv_ramp r;
+        char err[256];
+        if (drv_ramp_load(o->ramp, &r, err)) cli_data_error("%s", err);
+        o->rp.mode = r.mode;
+        o->rp.theta[0] = o->rp.theta[1] = o->rp.theta[2] = drv_ramp_theta(&r, o->step);
+    }
 }
 
 static void add_row(rtable *t, const eval_opts *o, const char *method, const ripple_savings *sv,
