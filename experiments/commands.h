@@ -8,5 +8,11 @@ int cmd_info(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
+int cmd_steps(int argc, char **argv);
+int cmd_fit(int argc, char **argv);
+int cmd_window(int argc, char **argv);
+int cmd_groups(int argc, char **argv);
+int cmd_paper(int argc, char **argv);
 
 #endif

@@ -17,6 +17,12 @@ static const command commands[] = {
     {"eval", cmd_eval, "reuse and baselines on one (step, layer): savings and output error"},
     {"synth", cmd_synth, "write a synthetic capture with planted spatio-temporal correlation"},
     {"bench", cmd_bench, "time CPU exact attention against OpenBLAS sgemm"},
+    {"compare", cmd_compare, "reuse vs masking baselines at equal savings (paper Fig. 7, Tables 2-4)"},
+    {"steps", cmd_steps, "output error per denoising step at a fixed threshold (Fig. 8, 9)"},
+    {"fit", cmd_fit, "fit a threshold ramp over steps for a target error (Table 1, Eq. 4)"},
+    {"window", cmd_window, "savings and error per window size (Fig. 11)"},
+    {"groups", cmd_groups, "forced reuse per channel group and axis (Fig. 5)"},
+    {"paper", cmd_paper, "run every experiment and write an index of figures and tables"},
 };
 
 static void usage(FILE *f)
