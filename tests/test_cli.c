@@ -1,0 +1,206 @@
+/* Command-line behaviour of `ripple` and `ripple eval`: help, misuse (exit 2),
+ * data errors (exit 1) with one-line messages, TSV columns, ramps. */
+#include "testutil.h"
+
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char cmd[8192];
+
+/* Runs `ripple ARGS`, stdout to out.txt and stderr to err.txt; returns the exit code. */
+static int ripple(const char *args)
+{
+    snprintf(cmd, sizeof cmd, "'%s' %s >'%s' 2>'%s'", RIPPLE_EXE, args, tu_tmp_path("out.txt"),
+             tu_tmp_path("err.txt"));
+    return tu_system(cmd);
+}
+
+static const char *slurp(const char *name)
+{
+    static char buf[1 << 16];
+    FILE *f = fopen(tu_tmp_path(name), "r");
+    if (!f) return "";
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static int count_lines(const char *s)
+{
+    int n = 0;
+    for (; *s; s++) n += *s == '\n';
+    return n;
+}
+
+static const char *capture(void)
+{
+    static char path[512];
+    if (!path[0]) {
+        snprintf(path, sizeof path, "%s", tu_tmp_path("cli.h5"));
+        char args[1024];
+        snprintf(args, sizeof args, "synth '%s' --grid 3,4,5 --heads 2 --head-dim 32 --rope-split 8,12,12 "
+                 "--steps 2 --layers 1 --text 3 --seed 7", path);
+        cr_assert_eq(ripple(args), 0, "synth failed: %s", slurp("err.txt"));
+    }
+    return path;
+}
+
+Test(cli, top_level_usage)
+{
+    cr_expect_eq(ripple(""), 2);
+    cr_expect_eq(ripple("frobnicate"), 2);
+    cr_expect(strstr(slurp("err.txt"), "unknown command 'frobnicate'"));
+    cr_expect_eq(ripple("--help"), 0);
+    cr_expect(strstr(slurp("out.txt"), "eval"));
+}
+
+Test(cli, every_command_has_help)
+{
+    const char *cmds[] = {"info", "eval", "synth", "bench", "compare", "steps", "fit", "window", "groups", "paper"};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        char a[64];
+        snprintf(a, sizeof a, "%s --help", cmds[i]);
+        cr_expect_eq(ripple(a), 0, "%s --help failed", cmds[i]);
+        cr_expect(strstr(slurp("out.txt"), "usage: ripple"), "%s --help prints no usage", cmds[i]);
+    }
+}
+
+/* One misuse: exit code, one line naming the problem (+ the help hint). */
+static void misuse(const char *args, int code, const char *needle)
+{
+    int rc = ripple(args);
+    const char *err = slurp("err.txt");
+    cr_expect_eq(rc, code, "`ripple %s` exited %d, wanted %d (stderr: %s)", args, rc, code, err);
+    cr_expect(strstr(err, needle), "`ripple %s`: stderr lacks '%s': %s", args, needle, err);
+    cr_expect_leq(count_lines(err), 2, "`ripple %s`: long error: %s", args, err);
+    cr_expect_str_eq(slurp("out.txt"), "", "`ripple %s` wrote to stdout", args);
+}
+
+Test(cli, eval_misuse_exits_2)
+{
+    char a[1024];
+    const char *c = capture();
+    snprintf(a, sizeof a, "eval '%s'", c);
+    misuse(a, 2, "--step and --layer are required");
+    snprintf(a, sizeof a, "eval '%s' --step 0 --layer 0 --bogus", c);
+    misuse(a, 2, "unknown option '--bogus'");
+    snprintf(a, sizeof a, "eval '%s' --step 0 --layer 0 --theta -1", c);
+    misuse(a, 2, "--theta");
+    snprintf(a, sizeof a, "eval '%s' --step 0 --layer 0 --theta abc", c);
+    misuse(a, 2, "not a number");
+    snprintf(a, sizeof a, "eval '%s' --step 0 --layer 0 --theta 0.1 --alpha 1", c);
+    misuse(a, 2, "exclude each other");
+    snprintf(a, sizeof a, "eval '%s' --step 0 --layer 0 --window 1", c);
+    misuse(a, 2, "--window");
+    snprintf(a, sizeof a, "eval '%s' --step 0 --layer 0 --axes tx", c);
+    misuse(a, 2, "not an axis");
+    snprintf(a, sizeof a, "eval '%s' --step 0 --layer 0 --method reuse,best", c);
+    misuse(a, 2, "unknown method 'best'");
+    snprintf(a, sizeof a, "eval '%s' --step 0 --layer 0 --heads 1:9", c);
+    misuse(a, 2, "heads");
+    snprintf(a, sizeof a, "eval '%s' --step 0 --layer 0 --format xml", c);
+    misuse(a, 2, "--format");
+    snprintf(a, sizeof a, "eval '%s' '%s' --step 0 --layer 0", c, c);
+    misuse(a, 2, "unexpected argument");
+    snprintf(a, sizeof a, "eval '%s' --step 0 --layer", c);
+    misuse(a, 2, "needs a value");
+}
+
+Test(cli, eval_data_errors_exit_1)
+{
+    char a[1024];
+    const char *c = capture();
+    misuse("eval /nonexistent/x.h5 --step 0 --layer 0", 1, "/nonexistent/x.h5");
+    FILE *f = fopen(tu_tmp_path("junk.h5"), "w");
+    fputs("this is not HDF5\n", f);
+    fclose(f);
+    snprintf(a, sizeof a, "eval '%s' --step 0 --layer 0", tu_tmp_path("junk.h5"));
+    misuse(a, 1, "junk.h5");
+    snprintf(a, sizeof a, "eval '%s' --step 999 --layer 0", c);
+    misuse(a, 1, "step 999 is not captured");
+    snprintf(a, sizeof a, "eval '%s' --step 0 --layer 7", c);
+    misuse(a, 1, "layer 7 is not captured");
+}
+
+/* Splits TSV text into the header's column index of name and the value of
+ * that column in the row whose first cell is method. */
+static double tsv_value(const char *text, const char *method, const char *col)
+{
+    char buf[1 << 16];
+    snprintf(buf, sizeof buf, "%s", text);
+    int want = -1;
+    char *save = NULL;
+    for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        if (line[0] == '#') continue;
+        char *cells[64];
+        int n = 0;
+        char *s2 = NULL;
+        for (char *c = strtok_r(line, "\t", &s2); c && n < 64; c = strtok_r(NULL, "\t", &s2)) cells[n++] = c;
+        if (want < 0) {
+            for (int i = 0; i < n; i++)
+                if (!strcmp(cells[i], col)) want = i;
+            cr_assert_geq(want, 0, "no column %s", col);
+            continue;
+        }
+        if (!strcmp(cells[0], method) && want < n) return strtod(cells[want], NULL);
+    }
+    cr_assert_fail("no row %s", method);
+    return NAN;
+}
+
+Test(cli, eval_tsv_columns_and_limits)
+{
+    char a[1024];
+    const char *c = capture();
+    snprintf(a, sizeof a, "eval '%s' --step 0 --layer 0 --theta 0 --format tsv", c);
+    cr_assert_eq(ripple(a), 0, "%s", slurp("err.txt"));
+    const char *out = slurp("out.txt");
+    const char *required[] = {"method", "theta", "window", "axes", "s_score", "s_attn", "rows_reused",
+                              "mse", "rel_l2", "cosine", "psnr"};
+    for (size_t i = 0; i < sizeof required / sizeof required[0]; i++) {
+        char needle[64];
+        snprintf(needle, sizeof needle, "\n%s\t", required[i]);
+        cr_expect(strstr(out, required[i]), "column %s missing", required[i]);
+    }
+    /* theta 0 reuses nothing: no savings and exactly the exact output */
+    cr_expect_eq(tsv_value(out, "reuse", "s_score"), 0.0);
+    cr_expect_eq(tsv_value(out, "reuse", "mse"), 0.0);
+    /* the noise floor of float32 against float64 is small but present */
+    cr_expect_lt(tsv_value(out, "exact", "rel_l2"), 1e-5);
+
+    snprintf(a, sizeof a, "eval '%s' --step 0 --layer 0 --theta inf --window 3 --format tsv", c);
+    cr_assert_eq(ripple(a), 0, "%s", slurp("err.txt"));
+    out = slurp("out.txt");
+    double s = tsv_value(out, "reuse", "s_score");
+    cr_expect_gt(s, 0.3);
+    cr_expect_leq(s, 1.0);
+    cr_expect_eq(tsv_value(out, "reuse", "s_attn"), tsv_value(out, "mask-skip", "s_attn"));
+    cr_expect_float_eq(tsv_value(out, "reuse", "s_attn"), s / 2, 1e-5);
+    cr_expect_gt(tsv_value(out, "reuse", "mse"), 0.0);
+}
+
+Test(cli, eval_ramp_gives_theta_of_the_step)
+{
+    char a[1024];
+    const char *c = capture();
+    const char *ramp = tu_tmp_path("ramp.txt");
+    FILE *f = fopen(ramp, "w");
+    /* 50-step schedule; synth's 2 captured steps are spread over it */
+    fputs("# test ramp\nmode absolute\ntheta_start 0.2\ntheta_end 0.6\ni_min 0\ni_max 40\nnum_steps 50\n", f);
+    fclose(f);
+    cr_assert_eq(ripple("info --help"), 0);
+    snprintf(a, sizeof a, "eval '%s' --step 0 --layer 0 --ramp '%s' --method reuse --format tsv", c, ramp);
+    cr_assert_eq(ripple(a), 0, "%s", slurp("err.txt"));
+    cr_expect_float_eq(tsv_value(slurp("out.txt"), "reuse", "theta"), 0.2, 1e-9);
+    snprintf(a, sizeof a, "eval '%s' --step 0 --layer 0 --ramp '%s' --theta 1", c, ramp);
+    misuse(a, 2, "--ramp");
+    f = fopen(ramp, "w");
+    fputs("theta_start 0.2\n", f);
+    fclose(f);
+    snprintf(a, sizeof a, "eval '%s' --step 0 --layer 0 --ramp '%s'", c, ramp);
+    misuse(a, 1, "needs theta_start, theta_end");
+}
