@@ -82,7 +82,7 @@ static void misuse(const char *args, int code, const char *needle)
 
 Test(cli, eval_misuse_exits_2)
 {
-    char a[1024];
+    char a[2048];
     const char *c = capture();
     snprintf(a, sizeof a, "eval '%s'", c);
     misuse(a, 2, "--step and --layer are required");
@@ -112,7 +112,7 @@ Test(cli, eval_misuse_exits_2)
 
 Test(cli, eval_data_errors_exit_1)
 {
-    char a[1024];
+    char a[2048];
     const char *c = capture();
     misuse("eval /nonexistent/x.h5 --step 0 --layer 0", 1, "/nonexistent/x.h5");
     FILE *f = fopen(tu_tmp_path("junk.h5"), "w");
@@ -154,7 +154,7 @@ static double tsv_value(const char *text, const char *method, const char *col)
 
 Test(cli, eval_tsv_columns_and_limits)
 {
-    char a[1024];
+    char a[2048];
     const char *c = capture();
     snprintf(a, sizeof a, "eval '%s' --step 0 --layer 0 --theta 0 --format tsv", c);
     cr_assert_eq(ripple(a), 0, "%s", slurp("err.txt"));
@@ -185,7 +185,7 @@ Test(cli, eval_tsv_columns_and_limits)
 
 Test(cli, eval_ramp_gives_theta_of_the_step)
 {
-    char a[1024];
+    char a[2048];
     const char *c = capture();
     const char *ramp = tu_tmp_path("ramp.txt");
     FILE *f = fopen(ramp, "w");
