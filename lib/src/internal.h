@@ -7,6 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#ifdef __cplusplus
+extern "C" { /* the CUDA kernels include this header */
+#endif
+
 #if defined(__GNUC__)
 #define RIPPLE_PRINTF(f, a) __attribute__((format(printf, f, a)))
 #else
@@ -30,5 +34,16 @@ void ripple_clear_error(void);
 
 /* a*b*c as size_t elements, or 0 on overflow or non-positive factor. */
 size_t ripple_mul3(int64_t a, int64_t b, int64_t c);
+
+/* Exact attention backends (backend.c checks the arguments with
+ * ripple_attn_check, then dispatches). q, k, v, o: [heads, seq, dim]. */
+ripple_status ripple_attn_check(int64_t heads, int64_t seq, int64_t dim, double scale,
+                                const float *q, const float *k, const float *v, const void *o);
+ripple_status ripple_attn_exact_cpu(int64_t heads, int64_t seq, int64_t dim, double scale,
+                                    const float *q, const float *k, const float *v, float *o);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -1,0 +1,349 @@
+/* Exact attention: every backend against the float64 reference (dav1d
+ * checkasm style: random inputs, awkward shapes, outputs poisoned with NaN
+ * so unwritten elements show), the reference against hand-computed values,
+ * stable softmax at large score magnitudes, argument rejection, and the CUDA
+ * backend (skipped without a GPU; must say "unsupported" without CUDA).
+ *
+ * Tolerance (float32 backends). Let u = 2^-24, A = max over query/key pairs
+ * of |scale| sum_c |q_c k_c| (computed by the test), vmax = max |v|.
+ * - A score s = scale q.k computed in float with a dim-term dot product has
+ *   |error| <= gamma_(dim+4) A (Higham's gamma_n = n u / (1 - n u); +4 for
+ *   folding log2 e into the scale and subtracting the row max).
+ * - A probability p_j = exp(s_j - m) then has relative error <= 2 gamma A
+ *   (entry and row max both off) plus EXP_REL from the exp approximation.
+ * - o = sum p_j v_j / sum p_j is a convex combination of v, so relative
+ *   errors eps of the p_j move o by at most 2 eps vmax; the float sums over
+ *   seq keys add gamma_seq vmax each (numerator and denominator).
+ * So per element |o - ref| <= ATOL_SAFETY * vmax (4 gamma_(dim+4) A +
+ * 2 EXP_REL + 2 gamma_seq), rtol = 0 (o is bounded by vmax, not by |ref|).
+ * These are worst-case bounds; random errors grow like sqrt(n) instead of n,
+ * so the normalised MSE must also sit under NMSE_SAFETY * (typical error)^2
+ * / mean(ref^2), with the typical error vmax (4 sqrt(dim+4) u A + 2 EXP_REL
+ * + 2 sqrt(seq) u).
+ * Both bounds are loose by design (worst case); the tight check is
+ * flash-attention's rule: the normalised MSE of the backend must be at most
+ * NAIVE_FACTOR times that of a naive float32 kernel (sequential float sums,
+ * expf) on the same inputs, plus NMSE_FLOOR for cases where both are exact
+ * (seq 1: o = v). */
+#include "testutil.h"
+
+#include <criterion/criterion.h>
+#include <criterion/logging.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define U_F32 0x1.0p-24
+/* exp / exp2 approximation of a backend (CPU: Cephes polynomial ~2e-7; CUDA
+ * expf: 2 ulp). */
+#define EXP_REL 4e-7
+/* Headroom for the worst-case bound and for the typical-error estimate. */
+#define ATOL_SAFETY 2.0
+#define NMSE_SAFETY 16.0
+/* nmse(backend) <= NAIVE_FACTOR nmse(naive float32) + NMSE_FLOOR; 4 = (2x in
+ * error)^2; the floor is (4u)^2. */
+#define NAIVE_FACTOR 4.0
+#define NMSE_FLOOR (16.0 * U_F32 * U_F32)
+
+/* Naive float32 attention: row by row, sequential float sums, expf. */
+static void naive_f32(int64_t heads, int64_t seq, int64_t dim, float scale, const float *q,
+                      const float *k, const float *v, float *o, float *p)
+{
+    for (int64_t h = 0; h < heads; h++)
+        for (int64_t i = 0; i < seq; i++) {
+            const float *qi = q + (size_t)((h * seq + i) * dim);
+            float m = -INFINITY, sum = 0.0f;
+            for (int64_t j = 0; j < seq; j++) {
+                const float *kj = k + (size_t)((h * seq + j) * dim);
+                float s = 0.0f;
+                for (int64_t d = 0; d < dim; d++) s += qi[d] * kj[d];
+                p[j] = scale * s;
+                m = p[j] > m ? p[j] : m;
+            }
+            for (int64_t j = 0; j < seq; j++) {
+                p[j] = expf(p[j] - m);
+                sum += p[j];
+            }
+            float *oi = o + (size_t)((h * seq + i) * dim);
+            for (int64_t d = 0; d < dim; d++) {
+                float acc = 0.0f;
+                for (int64_t j = 0; j < seq; j++) acc += p[j] * v[(size_t)((h * seq + j) * dim + d)];
+                oi[d] = acc / sum;
+            }
+        }
+}
+
+static double gamma_n(double n) { return n * U_F32 / (1.0 - n * U_F32); }
+
+typedef struct attn_case {
+    int64_t heads, seq, dim;
+    double scale;
+    float *q, *k, *v, *o;
+    double *ref;
+    size_t n;
+} attn_case;
+
+static void case_alloc(attn_case *c, int64_t heads, int64_t seq, int64_t dim, double scale)
+{
+    c->heads = heads, c->seq = seq, c->dim = dim, c->scale = scale;
+    c->n = (size_t)(heads * seq * dim);
+    c->q = malloc(c->n * sizeof(float));
+    c->k = malloc(c->n * sizeof(float));
+    c->v = malloc(c->n * sizeof(float));
+    c->o = malloc(c->n * sizeof(float));
+    c->ref = malloc(c->n * sizeof(double));
+    cr_assert(c->q && c->k && c->v && c->o && c->ref);
+}
+
+static void case_free(attn_case *c)
+{
+    free(c->q), free(c->k), free(c->v), free(c->o), free(c->ref);
+}
+
+/* q, k ~ N(0, qk_sigma^2), v ~ N(0, 1); scale 1/sqrt(dim). */
+static void case_random(attn_case *c, int64_t heads, int64_t seq, int64_t dim, double qk_sigma,
+                        uint64_t seed)
+{
+    case_alloc(c, heads, seq, dim, 1.0 / sqrt((double)dim));
+    tu_rng r = {seed};
+    tu_fill_normal(&r, c->q, c->n, qk_sigma);
+    tu_fill_normal(&r, c->k, c->n, qk_sigma);
+    tu_fill_normal(&r, c->v, c->n, 1.0);
+}
+
+/* max |scale| sum_c |q_c k_c| over pairs, and max |scale q.k| (reported). */
+static double case_score_bound(const attn_case *c, double *max_score)
+{
+    double a = 0.0, ms = 0.0;
+    for (int64_t h = 0; h < c->heads; h++)
+        for (int64_t i = 0; i < c->seq; i++)
+            for (int64_t j = 0; j < c->seq; j++) {
+                const float *qi = c->q + (size_t)((h * c->seq + i) * c->dim);
+                const float *kj = c->k + (size_t)((h * c->seq + j) * c->dim);
+                double s = 0.0, sa = 0.0;
+                for (int64_t d = 0; d < c->dim; d++) {
+                    s += (double)qi[d] * kj[d];
+                    sa += fabs((double)qi[d] * kj[d]);
+                }
+                a = fmax(a, fabs(c->scale) * sa);
+                ms = fmax(ms, fabs(c->scale * s));
+            }
+    if (max_score) *max_score = ms;
+    return a;
+}
+
+/* Runs backend b on c (output poisoned first) and applies the three checks. */
+static void check_backend(ripple_backend b, attn_case *c, const char *what)
+{
+    for (size_t i = 0; i < c->n; i++) c->o[i] = NAN;
+    ripple_status st = ripple_attn_exact(b, c->heads, c->seq, c->dim, c->scale, c->q, c->k, c->v, c->o);
+    cr_assert_eq(st, RIPPLE_OK, "%s: %s", what, ripple_last_error());
+    st = ripple_attn_exact_f64(c->heads, c->seq, c->dim, c->scale, c->q, c->k, c->v, c->ref);
+    cr_assert_eq(st, RIPPLE_OK, "%s: %s", what, ripple_last_error());
+
+    double vmax = 0.0, ref2 = 0.0, max_score = 0.0;
+    for (size_t i = 0; i < c->n; i++) {
+        vmax = fmax(vmax, fabs((double)c->v[i]));
+        ref2 += c->ref[i] * c->ref[i];
+    }
+    ref2 /= (double)c->n;
+    double a = case_score_bound(c, &max_score);
+    double atol = ATOL_SAFETY * vmax *
+                  (4.0 * gamma_n((double)c->dim + 4) * a + 2.0 * EXP_REL + 2.0 * gamma_n((double)c->seq));
+    double typ = vmax * (4.0 * sqrt((double)c->dim + 4) * U_F32 * a + 2.0 * EXP_REL +
+                         2.0 * sqrt((double)c->seq) * U_F32);
+    double nmse_max = NMSE_SAFETY * typ * typ / (ref2 > 0 ? ref2 : 1.0);
+
+    int64_t bad = tu_first_mismatch_f64(c->o, c->ref, c->n, atol, 0.0);
+    cr_assert_eq(bad, -1, "%s %s (h%lld n%lld d%lld, max score %.1f): element %lld = %.9g, ref %.9g, atol %.3g",
+                 ripple_backend_name(b), what, (long long)c->heads, (long long)c->seq, (long long)c->dim,
+                 max_score, (long long)bad, bad >= 0 ? c->o[bad] : 0.0, bad >= 0 ? c->ref[bad] : 0.0, atol);
+    double nmse = tu_nmse_f64(c->o, c->ref, c->n);
+    cr_assert_leq(nmse, nmse_max, "%s %s (h%lld n%lld d%lld): nmse %.3g > %.3g", ripple_backend_name(b),
+                  what, (long long)c->heads, (long long)c->seq, (long long)c->dim, nmse, nmse_max);
+
+    float *on = malloc(c->n * sizeof(float)), *p = malloc((size_t)c->seq * sizeof(float));
+    cr_assert(on && p);
+    naive_f32(c->heads, c->seq, c->dim, (float)c->scale, c->q, c->k, c->v, on, p);
+    double nmse_naive = tu_nmse_f64(on, c->ref, c->n);
+    cr_log_info("%s %s h%lld n%lld d%lld: nmse %.3g, naive float32 %.3g, bound %.3g", ripple_backend_name(b),
+                what, (long long)c->heads, (long long)c->seq, (long long)c->dim, nmse, nmse_naive, nmse_max);
+    cr_assert_leq(nmse, NAIVE_FACTOR * nmse_naive + NMSE_FLOOR,
+                  "%s %s (h%lld n%lld d%lld): nmse %.3g vs naive float32 %.3g", ripple_backend_name(b), what,
+                  (long long)c->heads, (long long)c->seq, (long long)c->dim, nmse, nmse_naive);
+    free(on);
+    free(p);
+}
+
+static const int64_t SEQS[] = {1, 7, 129, 300};
+static const int64_t DIMS[] = {16, 64, 128};
+
+static void run_shapes(ripple_backend b, double qk_sigma, uint64_t seed0, double min_score)
+{
+    int idx = 0;
+    for (size_t si = 0; si < sizeof SEQS / sizeof SEQS[0]; si++)
+        for (size_t di = 0; di < sizeof DIMS / sizeof DIMS[0]; di++, idx++) {
+            attn_case c;
+            uint64_t seed = seed0 + (uint64_t)idx;
+            int64_t heads = 1 + idx % 3;
+            /* the score std is qk_sigma^2 whatever the dim (scale 1/sqrt(dim)) */
+            case_random(&c, heads, SEQS[si], DIMS[di], qk_sigma, seed);
+            cr_log_info("%s seq %lld dim %lld heads %lld seed %llu", ripple_backend_name(b),
+                        (long long)SEQS[si], (long long)DIMS[di], (long long)heads,
+                        (unsigned long long)seed);
+            check_backend(b, &c, "random");
+            if (min_score > 0 && SEQS[si] >= 129) {
+                double ms;
+                case_score_bound(&c, &ms);
+                cr_assert_geq(ms, min_score, "scores should reach %.0f, got %.1f", min_score, ms);
+            }
+            case_free(&c);
+        }
+}
+
+Test(attn, cpu_random_shapes) { run_shapes(RIPPLE_BACKEND_CPU, 1.0, 1000, 0); }
+
+/* sigma 5: scale*q.k ~ N(0, 25) reaches +-80 over 300^2 pairs; a softmax
+ * without the max subtraction would overflow expf (> 88.7). */
+Test(attn, cpu_large_scores) { run_shapes(RIPPLE_BACKEND_CPU, 5.0, 2000, 80.0); }
+
+/* Scores in the thousands: still finite and close. */
+Test(attn, cpu_huge_scores)
+{
+    attn_case c;
+    case_random(&c, 2, 257, 64, 30.0, 3000);
+    check_backend(RIPPLE_BACKEND_CPU, &c, "huge scores");
+    case_free(&c);
+}
+
+/* Identical keys: every score of a row is equal, o = mean of v rows. */
+Test(attn, cpu_identical_scores)
+{
+    attn_case c;
+    case_random(&c, 2, 300, 64, 1.0, 4000);
+    for (int64_t h = 0; h < c.heads; h++)
+        for (int64_t j = 1; j < c.seq; j++)
+            memcpy(c.k + (size_t)((h * c.seq + j) * c.dim), c.k + (size_t)(h * c.seq * c.dim),
+                   (size_t)c.dim * sizeof(float));
+    check_backend(RIPPLE_BACKEND_CPU, &c, "identical scores");
+    for (int64_t h = 0; h < c.heads; h++)
+        for (int64_t d = 0; d < c.dim; d++) {
+            double mean = 0.0;
+            for (int64_t j = 0; j < c.seq; j++) mean += c.v[(size_t)((h * c.seq + j) * c.dim + d)];
+            mean /= (double)c.seq;
+            for (int64_t i = 0; i < c.seq; i++) {
+                double o = c.o[(size_t)((h * c.seq + i) * c.dim + d)];
+                /* float sum of 300 terms of |v| < 5: 300 u 5 ~ 1e-4 worst */
+                cr_assert_float_eq(o, mean, 1e-4, "h%lld row %lld dim %lld", (long long)h,
+                                   (long long)i, (long long)d);
+            }
+        }
+    case_free(&c);
+}
+
+/* Work split between threads must not change a single bit. */
+Test(attn, cpu_threads_deterministic)
+{
+    attn_case c;
+    case_random(&c, 3, 300, 64, 2.0, 5000);
+    float *o1 = malloc(c.n * sizeof(float));
+    cr_assert(o1);
+    setenv("RIPPLE_NUM_THREADS", "1", 1);
+    cr_assert_eq(ripple_attn_exact(RIPPLE_BACKEND_CPU, c.heads, c.seq, c.dim, c.scale, c.q, c.k, c.v, o1), RIPPLE_OK);
+    setenv("RIPPLE_NUM_THREADS", "3", 1);
+    cr_assert_eq(ripple_attn_exact(RIPPLE_BACKEND_CPU, c.heads, c.seq, c.dim, c.scale, c.q, c.k, c.v, c.o), RIPPLE_OK);
+    unsetenv("RIPPLE_NUM_THREADS");
+    cr_assert_eq(memcmp(o1, c.o, c.n * sizeof(float)), 0);
+    free(o1);
+    case_free(&c);
+}
+
+/* seq 2, dim 1, scale 1: q = (0, 1), k = (0, ln 3), v = (1, 5).
+ * Row 0: scores (0, 0) -> o = 3. Row 1: scores (0, ln 3) -> p = (1/4, 3/4),
+ * o = 1/4 + 15/4 = 4. */
+Test(attn, reference_hand_computed)
+{
+    const float q[2] = {0.0f, 1.0f}, v[2] = {1.0f, 5.0f};
+    const float k[2] = {0.0f, (float)log(3.0)};
+    double o[2];
+    cr_assert_eq(ripple_attn_exact_f64(1, 2, 1, 1.0, q, k, v, o), RIPPLE_OK);
+    /* k rounded to float: o[1] exact in terms of the stored k */
+    double o1 = (1.0 + 5.0 * exp((double)(float)log(3.0))) / (1.0 + exp((double)(float)log(3.0)));
+    cr_assert_float_eq(o[0], 3.0, 1e-15);
+    cr_assert_float_eq(o[1], o1, 1e-15);
+    cr_assert_float_eq(o[1], 4.0, 1e-6);
+}
+
+Test(attn, rejects_bad_arguments)
+{
+    float x[8] = {0};
+    double xd[8];
+    ripple_backend bs[2] = {RIPPLE_BACKEND_CPU, RIPPLE_BACKEND_CUDA};
+    for (int i = 0; i < 2; i++) {
+        ripple_backend b = bs[i];
+        cr_assert_eq(ripple_attn_exact(b, 0, 2, 2, 1.0, x, x, x, x), RIPPLE_ERR_INVALID);
+        cr_assert(strstr(ripple_last_error(), "positive"), "%s", ripple_last_error());
+        cr_assert_eq(ripple_attn_exact(b, 1, 0, 2, 1.0, x, x, x, x), RIPPLE_ERR_INVALID);
+        cr_assert_eq(ripple_attn_exact(b, 1, 2, -1, 1.0, x, x, x, x), RIPPLE_ERR_INVALID);
+        cr_assert_eq(ripple_attn_exact(b, 1, 2, 2, 1.0, NULL, x, x, x), RIPPLE_ERR_INVALID);
+        cr_assert(strstr(ripple_last_error(), "q is NULL"), "%s", ripple_last_error());
+        cr_assert_eq(ripple_attn_exact(b, 1, 2, 2, 1.0, x, x, NULL, x), RIPPLE_ERR_INVALID);
+        cr_assert_eq(ripple_attn_exact(b, 1, 2, 2, 1.0, x, x, x, NULL), RIPPLE_ERR_INVALID);
+        cr_assert_eq(ripple_attn_exact(b, 1, 2, 2, NAN, x, x, x, x), RIPPLE_ERR_INVALID);
+        cr_assert_eq(ripple_attn_exact(b, INT64_MAX / 2, 4, 4, 1.0, x, x, x, x), RIPPLE_ERR_INVALID);
+        cr_assert(strstr(ripple_last_error(), "overflow"), "%s", ripple_last_error());
+    }
+    cr_assert_eq(ripple_attn_exact((ripple_backend)7, 1, 2, 2, 1.0, x, x, x, x), RIPPLE_ERR_INVALID);
+    cr_assert_eq(ripple_attn_exact_f64(1, 0, 2, 1.0, x, x, x, xd), RIPPLE_ERR_INVALID);
+    cr_assert_eq(ripple_attn_exact_f64(1, 2, 2, 1.0, x, NULL, x, xd), RIPPLE_ERR_INVALID);
+    cr_assert_eq(ripple_attn_exact_f64(1, 2, 2, 1.0, x, x, x, NULL), RIPPLE_ERR_INVALID);
+}
+
+Test(attn, rejects_nonfinite_inputs)
+{
+    float q[8] = {0}, k[8] = {0}, v[8] = {0}, o[8];
+    k[5] = INFINITY; /* [head 0, row 2, col 1] with seq 4, dim 2 */
+    cr_assert_eq(ripple_attn_exact(RIPPLE_BACKEND_CPU, 1, 4, 2, 1.0, q, k, v, o), RIPPLE_ERR_NONFINITE);
+    cr_assert(strstr(ripple_last_error(), "k[0, 2, 1]"), "%s", ripple_last_error());
+    k[5] = 0.0f;
+    v[7] = NAN;
+    cr_assert_eq(ripple_attn_exact(RIPPLE_BACKEND_CPU, 2, 2, 2, 1.0, q, k, v, o), RIPPLE_ERR_NONFINITE);
+    cr_assert(strstr(ripple_last_error(), "v[1, 1, 1]"), "%s", ripple_last_error());
+    /* finite inputs whose scores overflow float */
+    float big[2] = {3e38f, 3e38f};
+    cr_assert_eq(ripple_attn_exact(RIPPLE_BACKEND_CPU, 1, 1, 2, 1.0, big, big, big, o), RIPPLE_ERR_NONFINITE);
+}
+
+Test(attn, backend_names)
+{
+    cr_assert_str_eq(ripple_backend_name(RIPPLE_BACKEND_CPU), "cpu");
+    cr_assert_str_eq(ripple_backend_name(RIPPLE_BACKEND_CUDA), "cuda");
+    cr_assert_eq(ripple_backend_available(RIPPLE_BACKEND_CPU), 1);
+    cr_assert_eq(ripple_backend_available((ripple_backend)7), 0);
+}
+
+/* Without CUDA built in (or without a device) the CUDA backend answers
+ * "unsupported" and says why. */
+Test(attn, cuda_unsupported_when_unavailable)
+{
+    if (ripple_backend_available(RIPPLE_BACKEND_CUDA)) cr_skip_test("CUDA device present");
+    float x[4] = {0};
+    cr_assert_eq(ripple_attn_exact(RIPPLE_BACKEND_CUDA, 1, 2, 2, 1.0, x, x, x, x), RIPPLE_ERR_UNSUPPORTED);
+    const char *msg = ripple_last_error();
+    cr_assert(strstr(msg, "built without CUDA (reconfigure with -Dcuda=enabled)") ||
+                  strstr(msg, "not available"),
+              "%s", msg);
+    cr_log_info("cuda: %s", msg);
+}
+
+Test(attn, cuda_random_shapes)
+{
+    if (!ripple_backend_available(RIPPLE_BACKEND_CUDA)) cr_skip_test("no CUDA device");
+    run_shapes(RIPPLE_BACKEND_CUDA, 1.0, 6000, 0);
+    run_shapes(RIPPLE_BACKEND_CUDA, 5.0, 7000, 80.0);
+    attn_case c;
+    case_random(&c, 2, 1000, 64, 1.0, 8000); /* several query blocks */
+    check_backend(RIPPLE_BACKEND_CUDA, &c, "seq 1000");
+    case_free(&c);
+}
