@@ -104,7 +104,7 @@ static void parse(int argc, char **argv, eval_opts *o)
     double theta_all = 0, theta_axis[3] = {NAN, NAN, NAN};
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
         switch (c) {
         case 'h': usage(stdout); exit(CLI_EXIT_OK);
         case O_STEP: o->step = (int)cli_int("--step", optarg, 0, 1000000); break;

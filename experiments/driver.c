@@ -254,6 +254,7 @@ drv_tsv *drv_tsv_open(const drv_opts *o, const char *name, int ncols, const char
         load_old(t, t->final_path);
         if (t->nold == 0) load_old(t, t->partial_path);
     }
+    t->reused = t->nold;
     return t;
 }
 
@@ -310,7 +311,6 @@ static void open_partial(drv_tsv *t)
     write_line(t, (const char *const *)t->cols);
     /* rows of the earlier run come first, as they were */
     for (int r = 0; r < t->nold; r++) write_line(t, (const char *const *)t->old[r].cells);
-    t->reused = t->nold;
     fflush(t->f);
 }
 

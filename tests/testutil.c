@@ -33,13 +33,15 @@ void tu_fill_normal(tu_rng *r, float *x, size_t n, double sigma)
 const char *tu_tmp_path(const char *name)
 {
     static char dir[256];
-    static char path[512];
+    static char paths[4][512]; /* rotating: several may be in use in one call */
+    static int next;
+    char *path = paths[next++ % 4];
     if (!dir[0]) {
         const char *base = getenv("TMPDIR");
         snprintf(dir, sizeof dir, "%s/ripple-test-%ld", base && *base ? base : "/tmp", (long)getpid());
         mkdir(dir, 0700);
     }
-    snprintf(path, sizeof path, "%s/%s", dir, name);
+    snprintf(path, sizeof paths[0], "%s/%s", dir, name);
     return path;
 }
 

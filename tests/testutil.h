@@ -16,7 +16,8 @@ double tu_uniform(tu_rng *r);          /* [0, 1) */
 double tu_normal(tu_rng *r);           /* N(0, 1) */
 void tu_fill_normal(tu_rng *r, float *x, size_t n, double sigma);
 
-/* A fresh path under a per-process temporary folder ("name" is a suffix). */
+/* A path under a per-process temporary folder ("name" is a suffix). The
+ * result lives in one of 4 rotating buffers: copy it to keep it longer. */
 const char *tu_tmp_path(const char *name);
 
 /* Returns the index of the first element failing |a - ref| <= atol + rtol*|ref|,
