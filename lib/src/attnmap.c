@@ -1,0 +1,582 @@
+/* Attention-map baselines: masked attention with a key set per query row,
+ * and the oracle-topk, window and svg mask builders (attnmap.h explains the
+ * rules). Masks are rules per row, evaluated per block of ATTNMAP_BLOCK rows:
+ * memory is ATTNMAP_BLOCK x seq per worker, never seq^2.
+ *
+ * apply, per work item (head, block of rows), mirrors attn_exact_cpu.c:
+ *   S = scale Q_blk K^T                 cblas_sgemm                  [B, seq]
+ *   keep = the row's rule (topk reads S)
+ *   P = exp(S - max over kept) on kept entries, 0 elsewhere; l = row sum (double)
+ *   O_blk = P V / l                     cblas_sgemm, then a rescale
+ * The PV product still runs over every key (the zeros included): this is a
+ * replay of the error of a sparse method, not a fast kernel. */
+#include "ripple/attnmap.h"
+#include "internal.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define ATTNMAP_BLOCK 64
+#define ATTNMAP_MAX_THREADS 64
+#define SVG_DEFAULT_ROWS 64
+#define SVG_DEFAULT_SEED 0x5eed5eedull
+
+static const char *const kind_names[RIPPLE_ATTNMAP_COUNT] = {"full", "oracle-topk", "window", "svg"};
+
+const char *ripple_attnmap_kind_name(ripple_attnmap_kind k)
+{
+    return (k >= 0 && k < RIPPLE_ATTNMAP_COUNT) ? kind_names[k] : "?";
+}
+
+int ripple_attnmap_kind_parse(const char *name)
+{
+    if (!name) return -1;
+    for (int k = 0; k < RIPPLE_ATTNMAP_COUNT; k++)
+        if (!strcmp(name, kind_names[k])) return k;
+    return -1;
+}
+
+struct ripple_attnmap {
+    ripple_layout lay;
+    ripple_attnmap_kind kind;
+    int64_t heads;
+    double scale;
+    const float *q, *k, *v; /* [heads, seq, dim], owned by the caller */
+    ripple_attnmap_head_info *info; /* [heads] */
+    double density;
+};
+
+/* ------------------------------------------------------------- geometry */
+
+/* Sum over positions x of 0..L-1 of the count of x' with |x - x'| <= r. */
+static int64_t box_axis_sum(int64_t L, int64_t r)
+{
+    int64_t s = 0;
+    for (int64_t x = 0; x < L; x++) {
+        int64_t lo = x - r < 0 ? 0 : x - r, hi = x + r > L - 1 ? L - 1 : x + r;
+        s += hi - lo + 1;
+    }
+    return s;
+}
+
+/* Kept entries (of N*N) of a box rule with radii r; text rows keep every key,
+ * video rows keep every text key. As a double: N*N may pass 2^53 only for
+ * N > 9e7, far beyond any capture. */
+static double box_kept(const ripple_layout *lay, const int64_t r[3])
+{
+    const int64_t n = lay->seq_len, nv = ripple_layout_video_tokens(lay), nt = n - nv;
+    double video = (double)box_axis_sum(lay->grid[0], r[0]) * (double)box_axis_sum(lay->grid[1], r[1]) *
+                   (double)box_axis_sum(lay->grid[2], r[2]);
+    return (double)nt * (double)n + (double)nv * (double)nt + video;
+}
+
+static double box_density(const ripple_layout *lay, const int64_t r[3])
+{
+    double n = (double)lay->seq_len;
+    return box_kept(lay, r) / (n * n);
+}
+
+/* 1 when a density reaches the target; the tolerance absorbs the rounding
+ * of target * N^2 (relative 1e-12, far below one entry in 1e9). */
+static int reaches(double density, double target) { return density >= target * (1.0 - 1e-12); }
+
+/* keep[0..n) for query row i under the box rule with radii r. */
+static void box_row(const ripple_layout *lay, const int64_t r[3], int64_t i, uint8_t *keep)
+{
+    const int64_t n = lay->seq_len, vo = lay->video_offset, nv = ripple_layout_video_tokens(lay);
+    const int64_t T = lay->grid[0], H = lay->grid[1], W = lay->grid[2];
+    if (i < vo || i >= vo + nv) {
+        memset(keep, 1, (size_t)n);
+        return;
+    }
+    memset(keep, 1, (size_t)vo);
+    memset(keep + vo, 0, (size_t)nv);
+    memset(keep + vo + nv, 1, (size_t)(n - vo - nv));
+    int64_t x = i - vo, w = x % W, h = (x / W) % H, t = x / (W * H);
+    int64_t t0 = t - r[0] < 0 ? 0 : t - r[0], t1 = t + r[0] > T - 1 ? T - 1 : t + r[0];
+    int64_t h0 = h - r[1] < 0 ? 0 : h - r[1], h1 = h + r[1] > H - 1 ? H - 1 : h + r[1];
+    int64_t w0 = w - r[2] < 0 ? 0 : w - r[2], w1 = w + r[2] > W - 1 ? W - 1 : w + r[2];
+    for (int64_t tt = t0; tt <= t1; tt++)
+        for (int64_t hh = h0; hh <= h1; hh++)
+            memset(keep + vo + (tt * H + hh) * W + w0, 1, (size_t)(w1 - w0 + 1));
+}
+
+/* ----------------------------------------------------------------- topk */
+
+/* The k-th largest value of x[0..n) (1 <= k <= n); x is reordered. */
+static float kth_largest(float *x, int64_t n, int64_t k)
+{
+    int64_t lo = 0, hi = n - 1, want = k - 1; /* index in descending order */
+    while (lo < hi) {
+        /* median of three as pivot */
+        int64_t mid = lo + (hi - lo) / 2;
+        float a = x[lo], b = x[mid], c = x[hi];
+        float pivot = (a > b) ? ((b > c) ? b : (a > c ? c : a)) : ((a > c) ? a : (b > c ? c : b));
+        int64_t i = lo, j = hi;
+        while (i <= j) {
+            while (x[i] > pivot) i++;
+            while (x[j] < pivot) j--;
+            if (i <= j) {
+                float tmp = x[i];
+                x[i] = x[j];
+                x[j] = tmp;
+                i++;
+                j--;
+            }
+        }
+        /* now x[lo..j] >= pivot >= x[i..hi], x[j+1..i-1] == pivot */
+        if (want <= j) hi = j;
+        else if (want >= i) lo = i;
+        else return pivot;
+    }
+    return x[want];
+}
+
+/* keep the k keys of largest score of s[0..n); ties to the lower index. */
+static void topk_row(const float *s, int64_t n, int64_t k, float *scratch, uint8_t *keep)
+{
+    if (k >= n) {
+        memset(keep, 1, (size_t)n);
+        return;
+    }
+    memcpy(scratch, s, (size_t)n * sizeof *s);
+    float v = kth_largest(scratch, n, k);
+    int64_t above = 0;
+    for (int64_t j = 0; j < n; j++) above += s[j] > v;
+    int64_t ties = k - above;
+    for (int64_t j = 0; j < n; j++) {
+        if (s[j] > v) keep[j] = 1;
+        else if (s[j] == v && ties > 0) keep[j] = 1, ties--;
+        else keep[j] = 0;
+    }
+}
+
+/* ------------------------------------------------------------ row rules */
+
+/* Kept keys of row i of head h. srow: the row's scores (oracle-topk only),
+ * scratch: [seq] floats. */
+static void row_keep(const ripple_attnmap *m, int64_t h, int64_t i, const float *srow, float *scratch,
+                     uint8_t *keep)
+{
+    const ripple_attnmap_head_info *hi = &m->info[h];
+    switch (m->kind) {
+    case RIPPLE_ATTNMAP_ORACLE_TOPK: topk_row(srow, m->lay.seq_len, hi->topk, scratch, keep); break;
+    case RIPPLE_ATTNMAP_WINDOW:
+    case RIPPLE_ATTNMAP_SVG: box_row(&m->lay, hi->radius, i, keep); break;
+    default: memset(keep, 1, (size_t)m->lay.seq_len); break;
+    }
+}
+
+/* ------------------------------------------------------------------ svg */
+
+static uint64_t splitmix(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* float64 attention output of row i restricted to keep (NULL = all keys):
+ * out[dim]. sc: the row's scores in float64 [seq]. */
+static void row_out_f64(const double *sc, const uint8_t *keep, const float *v, int64_t n, int64_t d,
+                        double *out)
+{
+    double mx = -INFINITY, sum = 0;
+    for (int64_t j = 0; j < n; j++)
+        if ((!keep || keep[j]) && sc[j] > mx) mx = sc[j];
+    for (int64_t c = 0; c < d; c++) out[c] = 0;
+    for (int64_t j = 0; j < n; j++) {
+        if (keep && !keep[j]) continue;
+        double p = exp(sc[j] - mx);
+        sum += p;
+        const float *vj = v + (size_t)j * (size_t)d;
+        for (int64_t c = 0; c < d; c++) out[c] += p * (double)vj[c];
+    }
+    for (int64_t c = 0; c < d; c++) out[c] /= sum;
+}
+
+/* Chooses spatial or temporal for each head by the sampled output MSE. */
+static ripple_status svg_choose(ripple_attnmap *m, const ripple_attnmap_params *p)
+{
+    const ripple_layout *lay = &m->lay;
+    const int64_t n = lay->seq_len, d = lay->head_dim, vo = lay->video_offset;
+    const int64_t nv = ripple_layout_video_tokens(lay);
+    const int64_t T = lay->grid[0], H = lay->grid[1], W = lay->grid[2];
+    int64_t rows = p->svg_rows > 0 ? p->svg_rows : SVG_DEFAULT_ROWS;
+    if (rows > nv) rows = nv;
+    ripple_status st = RIPPLE_OK;
+    int64_t *perm = malloc((size_t)nv * sizeof *perm);
+    double *sc = malloc((size_t)n * sizeof *sc);
+    double *out = malloc((size_t)d * 3 * sizeof *out);
+    uint8_t *keep = malloc((size_t)n * 2);
+    if (!perm || !sc || !out || !keep) {
+        st = ripple_fail(RIPPLE_ERR_NOMEM, "svg: no memory for the sampled rows (seq %lld)", (long long)n);
+        goto done;
+    }
+    const int64_t base[2][3] = {{0, H - 1, W - 1}, {T - 1, 0, 0}}; /* spatial, temporal */
+    for (int64_t h = 0; h < m->heads; h++) {
+        /* the same rows for every head: partial Fisher-Yates from one seed */
+        uint64_t seed = p->svg_seed ? p->svg_seed : SVG_DEFAULT_SEED;
+        for (int64_t i = 0; i < nv; i++) perm[i] = i;
+        for (int64_t i = 0; i < rows; i++) {
+            int64_t j = i + (int64_t)(splitmix(&seed) % (uint64_t)(nv - i));
+            int64_t t = perm[i];
+            perm[i] = perm[j];
+            perm[j] = t;
+        }
+        const size_t off = (size_t)h * (size_t)n * (size_t)d;
+        const float *qh = m->q + off, *kh = m->k + off, *vh = m->v + off;
+        double err[2] = {0, 0};
+        for (int64_t s = 0; s < rows; s++) {
+            int64_t i = vo + perm[s];
+            const float *qi = qh + (size_t)i * (size_t)d;
+            for (int64_t j = 0; j < n; j++) {
+                const float *kj = kh + (size_t)j * (size_t)d;
+                double acc = 0;
+                for (int64_t c = 0; c < d; c++) acc += (double)qi[c] * (double)kj[c];
+                sc[j] = m->scale * acc;
+            }
+            row_out_f64(sc, NULL, vh, n, d, out);
+            for (int b = 0; b < 2; b++) {
+                box_row(lay, base[b], i, keep);
+                row_out_f64(sc, keep, vh, n, d, out + d * (1 + b));
+                for (int64_t c = 0; c < d; c++) {
+                    double e = out[d * (1 + b) + c] - out[c];
+                    err[b] += e * e;
+                }
+            }
+        }
+        ripple_attnmap_head_info *hi = &m->info[h];
+        for (int b = 0; b < 2; b++) hi->svg_mse[b] = rows > 0 ? err[b] / (double)(rows * d) : 0.0;
+        hi->svg_temporal = hi->svg_mse[1] < hi->svg_mse[0];
+    }
+done:
+    free(perm);
+    free(sc);
+    free(out);
+    free(keep);
+    return st;
+}
+
+/* Widens the chosen svg mask of every head until the target density. */
+static void svg_widen(ripple_attnmap *m, double target)
+{
+    const int64_t L[3] = {m->lay.grid[0], m->lay.grid[1], m->lay.grid[2]};
+    for (int64_t h = 0; h < m->heads; h++) {
+        ripple_attnmap_head_info *hi = &m->info[h];
+        int64_t *r = hi->radius;
+        if (!hi->svg_temporal) {
+            r[0] = 0, r[1] = L[1] - 1, r[2] = L[2] - 1;
+            while (!reaches(box_density(&m->lay, r), target) && r[0] < L[0] - 1) r[0]++;
+        } else {
+            r[0] = L[0] - 1, r[1] = 0, r[2] = 0;
+            int64_t s = 0, smax = (L[1] > L[2] ? L[1] : L[2]) - 1;
+            while (!reaches(box_density(&m->lay, r), target) && s < smax) {
+                s++;
+                r[1] = s < L[1] - 1 ? s : L[1] - 1;
+                r[2] = s < L[2] - 1 ? s : L[2] - 1;
+            }
+        }
+    }
+}
+
+/* Window radii: round robin t, h, w until the target density. */
+static void window_radii(const ripple_layout *lay, double target, int64_t r[3])
+{
+    r[0] = r[1] = r[2] = 0;
+    int next = 0;
+    while (!reaches(box_density(lay, r), target)) {
+        int a = -1;
+        for (int s = 0; s < 3 && a < 0; s++) {
+            int c = (next + s) % 3;
+            if (r[c] < lay->grid[c] - 1) a = c;
+        }
+        if (a < 0) break; /* the whole grid */
+        r[a]++;
+        next = (a + 1) % 3;
+    }
+}
+
+/* ---------------------------------------------------------------- build */
+
+void ripple_attnmap_free(ripple_attnmap *m)
+{
+    if (!m) return;
+    free(m->info);
+    free(m);
+}
+
+ripple_status ripple_attnmap_build(const ripple_layout *lay, const ripple_attnmap_params *p,
+                                   int64_t heads, double scale, const float *q, const float *k,
+                                   const float *v, ripple_attnmap **out)
+{
+    if (!out) return ripple_fail(RIPPLE_ERR_INVALID, "attnmap: out is NULL");
+    *out = NULL;
+    if (!lay || !p || !q || !k || !v) return ripple_fail(RIPPLE_ERR_INVALID, "attnmap: NULL argument");
+    ripple_status st = ripple_layout_check(lay);
+    if (st) return st;
+    if (p->kind < 0 || p->kind >= RIPPLE_ATTNMAP_COUNT)
+        return ripple_fail(RIPPLE_ERR_INVALID, "attnmap: unknown kind %d", (int)p->kind);
+    if (!(p->density >= 0 && p->density <= 1))
+        return ripple_fail(RIPPLE_ERR_INVALID, "attnmap: density %g is not in (0, 1]", p->density);
+    if (heads < 1) return ripple_fail(RIPPLE_ERR_INVALID, "attnmap: heads %lld < 1", (long long)heads);
+    if (!(scale > 0) || !isfinite(scale))
+        return ripple_fail(RIPPLE_ERR_INVALID, "attnmap: scale %g is not positive", scale);
+    if (lay->seq_len > INT32_MAX || lay->head_dim > INT32_MAX)
+        return ripple_fail(RIPPLE_ERR_INVALID, "attnmap: seq %lld or dim %lld exceeds BLAS int",
+                           (long long)lay->seq_len, (long long)lay->head_dim);
+    if (p->svg_rows < 0) return ripple_fail(RIPPLE_ERR_INVALID, "attnmap: svg_rows < 0");
+    double target = p->density > 0 ? p->density : 1.0;
+
+    ripple_attnmap *m = calloc(1, sizeof *m);
+    if (!m || !(m->info = calloc((size_t)heads, sizeof *m->info))) {
+        ripple_attnmap_free(m);
+        return ripple_fail(RIPPLE_ERR_NOMEM, "attnmap: out of memory");
+    }
+    m->lay = *lay;
+    m->kind = p->kind;
+    m->heads = heads;
+    m->scale = scale;
+    m->q = q, m->k = k, m->v = v;
+    const int64_t n = lay->seq_len;
+    const double nn = (double)n * (double)n;
+    for (int64_t h = 0; h < heads; h++) {
+        ripple_attnmap_head_info *hi = &m->info[h];
+        hi->radius[0] = hi->radius[1] = hi->radius[2] = -1;
+        hi->density = 1.0;
+    }
+    switch (p->kind) {
+    case RIPPLE_ATTNMAP_FULL: break;
+    case RIPPLE_ATTNMAP_ORACLE_TOPK: {
+        int64_t kk = (int64_t)ceil(target * (double)n * (1.0 - 1e-12));
+        if (kk < 1) kk = 1;
+        if (kk > n) kk = n;
+        for (int64_t h = 0; h < heads; h++) {
+            m->info[h].topk = kk;
+            m->info[h].density = (double)kk / (double)n;
+        }
+        break;
+    }
+    case RIPPLE_ATTNMAP_WINDOW: {
+        int64_t r[3];
+        window_radii(lay, target, r);
+        for (int64_t h = 0; h < heads; h++) {
+            memcpy(m->info[h].radius, r, sizeof r);
+            m->info[h].density = box_kept(lay, r) / nn;
+        }
+        break;
+    }
+    case RIPPLE_ATTNMAP_SVG:
+        if ((st = svg_choose(m, p))) {
+            ripple_attnmap_free(m);
+            return st;
+        }
+        svg_widen(m, target);
+        for (int64_t h = 0; h < heads; h++) m->info[h].density = box_kept(lay, m->info[h].radius) / nn;
+        break;
+    default: break;
+    }
+    double sum = 0;
+    for (int64_t h = 0; h < heads; h++) sum += m->info[h].density;
+    m->density = sum / (double)heads;
+    *out = m;
+    return RIPPLE_OK;
+}
+
+double ripple_attnmap_density(const ripple_attnmap *m) { return m ? m->density : NAN; }
+
+ripple_status ripple_attnmap_head(const ripple_attnmap *m, int64_t head, ripple_attnmap_head_info *out)
+{
+    if (!m || !out) return ripple_fail(RIPPLE_ERR_INVALID, "attnmap: NULL argument");
+    if (head < 0 || head >= m->heads)
+        return ripple_fail(RIPPLE_ERR_NOT_FOUND, "attnmap: head %lld of %lld", (long long)head,
+                           (long long)m->heads);
+    *out = m->info[head];
+    return RIPPLE_OK;
+}
+
+/* Scores of rows [r0, r0 + rows) of head h: s = scale q k^T, [rows, seq]. */
+static void block_scores(const ripple_attnmap *m, int64_t h, int64_t r0, int64_t rows, float *s)
+{
+    const int64_t n = m->lay.seq_len, d = m->lay.head_dim;
+    const size_t off = (size_t)h * (size_t)n * (size_t)d;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)n, (int)d, (float)m->scale,
+                m->q + off + (size_t)r0 * (size_t)d, (int)d, m->k + off, (int)d, 0.0f, s, (int)n);
+}
+
+ripple_status ripple_attnmap_keep(const ripple_attnmap *m, int64_t head, int64_t row0, int64_t rows,
+                                  uint8_t *keep)
+{
+    if (!m || !keep) return ripple_fail(RIPPLE_ERR_INVALID, "attnmap: NULL argument");
+    const int64_t n = m->lay.seq_len;
+    if (head < 0 || head >= m->heads || row0 < 0 || rows < 0 || row0 + rows > n)
+        return ripple_fail(RIPPLE_ERR_NOT_FOUND, "attnmap: head %lld rows %lld+%lld outside %lld x %lld",
+                           (long long)head, (long long)row0, (long long)rows, (long long)m->heads,
+                           (long long)n);
+    float *s = NULL, *scratch = NULL;
+    if (m->kind == RIPPLE_ATTNMAP_ORACLE_TOPK) {
+        s = malloc((size_t)ATTNMAP_BLOCK * (size_t)n * sizeof *s);
+        scratch = malloc((size_t)n * sizeof *scratch);
+        if (!s || !scratch) {
+            free(s);
+            free(scratch);
+            return ripple_fail(RIPPLE_ERR_NOMEM, "attnmap: no memory for a score block");
+        }
+    }
+    for (int64_t b = 0; b < rows; b += ATTNMAP_BLOCK) {
+        int64_t nb = rows - b < ATTNMAP_BLOCK ? rows - b : ATTNMAP_BLOCK;
+        if (s) block_scores(m, head, row0 + b, nb, s);
+        for (int64_t r = 0; r < nb; r++)
+            row_keep(m, head, row0 + b + r, s ? s + (size_t)r * (size_t)n : NULL, scratch,
+                     keep + (size_t)(b + r) * (size_t)n);
+    }
+    free(s);
+    free(scratch);
+    return RIPPLE_OK;
+}
+
+/* ---------------------------------------------------------------- apply */
+
+typedef struct map_job {
+    const ripple_attnmap *m;
+    float *o;
+    int64_t nblocks;
+    pthread_mutex_t lock;
+    int64_t next;
+    int failed;
+    int64_t bad_head, bad_row;
+} map_job;
+
+typedef struct map_worker {
+    map_job *job;
+    float *s;       /* [ATTNMAP_BLOCK, seq] scores, then probabilities */
+    float *scratch; /* [seq] */
+    uint8_t *keep;  /* [seq] */
+    double *rowsum; /* [ATTNMAP_BLOCK] */
+} map_worker;
+
+static int64_t map_take(map_job *job)
+{
+    pthread_mutex_lock(&job->lock);
+    int64_t it = job->failed ? -1 : job->next;
+    if (it >= 0 && it < job->m->heads * job->nblocks) job->next++;
+    else it = -1;
+    pthread_mutex_unlock(&job->lock);
+    return it;
+}
+
+static void *map_worker_run(void *arg)
+{
+    map_worker *w = arg;
+    map_job *job = w->job;
+    const ripple_attnmap *m = job->m;
+    const int64_t n = m->lay.seq_len, d = m->lay.head_dim;
+    for (int64_t it; (it = map_take(job)) >= 0;) {
+        int64_t h = it / job->nblocks;
+        int64_t r0 = (it % job->nblocks) * ATTNMAP_BLOCK;
+        int64_t rows = n - r0 < ATTNMAP_BLOCK ? n - r0 : ATTNMAP_BLOCK;
+        const size_t off = (size_t)h * (size_t)n * (size_t)d;
+        block_scores(m, h, r0, rows, w->s);
+        for (int64_t r = 0; r < rows; r++) {
+            float *srow = w->s + (size_t)r * (size_t)n;
+            row_keep(m, h, r0 + r, srow, w->scratch, w->keep);
+            float mx = -INFINITY;
+            for (int64_t j = 0; j < n; j++)
+                if (w->keep[j] && srow[j] > mx) mx = srow[j];
+            if (!isfinite(mx)) {
+                pthread_mutex_lock(&job->lock);
+                if (!job->failed) {
+                    job->failed = 1;
+                    job->bad_head = h;
+                    job->bad_row = r0 + r;
+                }
+                pthread_mutex_unlock(&job->lock);
+                return NULL;
+            }
+            double sum = 0;
+            for (int64_t j = 0; j < n; j++) {
+                float e = w->keep[j] ? expf(srow[j] - mx) : 0.0f;
+                srow[j] = e;
+                sum += (double)e;
+            }
+            w->rowsum[r] = sum; /* >= 1: the max kept entry is e^0 */
+        }
+        float *ob = job->o + off + (size_t)r0 * (size_t)d;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)d, (int)n, 1.0f, w->s,
+                    (int)n, m->v + off, (int)d, 0.0f, ob, (int)d);
+        for (int64_t r = 0; r < rows; r++) {
+            float inv = (float)(1.0 / w->rowsum[r]);
+            float *orow = ob + (size_t)r * (size_t)d;
+            for (int64_t c = 0; c < d; c++) orow[c] *= inv;
+        }
+    }
+    return NULL;
+}
+
+static int map_num_threads(int64_t items)
+{
+    long n = 0;
+    const char *env = getenv("RIPPLE_NUM_THREADS");
+    if (env && *env) n = strtol(env, NULL, 10);
+    if (n <= 0) n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n <= 0) n = 1;
+    if (n > ATTNMAP_MAX_THREADS) n = ATTNMAP_MAX_THREADS;
+    if (n > items) n = (long)items;
+    return (int)n;
+}
+
+ripple_status ripple_attnmap_apply(const ripple_attnmap *m, float *o)
+{
+    if (!m || !o) return ripple_fail(RIPPLE_ERR_INVALID, "attnmap: NULL argument");
+    const int64_t n = m->lay.seq_len;
+    map_job job = {.m = m, .o = o, .nblocks = (n + ATTNMAP_BLOCK - 1) / ATTNMAP_BLOCK};
+    int nthreads = map_num_threads(m->heads * job.nblocks);
+    map_worker workers[ATTNMAP_MAX_THREADS];
+    pthread_t tids[ATTNMAP_MAX_THREADS];
+    int started = 0, nworkers = 0;
+    ripple_status st = RIPPLE_OK;
+    memset(workers, 0, sizeof workers);
+    pthread_mutex_init(&job.lock, NULL);
+    for (int t = 0; t < nthreads; t++) {
+        map_worker *w = &workers[t];
+        w->job = &job;
+        w->s = malloc((size_t)ATTNMAP_BLOCK * (size_t)n * sizeof *w->s);
+        w->scratch = malloc((size_t)n * sizeof *w->scratch);
+        w->keep = malloc((size_t)n);
+        w->rowsum = malloc(ATTNMAP_BLOCK * sizeof *w->rowsum);
+        nworkers++;
+        if (!w->s || !w->scratch || !w->keep || !w->rowsum) {
+            st = ripple_fail(RIPPLE_ERR_NOMEM, "attnmap: no memory for a %d x %lld score block",
+                             ATTNMAP_BLOCK, (long long)n);
+            goto done;
+        }
+    }
+    int blas_threads = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    for (int t = 1; t < nthreads; t++) {
+        if (pthread_create(&tids[t], NULL, map_worker_run, &workers[t]) != 0) break;
+        started++;
+    }
+    map_worker_run(&workers[0]);
+    for (int t = 1; t <= started; t++) pthread_join(tids[t], NULL);
+    openblas_set_num_threads(blas_threads);
+    if (job.failed)
+        st = ripple_fail(RIPPLE_ERR_NONFINITE,
+                         "masked attention: non-finite scores in head %lld, query row %lld",
+                         (long long)job.bad_head, (long long)job.bad_row);
+done:
+    for (int t = 0; t < nworkers; t++) {
+        free(workers[t].s);
+        free(workers[t].scratch);
+        free(workers[t].keep);
+        free(workers[t].rowsum);
+    }
+    pthread_mutex_destroy(&job.lock);
+    return st;
+}

@@ -1,0 +1,344 @@
+/* `ripple compare` end to end on a small synthetic capture: the files it
+ * writes, the TSV's shape and numbers, agreement with `ripple eval`,
+ * resumption, misuse (exit 2, nothing written) and a missing gnuplot. */
+#include "testutil.h"
+
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char cmd[16384];
+
+/* Runs `ripple ARGS` (by absolute path) with an optional environment prefix;
+ * stdout to out.txt, stderr to err.txt; returns the exit code. */
+static int ripple_env(const char *env, const char *args)
+{
+    char out[512], err[512]; /* tu_tmp_path returns one static buffer */
+    snprintf(out, sizeof out, "%s", tu_tmp_path("out.txt"));
+    snprintf(err, sizeof err, "%s", tu_tmp_path("err.txt"));
+    snprintf(cmd, sizeof cmd, "%s '%s' %s >'%s' 2>'%s'", env ? env : "", RIPPLE_EXE, args, out, err);
+    return tu_system(cmd);
+}
+
+static int ripple(const char *args) { return ripple_env(NULL, args); }
+
+static char *slurp_path(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    cr_assert(buf);
+    size_t got = fread(buf, 1, (size_t)n, f);
+    buf[got] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static const char *slurp(const char *name)
+{
+    /* a ring of buffers: a message may slurp again while a result is in use */
+    static char *ring[8];
+    static int next;
+    next = (next + 1) % 8;
+    free(ring[next]);
+    ring[next] = slurp_path(tu_tmp_path(name));
+    return ring[next] ? ring[next] : "";
+}
+
+static int exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+static const char *capture(void)
+{
+    static char path[512];
+    if (!path[0]) {
+        snprintf(path, sizeof path, "%s", tu_tmp_path("cmp.h5"));
+        char args[1024];
+        snprintf(args, sizeof args,
+                 "synth '%s' --grid 4,8,8 --heads 2 --head-dim 64 --steps 2 --layers 1 --seed 3", path);
+        cr_assert_eq(ripple(args), 0, "synth failed: %s", slurp("err.txt"));
+    }
+    return path;
+}
+
+/* A parsed TSV: header cells and rows of cells (comment lines skipped). */
+typedef struct {
+    char *text;
+    char *head[64];
+    int ncols;
+    char *cells[512][64];
+    int nrows;
+} tsv;
+
+static int split(char *line, char **out, int max)
+{
+    int n = 0;
+    for (char *p = line;;) {
+        char *tab = strchr(p, '\t');
+        if (n < max) out[n] = p;
+        n++;
+        if (!tab) break;
+        *tab = '\0';
+        p = tab + 1;
+    }
+    return n;
+}
+
+static void tsv_read(tsv *t, const char *path)
+{
+    memset(t, 0, sizeof *t);
+    t->text = slurp_path(path);
+    cr_assert(t->text, "cannot read %s", path);
+    int header = 0;
+    for (char *line = strtok(t->text, "\n"); line; line = strtok(NULL, "\n")) {
+        if (line[0] == '#') continue;
+        if (!header) {
+            t->ncols = split(line, t->head, 64);
+            header = 1;
+            continue;
+        }
+        cr_assert_lt(t->nrows, 512);
+        int n = split(line, t->cells[t->nrows], 64);
+        cr_expect_eq(n, t->ncols, "%s: row %d has %d cells, header %d", path, t->nrows, n, t->ncols);
+        t->nrows++;
+    }
+    cr_assert(header, "%s: no header", path);
+}
+
+static int col(const tsv *t, const char *name)
+{
+    for (int c = 0; c < t->ncols; c++)
+        if (!strcmp(t->head[c], name)) return c;
+    cr_assert_fail("no column %s", name);
+    return -1;
+}
+
+/* Row whose key cells match (NULL = any). */
+static int find_row(const tsv *t, const char *method, const char *step, const char *threshold)
+{
+    int cm = col(t, "method"), cs = step ? col(t, "step") : -1, ct = threshold ? col(t, "threshold") : -1;
+    for (int r = 0; r < t->nrows; r++)
+        if (!strcmp(t->cells[r][cm], method) && (!step || !strcmp(t->cells[r][cs], step)) &&
+            (!threshold || !strcmp(t->cells[r][ct], threshold)))
+            return r;
+    return -1;
+}
+
+static double num(const tsv *t, int r, const char *name) { return strtod(t->cells[r][col(t, name)], NULL); }
+
+static const char *out_dir(const char *name)
+{
+    static char p[512];
+    snprintf(p, sizeof p, "%s", tu_tmp_path(name));
+    return p;
+}
+
+#define THETAS "0.01,0.05,0.2"
+
+Test(compare, writes_files_and_a_consistent_table)
+{
+    const char *dir = out_dir("run1");
+    char args[2048];
+    snprintf(args, sizeof args, "compare '%s' --out '%s' --thetas " THETAS, capture(), dir);
+    cr_assert_eq(ripple(args), 0, "compare failed: %s", slurp("err.txt"));
+    cr_expect(strstr(slurp("out.txt"), "oracle-topk"), "no summary table on stdout");
+    char path[1024];
+    const char *files[] = {"compare.tsv", "compare_summary.tsv", "compare.gp"};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        cr_expect(exists(path), "%s missing", path);
+    }
+    snprintf(path, sizeof path, "%s/compare.png", dir);
+    if (tu_system("command -v gnuplot >/dev/null 2>&1") == 0) cr_expect(exists(path), "no png though gnuplot exists");
+    snprintf(path, sizeof path, "%s/compare.tsv.partial", dir);
+    cr_expect(!exists(path), "partial file left behind");
+
+    /* the table: 2 steps x 6 methods x 3 thetas, finite numbers */
+    tsv t;
+    snprintf(path, sizeof path, "%s/compare.tsv", dir);
+    tsv_read(&t, path);
+    cr_expect_eq(t.ncols, 21);
+    cr_expect_eq(t.nrows, 2 * 6 * 3);
+    const char *finite_cols[] = {"s_score", "s_attn", "mse", "rel_l2", "cosine", "max_abs", "mse_floor"};
+    for (int r = 0; r < t.nrows; r++)
+        for (size_t c = 0; c < sizeof finite_cols / sizeof finite_cols[0]; c++) {
+            double v = num(&t, r, finite_cols[c]);
+            cr_expect(isfinite(v), "row %d %s = %s", r, finite_cols[c], t.cells[r][col(&t, finite_cols[c])]);
+        }
+    char *meta = slurp_path(path);
+    cr_expect(strstr(meta, "# options: "));
+    cr_expect(strstr(meta, "# ripple: "));
+    cr_expect(strstr(meta, "# capture: "));
+    cr_expect(strstr(meta, "# backend: cpu"));
+    free(meta);
+
+    /* attention-map rows sit at the savings of reuse: density_target =
+     * 1 - s_attn(reuse), achieved density >= target (within %.6g printing),
+     * and their s_attn = 1 - density */
+    const char *maps[] = {"svg", "window", "oracle-topk"};
+    for (int s = 0; s < 2; s++) {
+        char step[8];
+        snprintf(step, sizeof step, "%d", s == 0 ? 0 : 49);
+        for (const char *th = THETAS; *th;) {
+            char one[32];
+            size_t len = strcspn(th, ",");
+            snprintf(one, sizeof one, "%.*s", (int)len, th);
+            th += len + (th[len] == ',');
+            int rr = find_row(&t, "reuse", step, one);
+            cr_assert_geq(rr, 0, "no reuse row for step %s theta %s", step, one);
+            for (size_t m = 0; m < 3; m++) {
+                int r = find_row(&t, maps[m], step, one);
+                cr_assert_geq(r, 0, "no %s row", maps[m]);
+                double target = num(&t, r, "density_target"), d = num(&t, r, "density");
+                cr_expect_float_eq(target, 1 - num(&t, rr, "s_attn"), 2e-6, "%s step %s theta %s", maps[m], step, one);
+                cr_expect_geq(d, target - 2e-6, "%s: density %g below target %g", maps[m], d, target);
+                cr_expect_float_eq(num(&t, r, "s_attn"), 1 - d, 2e-6);
+            }
+        }
+    }
+
+    /* the summary: 6 methods x 3 thetas, with units = 2 */
+    tsv s;
+    snprintf(path, sizeof path, "%s/compare_summary.tsv", dir);
+    tsv_read(&s, path);
+    cr_expect_eq(s.nrows, 6 * 3);
+    for (int r = 0; r < s.nrows; r++) cr_expect_eq(num(&s, r, "units"), 2.0);
+    char *gp = slurp_path(tu_tmp_path("run1/compare.gp"));
+    cr_assert(gp);
+    cr_expect(strstr(gp, "compare_summary.tsv"), "the script does not read the summary");
+    cr_expect(strstr(gp, "set logscale y"));
+    free(gp);
+    free(t.text);
+    free(s.text);
+}
+
+/* The reuse rows equal `ripple eval` at the same step and theta. */
+Test(compare, reuse_rows_agree_with_eval)
+{
+    const char *dir = out_dir("run_eval");
+    char args[2048];
+    snprintf(args, sizeof args, "compare '%s' --out '%s' --thetas 0.05 --methods reuse,mask-skip,mask-magnitude "
+             "--steps 49", capture(), dir);
+    cr_assert_eq(ripple(args), 0, "compare failed: %s", slurp("err.txt"));
+    tsv t;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/compare.tsv", dir);
+    tsv_read(&t, path);
+    cr_assert_eq(t.nrows, 3);
+    snprintf(args, sizeof args, "eval '%s' --step 49 --layer 0 --theta 0.05 --format tsv", capture());
+    cr_assert_eq(ripple(args), 0, "eval failed: %s", slurp("err.txt"));
+    tsv e;
+    tsv_read(&e, tu_tmp_path("out.txt"));
+    const char *methods[] = {"reuse", "mask-skip", "mask-magnitude"};
+    const char *cols[] = {"s_score", "s_attn", "rows_reused", "mse", "rel_l2", "cosine", "max_abs"};
+    for (size_t m = 0; m < 3; m++) {
+        int rc = find_row(&t, methods[m], NULL, NULL), re = find_row(&e, methods[m], NULL, NULL);
+        cr_assert(rc >= 0 && re >= 0, "%s missing", methods[m]);
+        for (size_t c = 0; c < sizeof cols / sizeof cols[0]; c++) {
+            double a = num(&t, rc, cols[c]), b = num(&e, re, cols[c]);
+            /* same code path and inputs: equal up to the 6 digits printed */
+            cr_expect(fabs(a - b) <= 1e-5 * fabs(b) + 1e-300, "%s %s: compare %.9g, eval %.9g", methods[m],
+                      cols[c], a, b);
+        }
+    }
+    free(t.text);
+    free(e.text);
+}
+
+Test(compare, rerun_reuses_finished_rows)
+{
+    const char *dir = out_dir("run_resume");
+    char args[2048];
+    snprintf(args, sizeof args, "compare '%s' --out '%s' --thetas 0.02,0.1 --methods reuse,window", capture(), dir);
+    cr_assert_eq(ripple(args), 0, "%s", slurp("err.txt"));
+    cr_expect(!strstr(slurp("err.txt"), "reused"), "first run claims reuse: %s", slurp("err.txt"));
+    char path[1024];
+    snprintf(path, sizeof path, "%s/compare.tsv", dir);
+    char *first = slurp_path(path);
+    cr_assert_eq(ripple(args), 0, "%s", slurp("err.txt"));
+    cr_expect(strstr(slurp("err.txt"), "reused 8 of 8 rows"), "rerun: %s", slurp("err.txt"));
+    char *second = slurp_path(path);
+    cr_expect_str_eq(second, first, "the rerun changed the table");
+    /* --fresh recomputes */
+    char fresh[2100];
+    snprintf(fresh, sizeof fresh, "%s --fresh", args);
+    cr_assert_eq(ripple(fresh), 0, "%s", slurp("err.txt"));
+    cr_expect(!strstr(slurp("err.txt"), "reused"), "--fresh reused rows: %s", slurp("err.txt"));
+    /* a cut run: keep the header and 3 rows as the partial file; the rerun
+     * computes only the rest and ends with the same table */
+    snprintf(cmd, sizeof cmd, "cd '%s' && grep '^#' compare.tsv > compare.tsv.partial && grep -v '^#' compare.tsv "
+             "| head -4 >> compare.tsv.partial && rm compare.tsv", dir);
+    cr_assert_eq(tu_system(cmd), 0);
+    cr_assert_eq(ripple(args), 0, "%s", slurp("err.txt"));
+    cr_expect(strstr(slurp("err.txt"), "reused 3 of 8 rows"), "resume: %s", slurp("err.txt"));
+    tsv t;
+    tsv_read(&t, path);
+    cr_expect_eq(t.nrows, 8);
+    free(t.text);
+    free(first);
+    free(second);
+}
+
+/* Misuse: exit 2, one message, nothing written (not even the folder). */
+Test(compare, bad_options_exit_2_and_write_nothing)
+{
+    const char *bad[] = {"--thetas 0.1,x", "--thetas -1", "--methods reuse,nope", "--axes q", "--window 1",
+                         "--frobnicate", "--methods reuse-ramp", "--alphas 0.5", "--steps x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *dir = out_dir("never");
+        char args[2048];
+        snprintf(args, sizeof args, "compare '%s' --out '%s' %s", capture(), dir, bad[i]);
+        int rc = ripple(args);
+        cr_expect_eq(rc, 2, "`%s` exited %d: %s", bad[i], rc, slurp("err.txt"));
+        cr_expect(strstr(slurp("err.txt"), "ripple compare: "), "`%s`: %s", bad[i], slurp("err.txt"));
+        /* a bad selection is found once the captures are open, after --out exists */
+        if (strncmp(bad[i], "--steps", 7)) cr_expect(!exists(dir), "`%s` created %s", bad[i], dir);
+        char probe[1024];
+        snprintf(probe, sizeof probe, "%s/compare.tsv", dir);
+        cr_expect(!exists(probe), "`%s` wrote %s", bad[i], probe);
+        snprintf(probe, sizeof probe, "%s/compare.tsv.partial", dir);
+        cr_expect(!exists(probe), "`%s` wrote %s", bad[i], probe);
+        rmdir(dir);
+    }
+    char args[1024];
+    snprintf(args, sizeof args, "compare '%s'", capture());
+    cr_expect_eq(ripple(args), 2, "missing --out");
+    cr_expect_eq(ripple("compare --out x"), 2, "missing capture");
+    cr_expect_eq(ripple("compare --help"), 0);
+    cr_expect(strstr(slurp("out.txt"), "usage: ripple compare"));
+}
+
+/* Without gnuplot on PATH: TSV and script are written, and the message says
+ * how to render. */
+Test(compare, gnuplot_missing)
+{
+    const char *dir = out_dir("run_nognuplot");
+    const char *bin = tu_tmp_path("emptybin");
+    mkdir(bin, 0700);
+    /* PATH holds only an empty folder: ripple is run by absolute path and
+     * system() finds /bin/sh by its absolute path, gnuplot is not found */
+    char env[1024];
+    snprintf(env, sizeof env, "PATH='%s'", bin);
+    char args[2048];
+    snprintf(args, sizeof args, "compare '%s' --out '%s' --thetas 0.05 --methods reuse,oracle-topk", capture(), dir);
+    int rc = ripple_env(env, args);
+    cr_expect_eq(rc, 0, "exit %d: %s", rc, slurp("err.txt"));
+    cr_expect(strstr(slurp("err.txt"), "gnuplot"), "no word about gnuplot: %s", slurp("err.txt"));
+    char path[1024];
+    snprintf(path, sizeof path, "%s/compare.tsv", dir);
+    cr_expect(exists(path));
+    snprintf(path, sizeof path, "%s/compare.gp", dir);
+    cr_expect(exists(path));
+    snprintf(path, sizeof path, "%s/compare.png", dir);
+    cr_expect(!exists(path));
+}
