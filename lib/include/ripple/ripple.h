@@ -153,8 +153,13 @@ void ripple_capture_writer_abort(ripple_capture_writer *w);         /* frees w *
 
 /* ----------------------------------------------------------- synthetic */
 
-/* Parameters of ripple_synth_layer: smooth random fields over the grid,
- * rotated by a real 3D RoPE, plus noise whose level falls with the step. */
+/* Parameters of ripple_synth_layer. Every channel is a smooth random field
+ * over (t, h, w) (correlation length `smooth`, varied per head and axis),
+ * plus white noise N(0, sigma^2) with
+ *     sigma(step) = noise * (1 - 0.9 * step / (num_steps - 1))
+ * (noise when num_steps = 1), then a real 3D RoPE on q and k: pair
+ * (2i, 2i+1) of group g is turned by pos * rope_base^(-2i / group_len[g]).
+ * Text tokens are i.i.d. N(0, 1). A zero field means its default. */
 typedef struct ripple_synth_params {
     uint64_t seed;
     double smooth;    /* correlation length in tokens; 0 = 3 */
