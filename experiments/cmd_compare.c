@@ -560,6 +560,7 @@ int cmd_compare(int argc, char **argv)
     const char *tsv_path = drv_tsv_close(t);
     char tsv_copy[4096];
     snprintf(tsv_copy, sizeof tsv_copy, "%s", tsv_path);
+    drv_append_timing(tsv_copy);
     if (reused) fprintf(stderr, "ripple compare: reused %lld of %lld rows from an earlier run\n",
                         (long long)reused, (long long)total);
 

@@ -576,6 +576,7 @@ int cmd_fit(int argc, char **argv)
     cli_progress_done();
     char fit_path[4200];
     snprintf(fit_path, sizeof fit_path, "%s", drv_tsv_close(t2));
+    drv_append_timing(fit_path);
     for (int k = 0; k < ns; k++) free_step(&si[k]);
 
     /* ---- terminal */

@@ -272,6 +272,7 @@ int cmd_steps(int argc, char **argv)
     }
     int reused = drv_tsv_reused(t);
     const char *path = drv_tsv_close(t);
+    drv_append_timing(path);
 
     /* terminal table */
     printf("ripple steps: %s %g, axes %s, window %d; mse = mean output MSE over layers and heads\n",

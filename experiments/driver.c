@@ -22,8 +22,22 @@ const char drv_common_help[] =
     "  --fresh            recompute rows finished by an earlier run with the same options\n"
     "  -h, --help         this text\n";
 
+static double exact_seconds_total, t_start;
+
+double drv_exact_seconds(void) { return exact_seconds_total; }
+
+void drv_append_timing(const char *tsv_path)
+{
+    FILE *f = fopen(tsv_path, "a");
+    if (!f) cli_data_error("cannot append to %s: %s", tsv_path, strerror(errno));
+    fprintf(f, "# exact_attention_seconds: %.3f\n", exact_seconds_total);
+    fprintf(f, "# wall_seconds: %.3f\n", cli_now() - t_start);
+    if (fclose(f)) cli_data_error("cannot write %s", tsv_path);
+}
+
 void drv_opts_init(drv_opts *o)
 {
+    t_start = cli_now();
     memset(o, 0, sizeof *o);
     o->head_hi = -1;
     o->backend = RIPPLE_BACKEND_CPU;
@@ -148,6 +162,7 @@ void drv_unit_load(const drv_units *u, const drv_opts *o, int i, eval_unit *out)
     int64_t hi = o->head_hi < 0 ? ripple_capture_get_info(cap)->num_heads : o->head_hi;
     ripple_status s = eval_unit_load(out, cap, id->step, id->layer, o->head_lo, hi - o->head_lo, o->backend);
     if (s) cli_lib_error(s, "cannot evaluate");
+    exact_seconds_total += out->exact_seconds;
 }
 
 /* ------------------------------------------------------------------ TSV */

@@ -80,8 +80,15 @@ typedef struct drv_units {
  * step, layer. Exits with a clear error when a selection matches nothing. */
 void drv_units_open(drv_units *u, const drv_opts *o);
 void drv_units_close(drv_units *u);
-/* Loads one unit (q, k, v, exact attention) for the selected heads. */
+/* Loads one unit (q, k, v, exact attention) for the selected heads. The
+ * time of its exact attention is added to drv_exact_seconds(). */
 void drv_unit_load(const drv_units *u, const drv_opts *o, int i, eval_unit *out);
+/* Seconds spent in exact attention by drv_unit_load in this process. */
+double drv_exact_seconds(void);
+/* Appends `# exact_attention_seconds:` (drv_exact_seconds) and
+ * `# wall_seconds:` (since drv_opts_init) to a finished TSV, for `ripple
+ * paper` and the reader. Call once per driver, on its main TSV. */
+void drv_append_timing(const char *tsv_path);
 
 /* -------------------------------------------------------- resumable TSV */
 

@@ -73,3 +73,42 @@ int tu_system(const char *cmd)
     if (st == -1 || !WIFEXITED(st)) return -1;
     return WEXITSTATUS(st);
 }
+
+char *tu_read_file(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc(n > 0 ? (size_t)n + 1 : 1);
+    if (!buf) {
+        fclose(f);
+        return NULL;
+    }
+    size_t got = n > 0 ? fread(buf, 1, (size_t)n, f) : 0;
+    buf[got] = '\0';
+    fclose(f);
+    return buf;
+}
+
+char *tu_read_table(const char *path)
+{
+    char *text = tu_read_file(path);
+    if (!text) return NULL;
+    static const char *const timing[] = {"# exact_attention_seconds:", "# wall_seconds:"};
+    char *w = text;
+    for (char *r = text; *r;) {
+        char *nl = strchr(r, '\n');
+        size_t len = nl ? (size_t)(nl - r) + 1 : strlen(r);
+        int drop = 0;
+        for (size_t i = 0; i < 2; i++) drop |= !strncmp(r, timing[i], strlen(timing[i]));
+        if (!drop) {
+            memmove(w, r, len);
+            w += len;
+        }
+        r += len;
+    }
+    *w = '\0';
+    return text;
+}

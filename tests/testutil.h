@@ -26,6 +26,12 @@ int64_t tu_first_mismatch_f64(const float *a, const double *ref, size_t n, doubl
 /* mse(a, ref) / mse(0, ref). */
 double tu_nmse_f64(const float *a, const double *ref, size_t n);
 
+/* Whole file as a malloc'd string, or NULL. */
+char *tu_read_file(const char *path);
+/* The same without the run-dependent timing lines of a driver's TSV
+ * (`# exact_attention_seconds:`, `# wall_seconds:`), for comparing runs. */
+char *tu_read_table(const char *path);
+
 /* Runs a shell command, returns its exit status (-1 if it did not exit). */
 int tu_system(const char *cmd);
 
