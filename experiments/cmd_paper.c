@@ -608,6 +608,58 @@ static void index_fit(const paper_opts *o, const experiment *x)
     table_free(&t);
 }
 
+/* Tables 2-4 at matched attention savings: per method, log10(mse) is
+ * interpolated linearly in s_attn between its own points of
+ * compare_summary.tsv (means over units per threshold), at a few savings
+ * levels inside its range. */
+static void index_matched(const table *t, int cmth, int cm, int ca)
+{
+    enum { MAXM = 12, MAXP = 256 };
+    static const double levels[] = {0.10, 0.20, 0.30, 0.40};
+    const int nlev = (int)(sizeof levels / sizeof levels[0]);
+    const char *meth[MAXM];
+    double px[MAXM][MAXP], py[MAXM][MAXP];
+    int np[MAXM] = {0}, nm = 0;
+    for (int i = 0; i < t->nrows; i++) {
+        int j;
+        for (j = 0; j < nm && strcmp(t->rows[i][cmth], meth[j]); j++) {}
+        if (j == nm) {
+            if (nm == MAXM) continue;
+            meth[nm++] = t->rows[i][cmth];
+        }
+        double x = num(t, i, ca), y = num(t, i, cm);
+        if (np[j] < MAXP && isfinite(x) && y > 0) px[j][np[j]] = x, py[j][np[j]++] = log10(y);
+    }
+    fprintf(md, "Tables 2-4 at matched **attention savings** s_attn: each method's output MSE interpolated "
+                "(log-linear) between its own measured points; `-` where the method's sweep does not reach "
+                "that saving. `reuse-t` = temporal-only reuse and `reuse-ramp` = the fitted ramp (Table 3), "
+                "`reuse-channel` = channel-wise thresholds (Table 4).\n\n| method |");
+    for (int l = 0; l < nlev; l++) fprintf(md, " s_attn %.0f%% |", 100 * levels[l]);
+    fprintf(md, "\n|---|");
+    for (int l = 0; l < nlev; l++) fprintf(md, "---:|");
+    fprintf(md, "\n");
+    for (int j = 0; j < nm; j++) {
+        /* sort the method's points by savings (insertion sort: few points) */
+        for (int a = 1; a < np[j]; a++)
+            for (int b = a; b > 0 && px[j][b - 1] > px[j][b]; b--) {
+                double tx = px[j][b], ty = py[j][b];
+                px[j][b] = px[j][b - 1], py[j][b] = py[j][b - 1];
+                px[j][b - 1] = tx, py[j][b - 1] = ty;
+            }
+        fprintf(md, "| %s |", meth[j]);
+        for (int l = 0; l < nlev; l++) {
+            double v = NAN, x = levels[l];
+            for (int a = 0; a + 1 < np[j] && isnan(v); a++)
+                if (px[j][a] <= x && x <= px[j][a + 1] && px[j][a + 1] > px[j][a])
+                    v = py[j][a] + (x - px[j][a]) * (py[j][a + 1] - py[j][a]) / (px[j][a + 1] - px[j][a]);
+            if (isnan(v)) fprintf(md, " - |");
+            else fprintf(md, " %.3g |", pow(10.0, v));
+        }
+        fprintf(md, "\n");
+    }
+    fprintf(md, "\n");
+}
+
 static void index_compare(const paper_opts *o, const experiment *x)
 {
     header(o, x, "reuse vs masking at equal savings");
@@ -633,6 +685,7 @@ static void index_compare(const paper_opts *o, const experiment *x)
     int cnt[MAXL][MAXM] = {{0}}, nl = 0;
     for (int i = 0; i < t.nrows; i++) {
         int k, j;
+        if (!strncmp(t.rows[i][cmth], "reuse-", 6)) continue; /* Table 3/4 variants: see below */
         for (j = 0; j < nm && strcmp(t.rows[i][cmth], meth[j]); j++) {}
         if (j == nm) {
             if (nm == MAXM) continue;
@@ -675,6 +728,11 @@ static void index_compare(const paper_opts *o, const experiment *x)
             "masking the same entries (mask-skip) or as many small-magnitude entries (mask-magnitude) (Fig. 7).",
             res, "agree when, at every threshold of the sweep, the mean MSE of reuse is below that of mask-skip and "
                  "of mask-magnitude (the attention-map columns are shown for Table 2, not judged here).");
+    table st;
+    tsv_path_load(&st, o, "compare", "compare_summary.tsv");
+    int sm = col(&st, "method"), sme = col(&st, "mse"), sa = col(&st, "s_attn");
+    if (st.ok && sm >= 0 && sme >= 0 && sa >= 0) index_matched(&st, sm, sme, sa);
+    table_free(&st);
     table_free(&t);
 }
 
@@ -756,6 +814,13 @@ int cmd_paper(int argc, char **argv)
     SECTION(X_FIT, index_fit(&o, &xs[X_FIT]));
 
     base_args(&a, &o, &xs[X_COMPARE], first_layer);
+    if (!o.quick) {
+        /* Tables 3 and 4: temporal-only, the fitted ramp, channel-wise thresholds */
+        char ramp[4400];
+        snprintf(ramp, sizeof ramp, "%s/fit/ramp.txt", o.d.out_dir);
+        arg(&a, "--table3"), arg(&a, "--table4");
+        if (xs[X_FIT].rc == 0 && access(ramp, R_OK) == 0) arg(&a, "--ramp"), arg(&a, "%s", ramp);
+    }
     run(&xs[X_COMPARE], &a, &o);
     SECTION(X_COMPARE, index_compare(&o, &xs[X_COMPARE]));
 #undef SECTION
