@@ -45,7 +45,9 @@ static void usage(FILE *f)
         "\"computation savings\"); s_attn = s_score/2, the share of all attention\n"
         "FLOPs (QK^T + PV) spared; rows_reused = fraction of query rows whose every\n"
         "channel is reused (their PV and softmax could be copied too, not counted in\n"
-        "s_attn). mse, rel_l2, cosine, psnr compare each output with exact attention\n"
+        "s_attn). grp_t/h/w: reused fraction of the entries of the t/h/w channel group;\n"
+        "axis_t/h/w: fraction of all entries marked along that axis (both mean of q and k;\n"
+        "entries marked along several axes count for each). mse, rel_l2, cosine, psnr compare each output with exact attention\n"
         "in float32; the row `exact` is the noise floor: float32 exact attention\n"
         "against a float64 reference. mask-magnitude zeroes per head and tensor as\n"
         "many lowest-|x| entries as reuse marks; its savings are of its own mask.\n");
@@ -58,6 +60,7 @@ typedef struct {
     ripple_reuse_params rp;
     int have_theta, have_alpha;
     const char *ramp;
+    const ripple_layout *lay;
     int methods[EVAL_METHOD_COUNT];
     ripple_backend backend;
     int tsv;
@@ -177,6 +180,16 @@ static void add_row(rtable *t, const eval_opts *o, const char *method, const rip
     rtable_set_num(t, "rows_reused", sv->rows_reused);
     rtable_set_num(t, "q_reused", sv->q_reused);
     rtable_set_num(t, "k_reused", sv->k_reused);
+    /* reused fraction per channel group and per marking axis, mean of q and k */
+    static const char *const grp_cols[3] = {"grp_t", "grp_h", "grp_w"};
+    static const char *const ax_cols[3] = {"axis_t", "axis_h", "axis_w"};
+    for (int a = 0; a < 3; a++) {
+        double g = NAN;
+        for (int gi = 0; gi < o->lay->num_groups; gi++)
+            if (o->lay->group_axis[gi] == a) g = 0.5 * (sv->q_group[gi] + sv->k_group[gi]);
+        rtable_set_num(t, grp_cols[a], g);
+        rtable_set_num(t, ax_cols[a], 0.5 * (sv->q_axis[a] + sv->k_axis[a]));
+    }
     rtable_set_num(t, "mse", m->mse);
     rtable_set_num(t, "rel_l2", m->rel_l2);
     rtable_set_num(t, "cosine", m->cosine);
@@ -194,6 +207,7 @@ int cmd_eval(int argc, char **argv)
     if (s) cli_lib_error(s, "cannot use capture");
     const ripple_capture_info *info = ripple_capture_get_info(cap);
     cli_require_entry(cap, o.step, o.layer);
+    o.lay = &info->layout;
     if (o.head_hi < 0) o.head_hi = info->num_heads;
     if (o.head_lo >= info->num_heads || o.head_hi > info->num_heads)
         cli_usage_error("--heads %lld:%lld: the capture stores heads 0:%lld", (long long)o.head_lo,
@@ -207,7 +221,7 @@ int cmd_eval(int argc, char **argv)
 
     static const char *const columns[] = {"method", "mode", "theta", "theta_t", "theta_h", "theta_w",
         "window", "axes", "groups", "s_score", "s_attn", "rows_reused", "q_reused", "k_reused",
-        "mse", "rel_l2", "cosine", "psnr", "max_abs"};
+        "grp_t", "grp_h", "grp_w", "axis_t", "axis_h", "axis_w", "mse", "rel_l2", "cosine", "psnr", "max_abs"};
     rtable *t = rtable_new((int)(sizeof columns / sizeof columns[0]), columns);
     if (!t) cli_data_error("out of memory");
     rtable_meta(t, "command", "ripple eval");
