@@ -5,6 +5,9 @@
 #include <string.h>
 #include <time.h>
 
+/* Mask value of an entry a baseline zeroes: reused, but along no axis. */
+enum { ZEROED = 0x80 };
+
 static const char *const method_names[EVAL_METHOD_COUNT] = {"reuse", "mask-skip", "mask-magnitude"};
 
 const char *eval_method_name(eval_method m)
@@ -120,10 +123,11 @@ ripple_status eval_run(eval_unit *u, eval_method method, const ripple_reuse_para
             }
             if ((s = ripple_mask_magnitude((int64_t)per_head, u->q + off, cq, u->qt + off))) return s;
             if ((s = ripple_mask_magnitude((int64_t)per_head, u->k + off, ck, u->kt + off))) return s;
-            /* its savings are those of its own mask: the entries it zeroes */
+            /* its savings are those of its own mask: the entries it zeroes
+             * (marked by no axis, so the per-axis fractions stay 0) */
             for (size_t i = 0; i < per_head; i++) {
-                u->zq[off + i] = u->qt[off + i] == 0.0f && u->q[off + i] != 0.0f;
-                u->zk[off + i] = u->kt[off + i] == 0.0f && u->k[off + i] != 0.0f;
+                u->zq[off + i] = (u->qt[off + i] == 0.0f && u->q[off + i] != 0.0f) ? ZEROED : 0;
+                u->zk[off + i] = (u->kt[off + i] == 0.0f && u->k[off + i] != 0.0f) ? ZEROED : 0;
             }
             if ((s = ripple_savings_compute(u->lay, u->zq + off, u->zk + off, &one))) return s;
             ripple_savings_add(sv, &one);

@@ -161,23 +161,46 @@ static int is_number(const char *s)
     return *end == '\0';
 }
 
+static int write_pretty_sel(const rtable *t, FILE *f, int ns, const int *sel);
+
 int rtable_write_pretty(const rtable *t, FILE *f)
+{
+    return rtable_write_pretty_cols(t, f, t->ncols, (const char *const *)t->cols);
+}
+
+int rtable_write_pretty_cols(const rtable *t, FILE *f, int n, const char *const *names)
+{
+    int *sel = calloc((size_t)(n > 0 ? n : 1), sizeof *sel);
+    if (!sel) return -1;
+    int ns = 0;
+    for (int i = 0; i < n; i++) {
+        int c = col_index(t, names[i]);
+        if (c >= 0) sel[ns++] = c;
+    }
+    int rc = write_pretty_sel(t, f, ns, sel);
+    free(sel);
+    return rc;
+}
+
+static int write_pretty_sel(const rtable *t, FILE *f, int ns, const int *sel)
 {
     size_t *w = calloc((size_t)t->ncols, sizeof *w);
     if (!w) return -1;
-    for (int c = 0; c < t->ncols; c++) {
+    for (int k = 0; k < ns; k++) {
+        int c = sel[k];
         w[c] = strlen(t->cols[c]);
         for (int r = 0; r < t->nrows; r++) {
             size_t n = t->cells[r][c] ? strlen(t->cells[r][c]) : 0;
             if (n > w[c]) w[c] = n;
         }
     }
-    for (int c = 0; c < t->ncols; c++)
-        fprintf(f, "%*s%s", (int)w[c], t->cols[c], c + 1 < t->ncols ? "  " : "\n");
+    for (int k = 0; k < ns; k++)
+        fprintf(f, "%*s%s", (int)w[sel[k]], t->cols[sel[k]], k + 1 < ns ? "  " : "\n");
     for (int r = 0; r < t->nrows; r++)
-        for (int c = 0; c < t->ncols; c++) {
+        for (int k = 0; k < ns; k++) {
+            int c = sel[k];
             const char *s = t->cells[r][c] ? t->cells[r][c] : "";
-            fprintf(f, is_number(s) ? "%*s%s" : "%-*s%s", (int)w[c], s, c + 1 < t->ncols ? "  " : "\n");
+            fprintf(f, is_number(s) ? "%*s%s" : "%-*s%s", (int)w[c], s, k + 1 < ns ? "  " : "\n");
         }
     free(w);
     return ferror(f) ? -1 : 0;

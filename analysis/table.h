@@ -34,6 +34,8 @@ const char *rtable_get(const rtable *t, int row, const char *col);
 int rtable_write_tsv(const rtable *t, FILE *f);
 /* Aligned columns for people; numbers right-aligned. */
 int rtable_write_pretty(const rtable *t, FILE *f);
+/* The same for a subset of columns, in the order given (unknown names skipped). */
+int rtable_write_pretty_cols(const rtable *t, FILE *f, int n, const char *const *names);
 /* Writes the TSV to path atomically (temporary file + rename).
  * Returns 0, or -1 with errno set. */
 int rtable_save_tsv(const rtable *t, const char *path);

@@ -38,7 +38,8 @@ static void usage(FILE *f)
         "  --method LIST      comma list of reuse, mask-skip, mask-magnitude\n"
         "                     (default: all three)\n"
         "  --backend B        cpu or cuda (default cpu)\n"
-        "  --format F         table (default on a terminal) or tsv\n"
+        "  --format F         table (default on a terminal) or tsv (all columns)\n"
+        "  --wide             every column in the table format too\n"
         "  --no-floor         skip the float64 noise-floor row (slow on long sequences)\n"
         "  -h, --help         this text\n\n"
         "Columns: s_score = 1 - computed partial scores / N^2 d (the paper's\n"
@@ -65,6 +66,7 @@ typedef struct {
     ripple_backend backend;
     int tsv;
     int floor;
+    int wide;
 } eval_opts;
 
 static void parse_methods(const char *s, int *on)
@@ -84,7 +86,7 @@ static void parse_methods(const char *s, int *on)
 static void parse(int argc, char **argv, eval_opts *o)
 {
     enum { O_STEP = 256, O_LAYER, O_HEADS, O_THETA, O_TT, O_TH, O_TW, O_ALPHA, O_AXES,
-           O_WINDOW, O_GROUPS, O_METHOD, O_BACKEND, O_FORMAT, O_NOFLOOR, O_RAMP };
+           O_WINDOW, O_GROUPS, O_METHOD, O_BACKEND, O_FORMAT, O_NOFLOOR, O_RAMP, O_WIDE };
     static const struct option longopts[] = {
         {"step", required_argument, 0, O_STEP},     {"layer", required_argument, 0, O_LAYER},
         {"heads", required_argument, 0, O_HEADS},   {"theta", required_argument, 0, O_THETA},
@@ -93,7 +95,8 @@ static void parse(int argc, char **argv, eval_opts *o)
         {"axes", required_argument, 0, O_AXES},     {"window", required_argument, 0, O_WINDOW},
         {"groups", required_argument, 0, O_GROUPS}, {"method", required_argument, 0, O_METHOD},
         {"backend", required_argument, 0, O_BACKEND}, {"format", required_argument, 0, O_FORMAT},
-        {"no-floor", no_argument, 0, O_NOFLOOR},    {"ramp", required_argument, 0, O_RAMP},    {"help", no_argument, 0, 'h'},
+        {"no-floor", no_argument, 0, O_NOFLOOR},    {"ramp", required_argument, 0, O_RAMP},
+        {"wide", no_argument, 0, O_WIDE},    {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->step = o->layer = -1;
@@ -134,6 +137,7 @@ static void parse(int argc, char **argv, eval_opts *o)
             break;
         case O_NOFLOOR: o->floor = 0; break;
         case O_RAMP: o->ramp = optarg; break;
+        case O_WIDE: o->wide = 1; break;
         case ':': cli_usage_error("option %s needs a value", argv[optind - 1]);
         default: cli_usage_error("unknown option '%s'", argv[optind - 1]);
         }
@@ -255,7 +259,17 @@ int cmd_eval(int argc, char **argv)
         add_row(t, &o, eval_method_name(meth), &sv, &m);
     }
 
-    int rc = o.tsv ? rtable_write_tsv(t, stdout) : rtable_write_pretty(t, stdout);
+    /* the terminal table shows the main columns; TSV and --wide show all */
+    static const char *const brief[] = {"method", "theta", "window", "axes", "s_score", "s_attn",
+        "rows_reused", "q_reused", "k_reused", "mse", "rel_l2", "cosine", "psnr"};
+    int rc = o.tsv    ? rtable_write_tsv(t, stdout)
+             : o.wide ? rtable_write_pretty(t, stdout)
+                      : rtable_write_pretty_cols(t, stdout, (int)(sizeof brief / sizeof brief[0]), brief);
+    if (!o.tsv)
+        printf("s_score: score savings (partial scores not computed); s_attn: attention savings "
+               "(share of QK^T+PV FLOPs); row exact: fp32 vs fp64 noise floor. %s\n",
+               o.rp.mode == RIPPLE_THRESHOLD_CHANNEL ? "theta holds alpha (channel-wise thresholds)."
+                                                     : "theta: absolute threshold.");
     if (rc || fflush(stdout)) cli_data_error("cannot write the table to standard output");
     rtable_free(t);
     eval_unit_free(&u);
