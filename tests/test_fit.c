@@ -22,19 +22,7 @@ static int ripple_env(const char *env, const char *args)
 }
 static int ripple(const char *args) { return ripple_env("", args); }
 
-static char *slurp_path(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    size_t got = fread(buf, 1, (size_t)n, f);
-    buf[got] = '\0';
-    fclose(f);
-    return buf;
-}
+static char *slurp_path(const char *path) { return tu_read_table(path); }
 
 static const char *slurp(const char *name)
 {
