@@ -193,6 +193,22 @@ static char *heat_body(int ngroups, const int *gaxis, int64_t H, int64_t W, int6
     return b;
 }
 
+/* Mean-MSE sums per (channel group, axis) cell over finished rows. */
+typedef struct {
+    int ngroups;
+    double (*sum)[3];
+    int (*cnt)[3];
+} group_sums;
+
+static void add_group_row(char **cell, void *ctx)
+{
+    group_sums *gs = ctx;
+    int g = atoi(cell[5]), a = atoi(cell[6]);
+    if (g < 0 || g >= gs->ngroups || a < 0 || a > 2) return;
+    gs->sum[g][a] += strtod(cell[C_MSE], NULL);
+    gs->cnt[g][a]++;
+}
+
 int cmd_groups(int argc, char **argv)
 {
     groups_opts o;
@@ -266,7 +282,6 @@ int cmd_groups(int argc, char **argv)
                             "cell = 3*group_idx + axis_idx");
 
     double *err = cli_alloc((size_t)(H * W), sizeof *err, "heat map");
-    double exact_s = 0;
     const int64_t total = (int64_t)units.n * ngroups * 3;
     int64_t done = 0;
     eval_unit u;
@@ -293,7 +308,6 @@ int cmd_groups(int argc, char **argv)
                     if (loaded >= 0) eval_unit_free(&u);
                     drv_unit_load(&units, &o.d, i, &u);
                     loaded = i;
-                    exact_s += u.exact_seconds;
                 }
                 ripple_reuse_params p = {0};
                 p.axes = RIPPLE_AXIS_BIT(a);
@@ -343,29 +357,9 @@ int cmd_groups(int argc, char **argv)
     drv_tsv_close(ht);
     double sum[3][3] = {{0}};
     int cnt[3][3] = {{0}};
-    FILE *f = fopen(tsv_path, "a+");
-    if (!f) cli_data_error("cannot reopen %s", tsv_path);
-    rewind(f);
-    char line[4096];
-    int header = 0;
-    while (fgets(line, sizeof line, f)) {
-        if (line[0] == '#') continue;
-        if (!header) {
-            header = 1;
-            continue;
-        }
-        char *cell[NCOLS];
-        int k = 0;
-        for (char *p = strtok(line, "\t\n"); p && k < NCOLS; p = strtok(NULL, "\t\n")) cell[k++] = p;
-        if (k != NCOLS) continue;
-        int g = atoi(cell[5]), a = atoi(cell[6]);
-        if (g < 0 || g >= ngroups || a < 0 || a > 2) continue;
-        sum[g][a] += strtod(cell[C_MSE], NULL);
-        cnt[g][a]++;
-    }
-    fprintf(f, "# exact_attention_seconds: %.3f\n", exact_s);
-    fprintf(f, "# wall_seconds: %.3f\n", cli_now() - t_start);
-    if (fclose(f)) cli_data_error("cannot write %s", tsv_path);
+    group_sums gs = {ngroups, sum, cnt};
+    drv_tsv_foreach(tsv_path, NCOLS, add_group_row, &gs);
+    drv_append_timing(tsv_path);
 
     char spath[4200];
     snprintf(spath, sizeof spath, "%s/groups_summary.tsv", o.d.out_dir);
@@ -391,7 +385,7 @@ int cmd_groups(int argc, char **argv)
         printf("\n");
     }
     if (fclose(sf)) cli_data_error("cannot write %s", spath);
-    printf("exact attention: %.3f s of %.3f s\n", exact_s, cli_now() - t_start);
+    printf("exact attention: %.3f s of %.3f s\n", drv_exact_seconds(), cli_now() - t_start);
 
     char bars[4096];
     snprintf(bars, sizeof bars, bars_fmt, "thw"[gaxis[0]], ngroups > 1 ? "thw"[gaxis[1]] : '-',

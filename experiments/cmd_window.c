@@ -213,6 +213,24 @@ static char *plot_body(const window_opts *o)
     return b;
 }
 
+/* Sums per window size of the columns from s_score on, over finished rows. */
+typedef struct {
+    const window_opts *o;
+    double (*sum)[NCOLS];
+    int *cnt;
+} window_sums;
+
+static void add_window_row(char **cell, void *ctx)
+{
+    window_sums *ws = ctx;
+    int w = atoi(cell[3]);
+    for (int wi = 0; wi < ws->o->nwindows; wi++) {
+        if (ws->o->windows[wi] != w) continue;
+        for (int c = C_SSCORE; c < NCOLS; c++) ws->sum[wi][c] += strtod(cell[c], NULL);
+        ws->cnt[wi]++;
+    }
+}
+
 int cmd_window(int argc, char **argv)
 {
     window_opts o;
@@ -232,13 +250,11 @@ int cmd_window(int argc, char **argv)
     /* The threshold: given, or the default rule on the first unit. */
     eval_unit u;
     int loaded = -1; /* index of the unit in u, -1 = none */
-    double exact_s = 0;
     double theta = o.value;
     const char *rule = o.have_theta ? "given (--theta)" : o.have_alpha ? "given (--alpha, channel mode)" : NULL;
     if (!rule) {
         drv_unit_load(&units, &o.d, 0, &u);
         loaded = 0;
-        exact_s += u.exact_seconds;
         theta = default_theta(&u, o.rp.axes);
         rule = "median window-2 delta |x0-x1|/2 of q over the first unit (enabled axes, grouped channels)";
     }
@@ -278,7 +294,6 @@ int cmd_window(int argc, char **argv)
                 if (loaded >= 0) eval_unit_free(&u);
                 drv_unit_load(&units, &o.d, i, &u);
                 loaded = i;
-                exact_s += u.exact_seconds;
             }
             if (o.floor && isnan(floor_mse)) {
                 ripple_metrics fm;
@@ -315,32 +330,9 @@ int cmd_window(int argc, char **argv)
     const char *path = drv_tsv_close(t);
     char tsv_path[4096];
     snprintf(tsv_path, sizeof tsv_path, "%s", path);
-    FILE *f = fopen(tsv_path, "a+");
-    if (!f) cli_data_error("cannot reopen %s", tsv_path);
-    rewind(f);
-    char line[4096];
-    int header = 0;
-    while (fgets(line, sizeof line, f)) {
-        if (line[0] == '#') continue;
-        if (!header) {
-            header = 1;
-            continue;
-        }
-        char *cell[NCOLS];
-        int k = 0;
-        for (char *p = strtok(line, "\t\n"); p && k < NCOLS; p = strtok(NULL, "\t\n")) cell[k++] = p;
-        if (k != NCOLS) continue;
-        int w = atoi(cell[3]);
-        for (int wi = 0; wi < o.nwindows; wi++) {
-            if (o.windows[wi] != w) continue;
-            for (int c = C_SSCORE; c < NCOLS; c++) sum[wi][c] += strtod(cell[c], NULL);
-            cnt[wi]++;
-        }
-    }
-    /* The exact attention of this run, for `ripple paper` and the reader. */
-    fprintf(f, "# exact_attention_seconds: %.3f\n", exact_s);
-    fprintf(f, "# wall_seconds: %.3f\n", cli_now() - t_start);
-    if (fclose(f)) cli_data_error("cannot write %s", tsv_path);
+    window_sums ws = {&o, sum, cnt};
+    drv_tsv_foreach(tsv_path, NCOLS, add_window_row, &ws);
+    drv_append_timing(tsv_path);
 
     printf("ripple window: %s=%.4g (%s), axes %s, %d unit(s)%s\n", o.have_alpha ? "alpha" : "theta", theta,
            rule, axes, units.n, reused ? " (finished rows of an earlier run reused)" : "");
@@ -359,7 +351,7 @@ int cmd_window(int argc, char **argv)
         printf("noise floor (fp32 vs fp64 exact attention): mse %.4g\n", nf ? fl / nf : NAN);
     }
     printf("(means over units; s_score = score savings, s_attn = attention savings)\n");
-    printf("exact attention: %.3f s of %.3f s\n", exact_s, cli_now() - t_start);
+    printf("exact attention: %.3f s of %.3f s\n", drv_exact_seconds(), cli_now() - t_start);
 
     char *body = plot_body(&o);
     int rc = drv_plot(&o.d, "window", body, 800, 500);

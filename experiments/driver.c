@@ -339,6 +339,31 @@ void drv_tsv_row(drv_tsv *t, const char *const *cells)
 
 int drv_tsv_reused(const drv_tsv *t) { return t->reused; }
 
+void drv_tsv_foreach(const char *path, int ncols, void (*fn)(char **cells, void *ctx), void *ctx)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) cli_data_error("cannot read %s: %s", path, strerror(errno));
+    char **cells = cli_alloc((size_t)ncols, sizeof *cells, "tsv row");
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    int header = 0;
+    while ((len = getline(&line, &cap, f)) > 0) {
+        if (line[len - 1] == '\n') line[--len] = '\0';
+        if (line[0] == '#') continue;
+        if (!header) {
+            header = 1;
+            continue;
+        }
+        if (split_tabs(line, ncols, cells)) fn(cells, ctx);
+    }
+    int bad = ferror(f);
+    free(line);
+    free(cells);
+    fclose(f);
+    if (bad) cli_data_error("cannot read %s", path);
+}
+
 const char *drv_tsv_close(drv_tsv *t)
 {
     static char path[4096];

@@ -110,6 +110,9 @@ void drv_tsv_row(drv_tsv *t, const char *const *cells);
 /* Renames the partial file to NAME.tsv and frees t; returns the final path
  * (static storage, valid until the next call). */
 const char *drv_tsv_close(drv_tsv *t);
+/* Calls fn for every data row of a finished TSV that has exactly ncols
+ * cells (cells are valid during the call only). Exits on a read error. */
+void drv_tsv_foreach(const char *path, int ncols, void (*fn)(char **cells, void *ctx), void *ctx);
 /* Number of rows that were reused from an earlier run. */
 int drv_tsv_reused(const drv_tsv *t);
 
