@@ -113,16 +113,21 @@ int rtable_set_str(rtable *t, const char *col, const char *value)
     return 0;
 }
 
+const char *rtable_format_num(char *buf, size_t size, double value)
+{
+    if (isnan(value))
+        snprintf(buf, size, "nan");
+    else if (isinf(value))
+        snprintf(buf, size, value > 0 ? "inf" : "-inf");
+    else
+        snprintf(buf, size, "%.6g", value);
+    return buf;
+}
+
 int rtable_set_num(rtable *t, const char *col, double value)
 {
     char buf[64];
-    if (isnan(value))
-        snprintf(buf, sizeof buf, "nan");
-    else if (isinf(value))
-        snprintf(buf, sizeof buf, value > 0 ? "inf" : "-inf");
-    else
-        snprintf(buf, sizeof buf, "%.6g", value);
-    return rtable_set_str(t, col, buf);
+    return rtable_set_str(t, col, rtable_format_num(buf, sizeof buf, value));
 }
 
 int rtable_set_int(rtable *t, const char *col, long long value)

@@ -20,7 +20,9 @@ int rtable_meta(rtable *t, const char *key, const char *fmt, ...) __attribute__(
 int rtable_add_row(rtable *t);
 /* Sets a cell of the last row; col is a column name, which must exist. */
 int rtable_set_str(rtable *t, const char *col, const char *value);
-/* Numbers are written with %.6g; non-finite as inf, -inf or nan. */
+/* The number format of every table: %.6g; non-finite as inf, -inf, nan. */
+const char *rtable_format_num(char *buf, size_t size, double value);
+/* Numbers are written with rtable_format_num. */
 int rtable_set_num(rtable *t, const char *col, double value);
 int rtable_set_int(rtable *t, const char *col, long long value);
 

@@ -1,6 +1,7 @@
 #include "driver.h"
 
 #include "ripple_version.h"
+#include "table.h"
 
 #include <errno.h>
 #include <math.h>
@@ -385,13 +386,7 @@ const char *drv_tsv_close(drv_tsv *t)
     return path;
 }
 
-const char *drv_num(char buf[DRV_CELL], double v)
-{
-    if (isnan(v)) snprintf(buf, DRV_CELL, "nan");
-    else if (isinf(v)) snprintf(buf, DRV_CELL, v > 0 ? "inf" : "-inf");
-    else snprintf(buf, DRV_CELL, "%.6g", v);
-    return buf;
-}
+const char *drv_num(char buf[DRV_CELL], double v) { return rtable_format_num(buf, DRV_CELL, v); }
 
 const char *drv_int(char buf[DRV_CELL], long long v)
 {
