@@ -1,6 +1,6 @@
 """Write (and check) ripple attention captures from any PyTorch model.
 
-The layout is the one of /work/shared/spec/capture-format.md (version 1):
+The layout is the one of shared/spec/capture-format.md (beside the repository) (version 1):
 root attributes describing the model and the token grid, and
 /steps/NNN/layers/NNN/{q,k,v[,o]} datasets shaped [num_heads, seq_len, head_dim]
 with a float `timestep` attribute on each step group.

@@ -1,4 +1,4 @@
-/* Capture files (/work/shared/spec/capture-format.md, version 1): the reader
+/* Capture files (shared/spec/capture-format.md (beside the repository), version 1): the reader
  * (open validates every root attribute and every dataset's shape and element
  * type; read checks values) and the writer (temporary file, renamed on
  * commit).
