@@ -10,10 +10,10 @@
  * written branch-free so gcc vectorises it; the row loops are compiled for
  * AVX-512, AVX2 and baseline x86-64 (target_clones) and chosen at load time.
  * Row sums: float lanes over chunks of 256 entries, chunks added in double.
- * Workers are pthreads (RIPPLE_NUM_THREADS, default: online CPUs); during a
- * call OpenBLAS is set to one thread so each worker's sgemm runs in the
- * worker (no oversubscription), and the caller's OpenBLAS setting is
- * restored afterwards.
+ * Work items run on parallel.c's pthread pool (RIPPLE_NUM_THREADS, default:
+ * online CPUs); during a call OpenBLAS is set to one thread so each worker's
+ * sgemm runs in the worker (no oversubscription), and the caller's OpenBLAS
+ * setting is restored afterwards.
  *
  * Measured (2-core AMD EPYC Zen 4 VM, OpenBLAS 0.3.21 pthread DYNAMIC_ARCH ->
  * Cooperlake kernels, gcc 12 -O3; seq 4096, dim 64, 4 heads, 4 N^2 d flops
@@ -40,17 +40,14 @@
 
 #include <cblas.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 /* Query rows per work item: S block = ATTN_BLOCK x seq floats. */
 #ifndef ATTN_BLOCK
 #define ATTN_BLOCK 64
 #endif
-#define ATTN_MAX_THREADS 64
 /* Float lanes of the fused max/exp/sum loops (one AVX-512 register). */
 #define LANES 16
 /* Entries summed in float before the partial sums go to double. */
@@ -137,87 +134,55 @@ RIPPLE_CLONES static double row_exp2_sum(float *s, int64_t n, float m)
     return total;
 }
 
-typedef struct attn_job {
-    int64_t heads, seq, dim, nblocks;
-    float alpha; /* scale * log2(e) */
-    const float *q, *k, *v;
-    float *o;
-    pthread_mutex_t lock;
-    int64_t next;   /* next work item (head * nblocks + block) */
-    int failed;     /* a worker found a non-finite row max */
-    int64_t bad_head, bad_row;
-} attn_job;
-
 typedef struct attn_worker {
-    attn_job *job;
     float *s;        /* [ATTN_BLOCK, seq] */
     double *rowsum;  /* [ATTN_BLOCK] */
 } attn_worker;
 
-static int64_t job_take(attn_job *job)
-{
-    pthread_mutex_lock(&job->lock);
-    int64_t it = job->failed ? -1 : job->next;
-    if (it >= 0 && it < job->heads * job->nblocks) job->next++;
-    else it = -1;
-    pthread_mutex_unlock(&job->lock);
-    return it;
-}
+typedef struct attn_job {
+    int64_t seq, dim, nblocks;
+    float alpha; /* scale * log2(e) */
+    const float *q, *k, *v;
+    float *o;
+    attn_worker *workers; /* [threads] */
+} attn_job;
 
-static void *attn_worker_run(void *arg)
+/* Work item it = head * nblocks + block. */
+static ripple_status attn_item(void *ctx, int worker, int64_t it)
 {
-    attn_worker *w = arg;
-    attn_job *job = w->job;
+    attn_job *job = ctx;
+    attn_worker *w = &job->workers[worker];
     const int64_t seq = job->seq, dim = job->dim;
-    for (int64_t it; (it = job_take(job)) >= 0;) {
-        int64_t h = it / job->nblocks;
-        int64_t r0 = (it % job->nblocks) * ATTN_BLOCK;
-        int64_t rows = seq - r0 < ATTN_BLOCK ? seq - r0 : ATTN_BLOCK;
-        const float *qh = job->q + (size_t)h * (size_t)seq * (size_t)dim;
-        const float *kh = job->k + (size_t)h * (size_t)seq * (size_t)dim;
-        const float *vh = job->v + (size_t)h * (size_t)seq * (size_t)dim;
-        float *oh = job->o + (size_t)h * (size_t)seq * (size_t)dim;
+    int64_t h = it / job->nblocks;
+    int64_t r0 = (it % job->nblocks) * ATTN_BLOCK;
+    int64_t rows = seq - r0 < ATTN_BLOCK ? seq - r0 : ATTN_BLOCK;
+    const float *qh = job->q + (size_t)h * (size_t)seq * (size_t)dim;
+    const float *kh = job->k + (size_t)h * (size_t)seq * (size_t)dim;
+    const float *vh = job->v + (size_t)h * (size_t)seq * (size_t)dim;
+    float *oh = job->o + (size_t)h * (size_t)seq * (size_t)dim;
 
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)seq, (int)dim,
-                    job->alpha, qh + (size_t)r0 * (size_t)dim, (int)dim, kh, (int)dim, 0.0f,
-                    w->s, (int)seq);
-        for (int64_t r = 0; r < rows; r++) {
-            float *srow = w->s + (size_t)r * (size_t)seq;
-            float m = row_max(srow, seq);
-            if (!isfinite(m)) {
-                pthread_mutex_lock(&job->lock);
-                if (!job->failed) {
-                    job->failed = 1;
-                    job->bad_head = h;
-                    job->bad_row = r0 + r;
-                }
-                pthread_mutex_unlock(&job->lock);
-                return NULL;
-            }
-            w->rowsum[r] = row_exp2_sum(srow, seq, m);
-        }
-        float *ob = oh + (size_t)r0 * (size_t)dim;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)dim, (int)seq, 1.0f,
-                    w->s, (int)seq, vh, (int)dim, 0.0f, ob, (int)dim);
-        for (int64_t r = 0; r < rows; r++) {
-            float inv = (float)(1.0 / w->rowsum[r]); /* rowsum >= 1: the max entry is 2^0 */
-            float *orow = ob + (size_t)r * (size_t)dim;
-            for (int64_t c = 0; c < dim; c++) orow[c] *= inv;
-        }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)seq, (int)dim,
+                job->alpha, qh + (size_t)r0 * (size_t)dim, (int)dim, kh, (int)dim, 0.0f,
+                w->s, (int)seq);
+    for (int64_t r = 0; r < rows; r++) {
+        float *srow = w->s + (size_t)r * (size_t)seq;
+        float m = row_max(srow, seq);
+        if (!isfinite(m))
+            return ripple_fail(RIPPLE_ERR_NONFINITE,
+                               "attention: non-finite scores in head %lld, query row %lld "
+                               "(scale * q.k overflows float32)",
+                               (long long)h, (long long)(r0 + r));
+        w->rowsum[r] = row_exp2_sum(srow, seq, m);
     }
-    return NULL;
-}
-
-static int attn_num_threads(int64_t items)
-{
-    long n = 0;
-    const char *env = getenv("RIPPLE_NUM_THREADS");
-    if (env && *env) n = strtol(env, NULL, 10);
-    if (n <= 0) n = sysconf(_SC_NPROCESSORS_ONLN);
-    if (n <= 0) n = 1;
-    if (n > ATTN_MAX_THREADS) n = ATTN_MAX_THREADS;
-    if (n > items) n = (long)items;
-    return (int)n;
+    float *ob = oh + (size_t)r0 * (size_t)dim;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)dim, (int)seq, 1.0f,
+                w->s, (int)seq, vh, (int)dim, 0.0f, ob, (int)dim);
+    for (int64_t r = 0; r < rows; r++) {
+        float inv = (float)(1.0 / w->rowsum[r]); /* rowsum >= 1: the max entry is 2^0 */
+        float *orow = ob + (size_t)r * (size_t)dim;
+        for (int64_t c = 0; c < dim; c++) orow[c] *= inv;
+    }
+    return RIPPLE_OK;
 }
 
 ripple_status ripple_attn_exact_cpu(int64_t heads, int64_t seq, int64_t dim, double scale,
@@ -229,22 +194,20 @@ ripple_status ripple_attn_exact_cpu(int64_t heads, int64_t seq, int64_t dim, dou
         return ripple_fail(RIPPLE_ERR_INVALID, "attention: seq %lld or dim %lld exceeds BLAS int",
                            (long long)seq, (long long)dim);
 
+    attn_worker workers[RIPPLE_MAX_THREADS];
     attn_job job = {
-        .heads = heads, .seq = seq, .dim = dim,
+        .seq = seq, .dim = dim,
         .nblocks = (seq + ATTN_BLOCK - 1) / ATTN_BLOCK,
         .alpha = (float)(scale * 1.4426950408889634),
         .q = q, .k = k, .v = v, .o = o,
+        .workers = workers,
     };
-    int nthreads = attn_num_threads(heads * job.nblocks);
-    attn_worker workers[ATTN_MAX_THREADS];
-    pthread_t tids[ATTN_MAX_THREADS];
-    int started = 0, nworkers = 0;
-    int blas_threads = openblas_get_num_threads();
+    int64_t items = heads * job.nblocks;
+    int nthreads = ripple_parallel_threads(items);
+    int nworkers = 0;
 
     memset(workers, 0, sizeof workers);
-    pthread_mutex_init(&job.lock, NULL);
     for (int t = 0; t < nthreads; t++) {
-        workers[t].job = &job;
         workers[t].s = malloc((size_t)ATTN_BLOCK * (size_t)seq * sizeof(float));
         workers[t].rowsum = malloc(ATTN_BLOCK * sizeof(double));
         nworkers++;
@@ -254,28 +217,12 @@ ripple_status ripple_attn_exact_cpu(int64_t heads, int64_t seq, int64_t dim, dou
             goto done;
         }
     }
-
-    openblas_set_num_threads(1);
-    /* Worker 0 runs in the calling thread. */
-    for (int t = 1; t < nthreads; t++) {
-        if (pthread_create(&tids[t], NULL, attn_worker_run, &workers[t]) != 0) break;
-        started++;
-    }
-    attn_worker_run(&workers[0]);
-    for (int t = 1; t <= started; t++) pthread_join(tids[t], NULL);
-    openblas_set_num_threads(blas_threads);
-
-    if (job.failed)
-        st = ripple_fail(RIPPLE_ERR_NONFINITE,
-                         "attention: non-finite scores in head %lld, query row %lld "
-                         "(scale * q.k overflows float32)",
-                         (long long)job.bad_head, (long long)job.bad_row);
+    st = ripple_parallel_for(items, nthreads, attn_item, &job);
 
 done:
     for (int t = 0; t < nworkers; t++) {
         free(workers[t].s);
         free(workers[t].rowsum);
     }
-    pthread_mutex_destroy(&job.lock);
     return st;
 }

@@ -15,14 +15,11 @@
 
 #include <cblas.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define ATTNMAP_BLOCK 64
-#define ATTNMAP_MAX_THREADS 64
 #define SVG_DEFAULT_ROWS 64
 #define SVG_DEFAULT_SEED 0x5eed5eedull
 
@@ -443,109 +440,75 @@ ripple_status ripple_attnmap_keep(const ripple_attnmap *m, int64_t head, int64_t
 
 /* ---------------------------------------------------------------- apply */
 
-typedef struct map_job {
-    const ripple_attnmap *m;
-    float *o;
-    int64_t nblocks;
-    pthread_mutex_t lock;
-    int64_t next;
-    int failed;
-    int64_t bad_head, bad_row;
-} map_job;
-
 typedef struct map_worker {
-    map_job *job;
     float *s;       /* [ATTNMAP_BLOCK, seq] scores, then probabilities */
     float *scratch; /* [seq] */
     uint8_t *keep;  /* [seq] */
     double *rowsum; /* [ATTNMAP_BLOCK] */
 } map_worker;
 
-static int64_t map_take(map_job *job)
-{
-    pthread_mutex_lock(&job->lock);
-    int64_t it = job->failed ? -1 : job->next;
-    if (it >= 0 && it < job->m->heads * job->nblocks) job->next++;
-    else it = -1;
-    pthread_mutex_unlock(&job->lock);
-    return it;
-}
+typedef struct map_job {
+    const ripple_attnmap *m;
+    float *o;
+    int64_t nblocks;
+    map_worker *workers; /* [threads] */
+} map_job;
 
-static void *map_worker_run(void *arg)
+/* Work item it = head * nblocks + block. */
+static ripple_status map_item(void *ctx, int worker, int64_t it)
 {
-    map_worker *w = arg;
-    map_job *job = w->job;
+    map_job *job = ctx;
+    map_worker *w = &job->workers[worker];
     const ripple_attnmap *m = job->m;
     const int64_t n = m->lay.seq_len, d = m->lay.head_dim;
-    for (int64_t it; (it = map_take(job)) >= 0;) {
-        int64_t h = it / job->nblocks;
-        int64_t r0 = (it % job->nblocks) * ATTNMAP_BLOCK;
-        int64_t rows = n - r0 < ATTNMAP_BLOCK ? n - r0 : ATTNMAP_BLOCK;
-        const size_t off = (size_t)h * (size_t)n * (size_t)d;
-        block_scores(m, h, r0, rows, w->s);
-        for (int64_t r = 0; r < rows; r++) {
-            float *srow = w->s + (size_t)r * (size_t)n;
-            row_keep(m, h, r0 + r, srow, w->scratch, w->keep);
-            float mx = -INFINITY;
-            for (int64_t j = 0; j < n; j++)
-                if (w->keep[j] && srow[j] > mx) mx = srow[j];
-            if (!isfinite(mx)) {
-                pthread_mutex_lock(&job->lock);
-                if (!job->failed) {
-                    job->failed = 1;
-                    job->bad_head = h;
-                    job->bad_row = r0 + r;
-                }
-                pthread_mutex_unlock(&job->lock);
-                return NULL;
-            }
-            double sum = 0;
-            for (int64_t j = 0; j < n; j++) {
-                float e = w->keep[j] ? expf(srow[j] - mx) : 0.0f;
-                srow[j] = e;
-                sum += (double)e;
-            }
-            w->rowsum[r] = sum; /* >= 1: the max kept entry is e^0 */
+    int64_t h = it / job->nblocks;
+    int64_t r0 = (it % job->nblocks) * ATTNMAP_BLOCK;
+    int64_t rows = n - r0 < ATTNMAP_BLOCK ? n - r0 : ATTNMAP_BLOCK;
+    const size_t off = (size_t)h * (size_t)n * (size_t)d;
+    block_scores(m, h, r0, rows, w->s);
+    for (int64_t r = 0; r < rows; r++) {
+        float *srow = w->s + (size_t)r * (size_t)n;
+        row_keep(m, h, r0 + r, srow, w->scratch, w->keep);
+        float mx = -INFINITY;
+        for (int64_t j = 0; j < n; j++)
+            if (w->keep[j] && srow[j] > mx) mx = srow[j];
+        if (!isfinite(mx))
+            return ripple_fail(RIPPLE_ERR_NONFINITE,
+                               "masked attention: non-finite scores in head %lld, query row %lld",
+                               (long long)h, (long long)(r0 + r));
+        double sum = 0;
+        for (int64_t j = 0; j < n; j++) {
+            float e = w->keep[j] ? expf(srow[j] - mx) : 0.0f;
+            srow[j] = e;
+            sum += (double)e;
         }
-        float *ob = job->o + off + (size_t)r0 * (size_t)d;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)d, (int)n, 1.0f, w->s,
-                    (int)n, m->v + off, (int)d, 0.0f, ob, (int)d);
-        for (int64_t r = 0; r < rows; r++) {
-            float inv = (float)(1.0 / w->rowsum[r]);
-            float *orow = ob + (size_t)r * (size_t)d;
-            for (int64_t c = 0; c < d; c++) orow[c] *= inv;
-        }
+        w->rowsum[r] = sum; /* >= 1: the max kept entry is e^0 */
     }
-    return NULL;
-}
-
-static int map_num_threads(int64_t items)
-{
-    long n = 0;
-    const char *env = getenv("RIPPLE_NUM_THREADS");
-    if (env && *env) n = strtol(env, NULL, 10);
-    if (n <= 0) n = sysconf(_SC_NPROCESSORS_ONLN);
-    if (n <= 0) n = 1;
-    if (n > ATTNMAP_MAX_THREADS) n = ATTNMAP_MAX_THREADS;
-    if (n > items) n = (long)items;
-    return (int)n;
+    float *ob = job->o + off + (size_t)r0 * (size_t)d;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)d, (int)n, 1.0f, w->s,
+                (int)n, m->v + off, (int)d, 0.0f, ob, (int)d);
+    for (int64_t r = 0; r < rows; r++) {
+        float inv = (float)(1.0 / w->rowsum[r]);
+        float *orow = ob + (size_t)r * (size_t)d;
+        for (int64_t c = 0; c < d; c++) orow[c] *= inv;
+    }
+    return RIPPLE_OK;
 }
 
 ripple_status ripple_attnmap_apply(const ripple_attnmap *m, float *o)
 {
     if (!m || !o) return ripple_fail(RIPPLE_ERR_INVALID, "attnmap: NULL argument");
     const int64_t n = m->lay.seq_len;
-    map_job job = {.m = m, .o = o, .nblocks = (n + ATTNMAP_BLOCK - 1) / ATTNMAP_BLOCK};
-    int nthreads = map_num_threads(m->heads * job.nblocks);
-    map_worker workers[ATTNMAP_MAX_THREADS];
-    pthread_t tids[ATTNMAP_MAX_THREADS];
-    int started = 0, nworkers = 0;
+    map_worker workers[RIPPLE_MAX_THREADS];
+    map_job job = {.m = m, .o = o, .nblocks = (n + ATTNMAP_BLOCK - 1) / ATTNMAP_BLOCK,
+                   .workers = workers};
+    int64_t items = m->heads * job.nblocks;
+    int nthreads = ripple_parallel_threads(items);
+    int nworkers = 0;
     ripple_status st = RIPPLE_OK;
     memset(workers, 0, sizeof workers);
-    pthread_mutex_init(&job.lock, NULL);
     for (int t = 0; t < nthreads; t++) {
         map_worker *w = &workers[t];
-        w->job = &job;
         w->s = malloc((size_t)ATTNMAP_BLOCK * (size_t)n * sizeof *w->s);
         w->scratch = malloc((size_t)n * sizeof *w->scratch);
         w->keep = malloc((size_t)n);
@@ -557,19 +520,7 @@ ripple_status ripple_attnmap_apply(const ripple_attnmap *m, float *o)
             goto done;
         }
     }
-    int blas_threads = openblas_get_num_threads();
-    openblas_set_num_threads(1);
-    for (int t = 1; t < nthreads; t++) {
-        if (pthread_create(&tids[t], NULL, map_worker_run, &workers[t]) != 0) break;
-        started++;
-    }
-    map_worker_run(&workers[0]);
-    for (int t = 1; t <= started; t++) pthread_join(tids[t], NULL);
-    openblas_set_num_threads(blas_threads);
-    if (job.failed)
-        st = ripple_fail(RIPPLE_ERR_NONFINITE,
-                         "masked attention: non-finite scores in head %lld, query row %lld",
-                         (long long)job.bad_head, (long long)job.bad_row);
+    st = ripple_parallel_for(items, nthreads, map_item, &job);
 done:
     for (int t = 0; t < nworkers; t++) {
         free(workers[t].s);
@@ -577,6 +528,5 @@ done:
         free(workers[t].keep);
         free(workers[t].rowsum);
     }
-    pthread_mutex_destroy(&job.lock);
     return st;
 }

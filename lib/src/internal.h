@@ -42,6 +42,20 @@ ripple_status ripple_attn_check(int64_t heads, int64_t seq, int64_t dim, double 
 ripple_status ripple_attn_exact_cpu(int64_t heads, int64_t seq, int64_t dim, double scale,
                                     const float *q, const float *k, const float *v, float *o);
 
+/* Worker pool (parallel.c) for the CPU paths. */
+#define RIPPLE_MAX_THREADS 64
+/* One work item: returns RIPPLE_OK, or an error recorded with ripple_fail.
+ * worker in [0, n_threads) indexes the caller's per-worker scratch. */
+typedef ripple_status (*ripple_parallel_fn)(void *ctx, int worker, int64_t item);
+/* Workers for n_items items: RIPPLE_NUM_THREADS, else the online CPUs, at
+ * most RIPPLE_MAX_THREADS and at most n_items. */
+int ripple_parallel_threads(int64_t n_items);
+/* Runs fn for every item in [0, n_items) on n_threads workers (from
+ * ripple_parallel_threads), OpenBLAS set to one thread meanwhile. The first
+ * failing item stops the rest; its status is returned and its message is
+ * ripple_last_error() in the calling thread. */
+ripple_status ripple_parallel_for(int64_t n_items, int n_threads, ripple_parallel_fn fn, void *ctx);
+
 #ifdef __cplusplus
 }
 #endif
