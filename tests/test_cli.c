@@ -8,54 +8,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char cmd[8192];
-
-/* Runs `ripple ARGS`, stdout to out.txt and stderr to err.txt; returns the exit code. */
-static int ripple(const char *args)
-{
-    snprintf(cmd, sizeof cmd, "'%s' %s >'%s' 2>'%s'", RIPPLE_EXE, args, tu_tmp_path("out.txt"),
-             tu_tmp_path("err.txt"));
-    return tu_system(cmd);
-}
-
-static const char *slurp(const char *name)
-{
-    static char buf[1 << 16];
-    FILE *f = fopen(tu_tmp_path(name), "r");
-    if (!f) return "";
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
-
-static int count_lines(const char *s)
-{
-    int n = 0;
-    for (; *s; s++) n += *s == '\n';
-    return n;
-}
-
 static const char *capture(void)
 {
-    static char path[512];
-    if (!path[0]) {
-        snprintf(path, sizeof path, "%s", tu_tmp_path("cli.h5"));
-        char args[1024];
-        snprintf(args, sizeof args, "synth '%s' --grid 3,4,5 --heads 2 --head-dim 32 --rope-split 8,12,12 "
-                 "--steps 2 --layers 1 --text 3 --seed 7", path);
-        cr_assert_eq(ripple(args), 0, "synth failed: %s", slurp("err.txt"));
-    }
-    return path;
+    return tu_synth("cli.h5", "--grid 3,4,5 --heads 2 --head-dim 32 --rope-split 8,12,12 --steps 2 --layers 1 "
+                              "--text 3 --seed 7");
 }
 
 Test(cli, top_level_usage)
 {
-    cr_expect_eq(ripple(""), 2);
-    cr_expect_eq(ripple("frobnicate"), 2);
-    cr_expect(strstr(slurp("err.txt"), "unknown command 'frobnicate'"));
-    cr_expect_eq(ripple("--help"), 0);
-    cr_expect(strstr(slurp("out.txt"), "eval"));
+    cr_expect_eq(tu_ripple(NULL, ""), 2);
+    cr_expect_eq(tu_ripple(NULL, "frobnicate"), 2);
+    cr_expect(strstr(tu_err(), "unknown command 'frobnicate'"));
+    cr_expect_eq(tu_ripple(NULL, "--help"), 0);
+    cr_expect(strstr(tu_out(), "eval"));
 }
 
 Test(cli, every_command_has_help)
@@ -64,20 +29,9 @@ Test(cli, every_command_has_help)
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         char a[64];
         snprintf(a, sizeof a, "%s --help", cmds[i]);
-        cr_expect_eq(ripple(a), 0, "%s --help failed", cmds[i]);
-        cr_expect(strstr(slurp("out.txt"), "usage: ripple"), "%s --help prints no usage", cmds[i]);
+        cr_expect_eq(tu_ripple(NULL, a), 0, "%s --help failed", cmds[i]);
+        cr_expect(strstr(tu_out(), "usage: ripple"), "%s --help prints no usage", cmds[i]);
     }
-}
-
-/* One misuse: exit code, one line naming the problem (+ the help hint). */
-static void misuse(const char *args, int code, const char *needle)
-{
-    int rc = ripple(args);
-    const char *err = slurp("err.txt");
-    cr_expect_eq(rc, code, "`ripple %s` exited %d, wanted %d (stderr: %s)", args, rc, code, err);
-    cr_expect(strstr(err, needle), "`ripple %s`: stderr lacks '%s': %s", args, needle, err);
-    cr_expect_leq(count_lines(err), 2, "`ripple %s`: long error: %s", args, err);
-    cr_expect_str_eq(slurp("out.txt"), "", "`ripple %s` wrote to stdout", args);
 }
 
 Test(cli, eval_misuse_exits_2)
@@ -85,45 +39,45 @@ Test(cli, eval_misuse_exits_2)
     char a[2048];
     const char *c = capture();
     snprintf(a, sizeof a, "eval '%s'", c);
-    misuse(a, 2, "--step and --layer are required");
+    tu_expect_misuse(a, 2, "--step and --layer are required");
     snprintf(a, sizeof a, "eval '%s' --step 0 --layer 0 --bogus", c);
-    misuse(a, 2, "unknown option '--bogus'");
+    tu_expect_misuse(a, 2, "unknown option '--bogus'");
     snprintf(a, sizeof a, "eval '%s' --step 0 --layer 0 --theta -1", c);
-    misuse(a, 2, "--theta");
+    tu_expect_misuse(a, 2, "--theta");
     snprintf(a, sizeof a, "eval '%s' --step 0 --layer 0 --theta abc", c);
-    misuse(a, 2, "not a number");
+    tu_expect_misuse(a, 2, "not a number");
     snprintf(a, sizeof a, "eval '%s' --step 0 --layer 0 --theta 0.1 --alpha 1", c);
-    misuse(a, 2, "exclude each other");
+    tu_expect_misuse(a, 2, "exclude each other");
     snprintf(a, sizeof a, "eval '%s' --step 0 --layer 0 --window 1", c);
-    misuse(a, 2, "--window");
+    tu_expect_misuse(a, 2, "--window");
     snprintf(a, sizeof a, "eval '%s' --step 0 --layer 0 --axes tx", c);
-    misuse(a, 2, "not an axis");
+    tu_expect_misuse(a, 2, "not an axis");
     snprintf(a, sizeof a, "eval '%s' --step 0 --layer 0 --method reuse,best", c);
-    misuse(a, 2, "unknown method 'best'");
+    tu_expect_misuse(a, 2, "unknown method 'best'");
     snprintf(a, sizeof a, "eval '%s' --step 0 --layer 0 --heads 1:9", c);
-    misuse(a, 2, "heads");
+    tu_expect_misuse(a, 2, "heads");
     snprintf(a, sizeof a, "eval '%s' --step 0 --layer 0 --format xml", c);
-    misuse(a, 2, "--format");
+    tu_expect_misuse(a, 2, "--format");
     snprintf(a, sizeof a, "eval '%s' '%s' --step 0 --layer 0", c, c);
-    misuse(a, 2, "unexpected argument");
+    tu_expect_misuse(a, 2, "unexpected argument");
     snprintf(a, sizeof a, "eval '%s' --step 0 --layer", c);
-    misuse(a, 2, "needs a value");
+    tu_expect_misuse(a, 2, "needs a value");
 }
 
 Test(cli, eval_data_errors_exit_1)
 {
     char a[2048];
     const char *c = capture();
-    misuse("eval /nonexistent/x.h5 --step 0 --layer 0", 1, "/nonexistent/x.h5");
+    tu_expect_misuse("eval /nonexistent/x.h5 --step 0 --layer 0", 1, "/nonexistent/x.h5");
     FILE *f = fopen(tu_tmp_path("junk.h5"), "w");
     fputs("this is not HDF5\n", f);
     fclose(f);
     snprintf(a, sizeof a, "eval '%s' --step 0 --layer 0", tu_tmp_path("junk.h5"));
-    misuse(a, 1, "junk.h5");
+    tu_expect_misuse(a, 1, "junk.h5");
     snprintf(a, sizeof a, "eval '%s' --step 999 --layer 0", c);
-    misuse(a, 1, "step 999 is not captured");
+    tu_expect_misuse(a, 1, "step 999 is not captured");
     snprintf(a, sizeof a, "eval '%s' --step 0 --layer 7", c);
-    misuse(a, 1, "layer 7 is not captured");
+    tu_expect_misuse(a, 1, "layer 7 is not captured");
 }
 
 /* Splits TSV text into the header's column index of name and the value of
@@ -157,8 +111,8 @@ Test(cli, eval_tsv_columns_and_limits)
     char a[2048];
     const char *c = capture();
     snprintf(a, sizeof a, "eval '%s' --step 0 --layer 0 --theta 0 --format tsv", c);
-    cr_assert_eq(ripple(a), 0, "%s", slurp("err.txt"));
-    const char *out = slurp("out.txt");
+    cr_assert_eq(tu_ripple(NULL, a), 0, "%s", tu_err());
+    const char *out = tu_out();
     const char *required[] = {"method", "theta", "window", "axes", "s_score", "s_attn", "rows_reused",
                               "mse", "rel_l2", "cosine", "psnr"};
     for (size_t i = 0; i < sizeof required / sizeof required[0]; i++) {
@@ -173,8 +127,8 @@ Test(cli, eval_tsv_columns_and_limits)
     cr_expect_lt(tsv_value(out, "exact", "rel_l2"), 1e-5);
 
     snprintf(a, sizeof a, "eval '%s' --step 0 --layer 0 --theta inf --window 3 --format tsv", c);
-    cr_assert_eq(ripple(a), 0, "%s", slurp("err.txt"));
-    out = slurp("out.txt");
+    cr_assert_eq(tu_ripple(NULL, a), 0, "%s", tu_err());
+    out = tu_out();
     double s = tsv_value(out, "reuse", "s_score");
     cr_expect_gt(s, 0.3);
     cr_expect_leq(s, 1.0);
@@ -192,15 +146,15 @@ Test(cli, eval_ramp_gives_theta_of_the_step)
     /* 50-step schedule; synth's 2 captured steps are spread over it */
     fputs("# test ramp\nmode absolute\ntheta_start 0.2\ntheta_end 0.6\ni_min 0\ni_max 40\nnum_steps 50\n", f);
     fclose(f);
-    cr_assert_eq(ripple("info --help"), 0);
+    cr_assert_eq(tu_ripple(NULL, "info --help"), 0);
     snprintf(a, sizeof a, "eval '%s' --step 0 --layer 0 --ramp '%s' --method reuse --format tsv", c, ramp);
-    cr_assert_eq(ripple(a), 0, "%s", slurp("err.txt"));
-    cr_expect_float_eq(tsv_value(slurp("out.txt"), "reuse", "theta"), 0.2, 1e-9);
+    cr_assert_eq(tu_ripple(NULL, a), 0, "%s", tu_err());
+    cr_expect_float_eq(tsv_value(tu_out(), "reuse", "theta"), 0.2, 1e-9);
     snprintf(a, sizeof a, "eval '%s' --step 0 --layer 0 --ramp '%s' --theta 1", c, ramp);
-    misuse(a, 2, "--ramp");
+    tu_expect_misuse(a, 2, "--ramp");
     f = fopen(ramp, "w");
     fputs("theta_start 0.2\n", f);
     fclose(f);
     snprintf(a, sizeof a, "eval '%s' --step 0 --layer 0 --ramp '%s'", c, ramp);
-    misuse(a, 1, "needs theta_start, theta_end");
+    tu_expect_misuse(a, 1, "needs theta_start, theta_end");
 }

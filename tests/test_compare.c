@@ -13,49 +13,12 @@
 
 static char cmd[16384];
 
-/* Runs `ripple ARGS` (by absolute path) with an optional environment prefix;
- * stdout to out.txt, stderr to err.txt; returns the exit code. */
-static int ripple_env(const char *env, const char *args)
-{
-    char out[512], err[512]; /* tu_tmp_path returns one static buffer */
-    snprintf(out, sizeof out, "%s", tu_tmp_path("out.txt"));
-    snprintf(err, sizeof err, "%s", tu_tmp_path("err.txt"));
-    snprintf(cmd, sizeof cmd, "%s '%s' %s >'%s' 2>'%s'", env ? env : "", RIPPLE_EXE, args, out, err);
-    return tu_system(cmd);
-}
-
-static int ripple(const char *args) { return ripple_env(NULL, args); }
-
-static char *slurp_path(const char *path) { return tu_read_table(path); }
-
-static const char *slurp(const char *name)
-{
-    /* a ring of buffers: a message may slurp again while a result is in use */
-    static char *ring[8];
-    static int next;
-    next = (next + 1) % 8;
-    free(ring[next]);
-    ring[next] = slurp_path(tu_tmp_path(name));
-    return ring[next] ? ring[next] : "";
-}
-
-static int exists(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0;
-}
+/* stdout of the last run without its timing lines */
+static const char *out_table(void) { return tu_slurp_table(tu_tmp_path("out.txt")); }
 
 static const char *capture(void)
 {
-    static char path[512];
-    if (!path[0]) {
-        snprintf(path, sizeof path, "%s", tu_tmp_path("cmp.h5"));
-        char args[1024];
-        snprintf(args, sizeof args,
-                 "synth '%s' --grid 4,8,8 --heads 2 --head-dim 64 --steps 2 --layers 1 --seed 3", path);
-        cr_assert_eq(ripple(args), 0, "synth failed: %s", slurp("err.txt"));
-    }
-    return path;
+    return tu_synth("cmp.h5", "--grid 4,8,8 --heads 2 --head-dim 64 --steps 2 --layers 1 --seed 3");
 }
 
 /* A parsed TSV: header cells and rows of cells (comment lines skipped). */
@@ -84,7 +47,7 @@ static int split(char *line, char **out, int max)
 static void tsv_read(tsv *t, const char *path)
 {
     memset(t, 0, sizeof *t);
-    t->text = slurp_path(path);
+    t->text = tu_read_table(path);
     cr_assert(t->text, "cannot read %s", path);
     int header = 0;
     for (char *line = strtok(t->text, "\n"); line; line = strtok(NULL, "\n")) {
@@ -137,18 +100,19 @@ Test(compare, writes_files_and_a_consistent_table)
     const char *dir = out_dir("run1");
     char args[2048];
     snprintf(args, sizeof args, "compare '%s' --out '%s' --thetas " THETAS, capture(), dir);
-    cr_assert_eq(ripple(args), 0, "compare failed: %s", slurp("err.txt"));
-    cr_expect(strstr(slurp("out.txt"), "oracle-topk"), "no summary table on stdout");
+    cr_assert_eq(tu_ripple(NULL, args), 0, "compare failed: %s", tu_err());
+    cr_expect(strstr(out_table(), "oracle-topk"), "no summary table on stdout");
     char path[1024];
     const char *files[] = {"compare.tsv", "compare_summary.tsv", "compare.gp"};
     for (size_t i = 0; i < 3; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, files[i]);
-        cr_expect(exists(path), "%s missing", path);
+        cr_expect(tu_exists(path), "%s missing", path);
     }
     snprintf(path, sizeof path, "%s/compare.png", dir);
-    if (tu_system("command -v gnuplot >/dev/null 2>&1") == 0) cr_expect(exists(path), "no png though gnuplot exists");
+    if (tu_system("command -v gnuplot >/dev/null 2>&1") == 0)
+        cr_expect(tu_exists(path), "no png though gnuplot exists");
     snprintf(path, sizeof path, "%s/compare.tsv.partial", dir);
-    cr_expect(!exists(path), "partial file left behind");
+    cr_expect(!tu_exists(path), "partial file left behind");
 
     /* the table: 2 steps x 6 methods x 3 thetas, finite numbers */
     tsv t;
@@ -162,7 +126,7 @@ Test(compare, writes_files_and_a_consistent_table)
             double v = num(&t, r, finite_cols[c]);
             cr_expect(isfinite(v), "row %d %s = %s", r, finite_cols[c], t.cells[r][col(&t, finite_cols[c])]);
         }
-    char *meta = slurp_path(path);
+    char *meta = tu_read_table(path);
     cr_expect(strstr(meta, "# options: "));
     cr_expect(strstr(meta, "# ripple: "));
     cr_expect(strstr(meta, "# capture: "));
@@ -200,7 +164,7 @@ Test(compare, writes_files_and_a_consistent_table)
     tsv_read(&s, path);
     cr_expect_eq(s.nrows, 6 * 3);
     for (int r = 0; r < s.nrows; r++) cr_expect_eq(num(&s, r, "units"), 2.0);
-    char *gp = slurp_path(tu_tmp_path("run1/compare.gp"));
+    char *gp = tu_read_table(tu_tmp_path("run1/compare.gp"));
     cr_assert(gp);
     cr_expect(strstr(gp, "compare_summary.tsv"), "the script does not read the summary");
     cr_expect(strstr(gp, "set logscale y"));
@@ -216,14 +180,14 @@ Test(compare, reuse_rows_agree_with_eval)
     char args[2048];
     snprintf(args, sizeof args, "compare '%s' --out '%s' --thetas 0.05 --methods reuse,mask-skip,mask-magnitude "
              "--steps 49", capture(), dir);
-    cr_assert_eq(ripple(args), 0, "compare failed: %s", slurp("err.txt"));
+    cr_assert_eq(tu_ripple(NULL, args), 0, "compare failed: %s", tu_err());
     tsv t;
     char path[1024];
     snprintf(path, sizeof path, "%s/compare.tsv", dir);
     tsv_read(&t, path);
     cr_assert_eq(t.nrows, 3);
     snprintf(args, sizeof args, "eval '%s' --step 49 --layer 0 --theta 0.05 --format tsv", capture());
-    cr_assert_eq(ripple(args), 0, "eval failed: %s", slurp("err.txt"));
+    cr_assert_eq(tu_ripple(NULL, args), 0, "eval failed: %s", tu_err());
     tsv e;
     tsv_read(&e, tu_tmp_path("out.txt"));
     const char *methods[] = {"reuse", "mask-skip", "mask-magnitude"};
@@ -247,27 +211,27 @@ Test(compare, rerun_reuses_finished_rows)
     const char *dir = out_dir("run_resume");
     char args[2048];
     snprintf(args, sizeof args, "compare '%s' --out '%s' --thetas 0.02,0.1 --methods reuse,window", capture(), dir);
-    cr_assert_eq(ripple(args), 0, "%s", slurp("err.txt"));
-    cr_expect(!strstr(slurp("err.txt"), "reused"), "first run claims reuse: %s", slurp("err.txt"));
+    cr_assert_eq(tu_ripple(NULL, args), 0, "%s", tu_err());
+    cr_expect(!strstr(tu_err(), "reused"), "first run claims reuse: %s", tu_err());
     char path[1024];
     snprintf(path, sizeof path, "%s/compare.tsv", dir);
-    char *first = slurp_path(path);
-    cr_assert_eq(ripple(args), 0, "%s", slurp("err.txt"));
-    cr_expect(strstr(slurp("err.txt"), "reused 8 of 8 rows"), "rerun: %s", slurp("err.txt"));
-    char *second = slurp_path(path);
+    char *first = tu_read_table(path);
+    cr_assert_eq(tu_ripple(NULL, args), 0, "%s", tu_err());
+    cr_expect(strstr(tu_err(), "reused 8 of 8 rows"), "rerun: %s", tu_err());
+    char *second = tu_read_table(path);
     cr_expect_str_eq(second, first, "the rerun changed the table");
     /* --fresh recomputes */
     char fresh[2100];
     snprintf(fresh, sizeof fresh, "%s --fresh", args);
-    cr_assert_eq(ripple(fresh), 0, "%s", slurp("err.txt"));
-    cr_expect(!strstr(slurp("err.txt"), "reused"), "--fresh reused rows: %s", slurp("err.txt"));
+    cr_assert_eq(tu_ripple(NULL, fresh), 0, "%s", tu_err());
+    cr_expect(!strstr(tu_err(), "reused"), "--fresh reused rows: %s", tu_err());
     /* a cut run: keep the header and 3 rows as the partial file; the rerun
      * computes only the rest and ends with the same table */
     snprintf(cmd, sizeof cmd, "cd '%s' && grep '^#' compare.tsv > compare.tsv.partial && grep -v '^#' compare.tsv "
              "| head -4 >> compare.tsv.partial && rm compare.tsv", dir);
     cr_assert_eq(tu_system(cmd), 0);
-    cr_assert_eq(ripple(args), 0, "%s", slurp("err.txt"));
-    cr_expect(strstr(slurp("err.txt"), "reused 3 of 8 rows"), "resume: %s", slurp("err.txt"));
+    cr_assert_eq(tu_ripple(NULL, args), 0, "%s", tu_err());
+    cr_expect(strstr(tu_err(), "reused 3 of 8 rows"), "resume: %s", tu_err());
     tsv t;
     tsv_read(&t, path);
     cr_expect_eq(t.nrows, 8);
@@ -285,24 +249,24 @@ Test(compare, bad_options_exit_2_and_write_nothing)
         const char *dir = out_dir("never");
         char args[2048];
         snprintf(args, sizeof args, "compare '%s' --out '%s' %s", capture(), dir, bad[i]);
-        int rc = ripple(args);
-        cr_expect_eq(rc, 2, "`%s` exited %d: %s", bad[i], rc, slurp("err.txt"));
-        cr_expect(strstr(slurp("err.txt"), "ripple compare: "), "`%s`: %s", bad[i], slurp("err.txt"));
+        int rc = tu_ripple(NULL, args);
+        cr_expect_eq(rc, 2, "`%s` exited %d: %s", bad[i], rc, tu_err());
+        cr_expect(strstr(tu_err(), "ripple compare: "), "`%s`: %s", bad[i], tu_err());
         /* a bad selection is found once the captures are open, after --out exists */
-        if (strncmp(bad[i], "--steps", 7)) cr_expect(!exists(dir), "`%s` created %s", bad[i], dir);
+        if (strncmp(bad[i], "--steps", 7)) cr_expect(!tu_exists(dir), "`%s` created %s", bad[i], dir);
         char probe[1024];
         snprintf(probe, sizeof probe, "%s/compare.tsv", dir);
-        cr_expect(!exists(probe), "`%s` wrote %s", bad[i], probe);
+        cr_expect(!tu_exists(probe), "`%s` wrote %s", bad[i], probe);
         snprintf(probe, sizeof probe, "%s/compare.tsv.partial", dir);
-        cr_expect(!exists(probe), "`%s` wrote %s", bad[i], probe);
+        cr_expect(!tu_exists(probe), "`%s` wrote %s", bad[i], probe);
         rmdir(dir);
     }
     char args[1024];
     snprintf(args, sizeof args, "compare '%s'", capture());
-    cr_expect_eq(ripple(args), 2, "missing --out");
-    cr_expect_eq(ripple("compare --out x"), 2, "missing capture");
-    cr_expect_eq(ripple("compare --help"), 0);
-    cr_expect(strstr(slurp("out.txt"), "usage: ripple compare"));
+    cr_expect_eq(tu_ripple(NULL, args), 2, "missing --out");
+    cr_expect_eq(tu_ripple(NULL, "compare --out x"), 2, "missing capture");
+    cr_expect_eq(tu_ripple(NULL, "compare --help"), 0);
+    cr_expect(strstr(out_table(), "usage: ripple compare"));
 }
 
 /* Without gnuplot on PATH: TSV and script are written, and the message says
@@ -318,14 +282,14 @@ Test(compare, gnuplot_missing)
     snprintf(env, sizeof env, "PATH='%s'", bin);
     char args[2048];
     snprintf(args, sizeof args, "compare '%s' --out '%s' --thetas 0.05 --methods reuse,oracle-topk", capture(), dir);
-    int rc = ripple_env(env, args);
-    cr_expect_eq(rc, 0, "exit %d: %s", rc, slurp("err.txt"));
-    cr_expect(strstr(slurp("err.txt"), "gnuplot"), "no word about gnuplot: %s", slurp("err.txt"));
+    int rc = tu_ripple(env, args);
+    cr_expect_eq(rc, 0, "exit %d: %s", rc, tu_err());
+    cr_expect(strstr(tu_err(), "gnuplot"), "no word about gnuplot: %s", tu_err());
     char path[1024];
     snprintf(path, sizeof path, "%s/compare.tsv", dir);
-    cr_expect(exists(path));
+    cr_expect(tu_exists(path));
     snprintf(path, sizeof path, "%s/compare.gp", dir);
-    cr_expect(exists(path));
+    cr_expect(tu_exists(path));
     snprintf(path, sizeof path, "%s/compare.png", dir);
-    cr_expect(!exists(path));
+    cr_expect(!tu_exists(path));
 }

@@ -10,59 +10,14 @@
 #include <string.h>
 #include <unistd.h>
 
-static char cmd[8192];
-
-static int ripple_env(const char *env, const char *args)
-{
-    char out[512], err[512]; /* tu_tmp_path returns one static buffer */
-    snprintf(out, sizeof out, "%s", tu_tmp_path("out.txt"));
-    snprintf(err, sizeof err, "%s", tu_tmp_path("err.txt"));
-    snprintf(cmd, sizeof cmd, "%s '%s' %s >'%s' 2>'%s'", env, RIPPLE_EXE, args, out, err);
-    return tu_system(cmd);
-}
-static int ripple(const char *args) { return ripple_env("", args); }
-
-static char *slurp_path(const char *path) { return tu_read_table(path); }
-
-static const char *slurp(const char *name)
-{
-    static char buf[1 << 16];
-    char *s = slurp_path(tu_tmp_path(name));
-    snprintf(buf, sizeof buf, "%s", s ? s : "");
-    free(s);
-    return buf;
-}
+/* stdout of the last run without its timing lines */
+static const char *out_table(void) { return tu_slurp_table(tu_tmp_path("out.txt")); }
 
 /* Numeric cell of column col in the row whose first cell is key; nan if none. */
 static double tsv_num(const char *text, const char *key, const char *col)
 {
-    char *copy = strdup(text), *save = NULL;
-    int colidx = -1;
-    double v = NAN;
-    for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        if (line[0] == '#') continue;
-        char *cells[64];
-        int nc = 0;
-        for (char *p = line; nc < 64;) {
-            cells[nc++] = p;
-            char *tab = strchr(p, '\t');
-            if (!tab) break;
-            *tab = '\0';
-            p = tab + 1;
-        }
-        if (colidx < 0) {
-            for (int c = 0; c < nc; c++)
-                if (!strcmp(cells[c], col)) colidx = c;
-            if (colidx < 0) break;
-            continue;
-        }
-        if (nc > colidx && !strcmp(cells[0], key)) {
-            v = strtod(cells[colidx], NULL);
-            break;
-        }
-    }
-    free(copy);
-    return v;
+    char cell[512];
+    return tu_tsv_row_cell(text, 1, &key, col, cell, sizeof cell) ? strtod(cell, NULL) : NAN;
 }
 
 static double file_num(const char *dir, const char *file, int step, const char *col)
@@ -70,7 +25,7 @@ static double file_num(const char *dir, const char *file, int step, const char *
     char path[1024], key[32];
     snprintf(path, sizeof path, "%s/%s", dir, file);
     snprintf(key, sizeof key, "%d", step);
-    char *t = slurp_path(path);
+    char *t = tu_read_table(path);
     cr_assert(t, "missing %s", path);
     double v = tsv_num(t, key, col);
     free(t);
@@ -161,7 +116,7 @@ Test(fit, recovers_a_ramp_planted_in_a_capture)
     snprintf(dir, sizeof dir, "%s", tu_tmp_path("planted"));
     write_planted(cap);
     snprintf(args, sizeof args, "fit '%s' --out '%s' --target 1e-12 --axes t --tol 1e-7 --no-floor", cap, dir);
-    cr_assert_eq(ripple(args), 0, "%s", slurp("err.txt"));
+    cr_assert_eq(tu_ripple(NULL, args), 0, "%s", tu_err());
     /* per-step thresholds: D_i from below, to the bisection tolerance and the 6 printed digits */
     for (int s = 0; s < PLANT_S; s++) {
         double d = planted_theta(s) > 0 ? planted_theta(s) : 1e-3;
@@ -177,7 +132,7 @@ Test(fit, recovers_a_ramp_planted_in_a_capture)
     cr_expect_eq(ramp_value(dir, "num_steps"), PLANT_S);
     cr_expect_float_eq(ramp_value(dir, "theta_start"), plant_start, 1e-4);
     cr_expect_float_eq(ramp_value(dir, "theta_end"), plant_end, 1e-4);
-    const char *out = slurp("out.txt");
+    const char *out = out_table();
     cr_expect(strstr(out, "1-based (the paper's Table 1 form)"), "%s", out);
     cr_expect(strstr(out, "drops theta_start"), "states the Eq. 4 / Table 1 discrepancy");
     cr_expect(strstr(out, "HunyuanVideo"));
@@ -203,9 +158,9 @@ Test(fit, synth_thresholds_follow_the_per_step_law)
     snprintf(dir, sizeof dir, "%s", tu_tmp_path("law"));
     snprintf(args, sizeof args, "synth '%s' --grid 4,8,8 --heads 2 --head-dim 32 --num-steps 20 --steps 6 "
              "--layers 2 --seed 11", cap);
-    cr_assert_eq(ripple(args), 0, "%s", slurp("err.txt"));
+    cr_assert_eq(tu_ripple(NULL, args), 0, "%s", tu_err());
     snprintf(args, sizeof args, "fit '%s' --out '%s' --target 1e-4 --no-floor", cap, dir);
-    cr_assert_eq(ripple(args), 0, "%s", slurp("err.txt"));
+    cr_assert_eq(tu_ripple(NULL, args), 0, "%s", tu_err());
     static const int steps[6] = {0, 4, 8, 11, 15, 19};
     double prev = INFINITY, mean = 0;
     for (int j = 0; j < 6; j++) {
@@ -234,8 +189,8 @@ static double eval_mse(const char *cap, const char *how, int step, int layer, co
     char args[2048];
     snprintf(args, sizeof args, "eval '%s' --step %d --layer %d %s --method reuse --format tsv --no-floor", cap,
              step, layer, how);
-    cr_assert_eq(ripple(args), 0, "%s", slurp("err.txt"));
-    return tsv_num(slurp("out.txt"), "reuse", col);
+    cr_assert_eq(tu_ripple(NULL, args), 0, "%s", tu_err());
+    return tsv_num(out_table(), "reuse", col);
 }
 
 Test(fit, numbers_agree_with_eval_and_the_ramp_file)
@@ -245,9 +200,9 @@ Test(fit, numbers_agree_with_eval_and_the_ramp_file)
     snprintf(dir, sizeof dir, "%s", tu_tmp_path("agree"));
     snprintf(args, sizeof args, "synth '%s' --grid 3,4,4 --heads 2 --head-dim 16 --num-steps 10 --steps 3 "
              "--layers 2 --seed 3", cap);
-    cr_assert_eq(ripple(args), 0, "%s", slurp("err.txt"));
+    cr_assert_eq(tu_ripple(NULL, args), 0, "%s", tu_err());
     snprintf(args, sizeof args, "fit '%s' --out '%s' --target 2e-4 --axes th --no-floor", cap, dir);
-    cr_assert_eq(ripple(args), 0, "%s", slurp("err.txt"));
+    cr_assert_eq(tu_ripple(NULL, args), 0, "%s", tu_err());
     static const int steps[3] = {0, 5, 9};
     for (int j = 0; j < 3; j++) {
         int s = steps[j];
@@ -280,19 +235,19 @@ Test(fit, resumption_skips_finished_steps)
     snprintf(dir, sizeof dir, "%s", tu_tmp_path("resume"));
     snprintf(args, sizeof args, "synth '%s' --grid 3,4,4 --heads 1 --head-dim 16 --num-steps 10 --steps 4 "
              "--layers 1 --seed 8", cap);
-    cr_assert_eq(ripple(args), 0, "%s", slurp("err.txt"));
+    cr_assert_eq(tu_ripple(NULL, args), 0, "%s", tu_err());
     snprintf(args, sizeof args, "fit '%s' --out '%s' --target 1e-4 --no-floor", cap, dir);
-    cr_assert_eq(ripple(args), 0, "%s", slurp("err.txt"));
-    cr_expect(strstr(slurp("out.txt"), "(0 steps reused)"), "%s", slurp("out.txt"));
+    cr_assert_eq(tu_ripple(NULL, args), 0, "%s", tu_err());
+    cr_expect(strstr(out_table(), "(0 steps reused)"), "%s", out_table());
     snprintf(path, sizeof path, "%s/fit_steps.tsv", dir);
-    char *full = slurp_path(path);
+    char *full = tu_read_table(path);
     snprintf(path, sizeof path, "%s/fit.tsv", dir);
-    char *fullfit = slurp_path(path);
+    char *fullfit = tu_read_table(path);
     cr_assert(full && fullfit);
 
-    cr_assert_eq(ripple(args), 0);
-    cr_expect(strstr(slurp("out.txt"), "(4 steps reused)"), "%s", slurp("out.txt"));
-    cr_expect(strstr(slurp("out.txt"), "(10 rows reused)"), "%s", slurp("out.txt"));
+    cr_assert_eq(tu_ripple(NULL, args), 0);
+    cr_expect(strstr(out_table(), "(4 steps reused)"), "%s", out_table());
+    cr_expect(strstr(out_table(), "(10 rows reused)"), "%s", out_table());
 
     /* interrupted after two steps: the rest is computed, the result is the same */
     const char *p = full;
@@ -310,12 +265,12 @@ Test(fit, resumption_skips_finished_steps)
     unlink(path);
     snprintf(path, sizeof path, "%s/fit.tsv", dir);
     unlink(path);
-    cr_assert_eq(ripple(args), 0, "%s", slurp("err.txt"));
-    cr_expect(strstr(slurp("out.txt"), "(2 steps reused)"), "%s", slurp("out.txt"));
+    cr_assert_eq(tu_ripple(NULL, args), 0, "%s", tu_err());
+    cr_expect(strstr(out_table(), "(2 steps reused)"), "%s", out_table());
     snprintf(path, sizeof path, "%s/fit_steps.tsv", dir);
-    char *again = slurp_path(path);
+    char *again = tu_read_table(path);
     snprintf(path, sizeof path, "%s/fit.tsv", dir);
-    char *againfit = slurp_path(path);
+    char *againfit = tu_read_table(path);
     cr_assert(again && againfit);
     cr_expect_str_eq(again, full);
     cr_expect_str_eq(againfit, fullfit);
@@ -335,10 +290,10 @@ Test(fit, bad_options_fail_cleanly)
     snprintf(dir, sizeof dir, "%s", tu_tmp_path("bad"));
     snprintf(args, sizeof args, "synth '%s' --grid 2,4,4 --heads 1 --head-dim 16 --num-steps 10 --steps 2 "
              "--layers 1", cap);
-    cr_assert_eq(ripple(args), 0, "%s", slurp("err.txt"));
+    cr_assert_eq(tu_ripple(NULL, args), 0, "%s", tu_err());
     snprintf(args, sizeof args, "synth '%s' --grid 2,4,4 --heads 1 --head-dim 16 --num-steps 12 --steps 2 "
              "--layers 1", cap2);
-    cr_assert_eq(ripple(args), 0, "%s", slurp("err.txt"));
+    cr_assert_eq(tu_ripple(NULL, args), 0, "%s", tu_err());
     struct { const char *fmt; int rc; const char *msg; } cases[] = {
         {"fit '%s' --out '%s'", 2, "--target MSE is required"},
         {"fit '%s' --out '%s' --target 0", 2, "positive"},
@@ -355,17 +310,17 @@ Test(fit, bad_options_fail_cleanly)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         snprintf(args, sizeof args, cases[i].fmt, cap, dir);
-        int rc = ripple(args);
-        const char *err = slurp("err.txt");
+        int rc = tu_ripple(NULL, args);
+        const char *err = tu_err();
         cr_expect_eq(rc, cases[i].rc, "case %zu (%s): exit %d: %s", i, args, rc, err);
         cr_expect(strstr(err, cases[i].msg), "case %zu: message '%s'", i, err);
         cr_expect(strstr(err, "ripple fit: "), "case %zu: names the command: %s", i, err);
     }
     snprintf(args, sizeof args, "fit '%s' '%s' --out '%s' --target 1e-4", cap, cap2, dir);
-    cr_expect_eq(ripple(args), 1);
-    cr_expect(strstr(slurp("err.txt"), "one schedule"), "%s", slurp("err.txt"));
-    cr_expect_eq(ripple("fit --help"), 0);
-    cr_expect(strstr(slurp("out.txt"), "usage: ripple fit"));
+    cr_expect_eq(tu_ripple(NULL, args), 1);
+    cr_expect(strstr(tu_err(), "one schedule"), "%s", tu_err());
+    cr_expect_eq(tu_ripple(NULL, "fit --help"), 0);
+    cr_expect(strstr(out_table(), "usage: ripple fit"));
 }
 
 Test(fit, without_gnuplot_the_tables_script_and_ramp_are_written)
@@ -376,14 +331,14 @@ Test(fit, without_gnuplot_the_tables_script_and_ramp_are_written)
     snprintf(empty, sizeof empty, "%s", tu_tmp_path("emptybin"));
     snprintf(args, sizeof args, "synth '%s' --grid 2,4,4 --heads 1 --head-dim 16 --num-steps 10 --steps 3 "
              "--layers 1", cap);
-    cr_assert_eq(ripple(args), 0, "%s", slurp("err.txt"));
+    cr_assert_eq(tu_ripple(NULL, args), 0, "%s", tu_err());
     snprintf(args, sizeof args, "mkdir -p '%s'", empty);
     cr_assert_eq(tu_system(args), 0);
     snprintf(env, sizeof env, "PATH='%s'", empty);
     snprintf(args, sizeof args, "fit '%s' --out '%s' --target 1e-4 --no-floor", cap, dir);
-    cr_assert_eq(ripple_env(env, args), 0, "%s", slurp("err.txt"));
-    cr_expect(strstr(slurp("err.txt"), "gnuplot not found"), "%s", slurp("err.txt"));
-    cr_expect(strstr(slurp("err.txt"), "gnuplot fit.gp"), "%s", slurp("err.txt"));
+    cr_assert_eq(tu_ripple(env, args), 0, "%s", tu_err());
+    cr_expect(strstr(tu_err(), "gnuplot not found"), "%s", tu_err());
+    cr_expect(strstr(tu_err(), "gnuplot fit.gp"), "%s", tu_err());
     static const char *const files[] = {"fit.tsv", "fit_steps.tsv", "fit.gp", "ramp.txt"};
     for (int i = 0; i < 4; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, files[i]);

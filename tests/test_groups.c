@@ -12,115 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char cmd[16384];
-
-/* Runs `ripple ARGS` (with an optional environment prefix), stdout to
- * out.txt and stderr to err.txt; returns the exit code. */
-/* A temporary path of our own (tu_tmp_path returns a static buffer). */
-static const char *tmp(const char *name)
-{
-    char *p = strdup(tu_tmp_path(name));
-    cr_assert(p);
-    return p;
-}
-
-static int ripple_env(const char *env, const char *args)
-{
-    char out[512], err[512];
-    snprintf(out, sizeof out, "%s", tu_tmp_path("out.txt"));
-    snprintf(err, sizeof err, "%s", tu_tmp_path("err.txt"));
-    snprintf(cmd, sizeof cmd, "%s '%s' %s >'%s' 2>'%s'", env ? env : "", RIPPLE_EXE, args, out, err);
-    return tu_system(cmd);
-}
-
-static int ripple(const char *args) { return ripple_env(NULL, args); }
-
-static const char *slurp_path(const char *path)
-{
-    static char buf[1 << 20];
-    FILE *f = fopen(path, "r");
-    if (!f) return "";
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
-
-static const char *slurp(const char *name) { return slurp_path(tu_tmp_path(name)); }
-
-static int exists(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0;
-}
-
 static const char *capture(void)
 {
-    static char path[512];
-    if (!path[0]) {
-        snprintf(path, sizeof path, "%s", tu_tmp_path("grp.h5"));
-        char a[1024];
-        snprintf(a, sizeof a, "synth '%s' --grid 4,8,8 --heads 2 --steps 2 --layers 1 --seed 3", path);
-        cr_assert_eq(ripple(a), 0, "synth failed: %s", slurp("err.txt"));
-    }
-    return path;
-}
-
-/* TSV text: value of column col in the first row whose key columns match
- * (names keys[i] = vals[i]); copies the cell into out[64]. Returns the number
- * of data rows when col is NULL. */
-static int tsv_cell(const char *text, int nkey, const char *const *keys, const char *const *vals, const char *col,
-                    char out[64])
-{
-    char *buf = strdup(text);
-    cr_assert(buf);
-    char *names[64];
-    int ncols = 0, rows = 0, found = 0;
-    char *save = NULL;
-    for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        if (line[0] == '#') continue;
-        char *cells[64];
-        int n = 0;
-        for (char *p = line;; n++) {
-            cells[n] = p;
-            char *tab = strchr(p, '\t');
-            if (!tab || n == 63) break;
-            *tab = '\0';
-            p = tab + 1;
-        }
-        n++;
-        if (!ncols) {
-            for (int i = 0; i < n; i++) names[i] = cells[i];
-            ncols = n;
-            continue;
-        }
-        cr_assert_eq(n, ncols, "row %d has %d cells, header %d", rows, n, ncols);
-        rows++;
-        if (!col || found) continue;
-        int match = 1;
-        for (int k = 0; k < nkey && match; k++)
-            for (int i = 0; i < ncols; i++)
-                if (!strcmp(names[i], keys[k])) match = !strcmp(cells[i], vals[k]);
-        if (!match) continue;
-        for (int i = 0; i < ncols; i++)
-            if (!strcmp(names[i], col)) {
-                snprintf(out, 64, "%s", cells[i]);
-                found = 1;
-            }
-    }
-    free(buf);
-    if (col) cr_assert(found, "no cell %s in the matching row", col);
-    return rows;
-}
-
-/* The value of a column of `ripple eval --format tsv` for one method. */
-static double eval_value(const char *text, const char *method, const char *col)
-{
-    const char *keys[] = {"method"};
-    const char *vals[] = {method};
-    char c[64];
-    tsv_cell(text, 1, keys, vals, col, c);
-    return strtod(c, NULL);
+    return tu_synth("grp.h5", "--grid 4,8,8 --heads 2 --steps 2 --layers 1 --seed 3");
 }
 
 static void expect_close(double a, double b, const char *what)
@@ -128,46 +22,45 @@ static void expect_close(double a, double b, const char *what)
     cr_expect(fabs(a - b) <= 1e-5 * fabs(b) + 1e-12, "%s: groups %.9g vs eval %.9g", what, a, b);
 }
 
-
 Test(groups, files_table_heat_and_agreement_with_eval)
 {
     const char *c = capture();
-    const char *out = tmp("g_out");
+    const char *out = tu_tmp("g_out");
     char a[2048], p[1024];
     snprintf(a, sizeof a, "groups '%s' --out '%s'", c, out);
-    cr_assert_eq(ripple(a), 0, "groups failed: %s", slurp("err.txt"));
-    const char *so = strdup(slurp("out.txt"));
+    cr_assert_eq(tu_ripple(NULL, a), 0, "groups failed: %s", tu_err());
+    const char *so = strdup(tu_out());
     cr_expect(strstr(so, "t-channels") && strstr(so, "along w"), "no 3x3 table on stdout: %s", so);
     snprintf(p, sizeof p, "%s/groups.tsv", out);
-    const char *tsv = strdup(slurp_path(p));
+    const char *tsv = strdup(tu_slurp(p));
     cr_expect(strstr(tsv, "# options: ") && strstr(tsv, "# ripple: ") && strstr(tsv, "# backend: cpu"),
               "metadata missing");
     cr_expect(strstr(tsv, "# exact_attention_seconds: "), "no exact attention time");
     /* 2 steps x 1 layer x 3 groups x 3 axes */
-    cr_expect_eq(tsv_cell(tsv, 0, NULL, NULL, NULL, NULL), 18);
+    cr_expect_eq(tu_tsv_cell(tsv, 0, NULL, NULL, NULL, NULL), 18);
     const char *files[] = {"groups.gp", "groups_heat.tsv", "groups_heat.gp", "groups_summary.tsv"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         snprintf(p, sizeof p, "%s/%s", out, files[i]);
-        cr_expect(exists(p), "%s missing", files[i]);
+        cr_expect(tu_exists(p), "%s missing", files[i]);
     }
     if (tu_system("command -v gnuplot >/dev/null 2>&1") == 0) {
         snprintf(p, sizeof p, "%s/groups.png", out);
-        cr_expect(exists(p), "no groups.png");
+        cr_expect(tu_exists(p), "no groups.png");
         snprintf(p, sizeof p, "%s/groups_heat.png", out);
-        cr_expect(exists(p), "no groups_heat.png");
+        cr_expect(tu_exists(p), "no groups_heat.png");
     }
     /* the heat map: 9 cells x H x W of frame T/2 = 2; cell 8 = w-channels along w */
     snprintf(p, sizeof p, "%s/groups_heat.tsv", out);
-    const char *heat = strdup(slurp_path(p));
-    cr_expect_eq(tsv_cell(heat, 0, NULL, NULL, NULL, NULL), 9 * 8 * 8);
+    const char *heat = strdup(tu_slurp(p));
+    cr_expect_eq(tu_tsv_cell(heat, 0, NULL, NULL, NULL, NULL), 9 * 8 * 8);
     cr_expect(strstr(heat, "frame 2 of 4"), "heat map is not of the middle frame");
     {
         const char *keys[] = {"cell", "h", "w"};
         const char *vals[] = {"8", "7", "7"};
         char e[64], g[64], ax[64];
-        tsv_cell(heat, 3, keys, vals, "err", e);
-        tsv_cell(heat, 3, keys, vals, "group", g);
-        tsv_cell(heat, 3, keys, vals, "axis", ax);
+        tu_tsv_cell(heat, 3, keys, vals, "err", e);
+        tu_tsv_cell(heat, 3, keys, vals, "group", g);
+        tu_tsv_cell(heat, 3, keys, vals, "axis", ax);
         cr_expect_geq(strtod(e, NULL), 0.0);
         cr_expect_str_eq(g, "w");
         cr_expect_str_eq(ax, "w");
@@ -179,16 +72,16 @@ Test(groups, files_table_heat_and_agreement_with_eval)
         const char *keys[] = {"step", "group", "axis"};
         const char *vals[] = {"0", cells[i][0], cells[i][1]};
         char s_score[64], mse[64], cos[64];
-        tsv_cell(tsv, 3, keys, vals, "s_score", s_score);
-        tsv_cell(tsv, 3, keys, vals, "mse", mse);
-        tsv_cell(tsv, 3, keys, vals, "cosine", cos);
+        tu_tsv_cell(tsv, 3, keys, vals, "s_score", s_score);
+        tu_tsv_cell(tsv, 3, keys, vals, "mse", mse);
+        tu_tsv_cell(tsv, 3, keys, vals, "cosine", cos);
         snprintf(a, sizeof a, "eval '%s' --step 0 --layer 0 --theta inf --axes %s --groups %s --method reuse "
                  "--no-floor --format tsv", c, cells[i][1], cells[i][0]);
-        cr_assert_eq(ripple(a), 0, "eval failed: %s", slurp("err.txt"));
-        const char *ev = strdup(slurp("out.txt"));
-        expect_close(strtod(s_score, NULL), eval_value(ev, "reuse", "s_score"), "s_score");
-        expect_close(strtod(mse, NULL), eval_value(ev, "reuse", "mse"), "mse");
-        expect_close(strtod(cos, NULL), eval_value(ev, "reuse", "cosine"), "cosine");
+        cr_assert_eq(tu_ripple(NULL, a), 0, "eval failed: %s", tu_err());
+        const char *ev = strdup(tu_out());
+        expect_close(strtod(s_score, NULL), tu_eval_value(ev, "reuse", "s_score"), "s_score");
+        expect_close(strtod(mse, NULL), tu_eval_value(ev, "reuse", "mse"), "mse");
+        expect_close(strtod(cos, NULL), tu_eval_value(ev, "reuse", "cosine"), "cosine");
         cr_expect_gt(strtod(mse, NULL), 0.0, "forced reuse left the output exact");
     }
 }
@@ -196,28 +89,28 @@ Test(groups, files_table_heat_and_agreement_with_eval)
 Test(groups, heat_map_of_a_chosen_unit_and_frame)
 {
     const char *c = capture();
-    const char *out = tmp("g_heat");
+    const char *out = tu_tmp("g_heat");
     char a[2048], p[1024];
     snprintf(a, sizeof a, "groups '%s' --out '%s' --steps 49 --step 49 --layer 0 --frame 0 --no-floor", c, out);
-    cr_assert_eq(ripple(a), 0, "groups failed: %s", slurp("err.txt"));
+    cr_assert_eq(tu_ripple(NULL, a), 0, "groups failed: %s", tu_err());
     snprintf(p, sizeof p, "%s/groups_heat.tsv", out);
-    const char *heat = slurp_path(p);
+    const char *heat = tu_slurp(p);
     cr_expect(strstr(heat, "step 49 layer 0 frame 0 of 4"), "wrong unit or frame: %.400s", heat);
     snprintf(p, sizeof p, "%s/groups.tsv", out);
-    cr_expect_eq(tsv_cell(slurp_path(p), 0, NULL, NULL, NULL, NULL), 9);
+    cr_expect_eq(tu_tsv_cell(tu_slurp(p), 0, NULL, NULL, NULL, NULL), 9);
 }
 
 Test(groups, rerun_reuses_finished_rows)
 {
     const char *c = capture();
-    const char *out = tmp("g_resume");
+    const char *out = tu_tmp("g_resume");
     char a[2048], p[1024];
     snprintf(a, sizeof a, "groups '%s' --out '%s' --steps 0 --no-floor", c, out);
-    cr_assert_eq(ripple(a), 0, "groups failed: %s", slurp("err.txt"));
+    cr_assert_eq(tu_ripple(NULL, a), 0, "groups failed: %s", tu_err());
     snprintf(p, sizeof p, "%s/groups.tsv", out);
     /* mark the mse of the first row, drop the others: the rerun keeps the
      * marked row and computes the rest */
-    char *text = strdup(slurp_path(p));
+    char *text = strdup(tu_slurp(p));
     FILE *f = fopen(p, "w");
     cr_assert(f);
     int header = 0, data = 0;
@@ -242,11 +135,11 @@ Test(groups, rerun_reuses_finished_rows)
     }
     fclose(f);
     free(text);
-    cr_assert_eq(ripple(a), 0, "rerun failed: %s", slurp("err.txt"));
-    cr_expect(strstr(slurp("out.txt"), "reused"), "rerun does not say it reused rows");
-    const char *tsv = slurp_path(p);
+    cr_assert_eq(tu_ripple(NULL, a), 0, "rerun failed: %s", tu_err());
+    cr_expect(strstr(tu_out(), "reused"), "rerun does not say it reused rows");
+    const char *tsv = tu_slurp(p);
     cr_expect(strstr(tsv, "\t12345\t"), "the finished row was recomputed");
-    cr_expect_eq(tsv_cell(tsv, 0, NULL, NULL, NULL, NULL), 9);
+    cr_expect_eq(tu_tsv_cell(tsv, 0, NULL, NULL, NULL, NULL), 9);
 }
 
 static void misuse(const char *extra, int code, const char *needle)
@@ -256,12 +149,12 @@ static void misuse(const char *extra, int code, const char *needle)
     snprintf(out, sizeof out, "%s", tu_tmp_path("g_misuse"));
     snprintf(a, sizeof a, "groups '%s' %s", c, extra);
     snprintf(b, sizeof b, a, out);
-    int rc = ripple(b);
-    cr_expect_eq(rc, code, "`%s` exited %d (stderr %s)", b, rc, slurp("err.txt"));
-    cr_expect(strstr(slurp("err.txt"), needle), "`%s`: stderr lacks '%s': %s", b, needle, slurp("err.txt"));
+    int rc = tu_ripple(NULL, b);
+    cr_expect_eq(rc, code, "`%s` exited %d (stderr %s)", b, rc, tu_err());
+    cr_expect(strstr(tu_err(), needle), "`%s`: stderr lacks '%s': %s", b, needle, tu_err());
     char p[1024];
     snprintf(p, sizeof p, "%s/groups.tsv", out);
-    cr_expect(!exists(p), "`%s` wrote %s", b, p);
+    cr_expect(!tu_exists(p), "`%s` wrote %s", b, p);
 }
 
 Test(groups, bad_options_exit_2_and_write_nothing)
@@ -278,23 +171,23 @@ Test(groups, bad_options_exit_2_and_write_nothing)
 
 Test(groups, help)
 {
-    cr_expect_eq(ripple("groups --help"), 0);
-    cr_expect(strstr(slurp("out.txt"), "usage: ripple groups"));
+    cr_expect_eq(tu_ripple(NULL, "groups --help"), 0);
+    cr_expect(strstr(tu_out(), "usage: ripple groups"));
 }
 
 Test(groups, gnuplot_missing_still_writes_tables_and_scripts)
 {
     const char *c = capture();
-    const char *out = tmp("g_nognuplot");
+    const char *out = tu_tmp("g_nognuplot");
     char a[2048], p[1024];
     snprintf(a, sizeof a, "groups '%s' --out '%s' --steps 0 --no-floor", c, out);
-    cr_assert_eq(ripple_env("PATH=/nonexistent", a), 0, "groups failed: %s", slurp("err.txt"));
-    cr_expect(strstr(slurp("err.txt"), "gnuplot not found"), "no hint: %s", slurp("err.txt"));
+    cr_assert_eq(tu_ripple("PATH=/nonexistent", a), 0, "groups failed: %s", tu_err());
+    cr_expect(strstr(tu_err(), "gnuplot not found"), "no hint: %s", tu_err());
     const char *files[] = {"groups.tsv", "groups.gp", "groups_heat.tsv", "groups_heat.gp"};
     for (size_t i = 0; i < 4; i++) {
         snprintf(p, sizeof p, "%s/%s", out, files[i]);
-        cr_expect(exists(p), "%s missing", files[i]);
+        cr_expect(tu_exists(p), "%s missing", files[i]);
     }
     snprintf(p, sizeof p, "%s/groups.png", out);
-    cr_expect(!exists(p));
+    cr_expect(!tu_exists(p));
 }

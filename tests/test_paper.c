@@ -11,75 +11,26 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char cmd[16384];
-
-/* Runs `ripple ARGS` (with an optional environment prefix), stdout to
- * out.txt and stderr to err.txt; returns the exit code. */
-/* A temporary path of our own (tu_tmp_path returns a static buffer). */
-static const char *tmp(const char *name)
-{
-    char *p = strdup(tu_tmp_path(name));
-    cr_assert(p);
-    return p;
-}
-
-static int ripple_env(const char *env, const char *args)
-{
-    char out[512], err[512];
-    snprintf(out, sizeof out, "%s", tu_tmp_path("out.txt"));
-    snprintf(err, sizeof err, "%s", tu_tmp_path("err.txt"));
-    snprintf(cmd, sizeof cmd, "%s '%s' %s >'%s' 2>'%s'", env ? env : "", RIPPLE_EXE, args, out, err);
-    return tu_system(cmd);
-}
-
-static int ripple(const char *args) { return ripple_env(NULL, args); }
-
-static const char *slurp_path(const char *path)
-{
-    static char buf[1 << 20];
-    FILE *f = fopen(path, "r");
-    if (!f) return "";
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
-
-static const char *slurp(const char *name) { return slurp_path(tu_tmp_path(name)); }
-
-static int exists(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0;
-}
-
 static const char *capture(void)
 {
-    static char path[512];
-    if (!path[0]) {
-        snprintf(path, sizeof path, "%s", tu_tmp_path("paper.h5"));
-        char a[1024];
-        snprintf(a, sizeof a, "synth '%s' --grid 4,8,8 --heads 2 --steps 3 --layers 1 --seed 5", path);
-        cr_assert_eq(ripple(a), 0, "synth failed: %s", slurp("err.txt"));
-    }
-    return path;
+    return tu_synth("paper.h5", "--grid 4,8,8 --heads 2 --steps 3 --layers 1 --seed 5");
 }
 
 
 Test(paper, quick_run_writes_an_index_with_working_links)
 {
     const char *c = capture();
-    const char *out = tmp("p_out");
+    const char *out = tu_tmp("p_out");
     char a[2048];
     snprintf(a, sizeof a, "paper '%s' --out '%s' --quick", c, out);
-    int rc = ripple(a);
-    const char *so = strdup(slurp("out.txt"));
-    cr_assert(rc == 0 || rc == 1, "paper exited %d: %s", rc, slurp("err.txt"));
+    int rc = tu_ripple(NULL, a);
+    const char *so = strdup(tu_out());
+    cr_assert(rc == 0 || rc == 1, "paper exited %d: %s", rc, tu_err());
     cr_expect(strstr(so, "wall time") && strstr(so, "exact attention"), "no timing line: %s", so);
     char p[1024];
     snprintf(p, sizeof p, "%s/index.md", out);
-    cr_assert(exists(p), "no index.md");
-    const char *md = strdup(slurp_path(p));
+    cr_assert(tu_exists(p), "no index.md");
+    const char *md = strdup(tu_slurp(p));
     const char *names[] = {"window", "groups", "steps", "fit", "compare", "Fig. 11", "Fig. 5", "Fig. 7",
                            "Wall time", "**Paper:**", "*Criterion:*"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
@@ -100,7 +51,7 @@ Test(paper, quick_run_writes_an_index_with_working_links)
         snprintf(rel, sizeof rel, "%.*s", (int)(end - q - 2), q + 2);
         if (strstr(rel, "://")) continue;
         snprintf(p, sizeof p, "%s/%s", out, rel);
-        cr_expect(exists(p), "index links %s, which does not exist", rel);
+        cr_expect(tu_exists(p), "index links %s, which does not exist", rel);
         links++;
     }
     cr_expect_geq(links, 2, "too few links in the index");
@@ -118,14 +69,14 @@ Test(paper, bad_options_exit_2_and_write_nothing)
         char fmt[1024];
         snprintf(fmt, sizeof fmt, "paper '%s' %s", c, bad[i]);
         snprintf(a, sizeof a, fmt, out);
-        cr_expect_eq(ripple(a), 2, "`%s`: %s", a, slurp("err.txt"));
+        cr_expect_eq(tu_ripple(NULL, a), 2, "`%s`: %s", a, tu_err());
         snprintf(p, sizeof p, "%s/index.md", out);
-        cr_expect(!exists(p), "`%s` wrote an index", a);
+        cr_expect(!tu_exists(p), "`%s` wrote an index", a);
     }
 }
 
 Test(paper, help)
 {
-    cr_expect_eq(ripple("paper --help"), 0);
-    cr_expect(strstr(slurp("out.txt"), "usage: ripple paper"));
+    cr_expect_eq(tu_ripple(NULL, "paper --help"), 0);
+    cr_expect(strstr(tu_out(), "usage: ripple paper"));
 }

@@ -9,77 +9,16 @@
 #include <string.h>
 #include <unistd.h>
 
-static char cmd[8192];
-
-/* Runs `ripple ARGS` (with an optional environment prefix), stdout to
- * out.txt and stderr to err.txt; returns the exit code. */
-static int ripple_env(const char *env, const char *args)
-{
-    char out[512], err[512]; /* tu_tmp_path returns one static buffer */
-    snprintf(out, sizeof out, "%s", tu_tmp_path("out.txt"));
-    snprintf(err, sizeof err, "%s", tu_tmp_path("err.txt"));
-    snprintf(cmd, sizeof cmd, "%s '%s' %s >'%s' 2>'%s'", env, RIPPLE_EXE, args, out, err);
-    return tu_system(cmd);
-}
-static int ripple(const char *args) { return ripple_env("", args); }
-
-static char *slurp_path(const char *path) { return tu_read_table(path); }
-
-static const char *slurp(const char *name)
-{
-    static char buf[1 << 16];
-    char *s = slurp_path(tu_tmp_path(name));
-    snprintf(buf, sizeof buf, "%s", s ? s : "");
-    free(s);
-    return buf;
-}
+/* stdout of the last run without its timing lines */
+static const char *out_table(void) { return tu_slurp_table(tu_tmp_path("out.txt")); }
 
 /* A synthetic capture: 3 of 10 steps, 2 layers, 2 heads. */
 static const char *capture(const char *name, int seed)
 {
-    static char path[512];
-    snprintf(path, sizeof path, "%s", tu_tmp_path(name));
-    if (access(path, F_OK) != 0) {
-        char args[1024];
-        snprintf(args, sizeof args, "synth '%s' --grid 3,4,4 --heads 2 --head-dim 16 --num-steps 10 --steps 3 "
-                 "--layers 2 --text 2 --seed %d", path, seed);
-        cr_assert_eq(ripple(args), 0, "synth failed: %s", slurp("err.txt"));
-    }
-    return path;
-}
-
-/* Cell of column `col` in the data row whose first cells equal key[0..nkey)
- * of a TSV text (`#` lines, header, rows). Returns 1 and copies the cell. */
-static int tsv_cell(const char *text, int nkey, const char *const *key, const char *col, char *out, size_t n)
-{
-    char *copy = strdup(text), *save = NULL;
-    int colidx = -1, found = 0;
-    for (char *line = strtok_r(copy, "\n", &save); line && !found; line = strtok_r(NULL, "\n", &save)) {
-        if (line[0] == '#') continue;
-        char *cells[64];
-        int nc = 0;
-        for (char *p = line; nc < 64;) {
-            cells[nc++] = p;
-            char *tab = strchr(p, '\t');
-            if (!tab) break;
-            *tab = '\0';
-            p = tab + 1;
-        }
-        if (colidx < 0) {
-            for (int c = 0; c < nc; c++)
-                if (!strcmp(cells[c], col)) colidx = c;
-            if (colidx < 0) break;
-            continue;
-        }
-        int eq = nc > colidx;
-        for (int k = 0; eq && k < nkey; k++) eq = !strcmp(cells[k], key[k]);
-        if (eq) {
-            snprintf(out, n, "%s", cells[colidx]);
-            found = 1;
-        }
-    }
-    free(copy);
-    return found;
+    char opts[256];
+    snprintf(opts, sizeof opts, "--grid 3,4,4 --heads 2 --head-dim 16 --num-steps 10 --steps 3 --layers 2 --text 2 "
+             "--seed %d", seed);
+    return tu_synth(name, opts);
 }
 
 static int count_data_rows(const char *text)
@@ -101,18 +40,18 @@ Test(steps, numbers_agree_with_eval)
     char dir[512];
     snprintf(dir, sizeof dir, "%s", tu_tmp_path("agree"));
     snprintf(args, sizeof args, "steps '%s' --out '%s' --theta 0.12 --axes th --window 2", cap, dir);
-    cr_assert_eq(ripple(args), 0, "%s", slurp("err.txt"));
+    cr_assert_eq(tu_ripple(NULL, args), 0, "%s", tu_err());
     char path[1024];
     snprintf(path, sizeof path, "%s/steps.tsv", dir);
-    char *tsv = slurp_path(path);
+    char *tsv = tu_read_table(path);
     cr_assert(tsv);
     const char *steps[3] = {"0", "5", "9"}; /* round(i * 9 / 2) */
     for (int s = 0; s < 3; s++)
         for (int l = 0; l < 2; l++) {
             snprintf(args, sizeof args, "eval '%s' --step %s --layer %d --theta 0.12 --axes th --window 2 "
                      "--method reuse --format tsv --no-floor", cap, steps[s], l);
-            cr_assert_eq(ripple(args), 0, "%s", slurp("err.txt"));
-            const char *ev = slurp("out.txt");
+            cr_assert_eq(tu_ripple(NULL, args), 0, "%s", tu_err());
+            const char *ev = out_table();
             char lay[8];
             snprintf(lay, sizeof lay, "%d", l);
             const char *key[4] = {"layer", "0", steps[s], lay};
@@ -121,8 +60,8 @@ Test(steps, numbers_agree_with_eval)
                                                "rows_reused"};
             for (size_t c = 0; c < sizeof cols / sizeof cols[0]; c++) {
                 char a[64], b[64];
-                cr_assert(tsv_cell(tsv, 4, key, cols[c], a, sizeof a), "steps row %s/%d", steps[s], l);
-                cr_assert(tsv_cell(ev, 1, ekey, cols[c], b, sizeof b), "eval row: %s", ev);
+                cr_assert(tu_tsv_row_cell(tsv, 4, key, cols[c], a, sizeof a), "steps row %s/%d", steps[s], l);
+                cr_assert(tu_tsv_row_cell(ev, 1, ekey, cols[c], b, sizeof b), "eval row: %s", ev);
                 cr_expect_str_eq(a, b, "step %s layer %d column %s: steps %s, eval %s", steps[s], l, cols[c], a, b);
             }
         }
@@ -130,8 +69,8 @@ Test(steps, numbers_agree_with_eval)
     const char *k0[4] = {"layer", "0", "5", "0"}, *k1[4] = {"layer", "0", "5", "1"};
     const char *kc[4] = {"capture", "0", "5", "all"}, *km[4] = {"mean", "all", "5", "all"};
     char a[64], b[64], m[64], mm[64];
-    cr_assert(tsv_cell(tsv, 4, k0, "mse", a, sizeof a) && tsv_cell(tsv, 4, k1, "mse", b, sizeof b));
-    cr_assert(tsv_cell(tsv, 4, kc, "mse", m, sizeof m) && tsv_cell(tsv, 4, km, "mse", mm, sizeof mm));
+    cr_assert(tu_tsv_row_cell(tsv, 4, k0, "mse", a, sizeof a) && tu_tsv_row_cell(tsv, 4, k1, "mse", b, sizeof b));
+    cr_assert(tu_tsv_row_cell(tsv, 4, kc, "mse", m, sizeof m) && tu_tsv_row_cell(tsv, 4, km, "mse", mm, sizeof mm));
     cr_expect_float_eq(strtod(m, NULL), 0.5 * (strtod(a, NULL) + strtod(b, NULL)), 1e-6 * strtod(m, NULL));
     cr_expect_str_eq(m, mm, "one capture: its mean is the mean");
     cr_expect(strstr(tsv, "# options: "));
@@ -150,19 +89,19 @@ Test(steps, two_captures_give_curves_mean_trend_and_figure)
     snprintf(dir, sizeof dir, "%s", tu_tmp_path("two"));
     char args[2048];
     snprintf(args, sizeof args, "steps '%s' '%s' --out '%s' --theta 0.1", a_path, b, dir);
-    cr_assert_eq(ripple(args), 0, "%s", slurp("err.txt"));
-    cr_expect(strstr(slurp("out.txt"), "trend: log10(mse) ="), "%s", slurp("out.txt"));
+    cr_assert_eq(tu_ripple(NULL, args), 0, "%s", tu_err());
+    cr_expect(strstr(out_table(), "trend: log10(mse) ="), "%s", out_table());
     char path[1024];
     snprintf(path, sizeof path, "%s/steps.tsv", dir);
-    char *tsv = slurp_path(path);
+    char *tsv = tu_read_table(path);
     cr_assert(tsv);
     /* 2 captures x 3 steps x 2 layers, 6 capture rows, 3 mean, 3 trend */
     cr_expect_eq(count_data_rows(tsv), 12 + 6 + 3 + 3);
     const char *k0[4] = {"capture", "0", "9", "all"}, *k1[4] = {"capture", "1", "9", "all"},
                *km[4] = {"mean", "all", "9", "all"};
     char x[64], y[64], m[64];
-    cr_assert(tsv_cell(tsv, 4, k0, "mse", x, sizeof x) && tsv_cell(tsv, 4, k1, "mse", y, sizeof y) &&
-              tsv_cell(tsv, 4, km, "mse", m, sizeof m));
+    cr_assert(tu_tsv_row_cell(tsv, 4, k0, "mse", x, sizeof x) && tu_tsv_row_cell(tsv, 4, k1, "mse", y, sizeof y) &&
+              tu_tsv_row_cell(tsv, 4, km, "mse", m, sizeof m));
     cr_expect_float_eq(strtod(m, NULL), 0.5 * (strtod(x, NULL) + strtod(y, NULL)), 1e-6 * strtod(m, NULL));
     free(tsv);
     snprintf(path, sizeof path, "%s/steps.gp", dir);
@@ -180,15 +119,15 @@ Test(steps, resumption_reuses_finished_rows_only)
     snprintf(dir, sizeof dir, "%s", tu_tmp_path("resume"));
     char args[2048], path[1024], partial[1100];
     snprintf(args, sizeof args, "steps '%s' --out '%s' --theta 0.1 --no-floor", cap, dir);
-    cr_assert_eq(ripple(args), 0, "%s", slurp("err.txt"));
-    cr_expect(strstr(slurp("out.txt"), "(0 rows reused"), "%s", slurp("out.txt"));
+    cr_assert_eq(tu_ripple(NULL, args), 0, "%s", tu_err());
+    cr_expect(strstr(out_table(), "(0 rows reused"), "%s", out_table());
     snprintf(path, sizeof path, "%s/steps.tsv", dir);
-    char *full = slurp_path(path);
+    char *full = tu_read_table(path);
     cr_assert(full);
 
     /* a rerun with the same options recomputes nothing */
-    cr_assert_eq(ripple(args), 0);
-    cr_expect(strstr(slurp("out.txt"), "(15 rows reused"), "%s", slurp("out.txt"));
+    cr_assert_eq(tu_ripple(NULL, args), 0);
+    cr_expect(strstr(out_table(), "(15 rows reused"), "%s", out_table());
 
     /* an interrupted run: the partial file holds 2 complete rows and one cut short */
     const char *p = full; /* keep the `#` lines, the header and two rows */
@@ -203,9 +142,9 @@ Test(steps, resumption_reuses_finished_rows_only)
     fputs("layer\t0\t5\t1\tcut", f); /* no newline: Ctrl-C mid-row */
     fclose(f);
     unlink(path);
-    cr_assert_eq(ripple(args), 0, "%s", slurp("err.txt"));
-    cr_expect(strstr(slurp("out.txt"), "(2 rows reused"), "%s", slurp("out.txt"));
-    char *again = slurp_path(path);
+    cr_assert_eq(tu_ripple(NULL, args), 0, "%s", tu_err());
+    cr_expect(strstr(out_table(), "(2 rows reused"), "%s", out_table());
+    char *again = tu_read_table(path);
     cr_assert(again);
     cr_expect_str_eq(again, full, "the resumed table equals the uninterrupted one");
     cr_expect_neq(access(partial, F_OK), 0, "the partial file is renamed");
@@ -213,8 +152,8 @@ Test(steps, resumption_reuses_finished_rows_only)
 
     /* other options: nothing reused */
     snprintf(args, sizeof args, "steps '%s' --out '%s' --theta 0.2 --no-floor", cap, dir);
-    cr_assert_eq(ripple(args), 0);
-    cr_expect(strstr(slurp("out.txt"), "(0 rows reused"), "%s", slurp("out.txt"));
+    cr_assert_eq(tu_ripple(NULL, args), 0);
+    cr_expect(strstr(out_table(), "(0 rows reused"), "%s", out_table());
     free(full);
 }
 
@@ -238,15 +177,15 @@ Test(steps, bad_options_fail_cleanly)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         snprintf(args, sizeof args, cases[i].fmt, cap, dir);
-        int rc = ripple(args);
-        const char *err = slurp("err.txt");
+        int rc = tu_ripple(NULL, args);
+        const char *err = tu_err();
         cr_expect_eq(rc, cases[i].rc, "case %zu (%s): exit %d: %s", i, args, rc, err);
         cr_expect(strstr(err, cases[i].msg), "case %zu: message '%s'", i, err);
         cr_expect(strstr(err, "ripple steps: "), "case %zu: one-line error naming the command", i);
     }
-    cr_expect_eq(ripple("steps --help"), 0);
-    cr_expect(strstr(slurp("out.txt"), "usage: ripple steps"));
-    cr_expect_eq(ripple("steps"), 2);
+    cr_expect_eq(tu_ripple(NULL, "steps --help"), 0);
+    cr_expect(strstr(out_table(), "usage: ripple steps"));
+    cr_expect_eq(tu_ripple(NULL, "steps"), 2);
 }
 
 Test(steps, without_gnuplot_the_table_and_script_are_written)
@@ -263,8 +202,8 @@ Test(steps, without_gnuplot_the_table_and_script_are_written)
     char env[1024];
     snprintf(env, sizeof env, "PATH='%s'", empty);
     snprintf(args, sizeof args, "steps '%s' --out '%s' --theta 0.1 --no-floor", cap, dir);
-    cr_assert_eq(ripple_env(env, args), 0, "%s", slurp("err.txt"));
-    const char *err = slurp("err.txt");
+    cr_assert_eq(tu_ripple(env, args), 0, "%s", tu_err());
+    const char *err = tu_err();
     cr_expect(strstr(err, "gnuplot not found"), "%s", err);
     cr_expect(strstr(err, "gnuplot steps.gp"), "says how to render: %s", err);
     snprintf(path, sizeof path, "%s/steps.tsv", dir);

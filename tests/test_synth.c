@@ -372,53 +372,6 @@ Test(synth, fast_enough)
 
 /* ------------------------------------------------------- command line */
 
-static char cmd[8192];
-
-/* tu_tmp_path returns one static buffer: one stable copy per name. */
-static const char *tmp(const char *name)
-{
-    static char names[64][64], paths[64][512];
-    static int n;
-    for (int i = 0; i < n; i++)
-        if (!strcmp(names[i], name)) return paths[i];
-    cr_assert_lt(n, 64, "too many temporary names");
-    snprintf(names[n], sizeof names[0], "%s", name);
-    snprintf(paths[n], sizeof paths[0], "%s", tu_tmp_path(name));
-    return paths[n++];
-}
-
-/* Runs `ripple ARGS`, stdout to out.txt and stderr to err.txt; returns the exit code. */
-static int ripple(const char *args)
-{
-    snprintf(cmd, sizeof cmd, "'%s' %s >'%s' 2>'%s'", RIPPLE_EXE, args, tmp("out.txt"),
-             tmp("err.txt"));
-    return tu_system(cmd);
-}
-
-static const char *slurp(const char *name)
-{
-    static char buf[1 << 16];
-    FILE *f = fopen(tmp(name), "r");
-    if (!f) return "";
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
-
-static int count_lines(const char *s)
-{
-    int n = 0;
-    for (; *s; s++) n += *s == '\n';
-    return n;
-}
-
-static int exists(const char *path)
-{
-    struct stat sb;
-    return stat(path, &sb) == 0;
-}
-
 /* Number of entries in a folder besides . and .. */
 static int dir_entries(const char *dir)
 {
@@ -452,15 +405,15 @@ static const char *tsv_key(const char *text, const char *key)
 Test(synth_cli, synth_then_info)
 {
     char a[2048];
-    const char *out = tmp("s1.h5");
+    const char *out = tu_tmp("s1.h5");
     snprintf(a, sizeof a, "synth '%s' --grid 3,4,5 --heads 3 --head-dim 32 --rope-split 8,12,12 "
              "--num-steps 20 --steps 3 --layers 2 --text 5 --seed 7 --dtype f32", out);
-    cr_assert_eq(ripple(a), 0, "synth failed: %s", slurp("err.txt"));
-    cr_assert(exists(out));
+    cr_assert_eq(tu_ripple(NULL, a), 0, "synth failed: %s", tu_err());
+    cr_assert(tu_exists(out));
 
     snprintf(a, sizeof a, "info '%s'", out);
-    cr_assert_eq(ripple(a), 0, "info failed: %s", slurp("err.txt"));
-    const char *txt = slurp("out.txt");
+    cr_assert_eq(tu_ripple(NULL, a), 0, "info failed: %s", tu_err());
+    const char *txt = tu_out();
     cr_expect(strstr(txt, "3 x 4 x 5"), "no grid in: %s", txt);
     cr_expect(strstr(txt, "synthetic"), "no model in: %s", txt);
     cr_expect(strstr(txt, "t 0-7, h 8-19, w 20-31"), "no channel groups in: %s", txt);
@@ -469,8 +422,8 @@ Test(synth_cli, synth_then_info)
     cr_expect(strstr(txt, "window delta is below theta"), "no explanation in: %s", txt);
 
     snprintf(a, sizeof a, "info '%s' --format tsv", out);
-    cr_assert_eq(ripple(a), 0, "info tsv failed: %s", slurp("err.txt"));
-    txt = slurp("out.txt");
+    cr_assert_eq(tu_ripple(NULL, a), 0, "info tsv failed: %s", tu_err());
+    txt = tu_out();
     cr_expect_str_eq(tsv_key(txt, "grid"), "3,4,5");
     cr_expect_str_eq(tsv_key(txt, "seq_len"), "65");
     cr_expect_str_eq(tsv_key(txt, "video_offset"), "5");
@@ -495,8 +448,8 @@ Test(synth_cli, synth_then_info)
 
     /* another entry and a subset of heads */
     snprintf(a, sizeof a, "info '%s' --format tsv --step 19 --layer 1 --heads 1:3", out);
-    cr_assert_eq(ripple(a), 0, "%s", slurp("err.txt"));
-    txt = slurp("out.txt");
+    cr_assert_eq(tu_ripple(NULL, a), 0, "%s", tu_err());
+    txt = tu_out();
     cr_expect_str_eq(tsv_key(txt, "delta_entry"), "19/1");
     cr_expect_str_eq(tsv_key(txt, "delta_heads"), "1:3");
 }
@@ -505,22 +458,22 @@ Test(synth_cli, same_seed_same_data_other_seed_other_data)
 {
     char a[2048], first[1 << 12];
     const char *common = "--grid 2,3,4 --heads 1 --head-dim 16 --rope-split 4,6,6 --steps 1 --layers 1";
-    snprintf(a, sizeof a, "synth '%s' %s --seed 1", tmp("d1.h5"), common);
-    cr_assert_eq(ripple(a), 0, "%s", slurp("err.txt"));
-    snprintf(a, sizeof a, "synth '%s' %s --seed 1", tmp("d2.h5"), common);
-    cr_assert_eq(ripple(a), 0, "%s", slurp("err.txt"));
-    snprintf(a, sizeof a, "synth '%s' %s --seed 2", tmp("d3.h5"), common);
-    cr_assert_eq(ripple(a), 0, "%s", slurp("err.txt"));
+    snprintf(a, sizeof a, "synth '%s' %s --seed 1", tu_tmp("d1.h5"), common);
+    cr_assert_eq(tu_ripple(NULL, a), 0, "%s", tu_err());
+    snprintf(a, sizeof a, "synth '%s' %s --seed 1", tu_tmp("d2.h5"), common);
+    cr_assert_eq(tu_ripple(NULL, a), 0, "%s", tu_err());
+    snprintf(a, sizeof a, "synth '%s' %s --seed 2", tu_tmp("d3.h5"), common);
+    cr_assert_eq(tu_ripple(NULL, a), 0, "%s", tu_err());
     /* the delta table of info is a fingerprint of the data */
-    snprintf(a, sizeof a, "info '%s' --format tsv", tmp("d1.h5"));
-    cr_assert_eq(ripple(a), 0, "%s", slurp("err.txt"));
-    snprintf(first, sizeof first, "%s", strstr(slurp("out.txt"), "tensor\t"));
-    snprintf(a, sizeof a, "info '%s' --format tsv", tmp("d2.h5"));
-    cr_assert_eq(ripple(a), 0, "%s", slurp("err.txt"));
-    cr_expect_str_eq(strstr(slurp("out.txt"), "tensor\t"), first);
-    snprintf(a, sizeof a, "info '%s' --format tsv", tmp("d3.h5"));
-    cr_assert_eq(ripple(a), 0, "%s", slurp("err.txt"));
-    cr_expect_str_neq(strstr(slurp("out.txt"), "tensor\t"), first);
+    snprintf(a, sizeof a, "info '%s' --format tsv", tu_tmp("d1.h5"));
+    cr_assert_eq(tu_ripple(NULL, a), 0, "%s", tu_err());
+    snprintf(first, sizeof first, "%s", strstr(tu_out(), "tensor\t"));
+    snprintf(a, sizeof a, "info '%s' --format tsv", tu_tmp("d2.h5"));
+    cr_assert_eq(tu_ripple(NULL, a), 0, "%s", tu_err());
+    cr_expect_str_eq(strstr(tu_out(), "tensor\t"), first);
+    snprintf(a, sizeof a, "info '%s' --format tsv", tu_tmp("d3.h5"));
+    cr_assert_eq(tu_ripple(NULL, a), 0, "%s", tu_err());
+    cr_expect_str_neq(strstr(tu_out(), "tensor\t"), first);
 }
 
 /* A misuse of synth: exit code, a short message naming the problem, and no
@@ -529,15 +482,15 @@ static void synth_misuse(const char *opts, int code, const char *needle)
 {
     static int count;
     char dir[600], a[2048];
-    snprintf(dir, sizeof dir, "%s", tmp("misuse"));
+    snprintf(dir, sizeof dir, "%s", tu_tmp("misuse"));
     snprintf(dir + strlen(dir), sizeof dir - strlen(dir), "%d", count++);
     mkdir(dir, 0700);
     snprintf(a, sizeof a, "synth '%s/out.h5' %s", dir, opts);
-    int rc = ripple(a);
-    const char *err = slurp("err.txt");
+    int rc = tu_ripple(NULL, a);
+    const char *err = tu_err();
     cr_expect_eq(rc, code, "`ripple %s` exited %d, wanted %d (stderr: %s)", a, rc, code, err);
     cr_expect(strstr(err, needle), "`ripple %s`: stderr lacks '%s': %s", a, needle, err);
-    cr_expect_leq(count_lines(err), 2, "`ripple %s`: long error: %s", a, err);
+    cr_expect_leq(tu_count_lines(err), 2, "`ripple %s`: long error: %s", a, err);
     cr_expect_eq(dir_entries(dir), 0, "`ripple %s` left files in %s", a, dir);
 }
 
@@ -556,60 +509,50 @@ Test(synth_cli, bad_options_exit_2_and_write_nothing)
     synth_misuse("--grid 1000,1000,1000 --heads 24", 2, "GiB");
     synth_misuse("--grid 2000000000,2000000000,2000000000", 2, "too many");
     synth_misuse("--head-dim 2", 2, "--rope-split");
-    cr_expect_eq(ripple("synth"), 2);
-    cr_expect(strstr(slurp("err.txt"), "missing OUT.h5"));
-    cr_expect_eq(ripple("synth --help"), 0);
-    cr_expect(strstr(slurp("out.txt"), "usage: ripple synth"));
-    cr_expect(strstr(slurp("out.txt"), "sigma(step)"));
+    cr_expect_eq(tu_ripple(NULL, "synth"), 2);
+    cr_expect(strstr(tu_err(), "missing OUT.h5"));
+    cr_expect_eq(tu_ripple(NULL, "synth --help"), 0);
+    cr_expect(strstr(tu_out(), "usage: ripple synth"));
+    cr_expect(strstr(tu_out(), "sigma(step)"));
 }
 
 Test(synth_cli, unwritable_output_exits_1)
 {
     char a[1024];
     snprintf(a, sizeof a, "synth /nonexistent-dir/x.h5 --grid 2,2,2 --head-dim 8 --rope-split 2,2,2");
-    int rc = ripple(a);
-    cr_expect_eq(rc, 1, "exit %d: %s", rc, slurp("err.txt"));
-    cr_expect(strstr(slurp("err.txt"), "/nonexistent-dir/x.h5"), "%s", slurp("err.txt"));
-    cr_expect(!exists("/nonexistent-dir/x.h5"));
-}
-
-static void info_misuse(const char *args, int code, const char *needle)
-{
-    int rc = ripple(args);
-    const char *err = slurp("err.txt");
-    cr_expect_eq(rc, code, "`ripple %s` exited %d, wanted %d (stderr: %s)", args, rc, code, err);
-    cr_expect(strstr(err, needle), "`ripple %s`: stderr lacks '%s': %s", args, needle, err);
-    cr_expect_leq(count_lines(err), 2, "`ripple %s`: long error: %s", args, err);
-    cr_expect_str_eq(slurp("out.txt"), "", "`ripple %s` wrote to stdout", args);
+    int rc = tu_ripple(NULL, a);
+    cr_expect_eq(rc, 1, "exit %d: %s", rc, tu_err());
+    cr_expect(strstr(tu_err(), "/nonexistent-dir/x.h5"), "%s", tu_err());
+    cr_expect(!tu_exists("/nonexistent-dir/x.h5"));
 }
 
 Test(synth_cli, info_errors)
 {
     char a[2048];
-    info_misuse("info /nonexistent/x.h5", 1, "/nonexistent/x.h5");
-    FILE *f = fopen(tmp("junk.h5"), "w");
+    tu_expect_misuse("info /nonexistent/x.h5", 1, "/nonexistent/x.h5");
+    FILE *f = fopen(tu_tmp("junk.h5"), "w");
     fputs("this is not HDF5\n", f);
     fclose(f);
-    snprintf(a, sizeof a, "info '%s'", tmp("junk.h5"));
-    info_misuse(a, 1, "junk.h5");
-    info_misuse("info", 2, "missing CAPTURE");
+    snprintf(a, sizeof a, "info '%s'", tu_tmp("junk.h5"));
+    tu_expect_misuse(a, 1, "junk.h5");
+    tu_expect_misuse("info", 2, "missing CAPTURE");
 
-    const char *out = tmp("ie.h5");
+    const char *out = tu_tmp("ie.h5");
     snprintf(a, sizeof a, "synth '%s' --grid 2,3,4 --heads 2 --head-dim 16 --rope-split 4,6,6 "
              "--steps 2 --layers 1", out);
-    cr_assert_eq(ripple(a), 0, "%s", slurp("err.txt"));
+    cr_assert_eq(tu_ripple(NULL, a), 0, "%s", tu_err());
     snprintf(a, sizeof a, "info '%s' --format xml", out);
-    info_misuse(a, 2, "--format");
+    tu_expect_misuse(a, 2, "--format");
     snprintf(a, sizeof a, "info '%s' --heads 1:9", out);
-    info_misuse(a, 2, "--heads");
+    tu_expect_misuse(a, 2, "--heads");
     snprintf(a, sizeof a, "info '%s' --bogus", out);
-    info_misuse(a, 2, "unknown option '--bogus'");
+    tu_expect_misuse(a, 2, "unknown option '--bogus'");
     snprintf(a, sizeof a, "info '%s' '%s'", out, out);
-    info_misuse(a, 2, "unexpected argument");
+    tu_expect_misuse(a, 2, "unexpected argument");
     snprintf(a, sizeof a, "info '%s' --step 5 --layer 0", out);
-    info_misuse(a, 1, "step 5 is not captured");
+    tu_expect_misuse(a, 1, "step 5 is not captured");
     snprintf(a, sizeof a, "info '%s' --step 0 --layer 3", out);
-    info_misuse(a, 1, "layer 3 is not captured");
-    cr_expect_eq(ripple("info --help"), 0);
-    cr_expect(strstr(slurp("out.txt"), "usage: ripple info"));
+    tu_expect_misuse(a, 1, "layer 3 is not captured");
+    cr_expect_eq(tu_ripple(NULL, "info --help"), 0);
+    cr_expect(strstr(tu_out(), "usage: ripple info"));
 }

@@ -11,115 +11,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char cmd[16384];
-
-/* Runs `ripple ARGS` (with an optional environment prefix), stdout to
- * out.txt and stderr to err.txt; returns the exit code. */
-/* A temporary path of our own (tu_tmp_path returns a static buffer). */
-static const char *tmp(const char *name)
-{
-    char *p = strdup(tu_tmp_path(name));
-    cr_assert(p);
-    return p;
-}
-
-static int ripple_env(const char *env, const char *args)
-{
-    char out[512], err[512];
-    snprintf(out, sizeof out, "%s", tu_tmp_path("out.txt"));
-    snprintf(err, sizeof err, "%s", tu_tmp_path("err.txt"));
-    snprintf(cmd, sizeof cmd, "%s '%s' %s >'%s' 2>'%s'", env ? env : "", RIPPLE_EXE, args, out, err);
-    return tu_system(cmd);
-}
-
-static int ripple(const char *args) { return ripple_env(NULL, args); }
-
-static const char *slurp_path(const char *path)
-{
-    static char buf[1 << 20];
-    FILE *f = fopen(path, "r");
-    if (!f) return "";
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
-
-static const char *slurp(const char *name) { return slurp_path(tu_tmp_path(name)); }
-
-static int exists(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0;
-}
-
 static const char *capture(void)
 {
-    static char path[512];
-    if (!path[0]) {
-        snprintf(path, sizeof path, "%s", tu_tmp_path("win.h5"));
-        char a[1024];
-        snprintf(a, sizeof a, "synth '%s' --grid 4,8,8 --heads 2 --steps 2 --layers 1 --seed 3", path);
-        cr_assert_eq(ripple(a), 0, "synth failed: %s", slurp("err.txt"));
-    }
-    return path;
-}
-
-/* TSV text: value of column col in the first row whose key columns match
- * (names keys[i] = vals[i]); copies the cell into out[64]. Returns the number
- * of data rows when col is NULL. */
-static int tsv_cell(const char *text, int nkey, const char *const *keys, const char *const *vals, const char *col,
-                    char out[64])
-{
-    char *buf = strdup(text);
-    cr_assert(buf);
-    char *names[64];
-    int ncols = 0, rows = 0, found = 0;
-    char *save = NULL;
-    for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        if (line[0] == '#') continue;
-        char *cells[64];
-        int n = 0;
-        for (char *p = line;; n++) {
-            cells[n] = p;
-            char *tab = strchr(p, '\t');
-            if (!tab || n == 63) break;
-            *tab = '\0';
-            p = tab + 1;
-        }
-        n++;
-        if (!ncols) {
-            for (int i = 0; i < n; i++) names[i] = cells[i];
-            ncols = n;
-            continue;
-        }
-        cr_assert_eq(n, ncols, "row %d has %d cells, header %d", rows, n, ncols);
-        rows++;
-        if (!col || found) continue;
-        int match = 1;
-        for (int k = 0; k < nkey && match; k++)
-            for (int i = 0; i < ncols; i++)
-                if (!strcmp(names[i], keys[k])) match = !strcmp(cells[i], vals[k]);
-        if (!match) continue;
-        for (int i = 0; i < ncols; i++)
-            if (!strcmp(names[i], col)) {
-                snprintf(out, 64, "%s", cells[i]);
-                found = 1;
-            }
-    }
-    free(buf);
-    if (col) cr_assert(found, "no cell %s in the matching row", col);
-    return rows;
-}
-
-/* The value of a column of `ripple eval --format tsv` for one method. */
-static double eval_value(const char *text, const char *method, const char *col)
-{
-    const char *keys[] = {"method"};
-    const char *vals[] = {method};
-    char c[64];
-    tsv_cell(text, 1, keys, vals, col, c);
-    return strtod(c, NULL);
+    return tu_synth("win.h5", "--grid 4,8,8 --heads 2 --steps 2 --layers 1 --seed 3");
 }
 
 static void expect_close(double a, double b, const char *what)
@@ -130,14 +24,14 @@ static void expect_close(double a, double b, const char *what)
 Test(window, files_rows_and_agreement_with_eval)
 {
     const char *c = capture();
-    const char *out = tmp("w_out");
+    const char *out = tu_tmp("w_out");
     char a[2048];
     snprintf(a, sizeof a, "window '%s' --out '%s' --theta 0.2", c, out);
-    cr_assert_eq(ripple(a), 0, "window failed: %s", slurp("err.txt"));
-    cr_expect(strstr(slurp("out.txt"), "s_score"), "no summary table on stdout");
+    cr_assert_eq(tu_ripple(NULL, a), 0, "window failed: %s", tu_err());
+    cr_expect(strstr(tu_out(), "s_score"), "no summary table on stdout");
     char p[1024];
     snprintf(p, sizeof p, "%s/window.tsv", out);
-    const char *tsv = strdup(slurp_path(p));
+    const char *tsv = strdup(tu_slurp(p));
     cr_assert(tsv);
     cr_assert(strstr(tsv, "# options: "), "no options line");
     cr_expect(strstr(tsv, "# ripple: "), "no git describe line");
@@ -145,69 +39,69 @@ Test(window, files_rows_and_agreement_with_eval)
     cr_expect(strstr(tsv, "# capture: "), "no capture line");
     cr_expect(strstr(tsv, "# exact_attention_seconds: "), "no exact attention time");
     /* 2 steps x 1 layer x 5 windows */
-    cr_expect_eq(tsv_cell(tsv, 0, NULL, NULL, NULL, NULL), 10);
+    cr_expect_eq(tu_tsv_cell(tsv, 0, NULL, NULL, NULL, NULL), 10);
     snprintf(p, sizeof p, "%s/window.gp", out);
-    cr_expect(exists(p), "no gnuplot script");
-    cr_expect(strstr(slurp_path(p), "\"window.tsv\""), "script does not read window.tsv");
+    cr_expect(tu_exists(p), "no gnuplot script");
+    cr_expect(strstr(tu_slurp(p), "\"window.tsv\""), "script does not read window.tsv");
     if (tu_system("command -v gnuplot >/dev/null 2>&1") == 0) {
         snprintf(p, sizeof p, "%s/window.png", out);
-        cr_expect(exists(p), "gnuplot present but no window.png");
+        cr_expect(tu_exists(p), "gnuplot present but no window.png");
     }
     snprintf(p, sizeof p, "%s/window.tsv.partial", out);
-    cr_expect(!exists(p), "partial file left behind");
+    cr_expect(!tu_exists(p), "partial file left behind");
 
     /* a row agrees with `ripple eval` at the same settings (step 49 = the last) */
     char step[64];
     {
         const char *keys[] = {"window"};
         const char *vals[] = {"4"};
-        tsv_cell(tsv, 1, keys, vals, "step", step);
+        tu_tsv_cell(tsv, 1, keys, vals, "step", step);
     }
     const char *keys[] = {"step", "window"};
     const char *vals[] = {step, "4"};
     char s_score[64], mse[64], rel[64];
-    tsv_cell(tsv, 2, keys, vals, "s_score", s_score);
-    tsv_cell(tsv, 2, keys, vals, "mse", mse);
-    tsv_cell(tsv, 2, keys, vals, "rel_l2", rel);
+    tu_tsv_cell(tsv, 2, keys, vals, "s_score", s_score);
+    tu_tsv_cell(tsv, 2, keys, vals, "mse", mse);
+    tu_tsv_cell(tsv, 2, keys, vals, "rel_l2", rel);
     snprintf(a, sizeof a, "eval '%s' --step %s --layer 0 --theta 0.2 --window 4 --method reuse --no-floor --format tsv",
              c, step);
-    cr_assert_eq(ripple(a), 0, "eval failed: %s", slurp("err.txt"));
-    const char *ev = strdup(slurp("out.txt"));
-    expect_close(strtod(s_score, NULL), eval_value(ev, "reuse", "s_score"), "s_score");
-    expect_close(strtod(mse, NULL), eval_value(ev, "reuse", "mse"), "mse");
-    expect_close(strtod(rel, NULL), eval_value(ev, "reuse", "rel_l2"), "rel_l2");
+    cr_assert_eq(tu_ripple(NULL, a), 0, "eval failed: %s", tu_err());
+    const char *ev = strdup(tu_out());
+    expect_close(strtod(s_score, NULL), tu_eval_value(ev, "reuse", "s_score"), "s_score");
+    expect_close(strtod(mse, NULL), tu_eval_value(ev, "reuse", "mse"), "mse");
+    expect_close(strtod(rel, NULL), tu_eval_value(ev, "reuse", "rel_l2"), "rel_l2");
 }
 
 Test(window, default_threshold_is_recorded)
 {
     const char *c = capture();
-    const char *out = tmp("w_default");
+    const char *out = tu_tmp("w_default");
     char a[2048];
     snprintf(a, sizeof a, "window '%s' --out '%s' --windows 2,3 --axes t --no-floor", c, out);
-    cr_assert_eq(ripple(a), 0, "window failed: %s", slurp("err.txt"));
+    cr_assert_eq(tu_ripple(NULL, a), 0, "window failed: %s", tu_err());
     char p[1024];
     snprintf(p, sizeof p, "%s/window.tsv", out);
-    const char *tsv = slurp_path(p);
+    const char *tsv = tu_slurp(p);
     cr_expect(strstr(tsv, "median window-2 delta"), "the default rule is not recorded");
-    cr_expect_eq(tsv_cell(tsv, 0, NULL, NULL, NULL, NULL), 4);
+    cr_expect_eq(tu_tsv_cell(tsv, 0, NULL, NULL, NULL, NULL), 4);
     const char *keys[] = {"window"};
     const char *vals[] = {"2"};
     char theta[64];
-    tsv_cell(tsv, 1, keys, vals, "theta", theta);
+    tu_tsv_cell(tsv, 1, keys, vals, "theta", theta);
     cr_expect_gt(strtod(theta, NULL), 0.0, "default theta %s is not positive", theta);
 }
 
 Test(window, rerun_reuses_finished_rows)
 {
     const char *c = capture();
-    const char *out = tmp("w_resume");
+    const char *out = tu_tmp("w_resume");
     char a[2048], p[1024];
     snprintf(a, sizeof a, "window '%s' --out '%s' --theta 0.15 --windows 2,4 --no-floor", c, out);
-    cr_assert_eq(ripple(a), 0, "window failed: %s", slurp("err.txt"));
+    cr_assert_eq(tu_ripple(NULL, a), 0, "window failed: %s", tu_err());
     snprintf(p, sizeof p, "%s/window.tsv", out);
     /* Keep the header and the first data row only, with a marked mse: a
      * rerun must keep that row as it is and compute the others. */
-    char *text = strdup(slurp_path(p));
+    char *text = strdup(tu_slurp(p));
     cr_assert(text);
     FILE *f = fopen(p, "w");
     cr_assert(f);
@@ -239,16 +133,16 @@ Test(window, rerun_reuses_finished_rows)
     }
     fclose(f);
     free(text);
-    cr_assert_eq(ripple(a), 0, "rerun failed: %s", slurp("err.txt"));
-    cr_expect(strstr(slurp("out.txt"), "reused"), "rerun does not say it reused rows: %s", slurp("out.txt"));
-    const char *tsv = slurp_path(p);
+    cr_assert_eq(tu_ripple(NULL, a), 0, "rerun failed: %s", tu_err());
+    cr_expect(strstr(tu_out(), "reused"), "rerun does not say it reused rows: %s", tu_out());
+    const char *tsv = tu_slurp(p);
     cr_expect(strstr(tsv, "\t12345\t"), "the finished row was recomputed");
-    cr_expect_eq(tsv_cell(tsv, 0, NULL, NULL, NULL, NULL), 4, "rows missing after the rerun");
+    cr_expect_eq(tu_tsv_cell(tsv, 0, NULL, NULL, NULL, NULL), 4, "rows missing after the rerun");
 
     /* different options: nothing is reused */
     snprintf(a, sizeof a, "window '%s' --out '%s' --theta 0.16 --windows 2,4 --no-floor", c, out);
-    cr_assert_eq(ripple(a), 0, "window failed: %s", slurp("err.txt"));
-    cr_expect(!strstr(slurp_path(p), "\t12345\t"), "a row of other options was reused");
+    cr_assert_eq(tu_ripple(NULL, a), 0, "window failed: %s", tu_err());
+    cr_expect(!strstr(tu_slurp(p), "\t12345\t"), "a row of other options was reused");
 }
 
 static void misuse(const char *extra, const char *needle)
@@ -259,10 +153,10 @@ static void misuse(const char *extra, const char *needle)
     snprintf(a, sizeof a, "window '%s' %s", c, extra);
     char b[2600];
     snprintf(b, sizeof b, a, out);
-    int rc = ripple(b);
-    cr_expect_eq(rc, 2, "`%s` exited %d (stderr %s)", b, rc, slurp("err.txt"));
-    cr_expect(strstr(slurp("err.txt"), needle), "`%s`: stderr lacks '%s': %s", b, needle, slurp("err.txt"));
-    cr_expect(!exists(out), "`%s` created %s", b, out);
+    int rc = tu_ripple(NULL, b);
+    cr_expect_eq(rc, 2, "`%s` exited %d (stderr %s)", b, rc, tu_err());
+    cr_expect(strstr(tu_err(), needle), "`%s`: stderr lacks '%s': %s", b, needle, tu_err());
+    cr_expect(!tu_exists(out), "`%s` created %s", b, out);
 }
 
 Test(window, bad_options_exit_2_and_write_nothing)
@@ -279,23 +173,23 @@ Test(window, bad_options_exit_2_and_write_nothing)
 
 Test(window, help)
 {
-    cr_expect_eq(ripple("window --help"), 0);
-    cr_expect(strstr(slurp("out.txt"), "usage: ripple window"));
+    cr_expect_eq(tu_ripple(NULL, "window --help"), 0);
+    cr_expect(strstr(tu_out(), "usage: ripple window"));
 }
 
 Test(window, gnuplot_missing_still_writes_table_and_script)
 {
     const char *c = capture();
-    const char *out = tmp("w_nognuplot");
+    const char *out = tu_tmp("w_nognuplot");
     char a[2048], p[1024];
     snprintf(a, sizeof a, "window '%s' --out '%s' --theta 0.2 --windows 2 --no-floor", c, out);
-    cr_assert_eq(ripple_env("PATH=/nonexistent", a), 0, "window failed: %s", slurp("err.txt"));
-    cr_expect(strstr(slurp("err.txt"), "gnuplot not found"), "no hint: %s", slurp("err.txt"));
-    cr_expect(strstr(slurp("err.txt"), "gnuplot window.gp"), "hint lacks the command: %s", slurp("err.txt"));
+    cr_assert_eq(tu_ripple("PATH=/nonexistent", a), 0, "window failed: %s", tu_err());
+    cr_expect(strstr(tu_err(), "gnuplot not found"), "no hint: %s", tu_err());
+    cr_expect(strstr(tu_err(), "gnuplot window.gp"), "hint lacks the command: %s", tu_err());
     snprintf(p, sizeof p, "%s/window.tsv", out);
-    cr_expect(exists(p));
+    cr_expect(tu_exists(p));
     snprintf(p, sizeof p, "%s/window.gp", out);
-    cr_expect(exists(p));
+    cr_expect(tu_exists(p));
     snprintf(p, sizeof p, "%s/window.png", out);
-    cr_expect(!exists(p));
+    cr_expect(!tu_exists(p));
 }
