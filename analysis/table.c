@@ -59,17 +59,23 @@ void rtable_free(rtable *t)
     free(t);
 }
 
-int rtable_meta(rtable *t, const char *key, const char *fmt, ...)
+void rtable_format_meta(char *line, size_t size, const char *key, const char *fmt, va_list ap)
 {
-    char value[1024], line[1200];
-    va_list ap;
-    va_start(ap, fmt);
+    char value[1024];
     vsnprintf(value, sizeof value, fmt, ap);
-    va_end(ap);
     /* metadata stays on one line whatever the value holds */
     for (char *p = value; *p; p++)
         if (*p == '\n' || *p == '\t') *p = ' ';
-    snprintf(line, sizeof line, "# %s: %s", key, value);
+    snprintf(line, size, "# %s: %s", key, value);
+}
+
+int rtable_meta(rtable *t, const char *key, const char *fmt, ...)
+{
+    char line[1200];
+    va_list ap;
+    va_start(ap, fmt);
+    rtable_format_meta(line, sizeof line, key, fmt, ap);
+    va_end(ap);
     char **m = realloc(t->meta, (size_t)(t->nmeta + 1) * sizeof *m);
     if (!m) return -1;
     t->meta = m;

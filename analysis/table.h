@@ -5,6 +5,8 @@
 #ifndef RIPPLE_TABLE_H
 #define RIPPLE_TABLE_H
 
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 
 typedef struct rtable rtable;
@@ -13,6 +15,9 @@ typedef struct rtable rtable;
 rtable *rtable_new(int ncols, const char *const *columns);
 void rtable_free(rtable *t);
 
+/* Formats the metadata line "# key: value" into line (value printf-style,
+ * kept on one line: tabs and newlines become spaces). */
+void rtable_format_meta(char *line, size_t size, const char *key, const char *fmt, va_list ap);
 /* Adds a metadata line "# key: value" (printf-style value). */
 int rtable_meta(rtable *t, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

@@ -276,14 +276,11 @@ drv_tsv *drv_tsv_open(const drv_opts *o, const char *name, int ncols, const char
 
 void drv_tsv_meta(drv_tsv *t, const char *key, const char *fmt, ...)
 {
-    char value[1024], line[1200];
+    char line[1200];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(value, sizeof value, fmt, ap);
+    rtable_format_meta(line, sizeof line, key, fmt, ap);
     va_end(ap);
-    for (char *p = value; *p; p++)
-        if (*p == '\n' || *p == '\t') *p = ' ';
-    snprintf(line, sizeof line, "# %s: %s", key, value);
     char **m = realloc(t->meta, (size_t)(t->nmeta + 1) * sizeof *m);
     if (!m) cli_data_error("out of memory");
     t->meta = m;
