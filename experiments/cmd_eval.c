@@ -221,7 +221,7 @@ int cmd_eval(int argc, char **argv)
 
     eval_unit u;
     if ((s = eval_unit_load(&u, cap, o.step, o.layer, o.head_lo, o.head_hi - o.head_lo, o.backend)))
-        cli_lib_error(s, "exact attention");
+        cli_lib_error(s, "cannot evaluate");
 
     static const char *const columns[] = {"method", "mode", "theta", "theta_t", "theta_h", "theta_w",
         "window", "axes", "groups", "s_score", "s_attn", "rows_reused", "q_reused", "k_reused",

@@ -174,7 +174,7 @@ typedef struct {
     double delta[2][4][3];
 } delta_table;
 
-static void compute_deltas(ripple_capture *cap, const info_opts *o, int step, int layer,
+static void compute_deltas(ripple_capture *cap, int step, int layer,
                            int64_t h0, int64_t h1, delta_table *dt)
 {
     const ripple_layout *lay = cli_layout(cap);
@@ -201,7 +201,7 @@ static void compute_deltas(ripple_capture *cap, const info_opts *o, int step, in
         const ripple_tensor which = t ? RIPPLE_TENSOR_K : RIPPLE_TENSOR_Q;
         for (int64_t h = h0; h < h1; h++) {
             ripple_status st = ripple_capture_read(cap, step, layer, which, h, 1, x);
-            if (st) cli_lib_error(st, o->path);
+            if (st) cli_lib_error(st, "cannot read capture");
             for (int a = 0; a < 3; a++) {
                 if (lay->grid[a] < 2) continue;
                 st = ripple_window_delta_mean(lay, (ripple_axis)a, info_window, x, dm);
@@ -283,7 +283,7 @@ int cmd_info(int argc, char **argv)
 
     ripple_capture *cap = NULL;
     ripple_status st = ripple_capture_open(o.path, &cap);
-    if (st) cli_lib_error(st, o.path);
+    if (st) cli_lib_error(st, "cannot use capture");
     const ripple_capture_info *info = ripple_capture_get_info(cap);
     const ripple_layout *lay = &info->layout;
     const size_t ne = ripple_capture_num_entries(cap);
@@ -426,7 +426,7 @@ int cmd_info(int argc, char **argv)
 
     if (o.deltas && ne > 0) {
         delta_table dt;
-        compute_deltas(cap, &o, dstep, dlayer, h0, h1, &dt);
+        compute_deltas(cap, dstep, dlayer, h0, h1, &dt);
         print_deltas(&dt, o.tsv, dstep, dlayer, h0, h1);
     }
     ripple_capture_close(cap);
