@@ -14,8 +14,15 @@
  * - o = sum p_j v_j / sum p_j is a convex combination of v, so relative
  *   errors eps of the p_j move o by at most 2 eps vmax; the float sums over
  *   seq keys add gamma_seq vmax each (numerator and denominator).
+ * - The fused CPU paths (avx2, avx512) rescale the running row sum and the
+ *   output accumulators by 2^(m - m') once per key chunk: each rescale is off
+ *   by at most 2u (exp2f, 1 ulp, and the product), on numerator and
+ *   denominator, so 4u per chunk; chunks hold at least FUSED_MIN_CHUNK keys.
  * So per element |o - ref| <= ATOL_SAFETY * vmax (4 gamma_(dim+4) A +
- * 2 EXP_REL + 2 gamma_seq), rtol = 0 (o is bounded by vmax, not by |ref|).
+ * 2 EXP_REL + 2 gamma_seq + 4 u ceil(seq / FUSED_MIN_CHUNK)), rtol = 0 (o is
+ * bounded by vmax, not by |ref|).
+ * Every CPU path (ripple_cpu_path_*) is tested on its own, not only the one
+ * this CPU would pick; a path this CPU cannot run is reported as skipped.
  * These are worst-case bounds; random errors grow like sqrt(n) instead of n,
  * so the normalised MSE must also sit under NMSE_SAFETY * (typical error)^2
  * / mean(ref^2), with the typical error vmax (4 sqrt(dim+4) u A + 2 EXP_REL
@@ -45,6 +52,9 @@
  * error)^2; the floor is (4u)^2. */
 #define NAIVE_FACTOR 4.0
 #define NMSE_FLOOR (16.0 * U_F32 * U_F32)
+/* Fewest keys in a key chunk of the fused CPU paths (attn_flash_body.h
+ * asserts KC >= 128 at compile time). */
+#define FUSED_MIN_CHUNK 128
 
 /* Naive float32 attention: row by row, sequential float sums, expf. */
 static void naive_f32(int64_t heads, int64_t seq, int64_t dim, float scale, const float *q,
@@ -133,12 +143,31 @@ static double case_score_bound(const attn_case *c, double *max_score)
     return a;
 }
 
-/* Runs backend b on c (output poisoned first) and applies the three checks. */
-static void check_backend(ripple_backend b, attn_case *c, const char *what)
+/* Which implementation a check runs: a backend, or one CPU path by index. */
+typedef struct attn_impl {
+    ripple_backend backend;
+    int path; /* -1: the backend's default */
+} attn_impl;
+
+static const char *impl_name(attn_impl im)
+{
+    return im.path >= 0 ? ripple_cpu_path_name(im.path) : ripple_backend_name(im.backend);
+}
+
+static ripple_status impl_run(attn_impl im, const attn_case *c, float *o)
+{
+    if (im.path >= 0)
+        return ripple_attn_exact_cpu_path(im.path, c->heads, c->seq, c->dim, c->scale, c->q, c->k,
+                                          c->v, o);
+    return ripple_attn_exact(im.backend, c->heads, c->seq, c->dim, c->scale, c->q, c->k, c->v, o);
+}
+
+/* Runs im on c (output poisoned first) and applies the three checks. */
+static void check_impl(attn_impl im, attn_case *c, const char *what)
 {
     for (size_t i = 0; i < c->n; i++) c->o[i] = NAN;
-    ripple_status st = ripple_attn_exact(b, c->heads, c->seq, c->dim, c->scale, c->q, c->k, c->v, c->o);
-    cr_assert_eq(st, RIPPLE_OK, "%s: %s", what, ripple_last_error());
+    ripple_status st = impl_run(im, c, c->o);
+    cr_assert_eq(st, RIPPLE_OK, "%s %s: %s", impl_name(im), what, ripple_last_error());
     st = ripple_attn_exact_f64(c->heads, c->seq, c->dim, c->scale, c->q, c->k, c->v, c->ref);
     cr_assert_eq(st, RIPPLE_OK, "%s: %s", what, ripple_last_error());
 
@@ -149,37 +178,47 @@ static void check_backend(ripple_backend b, attn_case *c, const char *what)
     }
     ref2 /= (double)c->n;
     double a = case_score_bound(c, &max_score);
+    double chunks = ceil((double)c->seq / FUSED_MIN_CHUNK);
     double atol = ATOL_SAFETY * vmax *
-                  (4.0 * gamma_n((double)c->dim + 4) * a + 2.0 * EXP_REL + 2.0 * gamma_n((double)c->seq));
+                  (4.0 * gamma_n((double)c->dim + 4) * a + 2.0 * EXP_REL + 2.0 * gamma_n((double)c->seq) +
+                   4.0 * U_F32 * chunks);
     double typ = vmax * (4.0 * sqrt((double)c->dim + 4) * U_F32 * a + 2.0 * EXP_REL +
-                         2.0 * sqrt((double)c->seq) * U_F32);
+                         2.0 * sqrt((double)c->seq) * U_F32 + 4.0 * sqrt(chunks) * U_F32);
     double nmse_max = NMSE_SAFETY * typ * typ / (ref2 > 0 ? ref2 : 1.0);
 
     int64_t bad = tu_first_mismatch_f64(c->o, c->ref, c->n, atol, 0.0);
     cr_assert_eq(bad, -1, "%s %s (h%lld n%lld d%lld, max score %.1f): element %lld = %.9g, ref %.9g, atol %.3g",
-                 ripple_backend_name(b), what, (long long)c->heads, (long long)c->seq, (long long)c->dim,
+                 impl_name(im), what, (long long)c->heads, (long long)c->seq, (long long)c->dim,
                  max_score, (long long)bad, bad >= 0 ? c->o[bad] : 0.0, bad >= 0 ? c->ref[bad] : 0.0, atol);
     double nmse = tu_nmse_f64(c->o, c->ref, c->n);
-    cr_assert_leq(nmse, nmse_max, "%s %s (h%lld n%lld d%lld): nmse %.3g > %.3g", ripple_backend_name(b),
+    cr_assert_leq(nmse, nmse_max, "%s %s (h%lld n%lld d%lld): nmse %.3g > %.3g", impl_name(im),
                   what, (long long)c->heads, (long long)c->seq, (long long)c->dim, nmse, nmse_max);
 
     float *on = malloc(c->n * sizeof(float)), *p = malloc((size_t)c->seq * sizeof(float));
     cr_assert(on && p);
     naive_f32(c->heads, c->seq, c->dim, (float)c->scale, c->q, c->k, c->v, on, p);
     double nmse_naive = tu_nmse_f64(on, c->ref, c->n);
-    cr_log_info("%s %s h%lld n%lld d%lld: nmse %.3g, naive float32 %.3g, bound %.3g", ripple_backend_name(b),
+    cr_log_info("%s %s h%lld n%lld d%lld: nmse %.3g, naive float32 %.3g, bound %.3g", impl_name(im),
                 what, (long long)c->heads, (long long)c->seq, (long long)c->dim, nmse, nmse_naive, nmse_max);
     cr_assert_leq(nmse, NAIVE_FACTOR * nmse_naive + NMSE_FLOOR,
-                  "%s %s (h%lld n%lld d%lld): nmse %.3g vs naive float32 %.3g", ripple_backend_name(b), what,
+                  "%s %s (h%lld n%lld d%lld): nmse %.3g vs naive float32 %.3g", impl_name(im), what,
                   (long long)c->heads, (long long)c->seq, (long long)c->dim, nmse, nmse_naive);
     free(on);
     free(p);
 }
 
-static const int64_t SEQS[] = {1, 7, 129, 300};
-static const int64_t DIMS[] = {16, 64, 128};
+static void check_backend(ripple_backend b, attn_case *c, const char *what)
+{
+    check_impl((attn_impl){b, -1}, c, what);
+}
 
-static void run_shapes(ripple_backend b, double qk_sigma, uint64_t seed0, double min_score)
+/* seq: 1 token, below a register tile, past one query block (96) and one
+ * key chunk (256) without being a multiple; dim: not a multiple of any
+ * vector width, and the real models' 64 and 128. */
+static const int64_t SEQS[] = {1, 7, 129, 300};
+static const int64_t DIMS[] = {3, 16, 64, 128};
+
+static void run_shapes_impl(attn_impl im, double qk_sigma, uint64_t seed0, double min_score)
 {
     int idx = 0;
     for (size_t si = 0; si < sizeof SEQS / sizeof SEQS[0]; si++)
@@ -189,10 +228,10 @@ static void run_shapes(ripple_backend b, double qk_sigma, uint64_t seed0, double
             int64_t heads = 1 + idx % 3;
             /* the score std is qk_sigma^2 whatever the dim (scale 1/sqrt(dim)) */
             case_random(&c, heads, SEQS[si], DIMS[di], qk_sigma, seed);
-            cr_log_info("%s seq %lld dim %lld heads %lld seed %llu", ripple_backend_name(b),
+            cr_log_info("%s seq %lld dim %lld heads %lld seed %llu", impl_name(im),
                         (long long)SEQS[si], (long long)DIMS[di], (long long)heads,
                         (unsigned long long)seed);
-            check_backend(b, &c, "random");
+            check_impl(im, &c, "random");
             if (min_score > 0 && SEQS[si] >= 129) {
                 double ms;
                 case_score_bound(&c, &ms);
@@ -202,23 +241,47 @@ static void run_shapes(ripple_backend b, double qk_sigma, uint64_t seed0, double
         }
 }
 
-Test(attn, cpu_random_shapes) { run_shapes(RIPPLE_BACKEND_CPU, 1.0, 1000, 0); }
+static void run_shapes(ripple_backend b, double qk_sigma, uint64_t seed0, double min_score)
+{
+    run_shapes_impl((attn_impl){b, -1}, qk_sigma, seed0, min_score);
+}
 
+/* fn(path) for every CPU path this CPU can run; the others are logged as
+ * skipped (a CI machine without AVX-512 cannot test that path). */
+static void for_each_cpu_path(void (*fn)(attn_impl))
+{
+    int ran = 0;
+    for (int i = 0; i < ripple_cpu_path_count(); i++) {
+        if (!ripple_cpu_path_available(i)) {
+            cr_log_warn("cpu path %s: skipped, this CPU cannot run it", ripple_cpu_path_name(i));
+            continue;
+        }
+        fn((attn_impl){RIPPLE_BACKEND_CPU, i});
+        ran++;
+    }
+    cr_assert_geq(ran, 1);
+}
+
+static void path_random(attn_impl im) { run_shapes_impl(im, 1.0, 1000, 0); }
 /* sigma 5: scale*q.k ~ N(0, 25) reaches +-80 over 300^2 pairs; a softmax
  * without the max subtraction would overflow expf (> 88.7). */
-Test(attn, cpu_large_scores) { run_shapes(RIPPLE_BACKEND_CPU, 5.0, 2000, 80.0); }
+static void path_large(attn_impl im) { run_shapes_impl(im, 5.0, 2000, 80.0); }
 
-/* Scores in the thousands: still finite and close. */
-Test(attn, cpu_huge_scores)
+/* Scores in the thousands: still finite and close; then several query
+ * blocks and key chunks, the running max moving from chunk to chunk. */
+static void path_huge(attn_impl im)
 {
     attn_case c;
     case_random(&c, 2, 257, 64, 30.0, 3000);
-    check_backend(RIPPLE_BACKEND_CPU, &c, "huge scores");
+    check_impl(im, &c, "huge scores");
+    case_free(&c);
+    case_random(&c, 1, 1000, 80, 2.0, 3001);
+    check_impl(im, &c, "seq 1000");
     case_free(&c);
 }
 
 /* Identical keys: every score of a row is equal, o = mean of v rows. */
-Test(attn, cpu_identical_scores)
+static void path_identical(attn_impl im)
 {
     attn_case c;
     case_random(&c, 2, 300, 64, 1.0, 4000);
@@ -226,7 +289,7 @@ Test(attn, cpu_identical_scores)
         for (int64_t j = 1; j < c.seq; j++)
             memcpy(c.k + (size_t)((h * c.seq + j) * c.dim), c.k + (size_t)(h * c.seq * c.dim),
                    (size_t)c.dim * sizeof(float));
-    check_backend(RIPPLE_BACKEND_CPU, &c, "identical scores");
+    check_impl(im, &c, "identical scores");
     for (int64_t h = 0; h < c.heads; h++)
         for (int64_t d = 0; d < c.dim; d++) {
             double mean = 0.0;
@@ -235,28 +298,68 @@ Test(attn, cpu_identical_scores)
             for (int64_t i = 0; i < c.seq; i++) {
                 double o = c.o[(size_t)((h * c.seq + i) * c.dim + d)];
                 /* float sum of 300 terms of |v| < 5: 300 u 5 ~ 1e-4 worst */
-                cr_assert_float_eq(o, mean, 1e-4, "h%lld row %lld dim %lld", (long long)h,
-                                   (long long)i, (long long)d);
+                cr_assert_float_eq(o, mean, 1e-4, "%s h%lld row %lld dim %lld", impl_name(im),
+                                   (long long)h, (long long)i, (long long)d);
             }
         }
     case_free(&c);
 }
 
 /* Work split between threads must not change a single bit. */
-Test(attn, cpu_threads_deterministic)
+static void path_threads(attn_impl im)
 {
     attn_case c;
     case_random(&c, 3, 300, 64, 2.0, 5000);
     float *o1 = malloc(c.n * sizeof(float));
     cr_assert(o1);
     setenv("RIPPLE_NUM_THREADS", "1", 1);
-    cr_assert_eq(ripple_attn_exact(RIPPLE_BACKEND_CPU, c.heads, c.seq, c.dim, c.scale, c.q, c.k, c.v, o1), RIPPLE_OK);
+    cr_assert_eq(impl_run(im, &c, o1), RIPPLE_OK);
     setenv("RIPPLE_NUM_THREADS", "3", 1);
-    cr_assert_eq(ripple_attn_exact(RIPPLE_BACKEND_CPU, c.heads, c.seq, c.dim, c.scale, c.q, c.k, c.v, c.o), RIPPLE_OK);
+    cr_assert_eq(impl_run(im, &c, c.o), RIPPLE_OK);
     unsetenv("RIPPLE_NUM_THREADS");
-    cr_assert_eq(memcmp(o1, c.o, c.n * sizeof(float)), 0);
+    cr_assert_eq(memcmp(o1, c.o, c.n * sizeof(float)), 0, "%s", impl_name(im));
     free(o1);
     case_free(&c);
+}
+
+/* Finite inputs whose scores overflow float: refused, not NaN. */
+static void path_overflow(attn_impl im)
+{
+    attn_case c;
+    case_alloc(&c, 1, 3, 2, 1.0);
+    for (size_t i = 0; i < c.n; i++) c.q[i] = c.k[i] = c.v[i] = 3e38f;
+    cr_assert_eq(impl_run(im, &c, c.o), RIPPLE_ERR_NONFINITE, "%s", impl_name(im));
+    cr_assert(strstr(ripple_last_error(), "non-finite scores"), "%s", ripple_last_error());
+    case_free(&c);
+}
+
+Test(attn, cpu_random_shapes) { run_shapes(RIPPLE_BACKEND_CPU, 1.0, 1000, 0); }
+Test(attn, cpu_paths_random_shapes) { for_each_cpu_path(path_random); }
+Test(attn, cpu_paths_large_scores) { for_each_cpu_path(path_large); }
+Test(attn, cpu_paths_huge_scores) { for_each_cpu_path(path_huge); }
+Test(attn, cpu_paths_identical_scores) { for_each_cpu_path(path_identical); }
+Test(attn, cpu_paths_threads_deterministic) { for_each_cpu_path(path_threads); }
+Test(attn, cpu_paths_score_overflow) { for_each_cpu_path(path_overflow); }
+
+/* The path table: names, and the default is the last path this CPU can run
+ * unless RIPPLE_CPU_PATH names one. */
+Test(attn, cpu_path_table)
+{
+    int n = ripple_cpu_path_count();
+    cr_assert_geq(n, 1);
+    cr_assert_str_eq(ripple_cpu_path_name(0), "blas");
+    cr_assert_eq(ripple_cpu_path_available(0), 1);
+    cr_assert_null(ripple_cpu_path_name(n));
+    cr_assert_eq(ripple_cpu_path_available(-1), 0);
+    int sel = ripple_cpu_path_selected();
+    cr_assert(sel >= 0 && ripple_cpu_path_available(sel));
+    const char *env = getenv("RIPPLE_CPU_PATH");
+    if (env && *env) cr_assert_str_eq(ripple_cpu_path_name(sel), env);
+    else
+        for (int i = sel + 1; i < n; i++) cr_assert_eq(ripple_cpu_path_available(i), 0);
+    float x[4] = {0};
+    cr_assert_eq(ripple_attn_exact_cpu_path(n, 1, 2, 2, 1.0, x, x, x, x), RIPPLE_ERR_INVALID);
+    cr_log_info("cpu paths: %d, selected %s", n, ripple_cpu_path_name(sel));
 }
 
 /* seq 2, dim 1, scale 1: q = (0, 1), k = (0, ln 3), v = (1, 5).

@@ -1,21 +1,29 @@
 /* Exact attention on the CPU: o = softmax(scale q k^T) v per head.
  * Twin of kernels/attn_exact.cu; reference in attn_ref.c.
  *
- * Algorithm. Work items are (head, block of B query rows). A worker computes
+ * The CPU backend has named paths (ripple.h, ripple_cpu_path_*): "blas" in
+ * this file, and the fused SIMD kernels "avx2" and "avx512" in
+ * kernels/cpu/attn_exact_*.c. The table at the end of this file lists them;
+ * ripple_attn_exact_cpu runs the last one the CPU can run, or the one named
+ * by RIPPLE_CPU_PATH.
+ *
+ * Path "blas". Work items are (head, block of B query rows). A worker computes
  *   S = (scale log2 e) Q_blk K^T      cblas_sgemm, K^T by CblasTrans   [B, seq]
  *   P = 2^(S - rowmax S), l = rowsum P  one fused pass after a max pass
  *   O_blk = P V / l                    cblas_sgemm, then a [B, dim] rescale
  * so the memory is B x seq floats per worker, never seq^2. Folding log2 e
  * into the sgemm alpha turns exp into exp2, whose polynomial (exp2_poly) is
- * written branch-free so gcc vectorises it; the row loops are compiled for
- * AVX-512, AVX2 and baseline x86-64 (target_clones) and chosen at load time.
+ * written branch-free so gcc vectorises it. The row loops are compiled for
+ * the baseline ISA only (no target_clones), so that this path is one fixed,
+ * testable variant; the fast paths are the fused kernels.
  * Row sums: float lanes over chunks of 256 entries, chunks added in double.
  * Work items run on parallel.c's pthread pool (RIPPLE_NUM_THREADS, default:
  * online CPUs); during a call OpenBLAS is set to one thread so each worker's
  * sgemm runs in the worker (no oversubscription), and the caller's OpenBLAS
  * setting is restored afterwards.
  *
- * Measured (2-core AMD EPYC Zen 4 VM, OpenBLAS 0.3.21 pthread DYNAMIC_ARCH ->
+ * History of this path (before the fused paths existed, when its row loops
+ * still had target_clones; 2-core AMD EPYC Zen 4 VM, OpenBLAS 0.3.21 pthread DYNAMIC_ARCH ->
  * Cooperlake kernels, gcc 12 -O3; seq 4096, dim 64, 4 heads, 4 N^2 d flops
  * per head). The machine was shared with parallel builds (load average 4-6
  * on 2 cores), so single figures swing by 2x; only ratios to the sgemm of
@@ -37,9 +45,11 @@
  * row blocks per K pack (OpenBLAS re-packs K^T and V for every call).
  */
 #include "internal.h"
+#include "ripple_config.h"
 
 #include <cblas.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,11 +63,6 @@
 /* Entries summed in float before the partial sums go to double. */
 #define SUM_CHUNK 256
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define RIPPLE_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define RIPPLE_CLONES
-#endif
 
 static inline uint32_t f2u(float f)
 {
@@ -97,7 +102,7 @@ static inline float exp2_poly(float x)
 }
 
 /* Max of a row; n >= 1. */
-RIPPLE_CLONES static float row_max(const float *s, int64_t n)
+static float row_max(const float *s, int64_t n)
 {
     float acc[LANES];
     for (int l = 0; l < LANES; l++) acc[l] = -INFINITY;
@@ -111,7 +116,7 @@ RIPPLE_CLONES static float row_max(const float *s, int64_t n)
 }
 
 /* s[j] = 2^(s[j] - m) in place; returns the sum of the new values. */
-RIPPLE_CLONES static double row_exp2_sum(float *s, int64_t n, float m)
+static double row_exp2_sum(float *s, int64_t n, float m)
 {
     double total = 0.0;
     int64_t j = 0;
@@ -185,11 +190,10 @@ static ripple_status attn_item(void *ctx, int worker, int64_t it)
     return RIPPLE_OK;
 }
 
-ripple_status ripple_attn_exact_cpu(int64_t heads, int64_t seq, int64_t dim, double scale,
-                                    const float *q, const float *k, const float *v, float *o)
+ripple_status ripple_attn_exact_blas(int64_t heads, int64_t seq, int64_t dim, double scale,
+                                     const float *q, const float *k, const float *v, float *o)
 {
-    ripple_status st = ripple_attn_check(heads, seq, dim, scale, q, k, v, o);
-    if (st != RIPPLE_OK) return st;
+    ripple_status st = RIPPLE_OK;
     if (seq > INT32_MAX || dim > INT32_MAX)
         return ripple_fail(RIPPLE_ERR_INVALID, "attention: seq %lld or dim %lld exceeds BLAS int",
                            (long long)seq, (long long)dim);
@@ -225,4 +229,108 @@ done:
         free(workers[t].rowsum);
     }
     return st;
+}
+
+/* ------------------------------------------------------------ the paths */
+
+typedef ripple_status (*cpu_attn_fn)(int64_t heads, int64_t seq, int64_t dim, double scale,
+                                     const float *q, const float *k, const float *v, float *o);
+
+static int path_any(void) { return 1; }
+
+#if RIPPLE_HAVE_X86_KERNELS
+static int path_avx2(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+/* libgcc's and compiler-rt's cpu model also check that the OS saves the
+ * AVX-512 state (XCR0) before reporting avx512f. */
+static int path_avx512(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f");
+}
+#endif
+
+static const struct cpu_path {
+    const char *name;
+    int (*available)(void);
+    cpu_attn_fn fn;
+} cpu_paths[] = {
+    {"blas", path_any, ripple_attn_exact_blas},
+#if RIPPLE_HAVE_X86_KERNELS
+    {"avx2", path_avx2, ripple_attn_exact_avx2},
+    {"avx512", path_avx512, ripple_attn_exact_avx512},
+#endif
+};
+#define NUM_CPU_PATHS ((int)(sizeof cpu_paths / sizeof cpu_paths[0]))
+
+int ripple_cpu_path_count(void) { return NUM_CPU_PATHS; }
+
+const char *ripple_cpu_path_name(int i)
+{
+    return i >= 0 && i < NUM_CPU_PATHS ? cpu_paths[i].name : NULL;
+}
+
+int ripple_cpu_path_available(int i)
+{
+    return i >= 0 && i < NUM_CPU_PATHS ? cpu_paths[i].available() : 0;
+}
+
+static pthread_once_t selected_once = PTHREAD_ONCE_INIT;
+static int selected_path = -1;
+static char selected_env[32];
+
+static void select_path(void)
+{
+    const char *env = getenv("RIPPLE_CPU_PATH");
+    if (env && *env) {
+        snprintf(selected_env, sizeof selected_env, "%s", env);
+        for (int i = 0; i < NUM_CPU_PATHS; i++)
+            if (!strcmp(env, cpu_paths[i].name) && cpu_paths[i].available()) selected_path = i;
+        return;
+    }
+    for (int i = 0; i < NUM_CPU_PATHS; i++)
+        if (cpu_paths[i].available()) selected_path = i;
+}
+
+int ripple_cpu_path_selected(void)
+{
+    pthread_once(&selected_once, select_path);
+    return selected_path;
+}
+
+ripple_status ripple_attn_exact_cpu_path(int path, int64_t heads, int64_t seq, int64_t dim,
+                                         double scale, const float *q, const float *k,
+                                         const float *v, float *o)
+{
+    if (path < 0 || path >= NUM_CPU_PATHS)
+        return ripple_fail(RIPPLE_ERR_INVALID, "attention: no CPU path %d (there are %d)", path,
+                           NUM_CPU_PATHS);
+    if (!cpu_paths[path].available())
+        return ripple_fail(RIPPLE_ERR_UNSUPPORTED,
+                           "attention: CPU path %s cannot run on this processor",
+                           cpu_paths[path].name);
+    ripple_status st = ripple_attn_check(heads, seq, dim, scale, q, k, v, o);
+    if (st != RIPPLE_OK) return st;
+    return cpu_paths[path].fn(heads, seq, dim, scale, q, k, v, o);
+}
+
+ripple_status ripple_attn_exact_cpu(int64_t heads, int64_t seq, int64_t dim, double scale,
+                                    const float *q, const float *k, const float *v, float *o)
+{
+    int path = ripple_cpu_path_selected();
+    if (path < 0) {
+        char names[128] = "";
+        for (int i = 0; i < NUM_CPU_PATHS; i++)
+            if (cpu_paths[i].available())
+                snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s",
+                         names[0] ? ", " : "", cpu_paths[i].name);
+        return ripple_fail(RIPPLE_ERR_UNSUPPORTED,
+                           "attention: RIPPLE_CPU_PATH=%s is not a CPU path this machine can run "
+                           "(it can run: %s)",
+                           selected_env, names);
+    }
+    return ripple_attn_exact_cpu_path(path, heads, seq, dim, scale, q, k, v, o);
 }

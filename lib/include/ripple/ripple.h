@@ -190,6 +190,27 @@ const char *ripple_backend_name(ripple_backend b);
 ripple_status ripple_attn_exact(ripple_backend b, int64_t heads, int64_t seq, int64_t dim,
                                 double scale, const float *q, const float *k, const float *v,
                                 float *o);
+/* Paths of the CPU backend, each a complete exact-attention implementation:
+ *   "blas"    OpenBLAS sgemm for Q K^T and P V, softmax between them in
+ *             portable C; any CPU
+ *   "avx2"    fused (flash-style) kernel, AVX2 + FMA intrinsics
+ *   "avx512"  the same kernel with AVX-512F intrinsics
+ * The CPU backend uses the last available one, unless the environment
+ * variable RIPPLE_CPU_PATH names another (read once, at the first call; an
+ * unknown or unavailable name makes CPU attention fail with a message saying
+ * so). Index i in [0, ripple_cpu_path_count()). */
+int ripple_cpu_path_count(void);
+const char *ripple_cpu_path_name(int i);
+/* 1 if this CPU (and OS) can run path i. */
+int ripple_cpu_path_available(int i);
+/* Index of the path ripple_attn_exact(RIPPLE_BACKEND_CPU, ...) uses, or -1 if
+ * RIPPLE_CPU_PATH names none that can run here. */
+int ripple_cpu_path_selected(void);
+/* Exact attention on one named path (arguments as ripple_attn_exact). */
+ripple_status ripple_attn_exact_cpu_path(int path, int64_t heads, int64_t seq, int64_t dim,
+                                         double scale, const float *q, const float *k,
+                                         const float *v, float *o);
+
 /* Reference: the same with every product and sum in float64 (slow).
  * o: [heads, seq, dim] float64. */
 ripple_status ripple_attn_exact_f64(int64_t heads, int64_t seq, int64_t dim, double scale,

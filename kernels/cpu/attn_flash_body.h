@@ -1,0 +1,259 @@
+/* Fused ("flash") exact attention on the CPU: the body shared by the SIMD
+ * paths. Not a header to include anywhere else: attn_exact_avx2.c and
+ * attn_exact_avx512.c each define the vector layer below and then include
+ * this file once, so the two paths are the same algorithm in two widths.
+ *
+ * The including file defines:
+ *   W              float lanes of a vector
+ *   vf             the vector type
+ *   VLOAD(p) VSTORE(p, x) VSET1(s) VZERO() VFMA(a, b, c) = a*b + c
+ *   VMUL(a, b) VMAX(a, b) VADD(a, b) VSUB(a, b) VHMAX(x) VHSUM(x) VEXP2(x)
+ *   QK_R  query rows of the QK^T register tile (times 2 vectors of keys)
+ *   PV_R  query rows of the PV register tile (times PV_NV vectors of channels)
+ *   FLASH_FN       the function name, FLASH_PATH its path name (a string)
+ *
+ * Algorithm (FlashAttention-2's loop order, on one core per work item).
+ * Work items are (head, block of BQ query rows). Per head, K is packed once
+ * as K^T panels of KW = 2W keys, kp[nkb][dim][KW], and V as vp[seqp][dimp]
+ * (keys padded to KW, channels to W, padding zero). A work item walks the
+ * keys in chunks of KC:
+ *   S = ((scale log2 e) Q_blk) K_c^T   register tile QK_R x 2W, loop over dim
+ *   m' = max(m, rowmax S); P = 2^(S - m'); l = l 2^(m - m') + rowsum P
+ *   O = O 2^(m - m') + P V_c           register tile PV_R x PV_NV W
+ * and at the end o = O / l. Memory per worker: BQ x (KC + dimp) floats plus
+ * the packed K and V of the heads (the size of k and v), never seq^2.
+ * Padded keys get the score -inf; their 2^(-126 - m) <= 2^-126 enters the row
+ * sum only (PV stops at the last real key), below 2^-100 of a sum that is at
+ * least 1. Row sums: float lanes per chunk, chunks added in double. */
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KW (2 * W)
+#ifndef BQ
+#define BQ 96
+#endif
+#ifndef KC
+#define KC 256
+#endif
+_Static_assert(BQ % QK_R == 0 && BQ % PV_R == 0, "BQ must be a multiple of both row tiles");
+_Static_assert(KC % KW == 0 && KC >= 128, "KC: a multiple of the key panel, at least 128 (tests/test_attn.c)");
+
+typedef struct flash_worker {
+    float *qb;   /* [BQ, dim]: the block's query rows, zero past the last */
+    float *s;    /* [BQ, KC]: scores, then probabilities */
+    float *acc;  /* [BQ, dimp]: unnormalised output */
+    float *m;    /* [BQ]: running row max of the scaled scores */
+    double *l;   /* [BQ]: running row sum */
+} flash_worker;
+
+typedef struct flash_job {
+    int64_t seq, dim, dimp, nkb, nqb;
+    float alpha;          /* scale * log2(e) */
+    const float *q, *k, *v;
+    float *o;
+    float *kp, *vp;       /* packed K^T panels and padded V, all heads */
+    flash_worker *workers;
+} flash_job;
+
+static size_t kp_head_floats(const flash_job *j) { return (size_t)j->nkb * (size_t)j->dim * KW; }
+static size_t vp_head_floats(const flash_job *j) { return (size_t)j->nkb * KW * (size_t)j->dimp; }
+
+/* Packs head h's K into K^T panels and V into padded rows. */
+static ripple_status flash_pack(void *ctx, int worker, int64_t h)
+{
+    (void)worker;
+    flash_job *j = ctx;
+    const int64_t seq = j->seq, dim = j->dim, dimp = j->dimp;
+    const float *kh = j->k + (size_t)h * (size_t)seq * (size_t)dim;
+    const float *vh = j->v + (size_t)h * (size_t)seq * (size_t)dim;
+    float *kp = j->kp + (size_t)h * kp_head_floats(j);
+    float *vp = j->vp + (size_t)h * vp_head_floats(j);
+    for (int64_t b = 0; b < j->nkb; b++) {
+        float *panel = kp + (size_t)b * (size_t)dim * KW;
+        for (int64_t t = 0; t < KW; t++) {
+            int64_t key = b * KW + t;
+            for (int64_t c = 0; c < dim; c++)
+                panel[(size_t)c * KW + (size_t)t] = key < seq ? kh[(size_t)key * (size_t)dim + (size_t)c] : 0.0f;
+        }
+    }
+    for (int64_t key = 0; key < j->nkb * KW; key++) {
+        float *row = vp + (size_t)key * (size_t)dimp;
+        for (int64_t c = 0; c < dimp; c++)
+            row[c] = key < seq && c < dim ? vh[(size_t)key * (size_t)dim + (size_t)c] : 0.0f;
+    }
+    return RIPPLE_OK;
+}
+
+/* S[r][0..2W) of rows r0..r0+QK_R = Q_r . K_panel (Q already scaled by alpha). */
+static inline void qk_tile(const float *qb, int64_t dim, const float *panel, float *s)
+{
+    vf a0[QK_R], a1[QK_R];
+    for (int r = 0; r < QK_R; r++) a0[r] = VZERO(), a1[r] = VZERO();
+    for (int64_t c = 0; c < dim; c++) {
+        vf k0 = VLOAD(panel + (size_t)c * KW), k1 = VLOAD(panel + (size_t)c * KW + W);
+        for (int r = 0; r < QK_R; r++) {
+            vf b = VSET1(qb[(size_t)r * (size_t)dim + (size_t)c]);
+            a0[r] = VFMA(b, k0, a0[r]);
+            a1[r] = VFMA(b, k1, a1[r]);
+        }
+    }
+    for (int r = 0; r < QK_R; r++) {
+        VSTORE(s + (size_t)r * KC, a0[r]);
+        VSTORE(s + (size_t)r * KC + W, a1[r]);
+    }
+}
+
+/* acc[r][c0 .. c0 + NV W) += sum_j P[r][j] vp[j][c0 ..] for PV_R rows. */
+#define PV_TILE(NAME, NV)                                                                  \
+    static inline void NAME(const float *s, const float *vp, int64_t dimp, int64_t nk,     \
+                            float *acc)                                                    \
+    {                                                                                      \
+        vf a[PV_R][NV];                                                                    \
+        for (int r = 0; r < PV_R; r++)                                                     \
+            for (int v = 0; v < NV; v++) a[r][v] = VLOAD(acc + (size_t)r * (size_t)dimp + (size_t)v * W); \
+        for (int64_t t = 0; t < nk; t++) {                                                 \
+            vf x[NV];                                                                      \
+            for (int v = 0; v < NV; v++) x[v] = VLOAD(vp + (size_t)t * (size_t)dimp + (size_t)v * W); \
+            for (int r = 0; r < PV_R; r++) {                                               \
+                vf b = VSET1(s[(size_t)r * KC + (size_t)t]);                               \
+                for (int v = 0; v < NV; v++) a[r][v] = VFMA(b, x[v], a[r][v]);             \
+            }                                                                              \
+        }                                                                                  \
+        for (int r = 0; r < PV_R; r++)                                                     \
+            for (int v = 0; v < NV; v++) VSTORE(acc + (size_t)r * (size_t)dimp + (size_t)v * W, a[r][v]); \
+    }
+PV_TILE(pv_tile_wide, PV_NV)
+PV_TILE(pv_tile_one, 1)
+
+/* Work item it = head * nqb + query block. */
+static ripple_status flash_item(void *ctx, int worker, int64_t it)
+{
+    flash_job *j = ctx;
+    flash_worker *w = &j->workers[worker];
+    const int64_t seq = j->seq, dim = j->dim, dimp = j->dimp;
+    const int64_t h = it / j->nqb, r0 = (it % j->nqb) * BQ;
+    const int64_t nr = seq - r0 < BQ ? seq - r0 : BQ;
+    const float *qh = j->q + (size_t)h * (size_t)seq * (size_t)dim;
+    const float *kp = j->kp + (size_t)h * kp_head_floats(j);
+    const float *vp = j->vp + (size_t)h * vp_head_floats(j);
+
+    /* alpha folded into the copy of Q: one rounding per q entry, none per score */
+    for (size_t i = 0; i < (size_t)nr * (size_t)dim; i++) w->qb[i] = qh[(size_t)r0 * (size_t)dim + i] * j->alpha;
+    memset(w->qb + (size_t)nr * (size_t)dim, 0, (size_t)(BQ - nr) * (size_t)dim * sizeof(float));
+    memset(w->acc, 0, (size_t)BQ * (size_t)dimp * sizeof(float));
+    for (int64_t r = 0; r < BQ; r++) w->m[r] = -INFINITY, w->l[r] = 0.0;
+    /* rows of the tiles that cover nr rows (the last block may be short) */
+    const int64_t nr_qk = (nr + QK_R - 1) / QK_R * QK_R;
+    const int64_t nr_pv = (nr + PV_R - 1) / PV_R * PV_R;
+
+    for (int64_t k0 = 0; k0 < seq; k0 += KC) {
+        const int64_t nk = seq - k0 < KC ? seq - k0 : KC;
+        const int64_t nkp = (nk + KW - 1) / KW * KW;
+        const float *chunk = kp + (size_t)(k0 / KW) * (size_t)dim * KW;
+        /* panel outer: one K panel (dim x 2W floats) stays in L1 for all strips */
+        for (int64_t b = 0; b < nkp; b += KW)
+            for (int64_t r = 0; r < nr_qk; r += QK_R)
+                qk_tile(w->qb + (size_t)r * (size_t)dim, dim, chunk + (size_t)(b / KW) * (size_t)dim * KW,
+                        w->s + (size_t)r * KC + (size_t)b);
+        for (int64_t r = 0; r < nr; r++) {
+            float *srow = w->s + (size_t)r * KC;
+            for (int64_t t = nk; t < nkp; t++) srow[t] = -INFINITY;
+            vf vm = VSET1(-INFINITY);
+            for (int64_t t = 0; t < nkp; t += W) vm = VMAX(vm, VLOAD(srow + t));
+            float mc = VHMAX(vm);
+            if (!isfinite(mc))
+                return ripple_fail(RIPPLE_ERR_NONFINITE,
+                                   "attention: non-finite scores in head %lld, query row %lld "
+                                   "(scale * q.k overflows float32)",
+                                   (long long)h, (long long)(r0 + r));
+            float mnew = mc > w->m[r] ? mc : w->m[r];
+            if (mnew > w->m[r] && w->m[r] > -INFINITY) {
+                float corr = exp2f(w->m[r] - mnew);
+                w->l[r] *= (double)corr;
+                float *arow = w->acc + (size_t)r * (size_t)dimp;
+                for (int64_t c = 0; c < dimp; c++) arow[c] *= corr;
+            }
+            w->m[r] = mnew;
+            vf vmn = VSET1(mnew), sum = VZERO();
+            for (int64_t t = 0; t < nkp; t += W) {
+                vf e = VEXP2(VSUB(VLOAD(srow + t), vmn));
+                VSTORE(srow + t, e);
+                sum = VADD(sum, e);
+            }
+            w->l[r] += (double)VHSUM(sum);
+        }
+        const float *vc = vp + (size_t)k0 * (size_t)dimp;
+        for (int64_t r = 0; r < nr_pv; r += PV_R) {
+            const float *sr = w->s + (size_t)r * KC;
+            float *ar = w->acc + (size_t)r * (size_t)dimp;
+            int64_t c = 0;
+            for (; c + PV_NV * W <= dimp; c += PV_NV * W) pv_tile_wide(sr, vc + c, dimp, nk, ar + c);
+            for (; c < dimp; c += W) pv_tile_one(sr, vc + c, dimp, nk, ar + c);
+        }
+    }
+    float *oh = j->o + ((size_t)h * (size_t)seq + (size_t)r0) * (size_t)dim;
+    for (int64_t r = 0; r < nr; r++) {
+        float inv = (float)(1.0 / w->l[r]); /* l >= 1: the max entry is 2^0 */
+        const float *arow = w->acc + (size_t)r * (size_t)dimp;
+        for (int64_t c = 0; c < dim; c++) oh[(size_t)r * (size_t)dim + (size_t)c] = arow[c] * inv;
+    }
+    return RIPPLE_OK;
+}
+
+ripple_status FLASH_FN(int64_t heads, int64_t seq, int64_t dim, double scale, const float *q,
+                       const float *k, const float *v, float *o)
+{
+    ripple_status st = RIPPLE_OK;
+    flash_worker workers[RIPPLE_MAX_THREADS];
+    flash_job job = {
+        .seq = seq, .dim = dim, .dimp = (dim + W - 1) / W * W,
+        .nqb = (seq + BQ - 1) / BQ,
+        .alpha = (float)(scale * 1.4426950408889634),
+        .q = q, .k = k, .v = v, .o = o, .workers = workers,
+    };
+    /* chunks read whole panels: pad the packed keys to a multiple of KC */
+    job.nkb = (seq + KC - 1) / KC * (KC / KW);
+    int64_t items = heads * job.nqb;
+    int nthreads = ripple_parallel_threads(items);
+    int nworkers = 0;
+    size_t kpn = (size_t)heads * kp_head_floats(&job), vpn = (size_t)heads * vp_head_floats(&job);
+    memset(workers, 0, sizeof workers);
+    job.kp = aligned_alloc(64, (kpn * sizeof(float) + 63) / 64 * 64);
+    job.vp = aligned_alloc(64, (vpn * sizeof(float) + 63) / 64 * 64);
+    if (!job.kp || !job.vp) {
+        st = ripple_fail(RIPPLE_ERR_NOMEM, "attention (%s): no memory to pack k and v (%zu floats)",
+                         FLASH_PATH, kpn + vpn);
+        goto done;
+    }
+    for (int t = 0; t < nthreads; t++) {
+        flash_worker *w = &workers[t];
+        nworkers++;
+        w->qb = malloc((size_t)BQ * (size_t)dim * sizeof(float));
+        w->s = aligned_alloc(64, (size_t)BQ * KC * sizeof(float));
+        w->acc = aligned_alloc(64, ((size_t)BQ * (size_t)job.dimp * sizeof(float) + 63) / 64 * 64);
+        w->m = malloc(BQ * sizeof(float));
+        w->l = malloc(BQ * sizeof(double));
+        if (!w->qb || !w->s || !w->acc || !w->m || !w->l) {
+            st = ripple_fail(RIPPLE_ERR_NOMEM, "attention (%s): no memory for a worker's tiles",
+                             FLASH_PATH);
+            goto done;
+        }
+    }
+    st = ripple_parallel_for(heads, ripple_parallel_threads(heads), flash_pack, &job);
+    if (st == RIPPLE_OK) st = ripple_parallel_for(items, nthreads, flash_item, &job);
+
+done:
+    for (int t = 0; t < nworkers; t++) {
+        free(workers[t].qb);
+        free(workers[t].s);
+        free(workers[t].acc);
+        free(workers[t].m);
+        free(workers[t].l);
+    }
+    free(job.kp);
+    free(job.vp);
+    return st;
+}
