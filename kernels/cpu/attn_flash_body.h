@@ -38,6 +38,9 @@
 #ifndef KC
 #define KC 256
 #endif
+#ifndef PV_KB
+#define PV_KB KC
+#endif
 _Static_assert(BQ % QK_R == 0 && BQ % PV_R == 0, "BQ must be a multiple of both row tiles");
 _Static_assert(KC % KW == 0 && KC >= 128, "KC: a multiple of the key panel, at least 128 (tests/test_attn.c)");
 
@@ -185,13 +188,18 @@ static ripple_status flash_item(void *ctx, int worker, int64_t it)
             }
             w->l[r] += (double)VHSUM(sum);
         }
-        const float *vc = vp + (size_t)k0 * (size_t)dimp;
-        for (int64_t r = 0; r < nr_pv; r += PV_R) {
-            const float *sr = w->s + (size_t)r * KC;
-            float *ar = w->acc + (size_t)r * (size_t)dimp;
-            int64_t c = 0;
-            for (; c + PV_NV * W <= dimp; c += PV_NV * W) pv_tile_wide(sr, vc + c, dimp, nk, ar + c);
-            for (; c < dimp; c += W) pv_tile_one(sr, vc + c, dimp, nk, ar + c);
+        /* keys in sub-blocks of PV_KB outer, so that the sub-block of V stays
+         * in L1 while every strip of rows uses it */
+        for (int64_t t0 = 0; t0 < nk; t0 += PV_KB) {
+            const int64_t nt = nk - t0 < PV_KB ? nk - t0 : PV_KB;
+            const float *vc = vp + (size_t)(k0 + t0) * (size_t)dimp;
+            for (int64_t r = 0; r < nr_pv; r += PV_R) {
+                const float *sr = w->s + (size_t)r * KC + (size_t)t0;
+                float *ar = w->acc + (size_t)r * (size_t)dimp;
+                int64_t c = 0;
+                for (; c + PV_NV * W <= dimp; c += PV_NV * W) pv_tile_wide(sr, vc + c, dimp, nt, ar + c);
+                for (; c < dimp; c += W) pv_tile_one(sr, vc + c, dimp, nt, ar + c);
+            }
         }
     }
     float *oh = j->o + ((size_t)h * (size_t)seq + (size_t)r0) * (size_t)dim;

@@ -7,13 +7,13 @@
  * run. Knobs (all -D):
  *   PATH_AVX512 or PATH_AVX2   which SIMD path
  *   BQ   query rows per work item (a multiple of both register tiles)
- *   KC   keys per chunk (a multiple of 2 W)
- * Build and run from the repository root after `ninja -C build`:
- *   for kc in 128 256 512; do
- *     cc -O3 -std=c11 -D_POSIX_C_SOURCE=200809L -mavx512f -mfma -DPATH_AVX512 -DKC=$kc \
- *        -Ilib/include -Ilib/src -Ibuild/lib kernels/dev/attn_exact_cpu.c \
- *        build/lib/libripple.a -lopenblas -lm -lpthread -o /tmp/attn_dev && /tmp/attn_dev 4096 64
- *   done
+ *   KC   keys per chunk (a multiple of 2 W, at least 128)
+ *   PV_KB keys per sub-block of the P V loop (V sub-block kept in L1)
+ * Build every variant, then run them (arguments: seq dim reps):
+ *   kernels/dev/attn_exact_cpu_sweep.sh /tmp/attn_dev
+ *   for x in /tmp/attn_dev/attn_dev_*; do $x 4096 64 9; done
+ * Each prints its rel_l2 against float64, its GFLOP/s and sgemm 1024^3's on
+ * one thread (best of reps, interleaved), and their ratio.
  * Findings are recorded in kernels/cpu/attn_flash_body.h's header. */
 #define FLASH_FN dev_attn
 #include "internal.h"
@@ -74,7 +74,7 @@ int main(int argc, char **argv)
         if (r && t2 - t1 < best_s) best_s = t2 - t1;
     }
     double ga = 4.0 * seq * seq * dim / best_a * 1e-9, gs = 2.0 * sn * sn * sn / best_s * 1e-9;
-    printf("%s BQ %d KC %d seq %lld dim %lld: rel_l2 %.2e  attn %.1f GFLOP/s  sgemm %.1f  ratio %.2f (best of %d)\n",
-           FLASH_PATH, BQ, KC, (long long)seq, (long long)dim, sqrt(e2 / r2), ga, gs, ga / gs, reps);
+    printf("%s BQ %d KC %d PV_KB %d seq %lld dim %lld: rel_l2 %.2e  attn %.1f GFLOP/s  sgemm %.1f  ratio %.2f (best of %d)\n",
+           FLASH_PATH, BQ, KC, PV_KB, (long long)seq, (long long)dim, sqrt(e2 / r2), ga, gs, ga / gs, reps);
     return 0;
 }
