@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* rel_l2 of the float32 backends against float64 on random inputs is ~1e-7;
@@ -113,51 +115,91 @@ static void validate(const bench_op *op, ripple_backend b, int64_t seq, int64_t 
 }
 
 /* PyTorch's CPU scaled_dot_product_attention on the same shape and thread
- * count, in a child python3 (torch is optional: its absence is a note).
- * Prints "torch VERSION" then one time in seconds per line. */
+ * count, in a child python3 (torch is optional: its absence is a note). The
+ * child prints "ready VERSION", then times one call per line it reads and
+ * prints the seconds, so its repetitions interleave with ours. */
 static const char torch_script[] =
     "import sys, time\n"
     "try:\n"
     "    import torch\n"
     "except Exception as e:\n"
-    "    print('missing', e); sys.exit(3)\n"
-    "h, n, d, reps, th = map(int, sys.argv[1:6])\n"
+    "    print('missing', e, flush=True); sys.exit(3)\n"
+    "h, n, d, th = map(int, sys.argv[1:5])\n"
     "torch.set_num_threads(th)\n"
     "g = torch.Generator().manual_seed(0)\n"
     "q, k, v = (torch.rand(1, h, n, d, generator=g) * 2 - 1 for _ in range(3))\n"
     "F = torch.nn.functional\n"
     "with torch.no_grad():\n"
     "    F.scaled_dot_product_attention(q, k, v)\n"
-    "    print('torch', torch.__version__, flush=True)\n"
-    "    for _ in range(reps):\n"
+    "    print('ready', torch.__version__, flush=True)\n"
+    "    for line in sys.stdin:\n"
     "        t0 = time.perf_counter(); F.scaled_dot_product_attention(q, k, v); t1 = time.perf_counter()\n"
     "        print(t1 - t0, flush=True)\n";
 
-/* Fills op->t from the child; returns 0 if torch ran, else -1 with why. */
-static int run_torch(bench_op *op, int64_t heads, int64_t seq, int64_t dim, int64_t reps,
-                     int64_t threads, char *why, size_t nwhy, char *version, size_t nversion)
+typedef struct torch_child {
+    pid_t pid;
+    FILE *to, *from;
+} torch_child;
+
+/* Starts the child without a shell; 0 when it said ready, else -1 and why. */
+static int torch_start(torch_child *tc, int64_t heads, int64_t seq, int64_t dim, int64_t threads,
+                       char *why, size_t nwhy, char *version, size_t nversion)
 {
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "python3 -c \"$RIPPLE_BENCH_TORCH\" %lld %lld %lld %lld %lld 2>&1",
-             (long long)heads, (long long)seq, (long long)dim, (long long)reps, (long long)threads);
-    setenv("RIPPLE_BENCH_TORCH", torch_script, 1);
-    FILE *p = popen(cmd, "r");
-    if (!p) return snprintf(why, nwhy, "cannot run python3"), -1;
+    int in[2], out[2];
+    memset(tc, 0, sizeof *tc);
+    if (pipe(in) || pipe(out)) return snprintf(why, nwhy, "pipe: %s", strerror(errno)), -1;
+    char a[4][24];
+    snprintf(a[0], sizeof a[0], "%lld", (long long)heads);
+    snprintf(a[1], sizeof a[1], "%lld", (long long)seq);
+    snprintf(a[2], sizeof a[2], "%lld", (long long)dim);
+    snprintf(a[3], sizeof a[3], "%lld", (long long)threads);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0) return snprintf(why, nwhy, "fork: %s", strerror(errno)), -1;
+    if (pid == 0) {
+        dup2(in[0], 0), dup2(out[1], 1), dup2(out[1], 2);
+        close(in[0]), close(in[1]), close(out[0]), close(out[1]);
+        char *argv[] = {"python3", "-c", (char *)torch_script, a[0], a[1], a[2], a[3], NULL};
+        execvp("python3", argv);
+        printf("missing python3\n");
+        _exit(127);
+    }
+    close(in[0]), close(out[1]);
+    tc->pid = pid;
+    tc->to = fdopen(in[1], "w");
+    tc->from = fdopen(out[0], "r");
     char line[512];
-    int64_t got = 0;
-    int ok = 0;
-    while (fgets(line, sizeof line, p)) {
+    while (tc->from && fgets(line, sizeof line, tc->from)) {
         line[strcspn(line, "\n")] = 0;
-        if (!strncmp(line, "torch ", 6)) ok = 1, snprintf(version, nversion, "%.40s", line + 6);
-        else if (!strncmp(line, "missing", 7)) snprintf(why, nwhy, "python3 has no torch");
-        else if (ok && got < reps) op->t[got++] = strtod(line, NULL);
+        if (!strncmp(line, "ready ", 6)) {
+            snprintf(version, nversion, "%.40s", line + 6);
+            return 0;
+        }
+        if (!strncmp(line, "missing", 7)) {
+            snprintf(why, nwhy, "%.100s", !strcmp(line, "missing python3") ? "no python3" : "python3 has no torch");
+            return -1;
+        }
     }
-    int rc = pclose(p);
-    if (!ok || got != reps || rc != 0) {
-        if (!why[0]) snprintf(why, nwhy, "python3 torch run failed (exit %d)", rc);
-        return -1;
-    }
-    return 0;
+    snprintf(why, nwhy, "the python3 torch child failed before timing");
+    return -1;
+}
+
+/* One timed call in the child; seconds, or -1. */
+static double torch_rep(torch_child *tc)
+{
+    char line[128];
+    if (fputs("go\n", tc->to) == EOF || fflush(tc->to) || !fgets(line, sizeof line, tc->from)) return -1;
+    char *end;
+    double t = strtod(line, &end);
+    return end != line && t > 0 ? t : -1;
+}
+
+static void torch_stop(torch_child *tc)
+{
+    if (tc->to) fclose(tc->to);
+    if (tc->from) fclose(tc->from);
+    if (tc->pid > 0) waitpid(tc->pid, NULL, 0);
+    memset(tc, 0, sizeof *tc);
 }
 
 int cmd_bench(int argc, char **argv)
@@ -292,34 +334,43 @@ int cmd_bench(int argc, char **argv)
     }
     fflush(stdout);
 
+    torch_child tc = {0};
+    bench_op *top = NULL;
+    if (want_torch) {
+        char why[128] = "", tver[64] = "";
+        if (torch_start(&tc, heads, seq, dim, threads, why, sizeof why, tver, sizeof tver) == 0) {
+            top = &ops[nops++];
+            snprintf(top->name, sizeof top->name, "torch sdpa cpu");
+            top->path = -3, top->flop = attn_flop;
+            top->t = cli_alloc((size_t)reps, sizeof(double), "timings");
+            printf("# torch: %s, scaled_dot_product_attention fp32 on the CPU, %lld threads, "
+                   "same shape (its own random inputs in [-1, 1))\n", tver, (long long)threads);
+        } else {
+            torch_stop(&tc);
+            printf("# torch: not run (%s)\n", why);
+        }
+    }
+    fflush(stdout);
+
     /* Round-robin: rep r of every op before rep r+1 of any, so a change of
      * the machine's load during the run hits all ops alike. */
     for (int64_t r = -1; r < reps; r++)
         for (int i = 0; i < nops; i++) {
-            double t0 = cli_now();
-            if (ops[i].path == -2)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, sn, sn, sn, 1.0f, a, sn, b, sn,
-                            0.0f, c, sn);
-            else
-                run_attn(&ops[i], backend, heads, seq, dim, scale, q, k, v, o);
-            double t1 = cli_now();
-            if (r >= 0) ops[i].t[r] = t1 - t0;
+            double t0 = cli_now(), dt;
+            if (ops[i].path == -3) {
+                dt = torch_rep(&tc);
+                if (dt < 0) cli_data_error("the python3 torch child stopped answering");
+            } else {
+                if (ops[i].path == -2)
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, sn, sn, sn, 1.0f, a, sn, b,
+                                sn, 0.0f, c, sn);
+                else
+                    run_attn(&ops[i], backend, heads, seq, dim, scale, q, k, v, o);
+                dt = cli_now() - t0;
+            }
+            if (r >= 0) ops[i].t[r] = dt;
         }
-    char why[128] = "", tver[64] = "";
-    if (want_torch) {
-        bench_op *op = &ops[nops];
-        snprintf(op->name, sizeof op->name, "torch sdpa cpu");
-        op->path = -3, op->flop = attn_flop;
-        op->t = cli_alloc((size_t)reps, sizeof(double), "timings");
-        if (run_torch(op, heads, seq, dim, reps, threads, why, sizeof why, tver, sizeof tver) == 0) {
-            nops++;
-            printf("# torch: %s, scaled_dot_product_attention fp32 on the CPU, %lld threads, "
-                   "timed after the ops above\n", tver, (long long)threads);
-        } else {
-            free(op->t);
-            printf("# torch: not run (%s)\n", why);
-        }
-    }
+    if (top) torch_stop(&tc);
     for (int i = 0; i < nops; i++) ops[i].tm = summarise(ops[i].t, (int)reps);
 
     /* the op the targets are about: the default path (or the one asked for) */
