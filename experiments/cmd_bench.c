@@ -361,10 +361,17 @@ int cmd_bench(int argc, char **argv)
                 dt = torch_rep(&tc);
                 if (dt < 0) cli_data_error("the python3 torch child stopped answering");
             } else {
-                if (ops[i].path == -2)
+                if (ops[i].path == -2) {
+                    /* ripple's CPU paths keep OpenBLAS at one thread (ripple.h) */
+                    openblas_set_num_threads((int)threads);
+                    t0 = cli_now();
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, sn, sn, sn, 1.0f, a, sn, b,
                                 sn, 0.0f, c, sn);
-                else
+                    dt = cli_now() - t0;
+                    openblas_set_num_threads(1);
+                    if (r >= 0) ops[i].t[r] = dt;
+                    continue;
+                }
                     run_attn(&ops[i], backend, heads, seq, dim, scale, q, k, v, o);
                 dt = cli_now() - t0;
             }

@@ -47,7 +47,7 @@ int main(int argc, char **argv)
         return CLI_EXIT_OK;
     }
     if (!strcmp(argv[1], "--version")) {
-        printf("ripple %s (%s)\n", "0.1.0", RIPPLE_GIT_DESCRIBE);
+        printf("ripple %s (%s)\n", ripple_version(), ripple_build_describe());
         return CLI_EXIT_OK;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {

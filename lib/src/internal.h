@@ -58,7 +58,7 @@ typedef ripple_status (*ripple_parallel_fn)(void *ctx, int worker, int64_t item)
  * most RIPPLE_MAX_THREADS and at most n_items. */
 int ripple_parallel_threads(int64_t n_items);
 /* Runs fn for every item in [0, n_items) on n_threads workers (from
- * ripple_parallel_threads), OpenBLAS set to one thread meanwhile. The first
+ * ripple_parallel_threads); the first call sets OpenBLAS to one thread. The first
  * failing item stops the rest; its status is returned and its message is
  * ripple_last_error() in the calling thread. */
 ripple_status ripple_parallel_for(int64_t n_items, int n_threads, ripple_parallel_fn fn, void *ctx);

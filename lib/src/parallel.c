@@ -1,10 +1,9 @@
 /* Worker pool for the CPU attention paths (attn_exact_cpu.c, attnmap.c).
  *
  * Workers are pthreads that take item numbers from a shared counter under a
- * mutex; worker 0 runs in the calling thread. During a call OpenBLAS is set
- * to one thread so each worker's sgemm runs in the worker (no
- * oversubscription), and the caller's OpenBLAS setting is restored
- * afterwards. The first item to fail stops the others taking more; its status
+ * mutex; worker 0 runs in the calling thread. The first call sets OpenBLAS
+ * to one thread, once for the process, so that each worker's sgemm runs in
+ * the worker (no oversubscription); ripple never changes it again. The first item to fail stops the others taking more; its status
  * is returned and its message, recorded in the worker's thread by
  * ripple_fail, is recorded again in the calling thread. */
 #include "internal.h"
@@ -60,6 +59,12 @@ static void *pool_worker_run(void *arg)
     return NULL;
 }
 
+/* Each worker calls sgemm on its own block, so OpenBLAS must not start
+ * threads of its own: set to one thread once per process, at the first
+ * parallel call, and left so (ripple.h says so to library users). */
+static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
+static void blas_single_thread(void) { openblas_set_num_threads(1); }
+
 int ripple_parallel_threads(int64_t n_items)
 {
     long n = 0;
@@ -83,8 +88,7 @@ ripple_status ripple_parallel_for(int64_t n_items, int n_threads, ripple_paralle
 
     pthread_mutex_init(&pool.lock, NULL);
     for (int t = 0; t < n_threads; t++) workers[t] = (parallel_worker){.pool = &pool, .index = t};
-    int blas_threads = openblas_get_num_threads();
-    openblas_set_num_threads(1);
+    pthread_once(&blas_once, blas_single_thread);
     /* Worker 0 runs in the calling thread. */
     for (int t = 1; t < n_threads; t++) {
         if (pthread_create(&tids[t], NULL, pool_worker_run, &workers[t]) != 0) break;
@@ -92,7 +96,6 @@ ripple_status ripple_parallel_for(int64_t n_items, int n_threads, ripple_paralle
     }
     pool_worker_run(&workers[0]);
     for (int t = 1; t <= started; t++) pthread_join(tids[t], NULL);
-    openblas_set_num_threads(blas_threads);
     pthread_mutex_destroy(&pool.lock);
 
     if (pool.status != RIPPLE_OK) return ripple_fail(pool.status, "%s", pool.message);

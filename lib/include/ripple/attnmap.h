@@ -60,9 +60,9 @@ typedef enum ripple_attnmap_kind {
 } ripple_attnmap_kind;
 
 /* "full", "oracle-topk", "window", "svg"; "?" for anything else. */
-const char *ripple_attnmap_kind_name(ripple_attnmap_kind k);
+RIPPLE_API const char *ripple_attnmap_kind_name(ripple_attnmap_kind k);
 /* Kind by name, or -1. */
-int ripple_attnmap_kind_parse(const char *name);
+RIPPLE_API int ripple_attnmap_kind_parse(const char *name);
 
 /* Zeroed = full attention. */
 typedef struct ripple_attnmap_params {
@@ -86,24 +86,24 @@ typedef struct ripple_attnmap ripple_attnmap; /* opaque: a mask rule for every h
 /* Builds the masks of `heads` heads. q, k, v: [heads, seq_len, head_dim]
  * (layout lay); the map keeps these pointers (oracle-topk and apply read
  * them), so they must outlive it unchanged. scale: softmax scale. */
-ripple_status ripple_attnmap_build(const ripple_layout *lay, const ripple_attnmap_params *p,
+RIPPLE_API ripple_status ripple_attnmap_build(const ripple_layout *lay, const ripple_attnmap_params *p,
                                    int64_t heads, double scale, const float *q, const float *k,
                                    const float *v, ripple_attnmap **out);
-void ripple_attnmap_free(ripple_attnmap *m);
+RIPPLE_API void ripple_attnmap_free(ripple_attnmap *m);
 
 /* Achieved density over all heads (fraction of heads * N * N entries kept). */
-double ripple_attnmap_density(const ripple_attnmap *m);
-ripple_status ripple_attnmap_head(const ripple_attnmap *m, int64_t head, ripple_attnmap_head_info *out);
+RIPPLE_API double ripple_attnmap_density(const ripple_attnmap *m);
+RIPPLE_API ripple_status ripple_attnmap_head(const ripple_attnmap *m, int64_t head, ripple_attnmap_head_info *out);
 
 /* The kept keys of query rows [row0, row0 + rows) of one head.
  * keep: [rows, seq_len] bytes, 1 = kept, 0 = skipped. */
-ripple_status ripple_attnmap_keep(const ripple_attnmap *m, int64_t head, int64_t row0, int64_t rows,
+RIPPLE_API ripple_status ripple_attnmap_keep(const ripple_attnmap *m, int64_t head, int64_t row0, int64_t rows,
                                   uint8_t *keep);
 
 /* Masked attention of every head: o: [heads, seq_len, head_dim]. Runs on
  * RIPPLE_NUM_THREADS workers (default: online CPUs), memory O(block x N)
  * per worker. */
-ripple_status ripple_attnmap_apply(const ripple_attnmap *m, float *o);
+RIPPLE_API ripple_status ripple_attnmap_apply(const ripple_attnmap *m, float *o);
 
 #ifdef __cplusplus
 }

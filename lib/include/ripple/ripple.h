@@ -19,6 +19,22 @@
 extern "C" {
 #endif
 
+/* Symbols of the shared library: only what these headers declare is
+ * exported (the library is built with -fvisibility=hidden). */
+#if defined(__GNUC__)
+#define RIPPLE_API __attribute__((visibility("default")))
+#else
+#define RIPPLE_API
+#endif
+
+/* ----------------------------------------------------------------- version */
+
+/* The library's version, "MAJOR.MINOR.PATCH" (from meson.build), and the git
+ * description of the tree it was built from ("8beb573", "v0.2.0-3-gabc123",
+ * "...-dirty"). */
+RIPPLE_API const char *ripple_version(void);
+RIPPLE_API const char *ripple_build_describe(void);
+
 /* ------------------------------------------------------------------ errors */
 
 typedef enum ripple_status {
@@ -34,9 +50,9 @@ typedef enum ripple_status {
 } ripple_status;
 
 /* Message of the calling thread's last error ("" if none). */
-const char *ripple_last_error(void);
+RIPPLE_API const char *ripple_last_error(void);
 /* Short name of a status code, e.g. "format error". */
-const char *ripple_status_str(ripple_status s);
+RIPPLE_API const char *ripple_status_str(ripple_status s);
 
 /* -------------------------------------------------------------- geometry */
 
@@ -68,11 +84,11 @@ typedef struct ripple_layout {
 
 /* Checks a layout: positive sizes, video tokens inside seq_len, groups within
  * head_dim, no overflow of seq_len*head_dim. */
-ripple_status ripple_layout_check(const ripple_layout *lay);
+RIPPLE_API ripple_status ripple_layout_check(const ripple_layout *lay);
 /* Channel group of channel c, or -1 when c belongs to none. */
-int ripple_layout_group_of(const ripple_layout *lay, int64_t c);
+RIPPLE_API int ripple_layout_group_of(const ripple_layout *lay, int64_t c);
 /* Number of video tokens T*H*W. */
-int64_t ripple_layout_video_tokens(const ripple_layout *lay);
+RIPPLE_API int64_t ripple_layout_video_tokens(const ripple_layout *lay);
 
 /* --------------------------------------------------------------- capture */
 
@@ -117,22 +133,22 @@ typedef struct ripple_capture ripple_capture; /* opaque reader */
 /* Opens and validates a capture: root attributes, then every step/layer
  * group's dataset shapes and element types. Data values are checked for
  * finiteness when read. */
-ripple_status ripple_capture_open(const char *path, ripple_capture **out);
-void ripple_capture_close(ripple_capture *cap);
-const ripple_capture_info *ripple_capture_get_info(const ripple_capture *cap);
-const char *ripple_capture_path(const ripple_capture *cap);
+RIPPLE_API ripple_status ripple_capture_open(const char *path, ripple_capture **out);
+RIPPLE_API void ripple_capture_close(ripple_capture *cap);
+RIPPLE_API const ripple_capture_info *ripple_capture_get_info(const ripple_capture *cap);
+RIPPLE_API const char *ripple_capture_path(const ripple_capture *cap);
 /* Captured (step, layer) pairs, sorted by step then layer. */
-size_t ripple_capture_num_entries(const ripple_capture *cap);
-const ripple_capture_entry *ripple_capture_get_entry(const ripple_capture *cap, size_t i);
+RIPPLE_API size_t ripple_capture_num_entries(const ripple_capture *cap);
+RIPPLE_API const ripple_capture_entry *ripple_capture_get_entry(const ripple_capture *cap, size_t i);
 /* Entry of (step, layer), or NULL when not captured. */
-const ripple_capture_entry *ripple_capture_find(const ripple_capture *cap, int step, int layer);
+RIPPLE_API const ripple_capture_entry *ripple_capture_find(const ripple_capture *cap, int step, int layer);
 /* Total bytes of tensor data in the file (as stored, before compression). */
-int64_t ripple_capture_data_bytes(const ripple_capture *cap);
+RIPPLE_API int64_t ripple_capture_data_bytes(const ripple_capture *cap);
 
 /* Reads heads [head0, head0 + nheads) of one tensor of (step, layer) as
  * float32 into out: [nheads, seq_len, head_dim]. Rejects non-finite values
  * naming the first bad position. */
-ripple_status ripple_capture_read(ripple_capture *cap, int step, int layer, ripple_tensor which,
+RIPPLE_API ripple_status ripple_capture_read(ripple_capture *cap, int step, int layer, ripple_tensor which,
                                   int64_t head0, int64_t nheads, float *out);
 
 typedef struct ripple_capture_writer ripple_capture_writer; /* opaque writer */
@@ -141,15 +157,15 @@ typedef struct ripple_capture_writer ripple_capture_writer; /* opaque writer */
  * ripple_capture_writer_commit renames to path; ripple_capture_writer_abort
  * (or any failure) removes it, so no half-written file ever has the final
  * name. elem_bytes: 2 (float16) or 4 (float32). */
-ripple_status ripple_capture_writer_open(const char *path, const ripple_capture_info *info,
+RIPPLE_API ripple_status ripple_capture_writer_open(const char *path, const ripple_capture_info *info,
                                          int elem_bytes, ripple_capture_writer **out);
 /* Writes one (step, layer); q, k, v: [num_heads, seq_len, head_dim]; o may
  * be NULL. float16 values that would overflow make this fail. */
-ripple_status ripple_capture_writer_put(ripple_capture_writer *w, int step, int layer,
+RIPPLE_API ripple_status ripple_capture_writer_put(ripple_capture_writer *w, int step, int layer,
                                         double timestep, const float *q, const float *k,
                                         const float *v, const float *o);
-ripple_status ripple_capture_writer_commit(ripple_capture_writer *w); /* frees w */
-void ripple_capture_writer_abort(ripple_capture_writer *w);         /* frees w */
+RIPPLE_API ripple_status ripple_capture_writer_commit(ripple_capture_writer *w); /* frees w */
+RIPPLE_API void ripple_capture_writer_abort(ripple_capture_writer *w);         /* frees w */
 
 /* ----------------------------------------------------------- synthetic */
 
@@ -170,7 +186,7 @@ typedef struct ripple_synth_params {
 /* Fills q, k, v: [nheads, seq_len, head_dim] for (step of num_steps, layer)
  * with planted spatio-temporal correlation. Deterministic in (seed, step,
  * layer, head). */
-ripple_status ripple_synth_layer(const ripple_layout *lay, const ripple_synth_params *p,
+RIPPLE_API ripple_status ripple_synth_layer(const ripple_layout *lay, const ripple_synth_params *p,
                                  int step, int num_steps, int layer, int64_t nheads, float *q,
                                  float *k, float *v);
 
@@ -182,15 +198,24 @@ typedef enum ripple_backend {
 } ripple_backend;
 
 /* 1 if the backend is compiled in and usable on this machine. */
-int ripple_backend_available(ripple_backend b);
-const char *ripple_backend_name(ripple_backend b);
+RIPPLE_API int ripple_backend_available(ripple_backend b);
+RIPPLE_API const char *ripple_backend_name(ripple_backend b);
 
 /* o = softmax(scale * q k^T) v for each head, row-wise softmax.
  * q, k, v, o: [heads, seq, dim]. Memory O(block * seq), never seq^2. */
-ripple_status ripple_attn_exact(ripple_backend b, int64_t heads, int64_t seq, int64_t dim,
+RIPPLE_API ripple_status ripple_attn_exact(ripple_backend b, int64_t heads, int64_t seq, int64_t dim,
                                 double scale, const float *q, const float *k, const float *v,
                                 float *o);
-/* Paths of the CPU backend, each a complete exact-attention implementation:
+/* Threads of the CPU backend: RIPPLE_NUM_THREADS workers (default: the
+ * online CPUs), read at each call. Process-wide settings the library makes,
+ * each once and never again: the first CPU call sets OpenBLAS to one thread
+ * (openblas_set_num_threads(1); ripple's workers run sgemm side by side),
+ * and the first capture call turns off HDF5's automatic error printing
+ * (H5Eset_auto2; ripple reports HDF5 errors through ripple_last_error). A
+ * program that wants OpenBLAS threads for its own sgemm sets them after
+ * ripple's first call and back to 1 before ripple's next.
+ *
+ * Paths of the CPU backend, each a complete exact-attention implementation:
  *   "blas"    OpenBLAS sgemm for Q K^T and P V, softmax between them in
  *             portable C; any CPU
  *   "avx2"    fused (flash-style) kernel, AVX2 + FMA intrinsics
@@ -199,21 +224,21 @@ ripple_status ripple_attn_exact(ripple_backend b, int64_t heads, int64_t seq, in
  * variable RIPPLE_CPU_PATH names another (read once, at the first call; an
  * unknown or unavailable name makes CPU attention fail with a message saying
  * so). Index i in [0, ripple_cpu_path_count()). */
-int ripple_cpu_path_count(void);
-const char *ripple_cpu_path_name(int i);
+RIPPLE_API int ripple_cpu_path_count(void);
+RIPPLE_API const char *ripple_cpu_path_name(int i);
 /* 1 if this CPU (and OS) can run path i. */
-int ripple_cpu_path_available(int i);
+RIPPLE_API int ripple_cpu_path_available(int i);
 /* Index of the path ripple_attn_exact(RIPPLE_BACKEND_CPU, ...) uses, or -1 if
  * RIPPLE_CPU_PATH names none that can run here. */
-int ripple_cpu_path_selected(void);
+RIPPLE_API int ripple_cpu_path_selected(void);
 /* Exact attention on one named path (arguments as ripple_attn_exact). */
-ripple_status ripple_attn_exact_cpu_path(int path, int64_t heads, int64_t seq, int64_t dim,
+RIPPLE_API ripple_status ripple_attn_exact_cpu_path(int path, int64_t heads, int64_t seq, int64_t dim,
                                          double scale, const float *q, const float *k,
                                          const float *v, float *o);
 
 /* Reference: the same with every product and sum in float64 (slow).
  * o: [heads, seq, dim] float64. */
-ripple_status ripple_attn_exact_f64(int64_t heads, int64_t seq, int64_t dim, double scale,
+RIPPLE_API ripple_status ripple_attn_exact_f64(int64_t heads, int64_t seq, int64_t dim, double scale,
                                     const float *q, const float *k, const float *v, double *o);
 
 /* ----------------------------------------------------------------- reuse */
@@ -239,13 +264,13 @@ typedef uint8_t ripple_mask_t;
 
 /* Applies the ripple transform to one head. x, x_out: [seq_len, head_dim]
  * (x_out may equal x), mask: [seq_len, head_dim] (may be NULL). */
-ripple_status ripple_reuse_apply(const ripple_layout *lay, const ripple_reuse_params *p,
+RIPPLE_API ripple_status ripple_reuse_apply(const ripple_layout *lay, const ripple_reuse_params *p,
                                  const float *x, float *x_out, ripple_mask_t *mask);
 
 /* Mean over windows of the window delta (population std. dev.) per channel
  * along one axis. x: [seq_len, head_dim]; delta_mean: [head_dim]; channels
  * with no window along the axis get 0. */
-ripple_status ripple_window_delta_mean(const ripple_layout *lay, ripple_axis axis, int window,
+RIPPLE_API ripple_status ripple_window_delta_mean(const ripple_layout *lay, ripple_axis axis, int window,
                                        const float *x, double *delta_mean);
 
 /* ---------------------------------------------------------------- savings */
@@ -264,19 +289,19 @@ typedef struct ripple_savings {
 } ripple_savings;
 
 /* mq, mk: [seq_len, head_dim] masks from ripple_reuse_apply. */
-ripple_status ripple_savings_compute(const ripple_layout *lay, const ripple_mask_t *mq,
+RIPPLE_API ripple_status ripple_savings_compute(const ripple_layout *lay, const ripple_mask_t *mq,
                                      const ripple_mask_t *mk, ripple_savings *out);
 /* Running mean over heads (all heads of a capture have equal N and d). */
-void ripple_savings_add(ripple_savings *sum, const ripple_savings *one);
-void ripple_savings_scale(ripple_savings *s, double factor);
+RIPPLE_API void ripple_savings_add(ripple_savings *sum, const ripple_savings *one);
+RIPPLE_API void ripple_savings_scale(ripple_savings *s, double factor);
 
 /* -------------------------------------------------------------- baselines */
 
 /* mask-skip: x_out = x where mask == 0, else 0. x, x_out: [n] (x_out may equal x). */
-ripple_status ripple_mask_skip(int64_t n, const float *x, const ripple_mask_t *mask, float *x_out);
+RIPPLE_API ripple_status ripple_mask_skip(int64_t n, const float *x, const ripple_mask_t *mask, float *x_out);
 /* mask-magnitude: zeroes the `count` entries of lowest |x| (ties: lower
  * index first). x, x_out: [n] (x_out may equal x). */
-ripple_status ripple_mask_magnitude(int64_t n, const float *x, int64_t count, float *x_out);
+RIPPLE_API ripple_status ripple_mask_magnitude(int64_t n, const float *x, int64_t count, float *x_out);
 
 /* ---------------------------------------------------------------- metrics */
 
@@ -290,10 +315,10 @@ typedef struct ripple_metrics {
 } ripple_metrics;
 
 /* out, ref: [rows, dim]. */
-ripple_status ripple_metrics_compute(int64_t rows, int64_t dim, const float *out,
+RIPPLE_API ripple_status ripple_metrics_compute(int64_t rows, int64_t dim, const float *out,
                                      const float *ref, ripple_metrics *m);
 /* The same against a float64 reference (noise floor). */
-ripple_status ripple_metrics_compute_f64(int64_t rows, int64_t dim, const float *out,
+RIPPLE_API ripple_status ripple_metrics_compute_f64(int64_t rows, int64_t dim, const float *out,
                                          const double *ref, ripple_metrics *m);
 
 #ifdef __cplusplus
