@@ -1,6 +1,6 @@
 /* Variants of the fused CPU exact-attention kernel, timed one at a time.
  *
- * The kernel is kernels/cpu/attn_flash_body.h; this file compiles one of its
+ * The kernel is kernels/x86/attn_flash_body.h; this file compiles one of its
  * SIMD paths under another name with the tile sizes given on the command
  * line, checks it against the float64 reference (lib/src/attn_ref.c) and
  * times it on one thread, beside OpenBLAS sgemm on one thread in the same
@@ -14,15 +14,15 @@
  *   for x in /tmp/attn_dev/attn_dev_*; do $x 4096 64 9; done
  * Each prints its rel_l2 against float64, its GFLOP/s and sgemm 1024^3's on
  * one thread (best of reps, interleaved), and their ratio.
- * Findings are recorded in kernels/cpu/attn_flash_body.h's header. */
+ * Findings are recorded in kernels/x86/attn_flash_body.h's header. */
 #define FLASH_FN dev_attn
 #include "internal.h"
 ripple_status dev_attn(int64_t heads, int64_t seq, int64_t dim, double scale, const float *q,
                        const float *k, const float *v, float *o);
 #if defined(PATH_AVX2)
-#include "../cpu/attn_exact_avx2.c"
+#include "../x86/attn_exact_avx2.c"
 #else
-#include "../cpu/attn_exact_avx512.c"
+#include "../x86/attn_exact_avx512.c"
 #endif
 
 #include <cblas.h>

@@ -3,14 +3,15 @@
  * rules). Masks are rules per row, evaluated per block of ATTNMAP_BLOCK rows:
  * memory is ATTNMAP_BLOCK x seq per worker, never seq^2.
  *
- * apply, per work item (head, block of rows), mirrors attn_exact_cpu.c:
- *   S = scale Q_blk K^T                 cblas_sgemm                  [B, seq]
- *   keep = the row's rule (topk reads S)
- *   P = exp(S - max over kept) on kept entries, 0 elsewhere; l = row sum (double)
- *   O_blk = P V / l                     cblas_sgemm, then a rescale
+ * apply is masked attention through the backend table (backend.h's
+ * attn_masked; its CPU variant in kernels/attn_exact.c shares exact
+ * attention's row pipeline):
+ *   S = scale Q_blk K^T; keep = the row's rule (topk reads S);
+ *   P = exp(S - max over kept) on kept entries, 0 elsewhere; O = P V / rowsum
  * The PV product still runs over every key (the zeros included): this is a
  * replay of the error of a sparse method, not a fast kernel. */
 #include "ripple/attnmap.h"
+#include "backend.h"
 #include "internal.h"
 
 #include <cblas.h>
@@ -440,93 +441,18 @@ ripple_status ripple_attnmap_keep(const ripple_attnmap *m, int64_t head, int64_t
 
 /* ---------------------------------------------------------------- apply */
 
-typedef struct map_worker {
-    float *s;       /* [ATTNMAP_BLOCK, seq] scores, then probabilities */
-    float *scratch; /* [seq] */
-    uint8_t *keep;  /* [seq] */
-    double *rowsum; /* [ATTNMAP_BLOCK] */
-} map_worker;
-
-typedef struct map_job {
-    const ripple_attnmap *m;
-    float *o;
-    int64_t nblocks;
-    map_worker *workers; /* [threads] */
-} map_job;
-
-/* Work item it = head * nblocks + block. */
-static ripple_status map_item(void *ctx, int worker, int64_t it)
+static void rule_keep(const void *ctx, int64_t head, int64_t row, const float *srow, float *scratch,
+                      uint8_t *keep)
 {
-    map_job *job = ctx;
-    map_worker *w = &job->workers[worker];
-    const ripple_attnmap *m = job->m;
-    const int64_t n = m->lay.seq_len, d = m->lay.head_dim;
-    int64_t h = it / job->nblocks;
-    int64_t r0 = (it % job->nblocks) * ATTNMAP_BLOCK;
-    int64_t rows = n - r0 < ATTNMAP_BLOCK ? n - r0 : ATTNMAP_BLOCK;
-    const size_t off = (size_t)h * (size_t)n * (size_t)d;
-    block_scores(m, h, r0, rows, w->s);
-    for (int64_t r = 0; r < rows; r++) {
-        float *srow = w->s + (size_t)r * (size_t)n;
-        row_keep(m, h, r0 + r, srow, w->scratch, w->keep);
-        float mx = -INFINITY;
-        for (int64_t j = 0; j < n; j++)
-            if (w->keep[j] && srow[j] > mx) mx = srow[j];
-        if (!isfinite(mx))
-            return ripple_fail(RIPPLE_ERR_NONFINITE,
-                               "masked attention: non-finite scores in head %lld, query row %lld",
-                               (long long)h, (long long)(r0 + r));
-        double sum = 0;
-        for (int64_t j = 0; j < n; j++) {
-            float e = w->keep[j] ? expf(srow[j] - mx) : 0.0f;
-            srow[j] = e;
-            sum += (double)e;
-        }
-        w->rowsum[r] = sum; /* >= 1: the max kept entry is e^0 */
-    }
-    float *ob = job->o + off + (size_t)r0 * (size_t)d;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)d, (int)n, 1.0f, w->s,
-                (int)n, m->v + off, (int)d, 0.0f, ob, (int)d);
-    for (int64_t r = 0; r < rows; r++) {
-        float inv = (float)(1.0 / w->rowsum[r]);
-        float *orow = ob + (size_t)r * (size_t)d;
-        for (int64_t c = 0; c < d; c++) orow[c] *= inv;
-    }
-    return RIPPLE_OK;
+    row_keep(ctx, head, row, srow, scratch, keep);
 }
 
+/* Masked attention through the backend table's attn_masked op, with this
+ * map's rule per row (the CPU variant: kernels/attn_exact.c). */
 ripple_status ripple_attnmap_apply(const ripple_attnmap *m, float *o)
 {
     if (!m || !o) return ripple_fail(RIPPLE_ERR_INVALID, "attnmap: NULL argument");
-    const int64_t n = m->lay.seq_len;
-    map_worker workers[RIPPLE_MAX_THREADS];
-    map_job job = {.m = m, .o = o, .nblocks = (n + ATTNMAP_BLOCK - 1) / ATTNMAP_BLOCK,
-                   .workers = workers};
-    int64_t items = m->heads * job.nblocks;
-    int nthreads = ripple_parallel_threads(items);
-    int nworkers = 0;
-    ripple_status st = RIPPLE_OK;
-    memset(workers, 0, sizeof workers);
-    for (int t = 0; t < nthreads; t++) {
-        map_worker *w = &workers[t];
-        w->s = malloc((size_t)ATTNMAP_BLOCK * (size_t)n * sizeof *w->s);
-        w->scratch = malloc((size_t)n * sizeof *w->scratch);
-        w->keep = malloc((size_t)n);
-        w->rowsum = malloc(ATTNMAP_BLOCK * sizeof *w->rowsum);
-        nworkers++;
-        if (!w->s || !w->scratch || !w->keep || !w->rowsum) {
-            st = ripple_fail(RIPPLE_ERR_NOMEM, "attnmap: no memory for a %d x %lld score block",
-                             ATTNMAP_BLOCK, (long long)n);
-            goto done;
-        }
-    }
-    st = ripple_parallel_for(items, nthreads, map_item, &job);
-done:
-    for (int t = 0; t < nworkers; t++) {
-        free(workers[t].s);
-        free(workers[t].scratch);
-        free(workers[t].keep);
-        free(workers[t].rowsum);
-    }
-    return st;
+    const ripple_row_rule rule = {rule_keep, m};
+    return ripple_attn_masked(RIPPLE_BACKEND_CPU, m->heads, m->lay.seq_len, m->lay.head_dim, m->scale,
+                              m->q, m->k, m->v, &rule, o);
 }

@@ -39,16 +39,6 @@ size_t ripple_mul3(int64_t a, int64_t b, int64_t c);
  * ripple_attn_check, then dispatches). q, k, v, o: [heads, seq, dim]. */
 ripple_status ripple_attn_check(int64_t heads, int64_t seq, int64_t dim, double scale,
                                 const float *q, const float *k, const float *v, const void *o);
-ripple_status ripple_attn_exact_cpu(int64_t heads, int64_t seq, int64_t dim, double scale,
-                                    const float *q, const float *k, const float *v, float *o);
-/* The CPU paths (attn_exact_cpu.c dispatches; arguments already checked). */
-ripple_status ripple_attn_exact_blas(int64_t heads, int64_t seq, int64_t dim, double scale,
-                                     const float *q, const float *k, const float *v, float *o);
-ripple_status ripple_attn_exact_avx2(int64_t heads, int64_t seq, int64_t dim, double scale,
-                                     const float *q, const float *k, const float *v, float *o);
-ripple_status ripple_attn_exact_avx512(int64_t heads, int64_t seq, int64_t dim, double scale,
-                                       const float *q, const float *k, const float *v, float *o);
-
 /* Worker pool (parallel.c) for the CPU paths. */
 #define RIPPLE_MAX_THREADS 64
 /* One work item: returns RIPPLE_OK, or an error recorded with ripple_fail.

@@ -20,6 +20,7 @@
  * - delta is computed in double: |x0 - x1| / 2 for windows of two, otherwise
  *   two-pass mean then mean squared deviation. Non-finite values give a
  *   non-finite or NaN delta, which is never below a finite theta. */
+#include "backend.h"
 #include "internal.h"
 
 #include <math.h>
@@ -169,7 +170,7 @@ static ripple_status check_params(const ripple_reuse_params *p)
     return RIPPLE_OK;
 }
 
-ripple_status ripple_reuse_apply(const ripple_layout *lay, const ripple_reuse_params *p,
+ripple_status ripple_reuse_apply_c(const ripple_layout *lay, const ripple_reuse_params *p,
                                  const float *x, float *x_out, ripple_mask_t *mask)
 {
     static const ripple_reuse_params defaults;

@@ -1,9 +1,10 @@
 /* CPU path "avx2": fused exact attention with AVX2 + FMA (8 float lanes).
  * Twin of attn_exact_avx512.c; the algorithm is attn_flash_body.h, the
- * reference lib/src/attn_ref.c, the dispatcher lib/src/attn_exact_cpu.c.
- * Compiled with -mavx2 -mfma (kernels/meson.build); called only where the
+ * reference lib/src/attn_ref.c, the table lib/src/backend.c.
+ * Compiled with -mavx2 -mfma (lib/meson.build); called only where the
  * CPU reports both. Register tiles (16 ymm): QK^T 6 rows x 16 keys (12
  * accumulators), PV 3 rows x 32 channels (12 accumulators). */
+#include "backend.h"
 #include "internal.h"
 
 #include <immintrin.h>

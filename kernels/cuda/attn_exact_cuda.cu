@@ -1,7 +1,12 @@
 /* Exact attention on a CUDA device: o = softmax(scale q k^T) v per head.
- * Twin of lib/src/attn_exact_cpu.c; reference lib/src/attn_ref.c.
+ * Twin of kernels/attn_exact.c (CPU "blas"); reference lib/src/attn_ref.c;
+ * listed in the backend table, lib/src/backend.c.
  *
- * q, k, v go to the device once; per head and block of query rows:
+ * One context per process (device 0): a cuBLAS handle bound to a stream of
+ * ours, and a workspace on the device that grows to the largest call and is
+ * kept, so a call allocates nothing once warm. Calls are serialised by the
+ * context's lock. q, k, v go to the device once per call; per head and
+ * block of query rows:
  *   S^T = K Q_blk^T          cublasSgemm (row-major [B, seq] S is the
  *                            column-major [seq, B] S^T)
  *   P = softmax_rows(scale S) softmax_rows: one thread block per row, max and
@@ -9,8 +14,11 @@
  *   O_blk^T = V^T P^T         cublasSgemm
  * The score buffer holds at most ATTN_CUDA_SCORES floats (block rows chosen
  * from it), so memory is O(block * seq), never seq^2. Synchronous: returns
- * after o is back on the host. Every CUDA / cuBLAS status is checked and
- * becomes RIPPLE_ERR_BACKEND with the error's name. */
+ * after o is back on the host (one stream synchronisation per call). A row
+ * whose scores are not finite (scale q.k overflows float32) is refused as on
+ * the CPU: the softmax kernel records the first such (head, row) and the call
+ * returns RIPPLE_ERR_NONFINITE naming it. Every CUDA / cuBLAS status is
+ * checked and becomes RIPPLE_ERR_BACKEND with the error's name. */
 #include "backend_cuda.h"
 #include "internal.h"
 
@@ -18,6 +26,7 @@
 #include <cuda_runtime.h>
 
 #include <math.h>
+#include <pthread.h>
 
 /* Score buffer budget: 32M floats = 128 MiB. */
 #define ATTN_CUDA_SCORES (32ll << 20)
@@ -67,14 +76,21 @@ __device__ static float block_reduce(float x, bool is_max, float *shared)
 }
 
 /* d_s: [rows, seq] raw scores q.k; replaced by softmax(scale * row). One
- * block of SOFTMAX_THREADS threads per row. */
-__global__ static void softmax_rows(float *d_s, long long seq, float scale)
+ * block of SOFTMAX_THREADS threads per row. A row whose max is not finite is
+ * left as it is and its index (row0 + row) recorded in *d_bad (the least one
+ * wins; *d_bad starts at ~0). */
+__global__ static void softmax_rows(float *d_s, long long seq, float scale, long long row0,
+                                    unsigned long long *d_bad)
 {
     __shared__ float shared[SOFTMAX_THREADS / 32];
     float *row = d_s + (long long)blockIdx.x * seq;
     float m = -INFINITY;
     for (long long j = threadIdx.x; j < seq; j += blockDim.x) m = fmaxf(m, scale * row[j]);
     m = block_reduce(m, true, shared);
+    if (!isfinite(m)) {
+        if (threadIdx.x == 0) atomicMin(d_bad, (unsigned long long)(row0 + blockIdx.x));
+        return;
+    }
     float sum = 0.0f;
     for (long long j = threadIdx.x; j < seq; j += blockDim.x) {
         float e = expf(scale * row[j] - m);
@@ -84,6 +100,43 @@ __global__ static void softmax_rows(float *d_s, long long seq, float scale)
     sum = block_reduce(sum, false, shared);
     const float inv = 1.0f / sum; /* sum >= 1: the max entry is exp(0) */
     for (long long j = threadIdx.x; j < seq; j += blockDim.x) row[j] *= inv;
+}
+
+/* The process's CUDA context. */
+typedef struct cuda_ctx {
+    pthread_mutex_t lock;
+    int ready;
+    cublasHandle_t handle;
+    cudaStream_t stream;
+    float *d_work;   /* q, k, v, o and the score block */
+    size_t capacity; /* floats in d_work */
+    unsigned long long *d_bad;
+} cuda_ctx;
+
+static cuda_ctx g_ctx = {PTHREAD_MUTEX_INITIALIZER, 0, NULL, NULL, NULL, 0, NULL};
+
+/* Creates the handle and stream once; grows the workspace to `floats`. */
+static ripple_status ctx_prepare(cuda_ctx *c, size_t floats)
+{
+    ripple_status st = RIPPLE_OK;
+    if (!c->ready) {
+        CUDA_CHECK(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
+        CUBLAS_CHECK(cublasCreate(&c->handle));
+        CUBLAS_CHECK(cublasSetStream(c->handle, c->stream));
+        /* exact float32 products: no TF32 tensor-core shortcut */
+        CUBLAS_CHECK(cublasSetMathMode(c->handle, CUBLAS_PEDANTIC_MATH));
+        CUDA_CHECK(cudaMalloc((void **)&c->d_bad, sizeof *c->d_bad));
+        c->ready = 1;
+    }
+    if (floats > c->capacity) {
+        cudaFree(c->d_work);
+        c->d_work = NULL;
+        c->capacity = 0;
+        CUDA_CHECK(cudaMalloc((void **)&c->d_work, floats * sizeof(float)));
+        c->capacity = floats;
+    }
+done:
+    return st;
 }
 
 extern "C" int ripple_cuda_available(void)
@@ -101,8 +154,7 @@ extern "C" ripple_status ripple_attn_exact_cuda(int64_t heads, int64_t seq, int6
                                                 const float *v, float *o)
 {
     ripple_status st = RIPPLE_OK;
-    float *d_q = NULL, *d_k = NULL, *d_v = NULL, *d_o = NULL, *d_s = NULL;
-    cublasHandle_t handle = NULL;
+    cuda_ctx *c = &g_ctx;
     const size_t n = (size_t)heads * (size_t)seq * (size_t)dim;
     const size_t bytes = n * sizeof(float);
     long long block = ATTN_CUDA_SCORES / seq;
@@ -112,44 +164,45 @@ extern "C" ripple_status ripple_attn_exact_cuda(int64_t heads, int64_t seq, int6
         return ripple_fail(RIPPLE_ERR_INVALID, "CUDA backend: seq %lld or dim %lld exceeds int",
                            (long long)seq, (long long)dim);
     const float alpha = 1.0f, beta = 0.0f;
+    const unsigned long long none = ~0ull;
+    unsigned long long bad = none;
 
-    CUDA_CHECK(cudaMalloc((void **)&d_q, bytes));
-    CUDA_CHECK(cudaMalloc((void **)&d_k, bytes));
-    CUDA_CHECK(cudaMalloc((void **)&d_v, bytes));
-    CUDA_CHECK(cudaMalloc((void **)&d_o, bytes));
-    CUDA_CHECK(cudaMalloc((void **)&d_s, (size_t)block * (size_t)seq * sizeof(float)));
-    CUDA_CHECK(cudaMemcpy(d_q, q, bytes, cudaMemcpyHostToDevice));
-    CUDA_CHECK(cudaMemcpy(d_k, k, bytes, cudaMemcpyHostToDevice));
-    CUDA_CHECK(cudaMemcpy(d_v, v, bytes, cudaMemcpyHostToDevice));
-    CUBLAS_CHECK(cublasCreate(&handle));
-    /* exact float32 products: no TF32 tensor-core shortcut */
-    CUBLAS_CHECK(cublasSetMathMode(handle, CUBLAS_PEDANTIC_MATH));
+    pthread_mutex_lock(&c->lock);
+    float *d_q, *d_k, *d_v, *d_o, *d_s;
+    if ((st = ctx_prepare(c, 4 * n + (size_t)block * (size_t)seq)) != RIPPLE_OK) goto done;
+    d_q = c->d_work, d_k = d_q + n, d_v = d_k + n, d_o = d_v + n, d_s = d_o + n;
+    CUDA_CHECK(cudaMemcpyAsync(d_q, q, bytes, cudaMemcpyHostToDevice, c->stream));
+    CUDA_CHECK(cudaMemcpyAsync(d_k, k, bytes, cudaMemcpyHostToDevice, c->stream));
+    CUDA_CHECK(cudaMemcpyAsync(d_v, v, bytes, cudaMemcpyHostToDevice, c->stream));
+    CUDA_CHECK(cudaMemcpyAsync(c->d_bad, &none, sizeof none, cudaMemcpyHostToDevice, c->stream));
 
     for (int64_t h = 0; h < heads; h++) {
         const size_t off = (size_t)h * (size_t)seq * (size_t)dim;
         for (long long r0 = 0; r0 < seq; r0 += block) {
             const int rows = (int)(seq - r0 < block ? seq - r0 : block);
             /* column-major: S^T [seq, rows] = K [seq, dim] . Q_blk^T [dim, rows] */
-            CUBLAS_CHECK(cublasSgemm(handle, CUBLAS_OP_T, CUBLAS_OP_N, (int)seq, rows, (int)dim,
+            CUBLAS_CHECK(cublasSgemm(c->handle, CUBLAS_OP_T, CUBLAS_OP_N, (int)seq, rows, (int)dim,
                                      &alpha, d_k + off, (int)dim, d_q + off + (size_t)r0 * dim,
                                      (int)dim, &beta, d_s, (int)seq));
-            softmax_rows<<<rows, SOFTMAX_THREADS>>>(d_s, (long long)seq, (float)scale);
+            softmax_rows<<<rows, SOFTMAX_THREADS, 0, c->stream>>>(d_s, (long long)seq, (float)scale,
+                                                                 (long long)(h * seq + r0), c->d_bad);
             CUDA_CHECK(cudaGetLastError());
             /* column-major: O_blk^T [dim, rows] = V^T [dim, seq] . P^T [seq, rows] */
-            CUBLAS_CHECK(cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_N, (int)dim, rows, (int)seq,
+            CUBLAS_CHECK(cublasSgemm(c->handle, CUBLAS_OP_N, CUBLAS_OP_N, (int)dim, rows, (int)seq,
                                      &alpha, d_v + off, (int)dim, d_s, (int)seq, &beta,
                                      d_o + off + (size_t)r0 * dim, (int)dim));
         }
     }
-    CUDA_CHECK(cudaMemcpy(o, d_o, bytes, cudaMemcpyDeviceToHost)); /* synchronises */
-    CUDA_CHECK(cudaDeviceSynchronize());
+    CUDA_CHECK(cudaMemcpyAsync(o, d_o, bytes, cudaMemcpyDeviceToHost, c->stream));
+    CUDA_CHECK(cudaMemcpyAsync(&bad, c->d_bad, sizeof bad, cudaMemcpyDeviceToHost, c->stream));
+    CUDA_CHECK(cudaStreamSynchronize(c->stream));
+    if (bad != none)
+        st = ripple_fail(RIPPLE_ERR_NONFINITE,
+                         "attention: non-finite scores in head %lld, query row %lld "
+                         "(scale * q.k overflows float32)",
+                         (long long)(bad / (unsigned long long)seq), (long long)(bad % (unsigned long long)seq));
 
 done:
-    if (handle) cublasDestroy(handle);
-    cudaFree(d_q);
-    cudaFree(d_k);
-    cudaFree(d_v);
-    cudaFree(d_o);
-    cudaFree(d_s);
+    pthread_mutex_unlock(&c->lock);
     return st;
 }

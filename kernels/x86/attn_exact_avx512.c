@@ -1,9 +1,10 @@
 /* CPU path "avx512": fused exact attention with AVX-512F (16 float lanes).
  * Twin of attn_exact_avx2.c; the algorithm is attn_flash_body.h, the
- * reference lib/src/attn_ref.c, the dispatcher lib/src/attn_exact_cpu.c.
- * Compiled with -mavx512f (kernels/meson.build); called only where the CPU
+ * reference lib/src/attn_ref.c, the table lib/src/backend.c.
+ * Compiled with -mavx512f (lib/meson.build); called only where the CPU
  * and the OS support it. Register tiles (32 zmm): QK^T 12 rows x 32 keys
  * (24 accumulators), PV 6 rows x 64 channels (24 accumulators). */
+#include "backend.h"
 #include "internal.h"
 
 #include <immintrin.h>

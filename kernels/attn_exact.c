@@ -1,13 +1,12 @@
-/* Exact attention on the CPU: o = softmax(scale q k^T) v per head.
- * Twin of kernels/attn_exact.cu; reference in attn_ref.c.
+/* CPU variant "blas" of exact attention, o = softmax(scale q k^T) v per
+ * head, and of masked attention (the same with a rule that keeps some keys
+ * of each query row: the attention-map baselines). One row pipeline serves
+ * both; they differ only in the per-row softmax step.
+ * Twins: x86/attn_exact_avx2.c and x86/attn_exact_avx512.c (fused, exact
+ * attention only), cuda/attn_exact_cuda.cu; reference lib/src/attn_ref.c;
+ * the backend table that lists them all is lib/src/backend.c.
  *
- * The CPU backend has named paths (ripple.h, ripple_cpu_path_*): "blas" in
- * this file, and the fused SIMD kernels "avx2" and "avx512" in
- * kernels/cpu/attn_exact_*.c. The table at the end of this file lists them;
- * ripple_attn_exact_cpu runs the last one the CPU can run, or the one named
- * by RIPPLE_CPU_PATH.
- *
- * Path "blas". Work items are (head, block of B query rows). A worker computes
+ * Work items are (head, block of B query rows). A worker computes
  *   S = (scale log2 e) Q_blk K^T      cblas_sgemm, K^T by CblasTrans   [B, seq]
  *   P = 2^(S - rowmax S), l = rowsum P  one fused pass after a max pass
  *   O_blk = P V / l                    cblas_sgemm, then a [B, dim] rescale
@@ -44,12 +43,11 @@
  * To do on a quiet machine: re-run the B sweep; try computing S for two
  * row blocks per K pack (OpenBLAS re-packs K^T and V for every call).
  */
+#include "backend.h"
 #include "internal.h"
-#include "ripple_config.h"
 
 #include <cblas.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,16 +137,72 @@ static double row_exp2_sum(float *s, int64_t n, float m)
     return total;
 }
 
+/* The per-row step between the two sgemms: srow holds alpha q.k for one
+ * query row; the step turns it into unnormalised weights and returns their
+ * sum (>= 1), or a status < 0 through *st. */
+typedef struct row_step {
+    double alpha_factor; /* alpha = (float)(scale * alpha_factor) */
+    double (*run)(const struct row_step *rs, void *scratch, int64_t head, int64_t row, float *srow,
+                  int64_t n, ripple_status *st);
+    const ripple_row_rule *rule; /* masked attention only */
+} row_step;
+
+/* Exact: 2^(s - max), log2 e folded into alpha. */
+static double step_exact(const row_step *rs, void *scratch, int64_t h, int64_t row, float *srow,
+                         int64_t n, ripple_status *st)
+{
+    (void)rs, (void)scratch;
+    float m = row_max(srow, n);
+    if (!isfinite(m)) {
+        *st = ripple_fail(RIPPLE_ERR_NONFINITE,
+                          "attention: non-finite scores in head %lld, query row %lld "
+                          "(scale * q.k overflows float32)",
+                          (long long)h, (long long)row);
+        return 0;
+    }
+    return row_exp2_sum(srow, n, m);
+}
+
+/* Masked: the rule keeps some keys; e^(s - max over kept) on those, 0 on the
+ * rest, summed in double entry by entry. alpha = scale: the rule sees the
+ * scores scale q.k (oracle-topk ranks them). scratch: [n] floats, then [n]
+ * keep bytes. */
+static double step_masked(const row_step *rs, void *scratch, int64_t h, int64_t row, float *srow,
+                          int64_t n, ripple_status *st)
+{
+    float *fs = scratch;
+    uint8_t *keep = (uint8_t *)(fs + n);
+    rs->rule->keep(rs->rule->ctx, h, row, srow, fs, keep);
+    float mx = -INFINITY;
+    for (int64_t j = 0; j < n; j++)
+        if (keep[j] && srow[j] > mx) mx = srow[j];
+    if (!isfinite(mx)) {
+        *st = ripple_fail(RIPPLE_ERR_NONFINITE,
+                          "masked attention: non-finite scores in head %lld, query row %lld",
+                          (long long)h, (long long)row);
+        return 0;
+    }
+    double sum = 0;
+    for (int64_t j = 0; j < n; j++) {
+        float e = keep[j] ? expf(srow[j] - mx) : 0.0f;
+        srow[j] = e;
+        sum += (double)e;
+    }
+    return sum; /* >= 1: the max kept entry is e^0 */
+}
+
 typedef struct attn_worker {
     float *s;        /* [ATTN_BLOCK, seq] */
     double *rowsum;  /* [ATTN_BLOCK] */
+    void *scratch;   /* the row step's: [seq] floats + [seq] bytes */
 } attn_worker;
 
 typedef struct attn_job {
     int64_t seq, dim, nblocks;
-    float alpha; /* scale * log2(e) */
+    float alpha;
     const float *q, *k, *v;
     float *o;
+    const row_step *step;
     attn_worker *workers; /* [threads] */
 } attn_job;
 
@@ -170,28 +224,24 @@ static ripple_status attn_item(void *ctx, int worker, int64_t it)
                 job->alpha, qh + (size_t)r0 * (size_t)dim, (int)dim, kh, (int)dim, 0.0f,
                 w->s, (int)seq);
     for (int64_t r = 0; r < rows; r++) {
-        float *srow = w->s + (size_t)r * (size_t)seq;
-        float m = row_max(srow, seq);
-        if (!isfinite(m))
-            return ripple_fail(RIPPLE_ERR_NONFINITE,
-                               "attention: non-finite scores in head %lld, query row %lld "
-                               "(scale * q.k overflows float32)",
-                               (long long)h, (long long)(r0 + r));
-        w->rowsum[r] = row_exp2_sum(srow, seq, m);
+        ripple_status st = RIPPLE_OK;
+        w->rowsum[r] = job->step->run(job->step, w->scratch, h, r0 + r, w->s + (size_t)r * (size_t)seq,
+                                      seq, &st);
+        if (st != RIPPLE_OK) return st;
     }
     float *ob = oh + (size_t)r0 * (size_t)dim;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)dim, (int)seq, 1.0f,
                 w->s, (int)seq, vh, (int)dim, 0.0f, ob, (int)dim);
     for (int64_t r = 0; r < rows; r++) {
-        float inv = (float)(1.0 / w->rowsum[r]); /* rowsum >= 1: the max entry is 2^0 */
+        float inv = (float)(1.0 / w->rowsum[r]); /* rowsum >= 1 */
         float *orow = ob + (size_t)r * (size_t)dim;
         for (int64_t c = 0; c < dim; c++) orow[c] *= inv;
     }
     return RIPPLE_OK;
 }
 
-ripple_status ripple_attn_exact_blas(int64_t heads, int64_t seq, int64_t dim, double scale,
-                                     const float *q, const float *k, const float *v, float *o)
+static ripple_status attn_rows(int64_t heads, int64_t seq, int64_t dim, double scale, const float *q,
+                               const float *k, const float *v, float *o, const row_step *step)
 {
     ripple_status st = RIPPLE_OK;
     if (seq > INT32_MAX || dim > INT32_MAX)
@@ -202,8 +252,8 @@ ripple_status ripple_attn_exact_blas(int64_t heads, int64_t seq, int64_t dim, do
     attn_job job = {
         .seq = seq, .dim = dim,
         .nblocks = (seq + ATTN_BLOCK - 1) / ATTN_BLOCK,
-        .alpha = (float)(scale * 1.4426950408889634),
-        .q = q, .k = k, .v = v, .o = o,
+        .alpha = (float)(scale * step->alpha_factor),
+        .q = q, .k = k, .v = v, .o = o, .step = step,
         .workers = workers,
     };
     int64_t items = heads * job.nblocks;
@@ -214,8 +264,9 @@ ripple_status ripple_attn_exact_blas(int64_t heads, int64_t seq, int64_t dim, do
     for (int t = 0; t < nthreads; t++) {
         workers[t].s = malloc((size_t)ATTN_BLOCK * (size_t)seq * sizeof(float));
         workers[t].rowsum = malloc(ATTN_BLOCK * sizeof(double));
+        workers[t].scratch = step->rule ? malloc((size_t)seq * (sizeof(float) + 1)) : NULL;
         nworkers++;
-        if (!workers[t].s || !workers[t].rowsum) {
+        if (!workers[t].s || !workers[t].rowsum || (step->rule && !workers[t].scratch)) {
             st = ripple_fail(RIPPLE_ERR_NOMEM, "attention: no memory for a %d x %lld score block",
                              ATTN_BLOCK, (long long)seq);
             goto done;
@@ -227,110 +278,22 @@ done:
     for (int t = 0; t < nworkers; t++) {
         free(workers[t].s);
         free(workers[t].rowsum);
+        free(workers[t].scratch);
     }
     return st;
 }
 
-/* ------------------------------------------------------------ the paths */
-
-typedef ripple_status (*cpu_attn_fn)(int64_t heads, int64_t seq, int64_t dim, double scale,
-                                     const float *q, const float *k, const float *v, float *o);
-
-static int path_any(void) { return 1; }
-
-#if RIPPLE_HAVE_X86_KERNELS
-static int path_avx2(void)
+ripple_status ripple_attn_exact_blas(int64_t heads, int64_t seq, int64_t dim, double scale,
+                                     const float *q, const float *k, const float *v, float *o)
 {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
-/* libgcc's and compiler-rt's cpu model also check that the OS saves the
- * AVX-512 state (XCR0) before reporting avx512f. */
-static int path_avx512(void)
-{
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f");
-}
-#endif
-
-static const struct cpu_path {
-    const char *name;
-    int (*available)(void);
-    cpu_attn_fn fn;
-} cpu_paths[] = {
-    {"blas", path_any, ripple_attn_exact_blas},
-#if RIPPLE_HAVE_X86_KERNELS
-    {"avx2", path_avx2, ripple_attn_exact_avx2},
-    {"avx512", path_avx512, ripple_attn_exact_avx512},
-#endif
-};
-#define NUM_CPU_PATHS ((int)(sizeof cpu_paths / sizeof cpu_paths[0]))
-
-int ripple_cpu_path_count(void) { return NUM_CPU_PATHS; }
-
-const char *ripple_cpu_path_name(int i)
-{
-    return i >= 0 && i < NUM_CPU_PATHS ? cpu_paths[i].name : NULL;
+    const row_step step = {.alpha_factor = 1.4426950408889634, .run = step_exact};
+    return attn_rows(heads, seq, dim, scale, q, k, v, o, &step);
 }
 
-int ripple_cpu_path_available(int i)
+ripple_status ripple_attn_masked_blas(int64_t heads, int64_t seq, int64_t dim, double scale,
+                                      const float *q, const float *k, const float *v,
+                                      const ripple_row_rule *rule, float *o)
 {
-    return i >= 0 && i < NUM_CPU_PATHS ? cpu_paths[i].available() : 0;
-}
-
-static pthread_once_t selected_once = PTHREAD_ONCE_INIT;
-static int selected_path = -1;
-static char selected_env[32];
-
-static void select_path(void)
-{
-    const char *env = getenv("RIPPLE_CPU_PATH");
-    if (env && *env) {
-        snprintf(selected_env, sizeof selected_env, "%s", env);
-        for (int i = 0; i < NUM_CPU_PATHS; i++)
-            if (!strcmp(env, cpu_paths[i].name) && cpu_paths[i].available()) selected_path = i;
-        return;
-    }
-    for (int i = 0; i < NUM_CPU_PATHS; i++)
-        if (cpu_paths[i].available()) selected_path = i;
-}
-
-int ripple_cpu_path_selected(void)
-{
-    pthread_once(&selected_once, select_path);
-    return selected_path;
-}
-
-ripple_status ripple_attn_exact_cpu_path(int path, int64_t heads, int64_t seq, int64_t dim,
-                                         double scale, const float *q, const float *k,
-                                         const float *v, float *o)
-{
-    if (path < 0 || path >= NUM_CPU_PATHS)
-        return ripple_fail(RIPPLE_ERR_INVALID, "attention: no CPU path %d (there are %d)", path,
-                           NUM_CPU_PATHS);
-    if (!cpu_paths[path].available())
-        return ripple_fail(RIPPLE_ERR_UNSUPPORTED,
-                           "attention: CPU path %s cannot run on this processor",
-                           cpu_paths[path].name);
-    ripple_status st = ripple_attn_check(heads, seq, dim, scale, q, k, v, o);
-    if (st != RIPPLE_OK) return st;
-    return cpu_paths[path].fn(heads, seq, dim, scale, q, k, v, o);
-}
-
-ripple_status ripple_attn_exact_cpu(int64_t heads, int64_t seq, int64_t dim, double scale,
-                                    const float *q, const float *k, const float *v, float *o)
-{
-    int path = ripple_cpu_path_selected();
-    if (path < 0) {
-        char names[128] = "";
-        for (int i = 0; i < NUM_CPU_PATHS; i++)
-            if (cpu_paths[i].available())
-                snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s",
-                         names[0] ? ", " : "", cpu_paths[i].name);
-        return ripple_fail(RIPPLE_ERR_UNSUPPORTED,
-                           "attention: RIPPLE_CPU_PATH=%s is not a CPU path this machine can run "
-                           "(it can run: %s)",
-                           selected_env, names);
-    }
-    return ripple_attn_exact_cpu_path(path, heads, seq, dim, scale, q, k, v, o);
+    const row_step step = {.alpha_factor = 1.0, .run = step_masked, .rule = rule};
+    return attn_rows(heads, seq, dim, scale, q, k, v, o, &step);
 }

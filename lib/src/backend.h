@@ -1,0 +1,114 @@
+/* The backend table (dav1d's style): every op the library runs on a
+ * backend, and for each op its variants, the CPU ones first in order of
+ * preference, then the CUDA one. Variants share a stem with their op; their
+ * files sit where a reader looks first (libvmaf's layout):
+ *
+ *   op                 reference (tests)        CPU variants                       CUDA
+ *   attn_exact         attn_ref.c (float64)     kernels/attn_exact.c "blas",       kernels/cuda/attn_exact_cuda.cu
+ *                                               kernels/x86/attn_exact_avx2.c,
+ *                                               kernels/x86/attn_exact_avx512.c
+ *   attn_masked        attn_ref.c (float64)     kernels/attn_exact.c "blas"        -
+ *   transform          tests' brute force       lib/src/reuse.c "c"                -
+ *   attn_reuse (slot)  attn_exact on Q~, K~     - (the fused reuse kernel, to come) -
+ *
+ * A backend without a variant of an op runs the CPU one (the data are host
+ * arrays either way). ripple_attn_exact, ripple_attnmap_apply and
+ * ripple_reuse_apply dispatch through this table; tests/test_checkasm.c runs
+ * every variant that can run here against the reference, and times them. */
+#ifndef RIPPLE_BACKEND_H
+#define RIPPLE_BACKEND_H
+
+#include "ripple/ripple.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* q, k, v, o: [heads, seq, dim], row-major host arrays; arguments checked by
+ * the dispatcher (ripple_attn_check) before a variant runs. */
+typedef ripple_status (*ripple_attn_exact_fn)(int64_t heads, int64_t seq, int64_t dim, double scale,
+                                              const float *q, const float *k, const float *v, float *o);
+
+/* A mask rule for masked attention: keep[j] = 1 for the keys query row `row`
+ * of `head` keeps, 0 for the others; at least one key must be kept. srow:
+ * that row's scores scale q.k ([seq]); scratch: [seq] floats of the caller's.
+ * Called from several threads at once: ctx is read-only. */
+typedef struct ripple_row_rule {
+    void (*keep)(const void *ctx, int64_t head, int64_t row, const float *srow, float *scratch,
+                 uint8_t *keep);
+    const void *ctx;
+} ripple_row_rule;
+
+/* o = softmax over the kept keys of scale q k^T, times v. */
+typedef ripple_status (*ripple_attn_masked_fn)(int64_t heads, int64_t seq, int64_t dim, double scale,
+                                               const float *q, const float *k, const float *v,
+                                               const ripple_row_rule *rule, float *o);
+
+typedef ripple_status (*ripple_transform_fn)(const ripple_layout *lay, const ripple_reuse_params *p,
+                                             const float *x, float *x_out, ripple_mask_t *mask);
+
+/* Fused reuse attention: o = softmax(scale Q~ K~^T) V from q, k, v and the
+ * transform's masks, computing only what reuse does not spare. A slot: no
+ * variant yet. */
+typedef ripple_status (*ripple_attn_reuse_fn)(const ripple_layout *lay, int64_t heads, double scale,
+                                              const float *q, const float *k, const float *v,
+                                              const ripple_mask_t *mq, const ripple_mask_t *mk,
+                                              float *o);
+
+typedef enum ripple_op {
+    RIPPLE_OP_ATTN_EXACT = 0,
+    RIPPLE_OP_ATTN_MASKED,
+    RIPPLE_OP_TRANSFORM,
+    RIPPLE_OP_ATTN_REUSE,
+    RIPPLE_OP_COUNT
+} ripple_op;
+
+typedef struct ripple_variant {
+    const char *name;       /* "blas", "avx2", "avx512", "c", "cuda" */
+    ripple_backend backend; /* which backend it belongs to */
+    int (*available)(void); /* this machine can run it */
+    union {
+        ripple_attn_exact_fn attn_exact;
+        ripple_attn_masked_fn attn_masked;
+        ripple_transform_fn transform;
+        ripple_attn_reuse_fn attn_reuse;
+    } fn;
+} ripple_variant;
+
+const char *ripple_op_name(ripple_op op);
+/* Variants of op: count, and the i-th (NULL past the end). */
+int ripple_variant_count(ripple_op op);
+const ripple_variant *ripple_variant_get(ripple_op op, int i);
+/* The variant that op runs on backend b: for the CPU the last one this CPU
+ * can run (RIPPLE_CPU_PATH overrides it for attn_exact), for CUDA its own or
+ * else the CPU's; NULL, with the reason in ripple_last_error(), if none. */
+const ripple_variant *ripple_variant_select(ripple_op op, ripple_backend b);
+
+/* Masked attention through the table (attnmap.c's apply). */
+ripple_status ripple_attn_masked(ripple_backend b, int64_t heads, int64_t seq, int64_t dim,
+                                 double scale, const float *q, const float *k, const float *v,
+                                 const ripple_row_rule *rule, float *o);
+
+/* The variants (declared here so that the table can name them). */
+ripple_status ripple_attn_exact_blas(int64_t heads, int64_t seq, int64_t dim, double scale,
+                                     const float *q, const float *k, const float *v, float *o);
+ripple_status ripple_attn_exact_avx2(int64_t heads, int64_t seq, int64_t dim, double scale,
+                                     const float *q, const float *k, const float *v, float *o);
+ripple_status ripple_attn_exact_avx512(int64_t heads, int64_t seq, int64_t dim, double scale,
+                                       const float *q, const float *k, const float *v, float *o);
+ripple_status ripple_attn_masked_blas(int64_t heads, int64_t seq, int64_t dim, double scale,
+                                      const float *q, const float *k, const float *v,
+                                      const ripple_row_rule *rule, float *o);
+ripple_status ripple_reuse_apply_c(const ripple_layout *lay, const ripple_reuse_params *p,
+                                   const float *x, float *x_out, ripple_mask_t *mask);
+/* Masked attention in float64 (the reference). o: [heads, seq, dim]. The
+ * rule is given float32 scores scale q.k computed in float64 and rounded. */
+ripple_status ripple_attn_masked_f64(int64_t heads, int64_t seq, int64_t dim, double scale,
+                                     const float *q, const float *k, const float *v,
+                                     const ripple_row_rule *rule, double *o);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
