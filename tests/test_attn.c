@@ -4,34 +4,10 @@
  * stable softmax at large score magnitudes, argument rejection, and the CUDA
  * backend (skipped without a GPU; must say "unsupported" without CUDA).
  *
- * Tolerance (float32 backends). Let u = 2^-24, A = max over query/key pairs
- * of |scale| sum_c |q_c k_c| (computed by the test), vmax = max |v|.
- * - A score s = scale q.k computed in float with a dim-term dot product has
- *   |error| <= gamma_(dim+4) A (Higham's gamma_n = n u / (1 - n u); +4 for
- *   folding log2 e into the scale and subtracting the row max).
- * - A probability p_j = exp(s_j - m) then has relative error <= 2 gamma A
- *   (entry and row max both off) plus EXP_REL from the exp approximation.
- * - o = sum p_j v_j / sum p_j is a convex combination of v, so relative
- *   errors eps of the p_j move o by at most 2 eps vmax; the float sums over
- *   seq keys add gamma_seq vmax each (numerator and denominator).
- * - The fused CPU paths (avx2, avx512) rescale the running row sum and the
- *   output accumulators by 2^(m - m') once per key chunk: each rescale is off
- *   by at most 2u (exp2f, 1 ulp, and the product), on numerator and
- *   denominator, so 4u per chunk; chunks hold at least FUSED_MIN_CHUNK keys.
- * So per element |o - ref| <= ATOL_SAFETY * vmax (4 gamma_(dim+4) A +
- * 2 EXP_REL + 2 gamma_seq + 4 u ceil(seq / FUSED_MIN_CHUNK)), rtol = 0 (o is
- * bounded by vmax, not by |ref|).
+ * The tolerance (numcheck.c derives it) allows for the per-chunk rescaling of
+ * the fused paths, whose key chunks hold at least FUSED_MIN_CHUNK keys.
  * Every CPU path (ripple_cpu_path_*) is tested on its own, not only the one
- * this CPU would pick; a path this CPU cannot run is reported as skipped.
- * These are worst-case bounds; random errors grow like sqrt(n) instead of n,
- * so the normalised MSE must also sit under NMSE_SAFETY * (typical error)^2
- * / mean(ref^2), with the typical error vmax (4 sqrt(dim+4) u A + 2 EXP_REL
- * + 2 sqrt(seq) u).
- * Both bounds are loose by design (worst case); the tight check is
- * flash-attention's rule: the normalised MSE of the backend must be at most
- * NAIVE_FACTOR times that of a naive float32 kernel (sequential float sums,
- * expf) on the same inputs, plus NMSE_FLOOR for cases where both are exact
- * (seq 1: o = v). */
+ * this CPU would pick; a path this CPU cannot run is reported as skipped. */
 #include "testutil.h"
 
 #include <criterion/criterion.h>
@@ -41,50 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define U_F32 0x1.0p-24
-/* exp / exp2 approximation of a backend (CPU: Cephes polynomial ~2e-7; CUDA
- * expf: 2 ulp). */
-#define EXP_REL 4e-7
-/* Headroom for the worst-case bound and for the typical-error estimate. */
-#define ATOL_SAFETY 2.0
-#define NMSE_SAFETY 16.0
-/* nmse(backend) <= NAIVE_FACTOR nmse(naive float32) + NMSE_FLOOR; 4 = (2x in
- * error)^2; the floor is (4u)^2. */
-#define NAIVE_FACTOR 4.0
-#define NMSE_FLOOR (16.0 * U_F32 * U_F32)
 /* Fewest keys in a key chunk of the fused CPU paths (attn_flash_body.h
  * asserts KC >= 128 at compile time). */
 #define FUSED_MIN_CHUNK 128
-
-/* Naive float32 attention: row by row, sequential float sums, expf. */
-static void naive_f32(int64_t heads, int64_t seq, int64_t dim, float scale, const float *q,
-                      const float *k, const float *v, float *o, float *p)
-{
-    for (int64_t h = 0; h < heads; h++)
-        for (int64_t i = 0; i < seq; i++) {
-            const float *qi = q + (size_t)((h * seq + i) * dim);
-            float m = -INFINITY, sum = 0.0f;
-            for (int64_t j = 0; j < seq; j++) {
-                const float *kj = k + (size_t)((h * seq + j) * dim);
-                float s = 0.0f;
-                for (int64_t d = 0; d < dim; d++) s += qi[d] * kj[d];
-                p[j] = scale * s;
-                m = p[j] > m ? p[j] : m;
-            }
-            for (int64_t j = 0; j < seq; j++) {
-                p[j] = expf(p[j] - m);
-                sum += p[j];
-            }
-            float *oi = o + (size_t)((h * seq + i) * dim);
-            for (int64_t d = 0; d < dim; d++) {
-                float acc = 0.0f;
-                for (int64_t j = 0; j < seq; j++) acc += p[j] * v[(size_t)((h * seq + j) * dim + d)];
-                oi[d] = acc / sum;
-            }
-        }
-}
-
-static double gamma_n(double n) { return n * U_F32 / (1.0 - n * U_F32); }
 
 typedef struct attn_case {
     int64_t heads, seq, dim;
@@ -122,25 +57,12 @@ static void case_random(attn_case *c, int64_t heads, int64_t seq, int64_t dim, d
     tu_fill_normal(&r, c->v, c->n, 1.0);
 }
 
-/* max |scale| sum_c |q_c k_c| over pairs, and max |scale q.k| (reported). */
-static double case_score_bound(const attn_case *c, double *max_score)
+/* max |scale q.k| over pairs (from the check's result). */
+static double case_max_score(const attn_case *c)
 {
-    double a = 0.0, ms = 0.0;
-    for (int64_t h = 0; h < c->heads; h++)
-        for (int64_t i = 0; i < c->seq; i++)
-            for (int64_t j = 0; j < c->seq; j++) {
-                const float *qi = c->q + (size_t)((h * c->seq + i) * c->dim);
-                const float *kj = c->k + (size_t)((h * c->seq + j) * c->dim);
-                double s = 0.0, sa = 0.0;
-                for (int64_t d = 0; d < c->dim; d++) {
-                    s += (double)qi[d] * kj[d];
-                    sa += fabs((double)qi[d] * kj[d]);
-                }
-                a = fmax(a, fabs(c->scale) * sa);
-                ms = fmax(ms, fabs(c->scale * s));
-            }
-    if (max_score) *max_score = ms;
-    return a;
+    nc_attn_result r;
+    nc_check_attn(c->heads, c->seq, c->dim, c->scale, c->q, c->k, c->v, NULL, c->o, c->ref, 0, &r);
+    return r.max_score;
 }
 
 /* Which implementation a check runs: a backend, or one CPU path by index. */
@@ -171,40 +93,14 @@ static void check_impl(attn_impl im, attn_case *c, const char *what)
     st = ripple_attn_exact_f64(c->heads, c->seq, c->dim, c->scale, c->q, c->k, c->v, c->ref);
     cr_assert_eq(st, RIPPLE_OK, "%s: %s", what, ripple_last_error());
 
-    double vmax = 0.0, ref2 = 0.0, max_score = 0.0;
-    for (size_t i = 0; i < c->n; i++) {
-        vmax = fmax(vmax, fabs((double)c->v[i]));
-        ref2 += c->ref[i] * c->ref[i];
-    }
-    ref2 /= (double)c->n;
-    double a = case_score_bound(c, &max_score);
-    double chunks = ceil((double)c->seq / FUSED_MIN_CHUNK);
-    double atol = ATOL_SAFETY * vmax *
-                  (4.0 * gamma_n((double)c->dim + 4) * a + 2.0 * EXP_REL + 2.0 * gamma_n((double)c->seq) +
-                   4.0 * U_F32 * chunks);
-    double typ = vmax * (4.0 * sqrt((double)c->dim + 4) * U_F32 * a + 2.0 * EXP_REL +
-                         2.0 * sqrt((double)c->seq) * U_F32 + 4.0 * sqrt(chunks) * U_F32);
-    double nmse_max = NMSE_SAFETY * typ * typ / (ref2 > 0 ? ref2 : 1.0);
-
-    int64_t bad = tu_first_mismatch_f64(c->o, c->ref, c->n, atol, 0.0);
-    cr_assert_eq(bad, -1, "%s %s (h%lld n%lld d%lld, max score %.1f): element %lld = %.9g, ref %.9g, atol %.3g",
-                 impl_name(im), what, (long long)c->heads, (long long)c->seq, (long long)c->dim,
-                 max_score, (long long)bad, bad >= 0 ? c->o[bad] : 0.0, bad >= 0 ? c->ref[bad] : 0.0, atol);
-    double nmse = tu_nmse_f64(c->o, c->ref, c->n);
-    cr_assert_leq(nmse, nmse_max, "%s %s (h%lld n%lld d%lld): nmse %.3g > %.3g", impl_name(im),
-                  what, (long long)c->heads, (long long)c->seq, (long long)c->dim, nmse, nmse_max);
-
-    float *on = malloc(c->n * sizeof(float)), *p = malloc((size_t)c->seq * sizeof(float));
-    cr_assert(on && p);
-    naive_f32(c->heads, c->seq, c->dim, (float)c->scale, c->q, c->k, c->v, on, p);
-    double nmse_naive = tu_nmse_f64(on, c->ref, c->n);
+    nc_attn_result r;
+    nc_check_attn(c->heads, c->seq, c->dim, c->scale, c->q, c->k, c->v, NULL, c->o, c->ref,
+                  FUSED_MIN_CHUNK, &r);
     cr_log_info("%s %s h%lld n%lld d%lld: nmse %.3g, naive float32 %.3g, bound %.3g", impl_name(im),
-                what, (long long)c->heads, (long long)c->seq, (long long)c->dim, nmse, nmse_naive, nmse_max);
-    cr_assert_leq(nmse, NAIVE_FACTOR * nmse_naive + NMSE_FLOOR,
-                  "%s %s (h%lld n%lld d%lld): nmse %.3g vs naive float32 %.3g", impl_name(im), what,
-                  (long long)c->heads, (long long)c->seq, (long long)c->dim, nmse, nmse_naive);
-    free(on);
-    free(p);
+                what, (long long)c->heads, (long long)c->seq, (long long)c->dim, r.nmse, r.nmse_naive,
+                r.nmse_bound);
+    cr_assert(r.ok, "%s %s (h%lld n%lld d%lld): %s", impl_name(im), what, (long long)c->heads,
+              (long long)c->seq, (long long)c->dim, r.why);
 }
 
 static void check_backend(ripple_backend b, attn_case *c, const char *what)
@@ -233,8 +129,7 @@ static void run_shapes_impl(attn_impl im, double qk_sigma, uint64_t seed0, doubl
                         (unsigned long long)seed);
             check_impl(im, &c, "random");
             if (min_score > 0 && SEQS[si] >= 129) {
-                double ms;
-                case_score_bound(&c, &ms);
+                double ms = case_max_score(&c);
                 cr_assert_geq(ms, min_score, "scores should reach %.0f, got %.1f", min_score, ms);
             }
             case_free(&c);

@@ -1,0 +1,224 @@
+/* checkasm (dav1d's idea): every variant of every op in the backend table
+ * (lib/src/backend.h) that can run on this machine, against the reference,
+ * on awkward shapes, with output buffers poisoned (NaN) so that an element
+ * left unwritten shows; then, with --bench, the same variants timed side by
+ * side on one shape.
+ *
+ *   build/tests/checkasm [--seed N] [--bench] [--seq N --dim D --heads H --reps R]
+ *
+ * Prints one line per (op, variant, shape), then "checkasm: N passed, N
+ * failed, N skipped"; exits 1 on any failure. Variants this machine cannot
+ * run (no AVX-512, no GPU) are counted as skipped and named. References:
+ * attn_exact and attn_masked against float64 (attn_ref.c) with the
+ * tolerance numcheck.c derives; the transform has one variant ("c"), which
+ * is itself the reference of its brute-force test (test_reuse.c); the fused
+ * reuse op is a slot with no variant yet. */
+#include "backend.h"
+#include "numcheck.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Fewest keys in a key chunk of a fused variant (attn_flash_body.h asserts
+ * KC >= 128). */
+#define FUSED_MIN_CHUNK 128
+
+static int passed, failed, skipped;
+
+typedef struct shape {
+    int64_t heads, seq, dim;
+    double sigma; /* std of q and k */
+} shape;
+
+/* 1 token; below a register tile; past a query block and a key chunk, no
+ * multiple of either; dims that no vector width divides, and 64 / 128. */
+static const shape SHAPES[] = {
+    {1, 1, 64, 1.0}, {2, 7, 3, 1.0},  {3, 129, 17, 1.0}, {1, 300, 64, 5.0},
+    {2, 257, 128, 1.0}, {1, 1000, 80, 2.0},
+};
+
+/* A positional mask rule: each key kept with probability 1/2 from a hash of
+ * (head, row, key), and the diagonal always, so every row keeps a key. */
+static void rule_hash(const void *ctx, int64_t h, int64_t row, const float *srow, float *scratch,
+                      uint8_t *keep)
+{
+    (void)srow, (void)scratch;
+    const int64_t seq = *(const int64_t *)ctx;
+    for (int64_t j = 0; j < seq; j++) {
+        uint64_t z = (uint64_t)(h * 1000003 + row) * 0x9E3779B97F4A7C15ull ^ (uint64_t)j * 0xBF58476D1CE4E5B9ull;
+        z ^= z >> 31;
+        keep[j] = (uint8_t)((z * 0x94D049BB133111EBull) >> 63) | (j == row % seq);
+    }
+}
+
+typedef struct data {
+    shape s;
+    size_t n;
+    float *q, *k, *v, *o;
+    double *ref;
+} data;
+
+static int data_make(data *d, shape s, uint64_t seed)
+{
+    d->s = s;
+    d->n = (size_t)(s.heads * s.seq * s.dim);
+    d->q = malloc(d->n * sizeof(float)), d->k = malloc(d->n * sizeof(float));
+    d->v = malloc(d->n * sizeof(float)), d->o = malloc(d->n * sizeof(float));
+    d->ref = malloc(d->n * sizeof(double));
+    if (!d->q || !d->k || !d->v || !d->o || !d->ref) return -1;
+    tu_rng r = {seed};
+    tu_fill_normal(&r, d->q, d->n, s.sigma);
+    tu_fill_normal(&r, d->k, d->n, s.sigma);
+    tu_fill_normal(&r, d->v, d->n, 1.0);
+    return 0;
+}
+
+static void data_free(data *d) { free(d->q), free(d->k), free(d->v), free(d->o), free(d->ref); }
+
+static void report(const char *op, const ripple_variant *var, const shape *s, int ok, const char *why)
+{
+    printf("%-12s %-8s h%lld n%-5lld d%-4lld %s%s%s\n", op, var->name, (long long)s->heads,
+           (long long)s->seq, (long long)s->dim, ok ? "ok" : "FAILED: ", ok ? "" : why, "");
+    ok ? passed++ : failed++;
+}
+
+/* Runs one variant of attn_exact or attn_masked on d and checks it. */
+static void check_attn(ripple_op op, const ripple_variant *var, data *d)
+{
+    const shape *s = &d->s;
+    const double scale = 1.0 / sqrt((double)s->dim);
+    const ripple_row_rule rule = {rule_hash, &s->seq};
+    for (size_t i = 0; i < d->n; i++) d->o[i] = NAN;
+    ripple_status st = op == RIPPLE_OP_ATTN_EXACT
+        ? var->fn.attn_exact(s->heads, s->seq, s->dim, scale, d->q, d->k, d->v, d->o)
+        : var->fn.attn_masked(s->heads, s->seq, s->dim, scale, d->q, d->k, d->v, &rule, d->o);
+    if (st != RIPPLE_OK) return report(ripple_op_name(op), var, s, 0, ripple_last_error());
+    st = op == RIPPLE_OP_ATTN_EXACT
+        ? ripple_attn_exact_f64(s->heads, s->seq, s->dim, scale, d->q, d->k, d->v, d->ref)
+        : ripple_attn_masked_f64(s->heads, s->seq, s->dim, scale, d->q, d->k, d->v, &rule, d->ref);
+    if (st != RIPPLE_OK) return report(ripple_op_name(op), var, s, 0, ripple_last_error());
+    nc_attn_result r;
+    nc_check_attn(s->heads, s->seq, s->dim, scale, d->q, d->k, d->v,
+                  op == RIPPLE_OP_ATTN_MASKED ? &rule : NULL, d->o, d->ref, FUSED_MIN_CHUNK, &r);
+    report(ripple_op_name(op), var, s, r.ok, r.why);
+}
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Times every runnable variant of the attention ops on one shape,
+ * repetitions interleaved; GFLOP/s from 4 N^2 d per head. */
+static void bench(shape s, int reps)
+{
+    data d;
+    if (data_make(&d, s, 99) != 0) {
+        fprintf(stderr, "checkasm: no memory for the bench shape\n");
+        failed++;
+        return;
+    }
+    const double scale = 1.0 / sqrt((double)s.dim);
+    const ripple_row_rule rule = {rule_hash, &s.seq};
+    const ripple_variant *vars[16];
+    ripple_op ops_of[16];
+    int nv = 0;
+    for (int op = RIPPLE_OP_ATTN_EXACT; op <= RIPPLE_OP_ATTN_MASKED; op++)
+        for (int i = 0; i < ripple_variant_count(op) && nv < 16; i++) {
+            const ripple_variant *var = ripple_variant_get(op, i);
+            if (var->available()) vars[nv] = var, ops_of[nv++] = op;
+        }
+    double *t = calloc((size_t)(nv * reps), sizeof *t);
+    for (int r = -1; r < reps; r++)
+        for (int i = 0; i < nv; i++) {
+            double t0 = now();
+            ripple_status st = ops_of[i] == RIPPLE_OP_ATTN_EXACT
+                ? vars[i]->fn.attn_exact(s.heads, s.seq, s.dim, scale, d.q, d.k, d.v, d.o)
+                : vars[i]->fn.attn_masked(s.heads, s.seq, s.dim, scale, d.q, d.k, d.v, &rule, d.o);
+            double dt = now() - t0;
+            if (st != RIPPLE_OK) {
+                fprintf(stderr, "checkasm: bench %s: %s\n", vars[i]->name, ripple_last_error());
+                failed++;
+                goto done;
+            }
+            if (r >= 0) t[i * reps + r] = dt;
+        }
+    printf("\nbench: heads %lld, seq %lld, dim %lld, %d reps interleaved (median, GFLOP/s at 4 N^2 d per head)\n",
+           (long long)s.heads, (long long)s.seq, (long long)s.dim, reps);
+    for (int i = 0; i < nv; i++) {
+        qsort(t + i * reps, (size_t)reps, sizeof *t, cmp_double);
+        double med = t[i * reps + reps / 2];
+        printf("  %-12s %-8s %10.2f ms %8.1f GFLOP/s\n", ripple_op_name(ops_of[i]), vars[i]->name, med * 1e3,
+               4.0 * (double)s.seq * (double)s.seq * (double)s.dim * (double)s.heads / med * 1e-9);
+    }
+done:
+    free(t);
+    data_free(&d);
+}
+
+int main(int argc, char **argv)
+{
+    uint64_t seed = 1;
+    int do_bench = 0, reps = 5;
+    shape bs = {4, 4096, 64, 1.0};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--bench")) do_bench = 1;
+        else if (!strcmp(a, "--seed") && val) seed = strtoull(argv[++i], NULL, 10);
+        else if (!strcmp(a, "--seq") && val) bs.seq = atoll(argv[++i]);
+        else if (!strcmp(a, "--dim") && val) bs.dim = atoll(argv[++i]);
+        else if (!strcmp(a, "--heads") && val) bs.heads = atoll(argv[++i]);
+        else if (!strcmp(a, "--reps") && val) reps = atoi(argv[++i]);
+        else {
+            fprintf(stderr, "usage: checkasm [--seed N] [--bench] [--seq N --dim D --heads H --reps R]\n");
+            return 2;
+        }
+    }
+    if (bs.seq < 1 || bs.dim < 1 || bs.heads < 1 || reps < 1) {
+        fprintf(stderr, "checkasm: --seq, --dim, --heads and --reps must be positive\n");
+        return 2;
+    }
+    printf("checkasm: seed %llu\n", (unsigned long long)seed);
+    for (int op = 0; op < RIPPLE_OP_COUNT; op++) {
+        if (ripple_variant_count(op) == 0) {
+            printf("%-12s (slot: no variant yet)\n", ripple_op_name(op));
+            continue;
+        }
+        for (int i = 0; i < ripple_variant_count(op); i++) {
+            const ripple_variant *var = ripple_variant_get(op, i);
+            if (!var->available()) {
+                printf("%-12s %-8s skipped: this machine cannot run it\n", ripple_op_name(op), var->name);
+                skipped++;
+                continue;
+            }
+            if (op == RIPPLE_OP_TRANSFORM) {
+                printf("%-12s %-8s is the reference (brute-force checked in test_reuse)\n", ripple_op_name(op),
+                       var->name);
+                continue;
+            }
+            for (size_t si = 0; si < sizeof SHAPES / sizeof SHAPES[0]; si++) {
+                data d;
+                if (data_make(&d, SHAPES[si], seed + si) != 0) {
+                    fprintf(stderr, "checkasm: no memory\n");
+                    return 1;
+                }
+                check_attn(op, var, &d);
+                data_free(&d);
+            }
+        }
+    }
+    if (do_bench) bench(bs, reps);
+    printf("checkasm: %d passed, %d failed, %d skipped\n", passed, failed, skipped);
+    return failed ? 1 : 0;
+}
