@@ -131,7 +131,10 @@ static const char torch_script[] =
     "F = torch.nn.functional\n"
     "with torch.no_grad():\n"
     "    F.scaled_dot_product_attention(q, k, v)\n"
-    "    print('ready', torch.__version__, flush=True)\n"
+    "    import os\n"
+    "    isa = torch.backends.cpu.get_cpu_capability()\n"
+    "    mkl = os.environ.get('MKL_ENABLE_INSTRUCTIONS')\n"
+    "    print('ready', torch.__version__ + ', CPU capability ' + isa + (', MKL_ENABLE_INSTRUCTIONS=' + mkl if mkl else ''), flush=True)\n"
     "    for line in sys.stdin:\n"
     "        t0 = time.perf_counter(); F.scaled_dot_product_attention(q, k, v); t1 = time.perf_counter()\n"
     "        print(t1 - t0, flush=True)\n";
@@ -172,7 +175,7 @@ static int torch_start(torch_child *tc, int64_t heads, int64_t seq, int64_t dim,
     while (tc->from && fgets(line, sizeof line, tc->from)) {
         line[strcspn(line, "\n")] = 0;
         if (!strncmp(line, "ready ", 6)) {
-            snprintf(version, nversion, "%.40s", line + 6);
+            snprintf(version, nversion, "%.100s", line + 6);
             return 0;
         }
         if (!strncmp(line, "missing", 7)) {
@@ -337,7 +340,7 @@ int cmd_bench(int argc, char **argv)
     torch_child tc = {0};
     bench_op *top = NULL;
     if (want_torch) {
-        char why[128] = "", tver[64] = "";
+        char why[128] = "", tver[128] = "";
         if (torch_start(&tc, heads, seq, dim, threads, why, sizeof why, tver, sizeof tver) == 0) {
             top = &ops[nops++];
             snprintf(top->name, sizeof top->name, "torch sdpa cpu");

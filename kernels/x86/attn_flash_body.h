@@ -16,12 +16,13 @@
  * Work items are (head, block of BQ query rows). Per head, K is packed once
  * as K^T panels of KW = 2W keys, kp[nkb][dim][KW], and V as vp[seqp][dimp]
  * (keys padded to KW, channels to W, padding zero). A work item walks the
- * keys in chunks of KC:
+ * keys in chunks of at most KC (equal sizes, multiples of KW):
  *   S = ((scale log2 e) Q_blk) K_c^T   register tile QK_R x 2W, loop over dim
  *   m' = max(m, rowmax S); P = 2^(S - m'); l = l 2^(m - m') + rowsum P
  *   O = O 2^(m - m') + P V_c           register tile PV_R x PV_NV W
  * and at the end o = O / l. Memory per worker: BQ x (KC + dimp) floats plus
- * the packed K and V of the heads (the size of k and v), never seq^2.
+ * the packed K and V of the heads (the size of k and v), never seq^2, all in
+ * the calling thread's workspace (lib/src/workspace.c), kept between calls.
  * Padded keys get the score -inf; their 2^(-126 - m) <= 2^-126 enters the row
  * sum only (PV stops at the last real key), below 2^-100 of a sum that is at
  * least 1. Row sums: float lanes per chunk, chunks added in double. */
@@ -54,6 +55,7 @@ typedef struct flash_worker {
 
 typedef struct flash_job {
     int64_t seq, dim, dimp, nkb, nqb;
+    int64_t kc;           /* keys per chunk: a multiple of KW, at most KC */
     float alpha;          /* scale * log2(e) */
     const float *q, *k, *v;
     float *o;
@@ -152,8 +154,8 @@ static ripple_status flash_item(void *ctx, int worker, int64_t it)
     const int64_t nr_qk = (nr + QK_R - 1) / QK_R * QK_R;
     const int64_t nr_pv = (nr + PV_R - 1) / PV_R * PV_R;
 
-    for (int64_t k0 = 0; k0 < seq; k0 += KC) {
-        const int64_t nk = seq - k0 < KC ? seq - k0 : KC;
+    for (int64_t k0 = 0; k0 < seq; k0 += j->kc) {
+        const int64_t nk = seq - k0 < j->kc ? seq - k0 : j->kc;
         const int64_t nkp = (nk + KW - 1) / KW * KW;
         const float *chunk = kp + (size_t)(k0 / KW) * (size_t)dim * KW;
         /* panel outer: one K panel (dim x 2W floats) stays in L1 for all strips */
@@ -222,46 +224,43 @@ ripple_status FLASH_FN(int64_t heads, int64_t seq, int64_t dim, double scale, co
         .alpha = (float)(scale * 1.4426950408889634),
         .q = q, .k = k, .v = v, .o = o, .workers = workers,
     };
-    /* chunks read whole panels: pad the packed keys to a multiple of KC */
-    job.nkb = (seq + KC - 1) / KC * (KC / KW);
+    /* Chunks of equal size (a multiple of the panel, at most KC), so that a
+     * short last chunk does not pay a whole chunk's fixed costs: seq 1028 is
+     * 5 chunks of 224 keys, not 4 of 256 and one of 4. */
+    {
+        int64_t nchunks = (seq + KC - 1) / KC;
+        job.kc = ((seq + nchunks - 1) / nchunks + KW - 1) / KW * KW;
+        job.nkb = nchunks * (job.kc / KW);
+    }
     int64_t items = heads * job.nqb;
     int nthreads = ripple_parallel_threads(items);
-    int nworkers = 0;
-    size_t kpn = (size_t)heads * kp_head_floats(&job), vpn = (size_t)heads * vp_head_floats(&job);
+    /* One block of the calling thread's workspace (workspace.c: kept from
+     * call to call, so a warm call touches no fresh pages): the packed K
+     * and V, then each worker's tiles, every piece 64-byte aligned. */
+    const size_t kpn = (size_t)heads * kp_head_floats(&job), vpn = (size_t)heads * vp_head_floats(&job);
+#define ALIGN16(n) (((n) + 15) / 16 * 16) /* floats, to 64 bytes */
+    const size_t tile = ALIGN16((size_t)BQ * (size_t)dim) + ALIGN16((size_t)BQ * KC) +
+                        ALIGN16((size_t)BQ * (size_t)job.dimp) + ALIGN16(BQ) + ALIGN16(2 * BQ);
+    const size_t total = ALIGN16(kpn) + ALIGN16(vpn) + (size_t)nthreads * tile;
+    float *ws = ripple_workspace(total * sizeof(float));
+    if (!ws)
+        return ripple_fail(RIPPLE_ERR_NOMEM, "attention (%s): no memory for packed k, v and tiles (%zu floats)",
+                           FLASH_PATH, total);
     memset(workers, 0, sizeof workers);
-    job.kp = aligned_alloc(64, (kpn * sizeof(float) + 63) / 64 * 64);
-    job.vp = aligned_alloc(64, (vpn * sizeof(float) + 63) / 64 * 64);
-    if (!job.kp || !job.vp) {
-        st = ripple_fail(RIPPLE_ERR_NOMEM, "attention (%s): no memory to pack k and v (%zu floats)",
-                         FLASH_PATH, kpn + vpn);
-        goto done;
-    }
+    job.kp = ws;
+    job.vp = ws + ALIGN16(kpn);
     for (int t = 0; t < nthreads; t++) {
+        float *p = job.vp + ALIGN16(vpn) + (size_t)t * tile;
         flash_worker *w = &workers[t];
-        nworkers++;
-        w->qb = malloc((size_t)BQ * (size_t)dim * sizeof(float));
-        w->s = aligned_alloc(64, (size_t)BQ * KC * sizeof(float));
-        w->acc = aligned_alloc(64, ((size_t)BQ * (size_t)job.dimp * sizeof(float) + 63) / 64 * 64);
-        w->m = malloc(BQ * sizeof(float));
-        w->l = malloc(BQ * sizeof(double));
-        if (!w->qb || !w->s || !w->acc || !w->m || !w->l) {
-            st = ripple_fail(RIPPLE_ERR_NOMEM, "attention (%s): no memory for a worker's tiles",
-                             FLASH_PATH);
-            goto done;
-        }
+        w->qb = p, p += ALIGN16((size_t)BQ * (size_t)dim);
+        w->s = p, p += ALIGN16((size_t)BQ * KC);
+        w->acc = p, p += ALIGN16((size_t)BQ * (size_t)job.dimp);
+        w->m = p, p += ALIGN16(BQ);
+        w->l = (double *)p;
     }
+#undef ALIGN16
     st = ripple_parallel_for(heads, ripple_parallel_threads(heads), flash_pack, &job);
     if (st == RIPPLE_OK) st = ripple_parallel_for(items, nthreads, flash_item, &job);
 
-done:
-    for (int t = 0; t < nworkers; t++) {
-        free(workers[t].qb);
-        free(workers[t].s);
-        free(workers[t].acc);
-        free(workers[t].m);
-        free(workers[t].l);
-    }
-    free(job.kp);
-    free(job.vp);
     return st;
 }

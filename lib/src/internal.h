@@ -39,6 +39,12 @@ size_t ripple_mul3(int64_t a, int64_t b, int64_t c);
  * ripple_attn_check, then dispatches). q, k, v, o: [heads, seq, dim]. */
 ripple_status ripple_attn_check(int64_t heads, int64_t seq, int64_t dim, double scale,
                                 const float *q, const float *k, const float *v, const void *o);
+/* The calling thread's scratch block (workspace.c): at least `bytes`,
+ * 64-byte aligned, kept for the next call of the same thread (its contents
+ * are not); NULL when out of memory. One user at a time per thread: a kernel
+ * takes it whole and must not call another kernel that takes it. */
+void *ripple_workspace(size_t bytes);
+
 /* Worker pool (parallel.c) for the CPU paths. */
 #define RIPPLE_MAX_THREADS 64
 /* One work item: returns RIPPLE_OK, or an error recorded with ripple_fail.
