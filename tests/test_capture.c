@@ -429,6 +429,56 @@ static void ed_huge_grid(hid_t f)
     set_i64(f, "grid", 3, v, H5T_STD_I64LE);
 }
 static void ed_bad_axes(hid_t f) { set_fixed_str(f, "rope_axes", "thx", 3, H5T_STR_NULLPAD); }
+/* The group lengths wrap around to 8 when summed in int64: once accepted
+ * (8 <= head_dim 16), then eval ran past its buffers. */
+static void ed_split_overflow(hid_t f)
+{
+    int64_t v[3] = {INT64_MAX, INT64_MAX, 10};
+    set_i64(f, "rope_split", 3, v, H5T_STD_I64LE);
+}
+static void ed_split_wrap2(hid_t f)
+{
+    int64_t v[3] = {INT64_MAX, 2, 3};
+    set_i64(f, "rope_split", 3, v, H5T_STD_I64LE);
+}
+static void ed_split_negative(hid_t f)
+{
+    int64_t v[3] = {-4, 10, 6};
+    set_i64(f, "rope_split", 3, v, H5T_STD_I64LE);
+}
+static void ed_split_min(hid_t f)
+{
+    int64_t v[3] = {INT64_MIN, 6, 6};
+    set_i64(f, "rope_split", 3, v, H5T_STD_I64LE);
+}
+static void ed_split_u64(hid_t f)
+{
+    uint64_t v[3] = {UINT64_MAX, 6, 6};
+    if (H5Aexists(f, "rope_split") > 0) H5Adelete(f, "rope_split");
+    hsize_t d = 3;
+    hid_t sp = H5Screate_simple(1, &d, NULL);
+    hid_t a = H5Acreate2(f, "rope_split", H5T_STD_U64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+    cr_assert_geq(H5Awrite(a, H5T_NATIVE_UINT64, v), 0);
+    H5Aclose(a);
+    H5Sclose(sp);
+}
+/* T*H*W = 2^63: each factor allowed, the product past int64 */
+static void ed_grid_product(hid_t f)
+{
+    int64_t v[3] = {INT64_C(1) << 31, INT64_C(1) << 31, 2};
+    set_i64(f, "grid", 3, v, H5T_STD_I64LE);
+}
+/* T*H*W = 2^60 fits but not in seq_len */
+static void ed_grid_big(hid_t f)
+{
+    int64_t v[3] = {INT64_C(1) << 30, INT64_C(1) << 29, 2};
+    set_i64(f, "grid", 3, v, H5T_STD_I64LE);
+}
+static void ed_offset_max(hid_t f) { set_int(f, "video_offset", INT64_MAX); }
+static void ed_head_dim_huge(hid_t f) { set_int(f, "head_dim", INT64_MAX); }
+static void ed_heads_product(hid_t f) { set_int(f, "num_heads", INT64_C(1) << 58); } /* x 32 x 16 = 2^67 */
+static void ed_neg_offset(hid_t f) { set_int(f, "video_offset", -1); }
+static void ed_neg_steps(hid_t f) { set_int(f, "num_steps", -30); }
 static void ed_shape(hid_t f)
 {
     hsize_t d[3] = {NH, SEQ - 1, DIM};
@@ -468,6 +518,8 @@ static void ed_step_range(hid_t f)
 {
     H5Lmove(f, "/steps/020", f, "/steps/030", H5P_DEFAULT, H5P_DEFAULT);
 }
+/* seq_len that fits the grid but not the stored tensors */
+static void ed_seq_mismatch(hid_t f) { set_int(f, "seq_len", SEQ + 1); }
 static void ed_duplicate(hid_t f)
 {
     H5Lcreate_hard(f, "/steps/020", f, "/steps/20", H5P_DEFAULT, H5P_DEFAULT);
@@ -491,6 +543,20 @@ Test(capture, rejects_root_attributes)
         {"huge.h5", ed_huge, "overflows", NULL},
         {"huge_grid.h5", ed_huge_grid, "overflows", NULL},
         {"bad_axes.h5", ed_bad_axes, "rope_axes", "'x'"},
+        {"split_overflow.h5", ed_split_overflow, "attribute 'rope_split' = [9223372036854775807, 9223372036854775807, 10]",
+         "overflows"},
+        {"split_wrap2.h5", ed_split_wrap2, "'rope_split'", "overflows"},
+        {"split_negative.h5", ed_split_negative, "'rope_split'[0] = -4", "must be positive"},
+        {"split_min.h5", ed_split_min, "'rope_split'[0]", "must be positive"},
+        {"split_u64.h5", ed_split_u64, "'rope_split'", "too large"},
+        {"grid_product.h5", ed_grid_product, "grid [2147483648, 2147483648, 2]", "overflows"},
+        {"grid_big.h5", ed_grid_big, "seq_len 32 < video_offset 5 + T*H*W 1152921504606846976", NULL},
+        {"offset_max.h5", ed_offset_max, "video_offset 9223372036854775807", "seq_len 32"},
+        {"head_dim_huge.h5", ed_head_dim_huge, "head_dim 9223372036854775807", "overflows"},
+        {"heads_product.h5", ed_heads_product, "num_heads 288230376151711744 x seq_len 32 x head_dim 16",
+         "overflows"},
+        {"neg_offset.h5", ed_neg_offset, "'video_offset' = -1", "non-negative"},
+        {"neg_steps.h5", ed_neg_steps, "'num_steps' = -30", "positive"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *path = edited(cases[i].name, cases[i].fn);
@@ -517,6 +583,8 @@ Test(capture, rejects_datasets)
         {"bad_name.h5", ed_bad_name, "/steps/x20", "not a decimal step index"},
         {"step_range.h5", ed_step_range, "/steps/030", "num_steps 30"},
         {"duplicate.h5", ed_duplicate, "both hold step 20 layer 0", NULL},
+        {"seq_mismatch.h5", ed_seq_mismatch, "shape [3,32,16] differs from [num_heads, seq_len, head_dim] = [3,33,16]",
+         NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *path = edited(cases[i].name, cases[i].fn);

@@ -517,7 +517,15 @@ static ripple_status read_root(ripple_capture *cap)
                         (long long)grid[0], (long long)grid[1], (long long)grid[2]);
         goto done;
     }
-    int64_t sum = split[0] + split[1] + split[2];
+    int64_t sum;
+    if (ripple_add_ovf(split[0], split[1], &sum) || ripple_add_ovf(sum, split[2], &sum)) {
+        s = ripple_fail(RIPPLE_ERR_FORMAT,
+                        "%s: /: attribute 'rope_split' = [%lld, %lld, %lld] overflows when summed; "
+                        "its sum must be at most head_dim %lld",
+                        f, (long long)split[0], (long long)split[1], (long long)split[2],
+                        (long long)lay->head_dim);
+        goto done;
+    }
     if (sum > lay->head_dim) {
         s = ripple_fail(RIPPLE_ERR_FORMAT, "%s: /: rope_split sums to %lld > head_dim %lld", f,
                         (long long)sum, (long long)lay->head_dim);
@@ -720,8 +728,10 @@ static ripple_status read_entries(ripple_capture *cap)
             goto done;
         }
         for (int t = 0; t < 4; t++) {
-            int64_t add = per * a->elem_bytes[t]; /* per <= SIZE_MAX/8: no overflow */
-            cap->data_bytes = cap->data_bytes > INT64_MAX - add ? INT64_MAX : cap->data_bytes + add;
+            int64_t add, sum;
+            if (ripple_mul_ovf(per, a->elem_bytes[t], &add) || ripple_add_ovf(cap->data_bytes, add, &sum))
+                sum = INT64_MAX; /* saturates: only reported, never allocated */
+            cap->data_bytes = sum;
         }
     }
 done:
