@@ -525,6 +525,200 @@ static void ed_duplicate(hid_t f)
     H5Lcreate_hard(f, "/steps/020", f, "/steps/20", H5P_DEFAULT, H5P_DEFAULT);
 }
 
+/* ------------------------------------------- storage (where values come from) */
+
+static const hsize_t full_dims[3] = {NH, SEQ, DIM};
+
+/* Replaces dpath by a float32 dataset made with dcpl (H5P_DEFAULT for none),
+ * writing heads [0, heads) of exact values. */
+static void replace_with(hid_t f, const char *dpath, hid_t dcpl, int heads)
+{
+    if (H5Lexists(f, dpath, H5P_DEFAULT) > 0) cr_assert_geq(H5Ldelete(f, dpath, H5P_DEFAULT), 0);
+    hid_t sp = H5Screate_simple(3, full_dims, NULL);
+    hid_t ds = H5Dcreate2(f, dpath, H5T_IEEE_F32LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    cr_assert_geq(ds, 0, "create %s", dpath);
+    float *x = malloc(NEL * sizeof *x);
+    fill_exact(x, NEL, 0);
+    hsize_t count[3] = {1, SEQ, DIM};
+    hid_t msp = H5Screate_simple(3, count, NULL);
+    for (int h = 0; h < heads; h++) {
+        hsize_t start[3] = {(hsize_t)h, 0, 0};
+        cr_assert_geq(H5Sselect_hyperslab(sp, H5S_SELECT_SET, start, NULL, count, NULL), 0);
+        cr_assert_geq(H5Dwrite(ds, H5T_NATIVE_FLOAT, msp, sp, H5P_DEFAULT, x + (size_t)h * SEQ * DIM), 0);
+    }
+    free(x);
+    H5Sclose(msp);
+    H5Dclose(ds);
+    H5Sclose(sp);
+}
+
+static hid_t chunked_dcpl(void)
+{
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    hsize_t chunk[3] = {1, SEQ, DIM};
+    cr_assert_geq(H5Pset_chunk(dcpl, 3, chunk), 0);
+    return dcpl;
+}
+
+static void ed_unwritten(hid_t f) { replace_with(f, "/steps/000/layers/000/q", H5P_DEFAULT, 0); }
+static void ed_unwritten_chunked(hid_t f)
+{
+    hid_t dcpl = chunked_dcpl();
+    replace_with(f, "/steps/010/layers/001/o", dcpl, 0);
+    H5Pclose(dcpl);
+}
+static void ed_partial_chunks(hid_t f)
+{
+    hid_t dcpl = chunked_dcpl();
+    replace_with(f, "/steps/010/layers/000/k", dcpl, 1);
+    H5Pclose(dcpl);
+}
+/* Raw data in another file (here a text file): HDF5 reads it as floats. */
+static void ed_external(hid_t f)
+{
+    const char *txt = tu_tmp_path("external.txt");
+    FILE *t = fopen(txt, "w");
+    for (size_t i = 0; i < NEL; i++) fputs("root", t);
+    fclose(t);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    cr_assert_geq(H5Pset_external(dcpl, txt, 0, NEL * 4), 0);
+    hid_t sp = H5Screate_simple(3, full_dims, NULL);
+    H5Ldelete(f, "/steps/000/layers/001/v", H5P_DEFAULT);
+    hid_t ds = H5Dcreate2(f, "/steps/000/layers/001/v", H5T_IEEE_F32LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    cr_assert_geq(ds, 0);
+    H5Dclose(ds);
+    H5Sclose(sp);
+    H5Pclose(dcpl);
+}
+/* A virtual dataset mapping another file's tensor. */
+static void ed_virtual(hid_t f)
+{
+    char *src = tmp_path("vds_source.h5");
+    write_small(src, 4, 1, 0);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    hid_t vsp = H5Screate_simple(3, full_dims, NULL), ssp = H5Screate_simple(3, full_dims, NULL);
+    cr_assert_geq(H5Pset_virtual(dcpl, vsp, src, "/steps/000/layers/000/q", ssp), 0);
+    H5Ldelete(f, "/steps/000/layers/000/q", H5P_DEFAULT);
+    hid_t ds = H5Dcreate2(f, "/steps/000/layers/000/q", H5T_IEEE_F32LE, vsp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    cr_assert_geq(ds, 0);
+    H5Dclose(ds);
+    H5Sclose(vsp);
+    H5Sclose(ssp);
+    H5Pclose(dcpl);
+    free(src);
+}
+static void ed_elink(hid_t f)
+{
+    H5Ldelete(f, "/steps/020/layers/000/k", H5P_DEFAULT);
+    cr_assert_geq(H5Lcreate_external("/tmp/elsewhere.h5", "/secret", f, "/steps/020/layers/000/k", H5P_DEFAULT,
+                                     H5P_DEFAULT), 0);
+}
+static void ed_elink_step(hid_t f)
+{
+    H5Ldelete(f, "/steps/010", H5P_DEFAULT);
+    cr_assert_geq(H5Lcreate_external("other.h5", "/steps/010", f, "/steps/010", H5P_DEFAULT, H5P_DEFAULT), 0);
+}
+static void ed_soft(hid_t f)
+{
+    H5Ldelete(f, "/steps/000/layers/000/q", H5P_DEFAULT);
+    cr_assert_geq(H5Lcreate_soft("/steps/000/layers/000/k", f, "/steps/000/layers/000/q", H5P_DEFAULT,
+                                 H5P_DEFAULT), 0);
+}
+static void ed_soft_root(hid_t f)
+{
+    cr_assert_geq(H5Lmove(f, "/steps", f, "/real_steps", H5P_DEFAULT, H5P_DEFAULT), 0);
+    cr_assert_geq(H5Lcreate_soft("/real_steps", f, "/steps", H5P_DEFAULT, H5P_DEFAULT), 0);
+}
+static void ed_soft_layers(hid_t f)
+{
+    cr_assert_geq(H5Lmove(f, "/steps/020/layers", f, "/steps/020/l", H5P_DEFAULT, H5P_DEFAULT), 0);
+    cr_assert_geq(H5Lcreate_soft("/steps/020/l", f, "/steps/020/layers", H5P_DEFAULT, H5P_DEFAULT), 0);
+}
+/* lzf (h5py's filter, not in libhdf5), optional so HDF5 lets us write
+ * without it: the pipeline still names it, and a reader must have it. */
+static void ed_lzf(hid_t f)
+{
+    hid_t dcpl = chunked_dcpl();
+    cr_assert_geq(H5Pset_filter(dcpl, 32000, H5Z_FLAG_OPTIONAL, 0, NULL), 0);
+    replace_with(f, "/steps/000/layers/001/q", dcpl, NH);
+    H5Pclose(dcpl);
+}
+static void ed_unknown_filter(hid_t f)
+{
+    hid_t dcpl = chunked_dcpl();
+    cr_assert_geq(H5Pset_filter(dcpl, 40001, H5Z_FLAG_OPTIONAL, 0, NULL), 0);
+    replace_with(f, "/steps/000/layers/001/k", dcpl, NH);
+    H5Pclose(dcpl);
+}
+
+Test(capture, rejects_storage)
+{
+    struct {
+        const char *name;
+        edit_fn fn;
+        const char *n1, *n2;
+    } cases[] = {
+        {"unwritten.h5", ed_unwritten, "/steps/000/layers/000/q", "was never written"},
+        {"unwritten_chunked.h5", ed_unwritten_chunked, "/steps/010/layers/001/o", "was never written"},
+        {"partial_chunks.h5", ed_partial_chunks, "/steps/010/layers/000/k", "only 1 of its 3 chunks"},
+        {"external.h5", ed_external, "/steps/000/layers/001/v", "external raw storage"},
+        {"virtual.h5", ed_virtual, "/steps/000/layers/000/q", "virtual dataset"},
+        {"elink.h5", ed_elink, "/steps/020/layers/000/k: is an external link to '/secret' in file '/tmp/elsewhere.h5'",
+         NULL},
+        {"elink_step.h5", ed_elink_step, "/steps/010: is an external link", NULL},
+        {"soft.h5", ed_soft, "/steps/000/layers/000/q: is a soft link to '/steps/000/layers/000/k'", NULL},
+        {"soft_root.h5", ed_soft_root, "/steps: is a soft link to '/real_steps'", NULL},
+        {"soft_layers.h5", ed_soft_layers, "/steps/020/layers: is a soft link", NULL},
+        {"lzf.h5", ed_lzf,
+         "dataset /steps/000/layers/001/q uses filter lzf (id 32000), which this libhdf5 does not have", NULL},
+        {"unknown_filter.h5", ed_unknown_filter, "/steps/000/layers/001/k uses filter (unnamed) (id 40001)", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *path = edited(cases[i].name, cases[i].fn);
+        expect_reject(path, RIPPLE_ERR_FORMAT, cases[i].n1, cases[i].n2);
+        assert_no_open_ids();
+        free(path);
+    }
+}
+
+/* Storage that is fine: contiguous, compact, chunked without filters, and
+ * chunks that overhang the shape; all read back exactly. */
+static void ed_layouts(hid_t f)
+{
+    replace_with(f, "/steps/000/layers/000/q", H5P_DEFAULT, NH);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    cr_assert_geq(H5Pset_layout(dcpl, H5D_COMPACT), 0);
+    replace_with(f, "/steps/000/layers/000/k", dcpl, NH);
+    H5Pclose(dcpl);
+    dcpl = chunked_dcpl();
+    replace_with(f, "/steps/000/layers/000/v", dcpl, NH);
+    H5Pclose(dcpl);
+    dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    hsize_t odd[3] = {2, 7, 5}; /* 2 x 5 x 4 chunks, the last ones partly outside */
+    cr_assert_geq(H5Pset_chunk(dcpl, 3, odd), 0);
+    replace_with(f, "/steps/010/layers/001/o", dcpl, NH);
+    H5Pclose(dcpl);
+}
+
+Test(capture, accepts_storage_layouts)
+{
+    char *path = edited("layouts.h5", ed_layouts);
+    ripple_capture *cap = NULL;
+    cr_assert_eq(ripple_capture_open(path, &cap), RIPPLE_OK, "%s", ripple_last_error());
+    float *got = malloc(NEL * sizeof *got), *want = malloc(NEL * sizeof *want);
+    fill_exact(want, NEL, 0);
+    const int at[4][3] = {{0, 0, 0}, {0, 0, 1}, {0, 0, 2}, {10, 1, 3}};
+    for (int i = 0; i < 4; i++) {
+        cr_assert_eq(ripple_capture_read(cap, at[i][0], at[i][1], (ripple_tensor)at[i][2], 0, NH, got), RIPPLE_OK,
+                     "%s", ripple_last_error());
+        cr_assert_eq(memcmp(got, want, NEL * sizeof *got), 0, "tensor %d differs", i);
+    }
+    free(got), free(want);
+    ripple_capture_close(cap);
+    assert_no_open_ids();
+    free(path);
+}
+
 Test(capture, rejects_root_attributes)
 {
     struct {

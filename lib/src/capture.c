@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define FP16_MAX 65504.0f
@@ -102,6 +103,49 @@ static void describe_type(hid_t t, char *buf, size_t n)
     case H5T_INTEGER: snprintf(buf, n, "%s%zu", H5Tget_sign(t) == H5T_SGN_NONE ? "uint" : "int", bits); break;
     case H5T_STRING: snprintf(buf, n, "string"); break;
     default: snprintf(buf, n, "non-numeric (HDF5 type class %d)", (int)H5Tget_class(t)); break;
+    }
+}
+
+/* Bytes from a file, made safe for a one-line message: printable ASCII is
+ * kept, quotes and backslashes are escaped, every other byte becomes \xNN;
+ * dst is always terminated (cut short rather than overflowing). */
+static const char *esc(const char *src, char *dst, size_t cap)
+{
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)src; *p && o + 5 < cap; p++) {
+        if (*p == '\\' || *p == '\'') {
+            dst[o++] = '\\';
+            dst[o++] = (char)*p;
+        } else if (*p >= 0x20 && *p < 0x7f) {
+            dst[o++] = (char)*p;
+        } else {
+            o += (size_t)snprintf(dst + o, cap - o, "\\x%02x", *p);
+        }
+    }
+    dst[o] = '\0';
+    return dst;
+}
+
+/* Name of a registered HDF5 filter id (the names the plugins register). */
+static const char *filter_known_name(H5Z_filter_t id)
+{
+    switch (id) {
+    case H5Z_FILTER_DEFLATE: return "deflate";
+    case H5Z_FILTER_SHUFFLE: return "shuffle";
+    case H5Z_FILTER_FLETCHER32: return "fletcher32";
+    case H5Z_FILTER_SZIP: return "szip";
+    case H5Z_FILTER_NBIT: return "nbit";
+    case H5Z_FILTER_SCALEOFFSET: return "scaleoffset";
+    case 307: return "bzip2";
+    case 32000: return "lzf";
+    case 32001: return "blosc";
+    case 32004: return "lz4";
+    case 32008: return "bitshuffle";
+    case 32013: return "zfp";
+    case 32015: return "zstd";
+    case 32017: return "sz";
+    case 32026: return "blosc2";
+    default: return NULL;
     }
 }
 
@@ -345,6 +389,7 @@ struct ripple_capture {
     cap_entry *e;
     size_t n, cap;
     int64_t data_bytes;
+    int64_t file_bytes; /* size of the file on disk, bounds every dataset's storage */
 };
 
 /* Decimal index 0..INT_MAX, or -1. */
@@ -358,6 +403,47 @@ static int parse_index(const char *name)
         if (v > INT_MAX) return -1;
     }
     return (int)v;
+}
+
+/* Link `name` of parent (shown as path), which must be a hard link when it
+ * exists: soft, external and user-defined links are refused, since a
+ * capture holds its own groups and datasets (an external link would open
+ * another file, a soft one lead anywhere in this one). *present = 0 when
+ * there is no such link. */
+static ripple_status hard_link(const char *file, hid_t parent, const char *name, const char *path,
+                               int *present)
+{
+    char hb[256], val[256], eb[400];
+    H5L_info_t li;
+    *present = 0;
+    htri_t ex = H5Lexists(parent, name, H5P_DEFAULT);
+    if (ex < 0 || (ex > 0 && H5Lget_info(parent, name, &li, H5P_DEFAULT) < 0))
+        return ripple_fail(RIPPLE_ERR_FORMAT, "%s: %s: cannot look up the link: %s", file, path, h5_msg(hb));
+    if (ex == 0) return RIPPLE_OK;
+    if (li.type == H5L_TYPE_HARD) {
+        *present = 1;
+        return RIPPLE_OK;
+    }
+    eb[0] = '\0';
+    if ((li.type == H5L_TYPE_SOFT || li.type == H5L_TYPE_EXTERNAL) &&
+        H5Lget_val(parent, name, val, sizeof val, H5P_DEFAULT) >= 0) {
+        val[sizeof val - 1] = '\0';
+        const char *efile = NULL, *eobj = NULL;
+        if (li.type == H5L_TYPE_SOFT) {
+            snprintf(eb, sizeof eb, " to '%s'", esc(val, hb, sizeof hb));
+        } else if (li.u.val_size <= sizeof val &&
+                   H5Lunpack_elink_val(val, li.u.val_size, NULL, &efile, &eobj) >= 0 && efile && eobj) {
+            char b2[128];
+            snprintf(eb, sizeof eb, " to '%s' in file '%s'", esc(eobj, hb, sizeof hb), esc(efile, b2, sizeof b2));
+        }
+    }
+    H5Eclear2(H5E_DEFAULT);
+    return ripple_fail(RIPPLE_ERR_FORMAT,
+                       "%s: %s: is %s%s; a capture must hold its groups and datasets itself (hard links only)",
+                       file, path,
+                       li.type == H5L_TYPE_SOFT ? "a soft link"
+                       : li.type == H5L_TYPE_EXTERNAL ? "an external link" : "a user-defined link",
+                       eb);
 }
 
 /* Names of the links in group g, in name order. */
@@ -554,6 +640,152 @@ done:
     return s;
 }
 
+/* Where a dataset's values come from, checked before anything is read:
+ * - no virtual layout and no external raw storage (either would read other
+ *   files: a capture once read a system text file as float16 data);
+ * - every filter of the pipeline available for decoding, named when not;
+ * - storage written: a dataset never written reads as its fill value
+ *   (zeros), which once gave a "perfect" result with exit 0; chunked data
+ *   must have every chunk;
+ * - unfiltered data takes exactly elements x element size bytes, inside
+ *   the file (an 11 KB file claiming a 1 GiB tensor is refused here, not
+ *   after allocating for it). Filtered data must fit in the file too.
+ * space, dims: its dataspace and shape, already checked against the attributes. */
+static ripple_status check_storage(ripple_capture *cap, hid_t ds, hid_t space, const char *dpath,
+                                   const hsize_t dims[3], int bytes)
+{
+    ripple_status s = RIPPLE_OK;
+    hid_t dcpl = H5I_INVALID_HID;
+    char hb[256], nb[96], eb[400];
+    const char *f = cap->path;
+    dcpl = H5Dget_create_plist(ds);
+    H5D_layout_t layout = dcpl < 0 ? H5D_LAYOUT_ERROR : H5Pget_layout(dcpl);
+    if (layout == H5D_LAYOUT_ERROR) {
+        s = ripple_fail(RIPPLE_ERR_FORMAT, "%s: %s: cannot read the storage layout: %s", f, dpath, h5_msg(hb));
+        goto done;
+    }
+    if (layout == H5D_VIRTUAL) {
+        s = ripple_fail(RIPPLE_ERR_FORMAT,
+                        "%s: %s: is a virtual dataset (its values live in other datasets or files); "
+                        "store the data in the capture itself (h5repack -l CONTI IN OUT)", f, dpath);
+        goto done;
+    }
+    if (layout != H5D_CONTIGUOUS && layout != H5D_CHUNKED && layout != H5D_COMPACT) {
+        s = ripple_fail(RIPPLE_ERR_FORMAT, "%s: %s: unknown storage layout %d", f, dpath, (int)layout);
+        goto done;
+    }
+    int next = H5Pget_external_count(dcpl);
+    if (next != 0) {
+        s = ripple_fail(RIPPLE_ERR_FORMAT,
+                        "%s: %s: keeps its values in %d external file%s (external raw storage); "
+                        "a capture must hold its data itself", f, dpath, next < 0 ? 1 : next,
+                        next == 1 || next < 0 ? "" : "s");
+        goto done;
+    }
+    int nf = H5Pget_nfilters(dcpl);
+    if (nf < 0) {
+        s = ripple_fail(RIPPLE_ERR_FORMAT, "%s: %s: cannot read the filter pipeline: %s", f, dpath, h5_msg(hb));
+        goto done;
+    }
+    for (int i = 0; i < nf; i++) {
+        unsigned flags = 0, config = 0, cd[16];
+        size_t ncd = sizeof cd / sizeof cd[0];
+        char fname[80] = "";
+        H5Z_filter_t id = H5Pget_filter2(dcpl, (unsigned)i, &flags, &ncd, cd, sizeof fname, fname, &config);
+        if (id < 0) {
+            s = ripple_fail(RIPPLE_ERR_FORMAT, "%s: %s: cannot read filter %d of the pipeline: %s", f, dpath, i,
+                            h5_msg(hb));
+            goto done;
+        }
+        fname[sizeof fname - 1] = '\0';
+        const char *known = filter_known_name(id);
+        const char *name = known ? known : fname[0] ? esc(fname, nb, sizeof nb) : "(unnamed)";
+        htri_t avail = H5Zfilter_avail(id);
+        unsigned info = 0;
+        if (avail > 0 && (H5Zget_filter_info(id, &info) < 0 || !(info & H5Z_FILTER_CONFIG_DECODE_ENABLED)))
+            avail = 0;
+        H5Eclear2(H5E_DEFAULT);
+        if (avail <= 0) {
+            s = ripple_fail(RIPPLE_ERR_FORMAT,
+                            "%s: dataset %s uses filter %s (id %d), which this libhdf5 does not have; "
+                            "decompress the file where the filter is installed (h5repack -f NONE IN OUT) "
+                            "or install the filter's HDF5 plugin",
+                            f, dpath, name, (int)id);
+            goto done;
+        }
+    }
+    /* bytes the shape needs; dims passed the attribute checks (<= SIZE_MAX / 8 elements) */
+    const uint64_t raw = (uint64_t)dims[0] * dims[1] * dims[2] * (uint64_t)bytes;
+    H5D_space_status_t st;
+    if (H5Dget_space_status(ds, &st) < 0) {
+        s = ripple_fail(RIPPLE_ERR_FORMAT, "%s: %s: cannot query its storage: %s", f, dpath, h5_msg(hb));
+        goto done;
+    }
+    if (st == H5D_SPACE_STATUS_NOT_ALLOCATED) {
+        s = ripple_fail(RIPPLE_ERR_FORMAT,
+                        "%s: %s: was never written (no storage allocated; it would read as fill values)",
+                        f, dpath);
+        goto done;
+    }
+    hsize_t stored = H5Dget_storage_size(ds);
+    snprintf(eb, sizeof eb, "%llu bytes", (unsigned long long)raw);
+    if (layout == H5D_CHUNKED) {
+        hsize_t chunk[3], nchunks = 0;
+        if (H5Pget_chunk(dcpl, 3, chunk) != 3 || !chunk[0] || !chunk[1] || !chunk[2]) {
+            s = ripple_fail(RIPPLE_ERR_FORMAT, "%s: %s: chunked, but its chunk shape is not of rank 3", f, dpath);
+            goto done;
+        }
+        uint64_t want = 1, chunk_bytes = (uint64_t)bytes;
+        for (int a = 0; a < 3; a++) {
+            want *= (dims[a] + chunk[a] - 1) / chunk[a]; /* <= the element count: no overflow */
+            if (__builtin_mul_overflow(chunk_bytes, (uint64_t)chunk[a], &chunk_bytes)) chunk_bytes = UINT64_MAX;
+        }
+        if (H5Dget_num_chunks(ds, space, &nchunks) < 0) {
+            s = ripple_fail(RIPPLE_ERR_FORMAT, "%s: %s: cannot count its chunks: %s", f, dpath, h5_msg(hb));
+            goto done;
+        }
+        if (nchunks != want) {
+            s = ripple_fail(RIPPLE_ERR_FORMAT,
+                            "%s: %s: only %llu of its %llu chunks were written (the rest would read as fill values)",
+                            f, dpath, (unsigned long long)nchunks, (unsigned long long)want);
+            goto done;
+        }
+        uint64_t need;
+        if (__builtin_mul_overflow(want, chunk_bytes, &need)) need = UINT64_MAX;
+        if (nf == 0 && stored != need) {
+            s = ripple_fail(RIPPLE_ERR_FORMAT,
+                            "%s: %s: stores %llu bytes, but %llu unfiltered chunks of %llu bytes need %llu (corrupt?)",
+                            f, dpath, (unsigned long long)stored, (unsigned long long)want,
+                            (unsigned long long)chunk_bytes, (unsigned long long)need);
+            goto done;
+        }
+    } else if (stored != raw) {
+        s = ripple_fail(RIPPLE_ERR_FORMAT, "%s: %s: stores %llu bytes, but its shape needs %s (corrupt?)", f,
+                        dpath, (unsigned long long)stored, eb);
+        goto done;
+    }
+    uint64_t end = stored;
+    if (layout == H5D_CONTIGUOUS) {
+        haddr_t off = H5Dget_offset(ds);
+        H5Eclear2(H5E_DEFAULT);
+        if (off == HADDR_UNDEF) {
+            s = ripple_fail(RIPPLE_ERR_FORMAT, "%s: %s: was never written (no data address)", f, dpath);
+            goto done;
+        }
+        if (__builtin_add_overflow((uint64_t)off, stored, &end)) end = UINT64_MAX;
+    }
+    if (end > (uint64_t)cap->file_bytes) {
+        s = ripple_fail(RIPPLE_ERR_FORMAT,
+                        "%s: %s: its %llu bytes of data reach byte %llu, past the end of the %lld-byte file "
+                        "(truncated or corrupt)",
+                        f, dpath, (unsigned long long)stored, (unsigned long long)end, (long long)cap->file_bytes);
+        goto done;
+    }
+done:
+    close_id(&dcpl, H5Pclose);
+    return s;
+}
+
 /* Checks one dataset's shape and element type; *bytes = 2 or 4. */
 static ripple_status check_dataset(ripple_capture *cap, hid_t lg, const char *dpath, const char *name,
                                    int *bytes)
@@ -595,6 +827,7 @@ static ripple_status check_dataset(ripple_capture *cap, hid_t lg, const char *dp
                         f, dpath, tb);
         goto done;
     }
+    s = check_storage(cap, ds, sp, dpath, d, *bytes);
 done:
     close_id(&ty, H5Tclose);
     close_id(&sp, H5Sclose);
@@ -637,14 +870,18 @@ static ripple_status read_step(ripple_capture *cap, hid_t steps, const char *sna
         goto done;
     }
     snprintf(e.sname, sizeof e.sname, "%s", sname);
-    sg = H5Gopen2(steps, sname, H5P_DEFAULT);
+    int present = 0;
+    if ((s = hard_link(f, steps, sname, spath, &present))) goto done;
+    sg = present ? H5Gopen2(steps, sname, H5P_DEFAULT) : H5I_INVALID_HID;
     if (sg < 0) {
         s = ripple_fail(RIPPLE_ERR_FORMAT, "%s: %s: not a group: %s", f, spath, h5_msg(hb));
         goto done;
     }
     if ((s = attr_double(f, sg, spath, "timestep", 1, &e.pub.timestep, NULL))) goto done;
     snprintf(lpath, sizeof lpath, "%s/layers", spath);
-    if (H5Lexists(sg, "layers", H5P_DEFAULT) <= 0 || (layers = H5Gopen2(sg, "layers", H5P_DEFAULT)) < 0) {
+    if ((s = hard_link(f, sg, "layers", lpath, &present))) goto done;
+    if (!present || (layers = H5Gopen2(sg, "layers", H5P_DEFAULT)) < 0) {
+        H5Eclear2(H5E_DEFAULT);
         s = ripple_fail(RIPPLE_ERR_FORMAT, "%s: %s: missing group", f, lpath);
         goto done;
     }
@@ -662,7 +899,8 @@ static ripple_status read_step(ripple_capture *cap, hid_t steps, const char *sna
             goto done;
         }
         snprintf(e.lname, sizeof e.lname, "%s", lnames[i]);
-        lg = H5Gopen2(layers, lnames[i], H5P_DEFAULT);
+        if ((s = hard_link(f, layers, lnames[i], lpath, &present))) goto done;
+        lg = present ? H5Gopen2(layers, lnames[i], H5P_DEFAULT) : H5I_INVALID_HID;
         if (lg < 0) {
             s = ripple_fail(RIPPLE_ERR_FORMAT, "%s: %s: not a group: %s", f, lpath, h5_msg(hb));
             goto done;
@@ -670,8 +908,8 @@ static ripple_status read_step(ripple_capture *cap, hid_t steps, const char *sna
         for (int t = 0; t < 4; t++) {
             snprintf(dpath, sizeof dpath, "%s/%s", lpath, tensor_name[t]);
             e.elem_bytes[t] = 0;
-            htri_t ex = H5Lexists(lg, tensor_name[t], H5P_DEFAULT);
-            if (ex <= 0) {
+            if ((s = hard_link(f, lg, tensor_name[t], dpath, &present))) goto done;
+            if (!present) {
                 if (t == RIPPLE_TENSOR_O) continue;
                 s = ripple_fail(RIPPLE_ERR_FORMAT, "%s: %s: missing dataset", f, dpath);
                 goto done;
@@ -705,8 +943,9 @@ static ripple_status read_entries(ripple_capture *cap)
     char **names = NULL;
     size_t ns = 0;
     const char *f = cap->path;
-    if (H5Lexists(cap->file, "steps", H5P_DEFAULT) <= 0 ||
-        (steps = H5Gopen2(cap->file, "steps", H5P_DEFAULT)) < 0) {
+    int present = 0;
+    if ((s = hard_link(f, cap->file, "steps", "/steps", &present))) goto done;
+    if (!present || (steps = H5Gopen2(cap->file, "steps", H5P_DEFAULT)) < 0) {
         H5Eclear2(H5E_DEFAULT);
         s = ripple_fail(RIPPLE_ERR_FORMAT, "%s: /steps: missing group (the file holds no captured tensors)", f);
         goto done;
@@ -751,7 +990,11 @@ ripple_status ripple_capture_open(const char *path, ripple_capture **out)
     h5_quiet();
     FILE *fp = fopen(path, "rb");
     if (!fp) return ripple_fail(RIPPLE_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    int regular = fstat(fileno(fp), &sb) == 0 && S_ISREG(sb.st_mode);
     fclose(fp);
+    if (!regular)
+        return ripple_fail(RIPPLE_ERR_IO, "%s: not a regular file", path);
     htri_t is = H5Fis_hdf5(path);
     if (is <= 0) {
         H5Eclear2(H5E_DEFAULT);
@@ -760,6 +1003,7 @@ ripple_status ripple_capture_open(const char *path, ripple_capture **out)
     cap = calloc(1, sizeof *cap);
     if (!cap) return ripple_fail(RIPPLE_ERR_NOMEM, "%s: out of memory", path);
     cap->file = H5I_INVALID_HID;
+    cap->file_bytes = (int64_t)sb.st_size;
     if (!(cap->path = strdup(path))) {
         s = ripple_fail(RIPPLE_ERR_NOMEM, "%s: out of memory", path);
         goto done;
