@@ -525,6 +525,125 @@ static void ed_duplicate(hid_t f)
     H5Lcreate_hard(f, "/steps/020", f, "/steps/20", H5P_DEFAULT, H5P_DEFAULT);
 }
 
+/* ------------------------------------------------ attribute values (item 3) */
+
+static void ed_axes_ttt(hid_t f) { set_fixed_str(f, "rope_axes", "ttt", 3, H5T_STR_NULLPAD); }
+static void ed_axes_hth(hid_t f) { set_fixed_str(f, "rope_axes", "hth", 3, H5T_STR_NULLPAD); }
+static void ed_axes_ww(hid_t f)
+{
+    int64_t split[2] = {4, 6};
+    set_fixed_str(f, "rope_axes", "ww", 2, H5T_STR_NULLPAD);
+    set_i64(f, "rope_split", 2, split, H5T_STD_I64LE);
+}
+static void set_timestep(hid_t f, double v)
+{
+    hid_t g = H5Gopen2(f, "/steps/010", H5P_DEFAULT);
+    H5Adelete(g, "timestep");
+    hid_t sp = H5Screate(H5S_SCALAR), a = H5Acreate2(g, "timestep", H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+    cr_assert_geq(H5Awrite(a, H5T_NATIVE_DOUBLE, &v), 0);
+    H5Aclose(a);
+    H5Sclose(sp);
+    H5Gclose(g);
+}
+static void ed_timestep_nan(hid_t f) { set_timestep(f, NAN); }
+static void ed_timestep_inf(hid_t f) { set_timestep(f, INFINITY); }
+static void ed_timestep_ninf(hid_t f) { set_timestep(f, -INFINITY); }
+/* float32 NaN, converted by HDF5 on read */
+static void ed_timestep_f32_nan(hid_t f)
+{
+    hid_t g = H5Gopen2(f, "/steps/020", H5P_DEFAULT);
+    H5Adelete(g, "timestep");
+    float v = NAN;
+    hid_t sp = H5Screate(H5S_SCALAR), a = H5Acreate2(g, "timestep", H5T_IEEE_F32BE, sp, H5P_DEFAULT, H5P_DEFAULT);
+    cr_assert_geq(H5Awrite(a, H5T_NATIVE_FLOAT, &v), 0);
+    H5Aclose(a);
+    H5Sclose(sp);
+    H5Gclose(g);
+}
+/* Terminal escape sequences and bytes that are not text, in what messages quote. */
+static void ed_format_binary(hid_t f) { set_fixed_str(f, "format", "\x1b[2J\xff\x01ok", 8, H5T_STR_NULLPAD); }
+static void ed_axes_tt_binary(hid_t f) { set_fixed_str(f, "rope_axes", "tt\x1b", 3, H5T_STR_NULLPAD); }
+static void ed_axes_binary(hid_t f) { set_fixed_str(f, "rope_axes", "t\x07w", 3, H5T_STR_NULLPAD); }
+static void ed_axes_long_binary(hid_t f) { set_fixed_str(f, "rope_axes", "\x1b]0;pwn\x07", 8, H5T_STR_NULLPAD); }
+static void ed_group_binary(hid_t f)
+{
+    cr_assert_geq(H5Lmove(f, "/steps/020", f, "/steps/\x1b[31m\x7f", H5P_DEFAULT, H5P_DEFAULT), 0);
+}
+static void ed_layer_binary(hid_t f)
+{
+    cr_assert_geq(H5Lmove(f, "/steps/010/layers/001", f, "/steps/010/layers/1\x0a" "2", H5P_DEFAULT, H5P_DEFAULT),
+                  0);
+}
+
+/* No byte of msg is a control character or outside ASCII. */
+static void assert_printable(const char *msg)
+{
+    for (const unsigned char *p = (const unsigned char *)msg; *p; p++)
+        cr_assert(*p >= 0x20 && *p < 0x7f, "raw byte 0x%02x in: %s", *p, msg);
+}
+
+Test(capture, rejects_attribute_values)
+{
+    struct {
+        const char *name;
+        edit_fn fn;
+        const char *n1, *n2;
+    } cases[] = {
+        {"axes_ttt.h5", ed_axes_ttt, "'rope_axes' = 'ttt': letter 't' appears twice", NULL},
+        {"axes_hth.h5", ed_axes_hth, "'rope_axes' = 'hth': letter 'h' appears twice", NULL},
+        {"axes_ww.h5", ed_axes_ww, "'rope_axes' = 'ww': letter 'w' appears twice", NULL},
+        {"axes_tt_bin.h5", ed_axes_tt_binary, "'rope_axes' = 'tt\\x1b': letter 't' appears twice", NULL},
+        {"ts_nan.h5", ed_timestep_nan, "/steps/010: attribute 'timestep' = nan must be finite", NULL},
+        {"ts_inf.h5", ed_timestep_inf, "/steps/010: attribute 'timestep' = inf must be finite", NULL},
+        {"ts_ninf.h5", ed_timestep_ninf, "/steps/010: attribute 'timestep' = -inf must be finite", NULL},
+        {"ts_f32nan.h5", ed_timestep_f32_nan, "/steps/020: attribute 'timestep'", "must be finite"},
+        {"format_bin.h5", ed_format_binary, "format is '\\x1b[2J\\xff\\x01ok'", NULL},
+        {"axes_bin.h5", ed_axes_binary, "'rope_axes' = 't\\x07w': letter '\\x07' is not t, h or w", NULL},
+        {"axes_long_bin.h5", ed_axes_long_binary, "'rope_axes' = '\\x1b]0;pwn\\x07' has more than 3 letters", NULL},
+        {"group_bin.h5", ed_group_binary, "/steps/\\x1b[31m\\x7f: group name is not a decimal step index", NULL},
+        {"layer_bin.h5", ed_layer_binary, "/steps/010/layers/1\\x0a2: group name is not a decimal layer index",
+         NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *path = edited(cases[i].name, cases[i].fn);
+        expect_reject(path, RIPPLE_ERR_FORMAT, cases[i].n1, cases[i].n2);
+        assert_printable(ripple_last_error());
+        assert_no_open_ids();
+        free(path);
+    }
+}
+
+/* Free text keeps UTF-8 but shows control bytes escaped, so no consumer
+ * prints a raw newline or escape sequence from a file. */
+static void ed_text_controls(hid_t f)
+{
+    set_fixed_str(f, "model", "two\nlines\x1b[0m", 15, H5T_STR_NULLPAD);
+    set_fixed_str(f, "prompt", "caf\xc3\xa9\ttab", 9, H5T_STR_NULLPAD);
+}
+
+Test(capture, text_attributes_escape_controls)
+{
+    char *path = edited("text_controls.h5", ed_text_controls);
+    ripple_capture *cap = NULL;
+    cr_assert_eq(ripple_capture_open(path, &cap), RIPPLE_OK, "%s", ripple_last_error());
+    cr_assert_str_eq(ripple_capture_get_info(cap)->model, "two\\x0alines\\x1b[0m");
+    cr_assert_str_eq(ripple_capture_get_info(cap)->prompt, "caf\xc3\xa9\\x09tab");
+    ripple_capture_close(cap);
+    free(path);
+}
+
+Test(capture, writer_refuses_repeated_axes)
+{
+    char *path = tmp_path("repeated_axes.h5");
+    ripple_capture_info in = small_info();
+    in.layout.group_axis[2] = RIPPLE_AXIS_T;
+    ripple_capture_writer *w = (ripple_capture_writer *)&w;
+    cr_assert_eq(ripple_capture_writer_open(path, &in, 4, &w), RIPPLE_ERR_INVALID);
+    cr_assert_null(w);
+    cr_assert(strstr(ripple_last_error(), "groups 0 and 2 are both along axis t"), "%s", ripple_last_error());
+    free(path);
+}
+
 /* ------------------------------------------- storage (where values come from) */
 
 static const hsize_t full_dims[3] = {NH, SEQ, DIM};

@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 #include <hdf5.h>
 
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -246,4 +247,54 @@ Test(hostile, patched_contiguous_control)
     char args[1024];
     snprintf(args, sizeof args, "eval '%s' --step 0 --layer 0 --format tsv --no-floor", ok);
     cr_assert_eq(tu_ripple(NULL, args), 0, "%s", tu_err());
+}
+
+/* ------------------------------------------------- attribute values (item 3) */
+
+static void set_str(hid_t obj, const char *name, const char *v)
+{
+    if (H5Aexists(obj, name) > 0) cr_assert_geq(H5Adelete(obj, name), 0);
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, strlen(v));
+    hid_t sp = H5Screate(H5S_SCALAR), a = H5Acreate2(obj, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
+    cr_assert_geq(H5Awrite(a, t, v), 0);
+    H5Aclose(a);
+    H5Sclose(sp);
+    H5Tclose(t);
+}
+static void ed_axes_ttt(hid_t f) { set_str(f, "rope_axes", "ttt"); }
+static void ed_timestep_nan(hid_t f)
+{
+    hid_t g = H5Gopen2(f, "/steps/000", H5P_DEFAULT);
+    double v = NAN;
+    H5Adelete(g, "timestep");
+    hid_t sp = H5Screate(H5S_SCALAR), a = H5Acreate2(g, "timestep", H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+    cr_assert_geq(H5Awrite(a, H5T_NATIVE_DOUBLE, &v), 0);
+    H5Aclose(a);
+    H5Sclose(sp);
+    H5Gclose(g);
+}
+static void ed_format_escape(hid_t f) { set_str(f, "format", "\x1b]2;owned\x07\x1b[2J\xfe"); }
+static void ed_model_escape(hid_t f) { set_str(f, "model", "evil\x1b[2J\nmodel\rx"); }
+
+/* Nothing but printable ASCII, newlines and tabs. */
+static void expect_clean(const char *what, const char *text)
+{
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++)
+        cr_expect(*p == '\n' || *p == '\t' || (*p >= 0x20 && *p < 0x7f), "%s: raw byte 0x%02x", what, *p);
+}
+
+Test(hostile, attribute_values)
+{
+    expect_refused(crafted("axes_ttt.h5", ed_axes_ttt), "'rope_axes' = 'ttt': letter 't' appears twice", NULL);
+    expect_refused(crafted("timestep_nan.h5", ed_timestep_nan), "/steps/000: attribute 'timestep' = nan", NULL);
+    const char *fe = crafted("format_escape.h5", ed_format_escape);
+    expect_refused(fe, "format is '\\x1b]2;owned\\x07\\x1b[2J\\xfe'", NULL);
+    expect_clean("stderr", tu_err());
+    /* free text is shown with its control bytes escaped */
+    char args[1024];
+    snprintf(args, sizeof args, "info '%s'", crafted("model_escape.h5", ed_model_escape));
+    cr_assert_eq(tu_ripple(NULL, args), 0, "%s", tu_err());
+    cr_expect(strstr(tu_out(), "evil\\x1b[2J\\x0amodel\\x0dx"), "%s", tu_out());
+    expect_clean("stdout", tu_out());
 }

@@ -29,6 +29,7 @@
 
 #define FP16_MAX 65504.0f
 #define NAME_MAX_LEN 24 /* step/layer group names, NUL included */
+#define ATTR_STR_MAX (1 << 20) /* longest fixed-length string attribute read */
 
 static const char *const tensor_name[4] = {"q", "k", "v", "o"};
 static const char axis_letter[] = "thw"; /* indexed by ripple_axis */
@@ -51,14 +52,18 @@ static herr_t h5_walk_cb(unsigned n, const H5E_error2_t *err, void *data)
     return 0;
 }
 
-/* The innermost description of HDF5's current error stack (then cleared). */
+static const char *esc(const char *src, char *dst, size_t cap);
+
+/* The innermost description of HDF5's current error stack (then cleared),
+ * escaped: HDF5's descriptions may quote names read from the file. */
 static const char *h5_msg(char buf[256])
 {
-    buf[0] = '\0';
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, h5_walk_cb, buf);
+    char raw[256];
+    raw[0] = '\0';
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, h5_walk_cb, raw);
     H5Eclear2(H5E_DEFAULT);
-    if (!buf[0]) snprintf(buf, 256, "unknown HDF5 error");
-    return buf;
+    if (!raw[0]) snprintf(raw, sizeof raw, "unknown HDF5 error");
+    return esc(raw, buf, 256);
 }
 
 /* IEEE binary16 in the given byte order (h5py builds the same type). */
@@ -107,16 +112,14 @@ static void describe_type(hid_t t, char *buf, size_t n)
 }
 
 /* Bytes from a file, made safe for a one-line message: printable ASCII is
- * kept, quotes and backslashes are escaped, every other byte becomes \xNN;
+ * kept, every other byte becomes \xNN (as esc_controls writes them, so a
+ * string escaped by both reads the same);
  * dst is always terminated (cut short rather than overflowing). */
 static const char *esc(const char *src, char *dst, size_t cap)
 {
     size_t o = 0;
     for (const unsigned char *p = (const unsigned char *)src; *p && o + 5 < cap; p++) {
-        if (*p == '\\' || *p == '\'') {
-            dst[o++] = '\\';
-            dst[o++] = (char)*p;
-        } else if (*p >= 0x20 && *p < 0x7f) {
+        if (*p >= 0x20 && *p < 0x7f) {
             dst[o++] = (char)*p;
         } else {
             o += (size_t)snprintf(dst + o, cap - o, "\\x%02x", *p);
@@ -124,6 +127,20 @@ static const char *esc(const char *src, char *dst, size_t cap)
     }
     dst[o] = '\0';
     return dst;
+}
+
+/* Free text from a file (model, prompt, ...) as kept in ripple_capture_info:
+ * control bytes (below 0x20, and 0x7f) become \xNN so that no consumer
+ * prints a newline into a TSV header or an escape sequence to a terminal;
+ * everything else (UTF-8 included) is kept. */
+static void esc_controls(const char *src, char *dst, size_t cap)
+{
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)src; *p && o + 5 < cap; p++) {
+        if (*p < 0x20 || *p == 0x7f) o += (size_t)snprintf(dst + o, cap - o, "\\x%02x", *p);
+        else dst[o++] = (char)*p;
+    }
+    dst[o] = '\0';
 }
 
 /* Name of a registered HDF5 filter id (the names the plugins register). */
@@ -323,8 +340,10 @@ done:
 }
 
 /* String attribute, fixed or variable length, ASCII or UTF-8, scalar or one
- * element; copied into dst (truncated to cap - 1 bytes). */
-static ripple_status attr_str(const char *file, hid_t obj, const char *name, int required,
+ * element; copied into dst (truncated to cap - 1 bytes). text: free text,
+ * kept with its control bytes escaped (esc_controls); otherwise the raw
+ * bytes, for a value the caller validates (and escapes in messages). */
+static ripple_status attr_str(const char *file, hid_t obj, const char *name, int required, int text,
                               char *dst, size_t cap)
 {
     ripple_status s = RIPPLE_OK;
@@ -349,6 +368,11 @@ static ripple_status attr_str(const char *file, hid_t obj, const char *name, int
         src = vstr ? vstr : "";
     } else {
         size_t len = H5Tget_size(type);
+        if (len == 0 || len > ATTR_STR_MAX) {
+            s = ripple_fail(RIPPLE_ERR_FORMAT, "%s: /: attribute '%s' is a %zu-byte string (at most %d)", file,
+                            name, len, ATTR_STR_MAX);
+            goto done;
+        }
         fixed = calloc(len + 1, 1);
         if (!fixed) {
             s = ripple_fail(RIPPLE_ERR_NOMEM, "%s: /: attribute '%s': out of memory", file, name);
@@ -363,7 +387,8 @@ static ripple_status attr_str(const char *file, hid_t obj, const char *name, int
             for (size_t i = len; i > 0 && fixed[i - 1] == ' '; i--) fixed[i - 1] = '\0';
         src = fixed;
     }
-    snprintf(dst, cap, "%s", src);
+    if (text) esc_controls(src, dst, cap);
+    else snprintf(dst, cap, "%s", src);
 done:
     if (vstr) H5free_memory(vstr);
     free(fixed);
@@ -500,14 +525,14 @@ static ripple_status read_root(ripple_capture *cap)
     hid_t root = cap->file;
     ripple_capture_info *in = &cap->info;
     ripple_layout *lay = &in->layout;
-    char buf[64];
+    char buf[64], eb[280];
     int64_t v, grid[3], split[3] = {0, 0, 0};
     int nsplit = 0, present = 0;
 
-    if ((s = attr_str(f, root, "format", 1, buf, sizeof buf))) goto done;
+    if ((s = attr_str(f, root, "format", 1, 0, buf, sizeof buf))) goto done;
     if (strcmp(buf, RIPPLE_CAPTURE_FORMAT) != 0) {
         s = ripple_fail(RIPPLE_ERR_FORMAT, "%s: /: unknown format/version: format is '%s', expected '%s'",
-                        f, buf, RIPPLE_CAPTURE_FORMAT);
+                        f, esc(buf, eb, sizeof eb), RIPPLE_CAPTURE_FORMAT);
         goto done;
     }
     if ((s = attr_int(f, root, "format_version", &v))) goto done;
@@ -517,24 +542,36 @@ static ripple_status read_root(ripple_capture *cap)
                         f, (long long)v, RIPPLE_CAPTURE_VERSION);
         goto done;
     }
-    if ((s = attr_str(f, root, "model", 1, in->model, sizeof in->model))) goto done;
+    if ((s = attr_str(f, root, "model", 1, 1, in->model, sizeof in->model))) goto done;
     if ((s = attr_ints(f, root, "/", "grid", 1, 3, 3, grid, NULL, NULL))) goto done;
-    if ((s = attr_str(f, root, "rope_axes", 1, buf, sizeof buf))) goto done;
+    /* one letter per channel group, each of t, h, w at most once ("thw", "wht",
+     * "th"; not "ttt"): a group's axis decides what it may be reused along */
+    if ((s = attr_str(f, root, "rope_axes", 1, 0, buf, sizeof buf))) goto done;
     size_t naxes = strlen(buf);
     if (naxes > 3) {
-        s = ripple_fail(RIPPLE_ERR_FORMAT, "%s: /: attribute 'rope_axes' = '%s' has more than 3 letters",
-                        f, buf);
+        s = ripple_fail(RIPPLE_ERR_FORMAT,
+                        "%s: /: attribute 'rope_axes' = '%s' has more than 3 letters (one per channel group, e.g. 'thw')",
+                        f, esc(buf, eb, sizeof eb));
         goto done;
     }
+    unsigned seen = 0;
     for (size_t g = 0; g < naxes; g++) {
         const char *p = strchr(axis_letter, buf[g]);
         if (!buf[g] || !p) {
+            char lb[8], one[2] = {buf[g], '\0'};
             s = ripple_fail(RIPPLE_ERR_FORMAT,
-                            "%s: /: attribute 'rope_axes' = '%s': letter '%c' is not t, h or w", f, buf,
-                            buf[g]);
+                            "%s: /: attribute 'rope_axes' = '%s': letter '%s' is not t, h or w", f,
+                            esc(buf, eb, sizeof eb), esc(one, lb, sizeof lb));
             goto done;
         }
         lay->group_axis[g] = (int)(p - axis_letter);
+        if (seen & RIPPLE_AXIS_BIT(lay->group_axis[g])) {
+            s = ripple_fail(RIPPLE_ERR_FORMAT,
+                            "%s: /: attribute 'rope_axes' = '%s': letter '%c' appears twice; each of t, h, w "
+                            "names at most one channel group (e.g. 'thw')", f, esc(buf, eb, sizeof eb), buf[g]);
+            goto done;
+        }
+        seen |= RIPPLE_AXIS_BIT(lay->group_axis[g]);
     }
     memcpy(in->rope_axes, buf, naxes);
     in->rope_axes[naxes] = '\0';
@@ -631,9 +668,9 @@ static ripple_status read_root(ripple_capture *cap)
                         f, in->scale);
         goto done;
     }
-    if ((s = attr_str(f, root, "prompt", 0, in->prompt, sizeof in->prompt))) goto done;
-    if ((s = attr_str(f, root, "source", 0, in->source, sizeof in->source))) goto done;
-    if ((s = attr_str(f, root, "guidance", 0, in->guidance, sizeof in->guidance))) goto done;
+    if ((s = attr_str(f, root, "prompt", 0, 1, in->prompt, sizeof in->prompt))) goto done;
+    if ((s = attr_str(f, root, "source", 0, 1, in->source, sizeof in->source))) goto done;
+    if ((s = attr_str(f, root, "guidance", 0, 1, in->guidance, sizeof in->guidance))) goto done;
     /* seed: any integer; unsigned 64-bit seeds above INT64_MAX are rejected */
     if ((s = attr_ints(f, root, "/", "seed", 0, 1, 1, &in->seed, NULL, &in->has_seed))) goto done;
 done:
@@ -853,12 +890,13 @@ static ripple_status read_step(ripple_capture *cap, hid_t steps, const char *sna
 {
     ripple_status s = RIPPLE_OK;
     hid_t sg = H5I_INVALID_HID, layers = H5I_INVALID_HID, lg = H5I_INVALID_HID;
-    char **lnames = NULL, spath[64], lpath[128], dpath[160], hb[256];
+    char **lnames = NULL, spath[120], lpath[240], dpath[256], hb[256];
     size_t nl = 0;
     const char *f = cap->path;
     cap_entry e;
     memset(&e, 0, sizeof e);
-    snprintf(spath, sizeof spath, "/steps/%s", sname);
+    char nb[NAME_MAX_LEN * 4 + 8]; /* names from the file, escaped for messages */
+    snprintf(spath, sizeof spath, "/steps/%s", esc(sname, nb, sizeof nb));
     e.pub.step = parse_index(sname);
     if (e.pub.step < 0) {
         s = ripple_fail(RIPPLE_ERR_FORMAT, "%s: %s: group name is not a decimal step index", f, spath);
@@ -878,6 +916,11 @@ static ripple_status read_step(ripple_capture *cap, hid_t steps, const char *sna
         goto done;
     }
     if ((s = attr_double(f, sg, spath, "timestep", 1, &e.pub.timestep, NULL))) goto done;
+    if (!isfinite(e.pub.timestep)) {
+        s = ripple_fail(RIPPLE_ERR_FORMAT, "%s: %s: attribute 'timestep' = %g must be finite", f, spath,
+                        e.pub.timestep);
+        goto done;
+    }
     snprintf(lpath, sizeof lpath, "%s/layers", spath);
     if ((s = hard_link(f, sg, "layers", lpath, &present))) goto done;
     if (!present || (layers = H5Gopen2(sg, "layers", H5P_DEFAULT)) < 0) {
@@ -887,7 +930,7 @@ static ripple_status read_step(ripple_capture *cap, hid_t steps, const char *sna
     }
     if ((s = list_names(f, layers, lpath, &lnames, &nl))) goto done;
     for (size_t i = 0; i < nl; i++) {
-        snprintf(lpath, sizeof lpath, "%s/layers/%s", spath, lnames[i]);
+        snprintf(lpath, sizeof lpath, "%s/layers/%s", spath, esc(lnames[i], nb, sizeof nb));
         e.pub.layer = parse_index(lnames[i]);
         if (e.pub.layer < 0) {
             s = ripple_fail(RIPPLE_ERR_FORMAT, "%s: %s: group name is not a decimal layer index", f, lpath);
@@ -1309,6 +1352,10 @@ ripple_status ripple_capture_writer_open(const char *path, const ripple_capture_
         if (lay->group_len[g] <= 0)
             return ripple_fail(RIPPLE_ERR_INVALID, "%s: channel group %d has no channels", path, g);
         axes[g] = axis_letter[lay->group_axis[g]];
+        if (strchr(axes, axes[g]) != axes + g)
+            return ripple_fail(RIPPLE_ERR_INVALID, "%s: channel groups %d and %d are both along axis %c; "
+                               "a capture names each axis at most once", path,
+                               (int)(strchr(axes, axes[g]) - axes), g, axes[g]);
     }
     if (info->rope_axes[0] && strncmp(info->rope_axes, axes, sizeof axes) != 0)
         return ripple_fail(RIPPLE_ERR_INVALID, "%s: rope_axes '%.3s' disagrees with the layout's groups '%s'",
