@@ -429,6 +429,56 @@ static void ed_huge_grid(hid_t f)
     set_i64(f, "grid", 3, v, H5T_STD_I64LE);
 }
 static void ed_bad_axes(hid_t f) { set_fixed_str(f, "rope_axes", "thx", 3, H5T_STR_NULLPAD); }
+/* The group lengths wrap around to 8 when summed in int64: once accepted
+ * (8 <= head_dim 16), then eval ran past its buffers. */
+static void ed_split_overflow(hid_t f)
+{
+    int64_t v[3] = {INT64_MAX, INT64_MAX, 10};
+    set_i64(f, "rope_split", 3, v, H5T_STD_I64LE);
+}
+static void ed_split_wrap2(hid_t f)
+{
+    int64_t v[3] = {INT64_MAX, 2, 3};
+    set_i64(f, "rope_split", 3, v, H5T_STD_I64LE);
+}
+static void ed_split_negative(hid_t f)
+{
+    int64_t v[3] = {-4, 10, 6};
+    set_i64(f, "rope_split", 3, v, H5T_STD_I64LE);
+}
+static void ed_split_min(hid_t f)
+{
+    int64_t v[3] = {INT64_MIN, 6, 6};
+    set_i64(f, "rope_split", 3, v, H5T_STD_I64LE);
+}
+static void ed_split_u64(hid_t f)
+{
+    uint64_t v[3] = {UINT64_MAX, 6, 6};
+    if (H5Aexists(f, "rope_split") > 0) H5Adelete(f, "rope_split");
+    hsize_t d = 3;
+    hid_t sp = H5Screate_simple(1, &d, NULL);
+    hid_t a = H5Acreate2(f, "rope_split", H5T_STD_U64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+    cr_assert_geq(H5Awrite(a, H5T_NATIVE_UINT64, v), 0);
+    H5Aclose(a);
+    H5Sclose(sp);
+}
+/* T*H*W = 2^63: each factor allowed, the product past int64 */
+static void ed_grid_product(hid_t f)
+{
+    int64_t v[3] = {INT64_C(1) << 31, INT64_C(1) << 31, 2};
+    set_i64(f, "grid", 3, v, H5T_STD_I64LE);
+}
+/* T*H*W = 2^60 fits but not in seq_len */
+static void ed_grid_big(hid_t f)
+{
+    int64_t v[3] = {INT64_C(1) << 30, INT64_C(1) << 29, 2};
+    set_i64(f, "grid", 3, v, H5T_STD_I64LE);
+}
+static void ed_offset_max(hid_t f) { set_int(f, "video_offset", INT64_MAX); }
+static void ed_head_dim_huge(hid_t f) { set_int(f, "head_dim", INT64_MAX); }
+static void ed_heads_product(hid_t f) { set_int(f, "num_heads", INT64_C(1) << 58); } /* x 32 x 16 = 2^67 */
+static void ed_neg_offset(hid_t f) { set_int(f, "video_offset", -1); }
+static void ed_neg_steps(hid_t f) { set_int(f, "num_steps", -30); }
 static void ed_shape(hid_t f)
 {
     hsize_t d[3] = {NH, SEQ - 1, DIM};
@@ -468,9 +518,324 @@ static void ed_step_range(hid_t f)
 {
     H5Lmove(f, "/steps/020", f, "/steps/030", H5P_DEFAULT, H5P_DEFAULT);
 }
+/* seq_len that fits the grid but not the stored tensors */
+static void ed_seq_mismatch(hid_t f) { set_int(f, "seq_len", SEQ + 1); }
 static void ed_duplicate(hid_t f)
 {
     H5Lcreate_hard(f, "/steps/020", f, "/steps/20", H5P_DEFAULT, H5P_DEFAULT);
+}
+
+/* ------------------------------------------------ attribute values (item 3) */
+
+static void ed_axes_ttt(hid_t f) { set_fixed_str(f, "rope_axes", "ttt", 3, H5T_STR_NULLPAD); }
+static void ed_axes_hth(hid_t f) { set_fixed_str(f, "rope_axes", "hth", 3, H5T_STR_NULLPAD); }
+static void ed_axes_ww(hid_t f)
+{
+    int64_t split[2] = {4, 6};
+    set_fixed_str(f, "rope_axes", "ww", 2, H5T_STR_NULLPAD);
+    set_i64(f, "rope_split", 2, split, H5T_STD_I64LE);
+}
+static void set_timestep(hid_t f, double v)
+{
+    hid_t g = H5Gopen2(f, "/steps/010", H5P_DEFAULT);
+    H5Adelete(g, "timestep");
+    hid_t sp = H5Screate(H5S_SCALAR), a = H5Acreate2(g, "timestep", H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+    cr_assert_geq(H5Awrite(a, H5T_NATIVE_DOUBLE, &v), 0);
+    H5Aclose(a);
+    H5Sclose(sp);
+    H5Gclose(g);
+}
+static void ed_timestep_nan(hid_t f) { set_timestep(f, NAN); }
+static void ed_timestep_inf(hid_t f) { set_timestep(f, INFINITY); }
+static void ed_timestep_ninf(hid_t f) { set_timestep(f, -INFINITY); }
+/* float32 NaN, converted by HDF5 on read */
+static void ed_timestep_f32_nan(hid_t f)
+{
+    hid_t g = H5Gopen2(f, "/steps/020", H5P_DEFAULT);
+    H5Adelete(g, "timestep");
+    float v = NAN;
+    hid_t sp = H5Screate(H5S_SCALAR), a = H5Acreate2(g, "timestep", H5T_IEEE_F32BE, sp, H5P_DEFAULT, H5P_DEFAULT);
+    cr_assert_geq(H5Awrite(a, H5T_NATIVE_FLOAT, &v), 0);
+    H5Aclose(a);
+    H5Sclose(sp);
+    H5Gclose(g);
+}
+/* Terminal escape sequences and bytes that are not text, in what messages quote. */
+static void ed_format_binary(hid_t f) { set_fixed_str(f, "format", "\x1b[2J\xff\x01ok", 8, H5T_STR_NULLPAD); }
+static void ed_axes_tt_binary(hid_t f) { set_fixed_str(f, "rope_axes", "tt\x1b", 3, H5T_STR_NULLPAD); }
+static void ed_axes_binary(hid_t f) { set_fixed_str(f, "rope_axes", "t\x07w", 3, H5T_STR_NULLPAD); }
+static void ed_axes_long_binary(hid_t f) { set_fixed_str(f, "rope_axes", "\x1b]0;pwn\x07", 8, H5T_STR_NULLPAD); }
+static void ed_group_binary(hid_t f)
+{
+    cr_assert_geq(H5Lmove(f, "/steps/020", f, "/steps/\x1b[31m\x7f", H5P_DEFAULT, H5P_DEFAULT), 0);
+}
+static void ed_layer_binary(hid_t f)
+{
+    cr_assert_geq(H5Lmove(f, "/steps/010/layers/001", f, "/steps/010/layers/1\x0a" "2", H5P_DEFAULT, H5P_DEFAULT),
+                  0);
+}
+
+/* No byte of msg is a control character or outside ASCII. */
+static void assert_printable(const char *msg)
+{
+    for (const unsigned char *p = (const unsigned char *)msg; *p; p++)
+        cr_assert(*p >= 0x20 && *p < 0x7f, "raw byte 0x%02x in: %s", *p, msg);
+}
+
+Test(capture, rejects_attribute_values)
+{
+    struct {
+        const char *name;
+        edit_fn fn;
+        const char *n1, *n2;
+    } cases[] = {
+        {"axes_ttt.h5", ed_axes_ttt, "'rope_axes' = 'ttt': letter 't' appears twice", NULL},
+        {"axes_hth.h5", ed_axes_hth, "'rope_axes' = 'hth': letter 'h' appears twice", NULL},
+        {"axes_ww.h5", ed_axes_ww, "'rope_axes' = 'ww': letter 'w' appears twice", NULL},
+        {"axes_tt_bin.h5", ed_axes_tt_binary, "'rope_axes' = 'tt\\x1b': letter 't' appears twice", NULL},
+        {"ts_nan.h5", ed_timestep_nan, "/steps/010: attribute 'timestep' = nan must be finite", NULL},
+        {"ts_inf.h5", ed_timestep_inf, "/steps/010: attribute 'timestep' = inf must be finite", NULL},
+        {"ts_ninf.h5", ed_timestep_ninf, "/steps/010: attribute 'timestep' = -inf must be finite", NULL},
+        {"ts_f32nan.h5", ed_timestep_f32_nan, "/steps/020: attribute 'timestep'", "must be finite"},
+        {"format_bin.h5", ed_format_binary, "format is '\\x1b[2J\\xff\\x01ok'", NULL},
+        {"axes_bin.h5", ed_axes_binary, "'rope_axes' = 't\\x07w': letter '\\x07' is not t, h or w", NULL},
+        {"axes_long_bin.h5", ed_axes_long_binary, "'rope_axes' = '\\x1b]0;pwn\\x07' has more than 3 letters", NULL},
+        {"group_bin.h5", ed_group_binary, "/steps/\\x1b[31m\\x7f: group name is not a decimal step index", NULL},
+        {"layer_bin.h5", ed_layer_binary, "/steps/010/layers/1\\x0a2: group name is not a decimal layer index",
+         NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *path = edited(cases[i].name, cases[i].fn);
+        expect_reject(path, RIPPLE_ERR_FORMAT, cases[i].n1, cases[i].n2);
+        assert_printable(ripple_last_error());
+        assert_no_open_ids();
+        free(path);
+    }
+}
+
+/* Free text keeps UTF-8 but shows control bytes escaped, so no consumer
+ * prints a raw newline or escape sequence from a file. */
+static void ed_text_controls(hid_t f)
+{
+    set_fixed_str(f, "model", "two\nlines\x1b[0m", 15, H5T_STR_NULLPAD);
+    set_fixed_str(f, "prompt", "caf\xc3\xa9\ttab", 9, H5T_STR_NULLPAD);
+}
+
+Test(capture, text_attributes_escape_controls)
+{
+    char *path = edited("text_controls.h5", ed_text_controls);
+    ripple_capture *cap = NULL;
+    cr_assert_eq(ripple_capture_open(path, &cap), RIPPLE_OK, "%s", ripple_last_error());
+    cr_assert_str_eq(ripple_capture_get_info(cap)->model, "two\\x0alines\\x1b[0m");
+    cr_assert_str_eq(ripple_capture_get_info(cap)->prompt, "caf\xc3\xa9\\x09tab");
+    ripple_capture_close(cap);
+    free(path);
+}
+
+Test(capture, writer_refuses_repeated_axes)
+{
+    char *path = tmp_path("repeated_axes.h5");
+    ripple_capture_info in = small_info();
+    in.layout.group_axis[2] = RIPPLE_AXIS_T;
+    ripple_capture_writer *w = (ripple_capture_writer *)&w;
+    cr_assert_eq(ripple_capture_writer_open(path, &in, 4, &w), RIPPLE_ERR_INVALID);
+    cr_assert_null(w);
+    cr_assert(strstr(ripple_last_error(), "groups 0 and 2 are both along axis t"), "%s", ripple_last_error());
+    free(path);
+}
+
+/* ------------------------------------------- storage (where values come from) */
+
+static const hsize_t full_dims[3] = {NH, SEQ, DIM};
+
+/* Replaces dpath by a float32 dataset made with dcpl (H5P_DEFAULT for none),
+ * writing heads [0, heads) of exact values. */
+static void replace_with(hid_t f, const char *dpath, hid_t dcpl, int heads)
+{
+    if (H5Lexists(f, dpath, H5P_DEFAULT) > 0) cr_assert_geq(H5Ldelete(f, dpath, H5P_DEFAULT), 0);
+    hid_t sp = H5Screate_simple(3, full_dims, NULL);
+    hid_t ds = H5Dcreate2(f, dpath, H5T_IEEE_F32LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    cr_assert_geq(ds, 0, "create %s", dpath);
+    float *x = malloc(NEL * sizeof *x);
+    fill_exact(x, NEL, 0);
+    hsize_t count[3] = {1, SEQ, DIM};
+    hid_t msp = H5Screate_simple(3, count, NULL);
+    for (int h = 0; h < heads; h++) {
+        hsize_t start[3] = {(hsize_t)h, 0, 0};
+        cr_assert_geq(H5Sselect_hyperslab(sp, H5S_SELECT_SET, start, NULL, count, NULL), 0);
+        cr_assert_geq(H5Dwrite(ds, H5T_NATIVE_FLOAT, msp, sp, H5P_DEFAULT, x + (size_t)h * SEQ * DIM), 0);
+    }
+    free(x);
+    H5Sclose(msp);
+    H5Dclose(ds);
+    H5Sclose(sp);
+}
+
+static hid_t chunked_dcpl(void)
+{
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    hsize_t chunk[3] = {1, SEQ, DIM};
+    cr_assert_geq(H5Pset_chunk(dcpl, 3, chunk), 0);
+    return dcpl;
+}
+
+static void ed_unwritten(hid_t f) { replace_with(f, "/steps/000/layers/000/q", H5P_DEFAULT, 0); }
+static void ed_unwritten_chunked(hid_t f)
+{
+    hid_t dcpl = chunked_dcpl();
+    replace_with(f, "/steps/010/layers/001/o", dcpl, 0);
+    H5Pclose(dcpl);
+}
+static void ed_partial_chunks(hid_t f)
+{
+    hid_t dcpl = chunked_dcpl();
+    replace_with(f, "/steps/010/layers/000/k", dcpl, 1);
+    H5Pclose(dcpl);
+}
+/* Raw data in another file (here a text file): HDF5 reads it as floats. */
+static void ed_external(hid_t f)
+{
+    const char *txt = tu_tmp_path("external.txt");
+    FILE *t = fopen(txt, "w");
+    for (size_t i = 0; i < NEL; i++) fputs("root", t);
+    fclose(t);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    cr_assert_geq(H5Pset_external(dcpl, txt, 0, NEL * 4), 0);
+    hid_t sp = H5Screate_simple(3, full_dims, NULL);
+    H5Ldelete(f, "/steps/000/layers/001/v", H5P_DEFAULT);
+    hid_t ds = H5Dcreate2(f, "/steps/000/layers/001/v", H5T_IEEE_F32LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    cr_assert_geq(ds, 0);
+    H5Dclose(ds);
+    H5Sclose(sp);
+    H5Pclose(dcpl);
+}
+/* A virtual dataset mapping another file's tensor. */
+static void ed_virtual(hid_t f)
+{
+    char *src = tmp_path("vds_source.h5");
+    write_small(src, 4, 1, 0);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    hid_t vsp = H5Screate_simple(3, full_dims, NULL), ssp = H5Screate_simple(3, full_dims, NULL);
+    cr_assert_geq(H5Pset_virtual(dcpl, vsp, src, "/steps/000/layers/000/q", ssp), 0);
+    H5Ldelete(f, "/steps/000/layers/000/q", H5P_DEFAULT);
+    hid_t ds = H5Dcreate2(f, "/steps/000/layers/000/q", H5T_IEEE_F32LE, vsp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    cr_assert_geq(ds, 0);
+    H5Dclose(ds);
+    H5Sclose(vsp);
+    H5Sclose(ssp);
+    H5Pclose(dcpl);
+    free(src);
+}
+static void ed_elink(hid_t f)
+{
+    H5Ldelete(f, "/steps/020/layers/000/k", H5P_DEFAULT);
+    cr_assert_geq(H5Lcreate_external("/tmp/elsewhere.h5", "/secret", f, "/steps/020/layers/000/k", H5P_DEFAULT,
+                                     H5P_DEFAULT), 0);
+}
+static void ed_elink_step(hid_t f)
+{
+    H5Ldelete(f, "/steps/010", H5P_DEFAULT);
+    cr_assert_geq(H5Lcreate_external("other.h5", "/steps/010", f, "/steps/010", H5P_DEFAULT, H5P_DEFAULT), 0);
+}
+static void ed_soft(hid_t f)
+{
+    H5Ldelete(f, "/steps/000/layers/000/q", H5P_DEFAULT);
+    cr_assert_geq(H5Lcreate_soft("/steps/000/layers/000/k", f, "/steps/000/layers/000/q", H5P_DEFAULT,
+                                 H5P_DEFAULT), 0);
+}
+static void ed_soft_root(hid_t f)
+{
+    cr_assert_geq(H5Lmove(f, "/steps", f, "/real_steps", H5P_DEFAULT, H5P_DEFAULT), 0);
+    cr_assert_geq(H5Lcreate_soft("/real_steps", f, "/steps", H5P_DEFAULT, H5P_DEFAULT), 0);
+}
+static void ed_soft_layers(hid_t f)
+{
+    cr_assert_geq(H5Lmove(f, "/steps/020/layers", f, "/steps/020/l", H5P_DEFAULT, H5P_DEFAULT), 0);
+    cr_assert_geq(H5Lcreate_soft("/steps/020/l", f, "/steps/020/layers", H5P_DEFAULT, H5P_DEFAULT), 0);
+}
+/* lzf (h5py's filter, not in libhdf5), optional so HDF5 lets us write
+ * without it: the pipeline still names it, and a reader must have it. */
+static void ed_lzf(hid_t f)
+{
+    hid_t dcpl = chunked_dcpl();
+    cr_assert_geq(H5Pset_filter(dcpl, 32000, H5Z_FLAG_OPTIONAL, 0, NULL), 0);
+    replace_with(f, "/steps/000/layers/001/q", dcpl, NH);
+    H5Pclose(dcpl);
+}
+static void ed_unknown_filter(hid_t f)
+{
+    hid_t dcpl = chunked_dcpl();
+    cr_assert_geq(H5Pset_filter(dcpl, 40001, H5Z_FLAG_OPTIONAL, 0, NULL), 0);
+    replace_with(f, "/steps/000/layers/001/k", dcpl, NH);
+    H5Pclose(dcpl);
+}
+
+Test(capture, rejects_storage)
+{
+    struct {
+        const char *name;
+        edit_fn fn;
+        const char *n1, *n2;
+    } cases[] = {
+        {"unwritten.h5", ed_unwritten, "/steps/000/layers/000/q", "was never written"},
+        {"unwritten_chunked.h5", ed_unwritten_chunked, "/steps/010/layers/001/o", "was never written"},
+        {"partial_chunks.h5", ed_partial_chunks, "/steps/010/layers/000/k", "only 1 of its 3 chunks"},
+        {"external.h5", ed_external, "/steps/000/layers/001/v", "external raw storage"},
+        {"virtual.h5", ed_virtual, "/steps/000/layers/000/q", "virtual dataset"},
+        {"elink.h5", ed_elink, "/steps/020/layers/000/k: is an external link to '/secret' in file '/tmp/elsewhere.h5'",
+         NULL},
+        {"elink_step.h5", ed_elink_step, "/steps/010: is an external link", NULL},
+        {"soft.h5", ed_soft, "/steps/000/layers/000/q: is a soft link to '/steps/000/layers/000/k'", NULL},
+        {"soft_root.h5", ed_soft_root, "/steps: is a soft link to '/real_steps'", NULL},
+        {"soft_layers.h5", ed_soft_layers, "/steps/020/layers: is a soft link", NULL},
+        {"lzf.h5", ed_lzf,
+         "dataset /steps/000/layers/001/q uses filter lzf (id 32000), which this libhdf5 does not have", NULL},
+        {"unknown_filter.h5", ed_unknown_filter, "/steps/000/layers/001/k uses filter (unnamed) (id 40001)", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *path = edited(cases[i].name, cases[i].fn);
+        expect_reject(path, RIPPLE_ERR_FORMAT, cases[i].n1, cases[i].n2);
+        assert_no_open_ids();
+        free(path);
+    }
+}
+
+/* Storage that is fine: contiguous, compact, chunked without filters, and
+ * chunks that overhang the shape; all read back exactly. */
+static void ed_layouts(hid_t f)
+{
+    replace_with(f, "/steps/000/layers/000/q", H5P_DEFAULT, NH);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    cr_assert_geq(H5Pset_layout(dcpl, H5D_COMPACT), 0);
+    replace_with(f, "/steps/000/layers/000/k", dcpl, NH);
+    H5Pclose(dcpl);
+    dcpl = chunked_dcpl();
+    replace_with(f, "/steps/000/layers/000/v", dcpl, NH);
+    H5Pclose(dcpl);
+    dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    hsize_t odd[3] = {2, 7, 5}; /* 2 x 5 x 4 chunks, the last ones partly outside */
+    cr_assert_geq(H5Pset_chunk(dcpl, 3, odd), 0);
+    replace_with(f, "/steps/010/layers/001/o", dcpl, NH);
+    H5Pclose(dcpl);
+}
+
+Test(capture, accepts_storage_layouts)
+{
+    char *path = edited("layouts.h5", ed_layouts);
+    ripple_capture *cap = NULL;
+    cr_assert_eq(ripple_capture_open(path, &cap), RIPPLE_OK, "%s", ripple_last_error());
+    float *got = malloc(NEL * sizeof *got), *want = malloc(NEL * sizeof *want);
+    fill_exact(want, NEL, 0);
+    const int at[4][3] = {{0, 0, 0}, {0, 0, 1}, {0, 0, 2}, {10, 1, 3}};
+    for (int i = 0; i < 4; i++) {
+        cr_assert_eq(ripple_capture_read(cap, at[i][0], at[i][1], (ripple_tensor)at[i][2], 0, NH, got), RIPPLE_OK,
+                     "%s", ripple_last_error());
+        cr_assert_eq(memcmp(got, want, NEL * sizeof *got), 0, "tensor %d differs", i);
+    }
+    free(got), free(want);
+    ripple_capture_close(cap);
+    assert_no_open_ids();
+    free(path);
 }
 
 Test(capture, rejects_root_attributes)
@@ -491,6 +856,20 @@ Test(capture, rejects_root_attributes)
         {"huge.h5", ed_huge, "overflows", NULL},
         {"huge_grid.h5", ed_huge_grid, "overflows", NULL},
         {"bad_axes.h5", ed_bad_axes, "rope_axes", "'x'"},
+        {"split_overflow.h5", ed_split_overflow, "attribute 'rope_split' = [9223372036854775807, 9223372036854775807, 10]",
+         "overflows"},
+        {"split_wrap2.h5", ed_split_wrap2, "'rope_split'", "overflows"},
+        {"split_negative.h5", ed_split_negative, "'rope_split'[0] = -4", "must be positive"},
+        {"split_min.h5", ed_split_min, "'rope_split'[0]", "must be positive"},
+        {"split_u64.h5", ed_split_u64, "'rope_split'", "too large"},
+        {"grid_product.h5", ed_grid_product, "grid [2147483648, 2147483648, 2]", "overflows"},
+        {"grid_big.h5", ed_grid_big, "seq_len 32 < video_offset 5 + T*H*W 1152921504606846976", NULL},
+        {"offset_max.h5", ed_offset_max, "video_offset 9223372036854775807", "seq_len 32"},
+        {"head_dim_huge.h5", ed_head_dim_huge, "head_dim 9223372036854775807", "overflows"},
+        {"heads_product.h5", ed_heads_product, "num_heads 288230376151711744 x seq_len 32 x head_dim 16",
+         "overflows"},
+        {"neg_offset.h5", ed_neg_offset, "'video_offset' = -1", "non-negative"},
+        {"neg_steps.h5", ed_neg_steps, "'num_steps' = -30", "positive"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *path = edited(cases[i].name, cases[i].fn);
@@ -517,6 +896,8 @@ Test(capture, rejects_datasets)
         {"bad_name.h5", ed_bad_name, "/steps/x20", "not a decimal step index"},
         {"step_range.h5", ed_step_range, "/steps/030", "num_steps 30"},
         {"duplicate.h5", ed_duplicate, "both hold step 20 layer 0", NULL},
+        {"seq_mismatch.h5", ed_seq_mismatch, "shape [3,32,16] differs from [num_heads, seq_len, head_dim] = [3,33,16]",
+         NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *path = edited(cases[i].name, cases[i].fn);

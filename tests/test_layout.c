@@ -1,6 +1,7 @@
 /* ripple_layout_check, ripple_layout_group_of, ripple_layout_video_tokens. */
 #include <criterion/criterion.h>
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -83,6 +84,39 @@ Test(layout, rejects)
     l = base(); l.group_len[2] = 11; /* 4 + 6 + 11 = 21 > 20 */
     cr_assert_eq(ripple_layout_check(&l), RIPPLE_ERR_INVALID, "groups past head_dim");
     cr_assert(strstr(ripple_last_error(), "21"), "%s", ripple_last_error());
+    /* sums that wrap around in int64 (to 8 and to 4 here) must not pass */
+    l = base(); l.group_len[0] = INT64_MAX; l.group_len[1] = INT64_MAX; l.group_len[2] = 10;
+    cr_assert_eq(ripple_layout_check(&l), RIPPLE_ERR_INVALID, "wrapped group sum");
+    cr_assert(strstr(ripple_last_error(), "overflow"), "%s", ripple_last_error());
+    l = base(); l.group_len[0] = INT64_MAX; l.group_len[1] = 2; l.group_len[2] = 3;
+    cr_assert_eq(ripple_layout_check(&l), RIPPLE_ERR_INVALID, "wrapped group sum");
+    l = base(); l.group_len[0] = INT64_MAX; l.num_groups = 1;
+    cr_assert_eq(ripple_layout_check(&l), RIPPLE_ERR_INVALID, "one huge group");
+    /* video_offset + T*H*W past int64 */
+    l = base(); l.video_offset = INT64_MAX - 10;
+    cr_assert_eq(ripple_layout_check(&l), RIPPLE_ERR_INVALID, "wrapped video end");
+    cr_assert(strstr(ripple_last_error(), "do not fit"), "%s", ripple_last_error());
+}
+
+/* Library functions that take a layout refuse a wrapped one instead of
+ * running past their buffers (ripple eval crashed in savings this way). */
+Test(layout, users_refuse_wrapped_groups)
+{
+    ripple_layout l = base();
+    l.group_len[0] = INT64_MAX;
+    l.group_len[1] = INT64_MAX;
+    l.group_len[2] = 10;
+    const size_t n = (size_t)l.seq_len * (size_t)l.head_dim;
+    ripple_mask_t *m = calloc(n, 1);
+    float *x = calloc(n, sizeof *x);
+    ripple_savings sv;
+    cr_assert_eq(ripple_savings_compute(&l, m, m, &sv), RIPPLE_ERR_INVALID);
+    ripple_reuse_params p = {.theta = {1, 1, 1}};
+    cr_assert_eq(ripple_reuse_apply(&l, &p, x, x, m), RIPPLE_ERR_INVALID);
+    double dm[20];
+    cr_assert_eq(ripple_window_delta_mean(&l, RIPPLE_AXIS_T, 2, x, dm), RIPPLE_ERR_INVALID);
+    free(m);
+    free(x);
 }
 
 Test(layout, group_of)

@@ -24,10 +24,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define FP16_MAX 65504.0f
 #define NAME_MAX_LEN 24 /* step/layer group names, NUL included */
+#define ATTR_STR_MAX (1 << 20) /* longest fixed-length string attribute read */
 
 static const char *const tensor_name[4] = {"q", "k", "v", "o"};
 static const char axis_letter[] = "thw"; /* indexed by ripple_axis */
@@ -50,14 +52,18 @@ static herr_t h5_walk_cb(unsigned n, const H5E_error2_t *err, void *data)
     return 0;
 }
 
-/* The innermost description of HDF5's current error stack (then cleared). */
+static const char *esc(const char *src, char *dst, size_t cap);
+
+/* The innermost description of HDF5's current error stack (then cleared),
+ * escaped: HDF5's descriptions may quote names read from the file. */
 static const char *h5_msg(char buf[256])
 {
-    buf[0] = '\0';
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, h5_walk_cb, buf);
+    char raw[256];
+    raw[0] = '\0';
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, h5_walk_cb, raw);
     H5Eclear2(H5E_DEFAULT);
-    if (!buf[0]) snprintf(buf, 256, "unknown HDF5 error");
-    return buf;
+    if (!raw[0]) snprintf(raw, sizeof raw, "unknown HDF5 error");
+    return esc(raw, buf, 256);
 }
 
 /* IEEE binary16 in the given byte order (h5py builds the same type). */
@@ -102,6 +108,61 @@ static void describe_type(hid_t t, char *buf, size_t n)
     case H5T_INTEGER: snprintf(buf, n, "%s%zu", H5Tget_sign(t) == H5T_SGN_NONE ? "uint" : "int", bits); break;
     case H5T_STRING: snprintf(buf, n, "string"); break;
     default: snprintf(buf, n, "non-numeric (HDF5 type class %d)", (int)H5Tget_class(t)); break;
+    }
+}
+
+/* Bytes from a file, made safe for a one-line message: printable ASCII is
+ * kept, every other byte becomes \xNN (as esc_controls writes them, so a
+ * string escaped by both reads the same);
+ * dst is always terminated (cut short rather than overflowing). */
+static const char *esc(const char *src, char *dst, size_t cap)
+{
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)src; *p && o + 5 < cap; p++) {
+        if (*p >= 0x20 && *p < 0x7f) {
+            dst[o++] = (char)*p;
+        } else {
+            o += (size_t)snprintf(dst + o, cap - o, "\\x%02x", *p);
+        }
+    }
+    dst[o] = '\0';
+    return dst;
+}
+
+/* Free text from a file (model, prompt, ...) as kept in ripple_capture_info:
+ * control bytes (below 0x20, and 0x7f) become \xNN so that no consumer
+ * prints a newline into a TSV header or an escape sequence to a terminal;
+ * everything else (UTF-8 included) is kept. */
+static void esc_controls(const char *src, char *dst, size_t cap)
+{
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)src; *p && o + 5 < cap; p++) {
+        if (*p < 0x20 || *p == 0x7f) o += (size_t)snprintf(dst + o, cap - o, "\\x%02x", *p);
+        else dst[o++] = (char)*p;
+    }
+    dst[o] = '\0';
+}
+
+/* Name of a registered HDF5 filter id (the names the plugins register). */
+static const char *filter_known_name(H5Z_filter_t id)
+{
+    switch (id) {
+    case H5Z_FILTER_DEFLATE: return "deflate";
+    case H5Z_FILTER_SHUFFLE: return "shuffle";
+    case H5Z_FILTER_FLETCHER32: return "fletcher32";
+    case H5Z_FILTER_SZIP: return "szip";
+    case H5Z_FILTER_NBIT: return "nbit";
+    case H5Z_FILTER_SCALEOFFSET: return "scaleoffset";
+    case 307: return "bzip2";
+    case 32000: return "lzf";
+    case 32001: return "blosc";
+    case 32004: return "lz4";
+    case 32008: return "bitshuffle";
+    case 32013: return "zfp";
+    case 32015: return "zstd";
+    case 32017: return "sz";
+    case 32026: return "blosc2";
+    default: return NULL;
     }
 }
 
@@ -279,8 +340,10 @@ done:
 }
 
 /* String attribute, fixed or variable length, ASCII or UTF-8, scalar or one
- * element; copied into dst (truncated to cap - 1 bytes). */
-static ripple_status attr_str(const char *file, hid_t obj, const char *name, int required,
+ * element; copied into dst (truncated to cap - 1 bytes). text: free text,
+ * kept with its control bytes escaped (esc_controls); otherwise the raw
+ * bytes, for a value the caller validates (and escapes in messages). */
+static ripple_status attr_str(const char *file, hid_t obj, const char *name, int required, int text,
                               char *dst, size_t cap)
 {
     ripple_status s = RIPPLE_OK;
@@ -305,6 +368,11 @@ static ripple_status attr_str(const char *file, hid_t obj, const char *name, int
         src = vstr ? vstr : "";
     } else {
         size_t len = H5Tget_size(type);
+        if (len == 0 || len > ATTR_STR_MAX) {
+            s = ripple_fail(RIPPLE_ERR_FORMAT, "%s: /: attribute '%s' is a %zu-byte string (at most %d)", file,
+                            name, len, ATTR_STR_MAX);
+            goto done;
+        }
         fixed = calloc(len + 1, 1);
         if (!fixed) {
             s = ripple_fail(RIPPLE_ERR_NOMEM, "%s: /: attribute '%s': out of memory", file, name);
@@ -319,7 +387,8 @@ static ripple_status attr_str(const char *file, hid_t obj, const char *name, int
             for (size_t i = len; i > 0 && fixed[i - 1] == ' '; i--) fixed[i - 1] = '\0';
         src = fixed;
     }
-    snprintf(dst, cap, "%s", src);
+    if (text) esc_controls(src, dst, cap);
+    else snprintf(dst, cap, "%s", src);
 done:
     if (vstr) H5free_memory(vstr);
     free(fixed);
@@ -345,6 +414,7 @@ struct ripple_capture {
     cap_entry *e;
     size_t n, cap;
     int64_t data_bytes;
+    int64_t file_bytes; /* size of the file on disk, bounds every dataset's storage */
 };
 
 /* Decimal index 0..INT_MAX, or -1. */
@@ -358,6 +428,47 @@ static int parse_index(const char *name)
         if (v > INT_MAX) return -1;
     }
     return (int)v;
+}
+
+/* Link `name` of parent (shown as path), which must be a hard link when it
+ * exists: soft, external and user-defined links are refused, since a
+ * capture holds its own groups and datasets (an external link would open
+ * another file, a soft one lead anywhere in this one). *present = 0 when
+ * there is no such link. */
+static ripple_status hard_link(const char *file, hid_t parent, const char *name, const char *path,
+                               int *present)
+{
+    char hb[256], val[256], eb[400];
+    H5L_info_t li;
+    *present = 0;
+    htri_t ex = H5Lexists(parent, name, H5P_DEFAULT);
+    if (ex < 0 || (ex > 0 && H5Lget_info(parent, name, &li, H5P_DEFAULT) < 0))
+        return ripple_fail(RIPPLE_ERR_FORMAT, "%s: %s: cannot look up the link: %s", file, path, h5_msg(hb));
+    if (ex == 0) return RIPPLE_OK;
+    if (li.type == H5L_TYPE_HARD) {
+        *present = 1;
+        return RIPPLE_OK;
+    }
+    eb[0] = '\0';
+    if ((li.type == H5L_TYPE_SOFT || li.type == H5L_TYPE_EXTERNAL) &&
+        H5Lget_val(parent, name, val, sizeof val, H5P_DEFAULT) >= 0) {
+        val[sizeof val - 1] = '\0';
+        const char *efile = NULL, *eobj = NULL;
+        if (li.type == H5L_TYPE_SOFT) {
+            snprintf(eb, sizeof eb, " to '%s'", esc(val, hb, sizeof hb));
+        } else if (li.u.val_size <= sizeof val &&
+                   H5Lunpack_elink_val(val, li.u.val_size, NULL, &efile, &eobj) >= 0 && efile && eobj) {
+            char b2[128];
+            snprintf(eb, sizeof eb, " to '%s' in file '%s'", esc(eobj, hb, sizeof hb), esc(efile, b2, sizeof b2));
+        }
+    }
+    H5Eclear2(H5E_DEFAULT);
+    return ripple_fail(RIPPLE_ERR_FORMAT,
+                       "%s: %s: is %s%s; a capture must hold its groups and datasets itself (hard links only)",
+                       file, path,
+                       li.type == H5L_TYPE_SOFT ? "a soft link"
+                       : li.type == H5L_TYPE_EXTERNAL ? "an external link" : "a user-defined link",
+                       eb);
 }
 
 /* Names of the links in group g, in name order. */
@@ -414,14 +525,14 @@ static ripple_status read_root(ripple_capture *cap)
     hid_t root = cap->file;
     ripple_capture_info *in = &cap->info;
     ripple_layout *lay = &in->layout;
-    char buf[64];
+    char buf[64], eb[280];
     int64_t v, grid[3], split[3] = {0, 0, 0};
     int nsplit = 0, present = 0;
 
-    if ((s = attr_str(f, root, "format", 1, buf, sizeof buf))) goto done;
+    if ((s = attr_str(f, root, "format", 1, 0, buf, sizeof buf))) goto done;
     if (strcmp(buf, RIPPLE_CAPTURE_FORMAT) != 0) {
         s = ripple_fail(RIPPLE_ERR_FORMAT, "%s: /: unknown format/version: format is '%s', expected '%s'",
-                        f, buf, RIPPLE_CAPTURE_FORMAT);
+                        f, esc(buf, eb, sizeof eb), RIPPLE_CAPTURE_FORMAT);
         goto done;
     }
     if ((s = attr_int(f, root, "format_version", &v))) goto done;
@@ -431,24 +542,36 @@ static ripple_status read_root(ripple_capture *cap)
                         f, (long long)v, RIPPLE_CAPTURE_VERSION);
         goto done;
     }
-    if ((s = attr_str(f, root, "model", 1, in->model, sizeof in->model))) goto done;
+    if ((s = attr_str(f, root, "model", 1, 1, in->model, sizeof in->model))) goto done;
     if ((s = attr_ints(f, root, "/", "grid", 1, 3, 3, grid, NULL, NULL))) goto done;
-    if ((s = attr_str(f, root, "rope_axes", 1, buf, sizeof buf))) goto done;
+    /* one letter per channel group, each of t, h, w at most once ("thw", "wht",
+     * "th"; not "ttt"): a group's axis decides what it may be reused along */
+    if ((s = attr_str(f, root, "rope_axes", 1, 0, buf, sizeof buf))) goto done;
     size_t naxes = strlen(buf);
     if (naxes > 3) {
-        s = ripple_fail(RIPPLE_ERR_FORMAT, "%s: /: attribute 'rope_axes' = '%s' has more than 3 letters",
-                        f, buf);
+        s = ripple_fail(RIPPLE_ERR_FORMAT,
+                        "%s: /: attribute 'rope_axes' = '%s' has more than 3 letters (one per channel group, e.g. 'thw')",
+                        f, esc(buf, eb, sizeof eb));
         goto done;
     }
+    unsigned seen = 0;
     for (size_t g = 0; g < naxes; g++) {
         const char *p = strchr(axis_letter, buf[g]);
         if (!buf[g] || !p) {
+            char lb[8], one[2] = {buf[g], '\0'};
             s = ripple_fail(RIPPLE_ERR_FORMAT,
-                            "%s: /: attribute 'rope_axes' = '%s': letter '%c' is not t, h or w", f, buf,
-                            buf[g]);
+                            "%s: /: attribute 'rope_axes' = '%s': letter '%s' is not t, h or w", f,
+                            esc(buf, eb, sizeof eb), esc(one, lb, sizeof lb));
             goto done;
         }
         lay->group_axis[g] = (int)(p - axis_letter);
+        if (seen & RIPPLE_AXIS_BIT(lay->group_axis[g])) {
+            s = ripple_fail(RIPPLE_ERR_FORMAT,
+                            "%s: /: attribute 'rope_axes' = '%s': letter '%c' appears twice; each of t, h, w "
+                            "names at most one channel group (e.g. 'thw')", f, esc(buf, eb, sizeof eb), buf[g]);
+            goto done;
+        }
+        seen |= RIPPLE_AXIS_BIT(lay->group_axis[g]);
     }
     memcpy(in->rope_axes, buf, naxes);
     in->rope_axes[naxes] = '\0';
@@ -517,7 +640,15 @@ static ripple_status read_root(ripple_capture *cap)
                         (long long)grid[0], (long long)grid[1], (long long)grid[2]);
         goto done;
     }
-    int64_t sum = split[0] + split[1] + split[2];
+    int64_t sum;
+    if (ripple_add_ovf(split[0], split[1], &sum) || ripple_add_ovf(sum, split[2], &sum)) {
+        s = ripple_fail(RIPPLE_ERR_FORMAT,
+                        "%s: /: attribute 'rope_split' = [%lld, %lld, %lld] overflows when summed; "
+                        "its sum must be at most head_dim %lld",
+                        f, (long long)split[0], (long long)split[1], (long long)split[2],
+                        (long long)lay->head_dim);
+        goto done;
+    }
     if (sum > lay->head_dim) {
         s = ripple_fail(RIPPLE_ERR_FORMAT, "%s: /: rope_split sums to %lld > head_dim %lld", f,
                         (long long)sum, (long long)lay->head_dim);
@@ -537,12 +668,158 @@ static ripple_status read_root(ripple_capture *cap)
                         f, in->scale);
         goto done;
     }
-    if ((s = attr_str(f, root, "prompt", 0, in->prompt, sizeof in->prompt))) goto done;
-    if ((s = attr_str(f, root, "source", 0, in->source, sizeof in->source))) goto done;
-    if ((s = attr_str(f, root, "guidance", 0, in->guidance, sizeof in->guidance))) goto done;
+    if ((s = attr_str(f, root, "prompt", 0, 1, in->prompt, sizeof in->prompt))) goto done;
+    if ((s = attr_str(f, root, "source", 0, 1, in->source, sizeof in->source))) goto done;
+    if ((s = attr_str(f, root, "guidance", 0, 1, in->guidance, sizeof in->guidance))) goto done;
     /* seed: any integer; unsigned 64-bit seeds above INT64_MAX are rejected */
     if ((s = attr_ints(f, root, "/", "seed", 0, 1, 1, &in->seed, NULL, &in->has_seed))) goto done;
 done:
+    return s;
+}
+
+/* Where a dataset's values come from, checked before anything is read:
+ * - no virtual layout and no external raw storage (either would read other
+ *   files: a capture once read a system text file as float16 data);
+ * - every filter of the pipeline available for decoding, named when not;
+ * - storage written: a dataset never written reads as its fill value
+ *   (zeros), which once gave a "perfect" result with exit 0; chunked data
+ *   must have every chunk;
+ * - unfiltered data takes exactly elements x element size bytes, inside
+ *   the file (an 11 KB file claiming a 1 GiB tensor is refused here, not
+ *   after allocating for it). Filtered data must fit in the file too.
+ * space, dims: its dataspace and shape, already checked against the attributes. */
+static ripple_status check_storage(ripple_capture *cap, hid_t ds, hid_t space, const char *dpath,
+                                   const hsize_t dims[3], int bytes)
+{
+    ripple_status s = RIPPLE_OK;
+    hid_t dcpl = H5I_INVALID_HID;
+    char hb[256], nb[96], eb[400];
+    const char *f = cap->path;
+    dcpl = H5Dget_create_plist(ds);
+    H5D_layout_t layout = dcpl < 0 ? H5D_LAYOUT_ERROR : H5Pget_layout(dcpl);
+    if (layout == H5D_LAYOUT_ERROR) {
+        s = ripple_fail(RIPPLE_ERR_FORMAT, "%s: %s: cannot read the storage layout: %s", f, dpath, h5_msg(hb));
+        goto done;
+    }
+    if (layout == H5D_VIRTUAL) {
+        s = ripple_fail(RIPPLE_ERR_FORMAT,
+                        "%s: %s: is a virtual dataset (its values live in other datasets or files); "
+                        "store the data in the capture itself (h5repack -l CONTI IN OUT)", f, dpath);
+        goto done;
+    }
+    if (layout != H5D_CONTIGUOUS && layout != H5D_CHUNKED && layout != H5D_COMPACT) {
+        s = ripple_fail(RIPPLE_ERR_FORMAT, "%s: %s: unknown storage layout %d", f, dpath, (int)layout);
+        goto done;
+    }
+    int next = H5Pget_external_count(dcpl);
+    if (next != 0) {
+        s = ripple_fail(RIPPLE_ERR_FORMAT,
+                        "%s: %s: keeps its values in %d external file%s (external raw storage); "
+                        "a capture must hold its data itself", f, dpath, next < 0 ? 1 : next,
+                        next == 1 || next < 0 ? "" : "s");
+        goto done;
+    }
+    int nf = H5Pget_nfilters(dcpl);
+    if (nf < 0) {
+        s = ripple_fail(RIPPLE_ERR_FORMAT, "%s: %s: cannot read the filter pipeline: %s", f, dpath, h5_msg(hb));
+        goto done;
+    }
+    for (int i = 0; i < nf; i++) {
+        unsigned flags = 0, config = 0, cd[16];
+        size_t ncd = sizeof cd / sizeof cd[0];
+        char fname[80] = "";
+        H5Z_filter_t id = H5Pget_filter2(dcpl, (unsigned)i, &flags, &ncd, cd, sizeof fname, fname, &config);
+        if (id < 0) {
+            s = ripple_fail(RIPPLE_ERR_FORMAT, "%s: %s: cannot read filter %d of the pipeline: %s", f, dpath, i,
+                            h5_msg(hb));
+            goto done;
+        }
+        fname[sizeof fname - 1] = '\0';
+        const char *known = filter_known_name(id);
+        const char *name = known ? known : fname[0] ? esc(fname, nb, sizeof nb) : "(unnamed)";
+        htri_t avail = H5Zfilter_avail(id);
+        unsigned info = 0;
+        if (avail > 0 && (H5Zget_filter_info(id, &info) < 0 || !(info & H5Z_FILTER_CONFIG_DECODE_ENABLED)))
+            avail = 0;
+        H5Eclear2(H5E_DEFAULT);
+        if (avail <= 0) {
+            s = ripple_fail(RIPPLE_ERR_FORMAT,
+                            "%s: dataset %s uses filter %s (id %d), which this libhdf5 does not have; "
+                            "decompress the file where the filter is installed (h5repack -f NONE IN OUT) "
+                            "or install the filter's HDF5 plugin",
+                            f, dpath, name, (int)id);
+            goto done;
+        }
+    }
+    /* bytes the shape needs; dims passed the attribute checks (<= SIZE_MAX / 8 elements) */
+    const uint64_t raw = (uint64_t)dims[0] * dims[1] * dims[2] * (uint64_t)bytes;
+    H5D_space_status_t st;
+    if (H5Dget_space_status(ds, &st) < 0) {
+        s = ripple_fail(RIPPLE_ERR_FORMAT, "%s: %s: cannot query its storage: %s", f, dpath, h5_msg(hb));
+        goto done;
+    }
+    if (st == H5D_SPACE_STATUS_NOT_ALLOCATED) {
+        s = ripple_fail(RIPPLE_ERR_FORMAT,
+                        "%s: %s: was never written (no storage allocated; it would read as fill values)",
+                        f, dpath);
+        goto done;
+    }
+    hsize_t stored = H5Dget_storage_size(ds);
+    snprintf(eb, sizeof eb, "%llu bytes", (unsigned long long)raw);
+    if (layout == H5D_CHUNKED) {
+        hsize_t chunk[3], nchunks = 0;
+        if (H5Pget_chunk(dcpl, 3, chunk) != 3 || !chunk[0] || !chunk[1] || !chunk[2]) {
+            s = ripple_fail(RIPPLE_ERR_FORMAT, "%s: %s: chunked, but its chunk shape is not of rank 3", f, dpath);
+            goto done;
+        }
+        uint64_t want = 1, chunk_bytes = (uint64_t)bytes;
+        for (int a = 0; a < 3; a++) {
+            want *= (dims[a] + chunk[a] - 1) / chunk[a]; /* <= the element count: no overflow */
+            if (__builtin_mul_overflow(chunk_bytes, (uint64_t)chunk[a], &chunk_bytes)) chunk_bytes = UINT64_MAX;
+        }
+        if (H5Dget_num_chunks(ds, space, &nchunks) < 0) {
+            s = ripple_fail(RIPPLE_ERR_FORMAT, "%s: %s: cannot count its chunks: %s", f, dpath, h5_msg(hb));
+            goto done;
+        }
+        if (nchunks != want) {
+            s = ripple_fail(RIPPLE_ERR_FORMAT,
+                            "%s: %s: only %llu of its %llu chunks were written (the rest would read as fill values)",
+                            f, dpath, (unsigned long long)nchunks, (unsigned long long)want);
+            goto done;
+        }
+        uint64_t need;
+        if (__builtin_mul_overflow(want, chunk_bytes, &need)) need = UINT64_MAX;
+        if (nf == 0 && stored != need) {
+            s = ripple_fail(RIPPLE_ERR_FORMAT,
+                            "%s: %s: stores %llu bytes, but %llu unfiltered chunks of %llu bytes need %llu (corrupt?)",
+                            f, dpath, (unsigned long long)stored, (unsigned long long)want,
+                            (unsigned long long)chunk_bytes, (unsigned long long)need);
+            goto done;
+        }
+    } else if (stored != raw) {
+        s = ripple_fail(RIPPLE_ERR_FORMAT, "%s: %s: stores %llu bytes, but its shape needs %s (corrupt?)", f,
+                        dpath, (unsigned long long)stored, eb);
+        goto done;
+    }
+    uint64_t end = stored;
+    if (layout == H5D_CONTIGUOUS) {
+        haddr_t off = H5Dget_offset(ds);
+        H5Eclear2(H5E_DEFAULT);
+        if (off == HADDR_UNDEF) {
+            s = ripple_fail(RIPPLE_ERR_FORMAT, "%s: %s: was never written (no data address)", f, dpath);
+            goto done;
+        }
+        if (__builtin_add_overflow((uint64_t)off, stored, &end)) end = UINT64_MAX;
+    }
+    if (end > (uint64_t)cap->file_bytes) {
+        s = ripple_fail(RIPPLE_ERR_FORMAT,
+                        "%s: %s: its %llu bytes of data reach byte %llu, past the end of the %lld-byte file "
+                        "(truncated or corrupt)",
+                        f, dpath, (unsigned long long)stored, (unsigned long long)end, (long long)cap->file_bytes);
+        goto done;
+    }
+done:
+    close_id(&dcpl, H5Pclose);
     return s;
 }
 
@@ -587,6 +864,7 @@ static ripple_status check_dataset(ripple_capture *cap, hid_t lg, const char *dp
                         f, dpath, tb);
         goto done;
     }
+    s = check_storage(cap, ds, sp, dpath, d, *bytes);
 done:
     close_id(&ty, H5Tclose);
     close_id(&sp, H5Sclose);
@@ -612,12 +890,13 @@ static ripple_status read_step(ripple_capture *cap, hid_t steps, const char *sna
 {
     ripple_status s = RIPPLE_OK;
     hid_t sg = H5I_INVALID_HID, layers = H5I_INVALID_HID, lg = H5I_INVALID_HID;
-    char **lnames = NULL, spath[64], lpath[128], dpath[160], hb[256];
+    char **lnames = NULL, spath[120], lpath[240], dpath[256], hb[256];
     size_t nl = 0;
     const char *f = cap->path;
     cap_entry e;
     memset(&e, 0, sizeof e);
-    snprintf(spath, sizeof spath, "/steps/%s", sname);
+    char nb[NAME_MAX_LEN * 4 + 8]; /* names from the file, escaped for messages */
+    snprintf(spath, sizeof spath, "/steps/%s", esc(sname, nb, sizeof nb));
     e.pub.step = parse_index(sname);
     if (e.pub.step < 0) {
         s = ripple_fail(RIPPLE_ERR_FORMAT, "%s: %s: group name is not a decimal step index", f, spath);
@@ -629,20 +908,29 @@ static ripple_status read_step(ripple_capture *cap, hid_t steps, const char *sna
         goto done;
     }
     snprintf(e.sname, sizeof e.sname, "%s", sname);
-    sg = H5Gopen2(steps, sname, H5P_DEFAULT);
+    int present = 0;
+    if ((s = hard_link(f, steps, sname, spath, &present))) goto done;
+    sg = present ? H5Gopen2(steps, sname, H5P_DEFAULT) : H5I_INVALID_HID;
     if (sg < 0) {
         s = ripple_fail(RIPPLE_ERR_FORMAT, "%s: %s: not a group: %s", f, spath, h5_msg(hb));
         goto done;
     }
     if ((s = attr_double(f, sg, spath, "timestep", 1, &e.pub.timestep, NULL))) goto done;
+    if (!isfinite(e.pub.timestep)) {
+        s = ripple_fail(RIPPLE_ERR_FORMAT, "%s: %s: attribute 'timestep' = %g must be finite", f, spath,
+                        e.pub.timestep);
+        goto done;
+    }
     snprintf(lpath, sizeof lpath, "%s/layers", spath);
-    if (H5Lexists(sg, "layers", H5P_DEFAULT) <= 0 || (layers = H5Gopen2(sg, "layers", H5P_DEFAULT)) < 0) {
+    if ((s = hard_link(f, sg, "layers", lpath, &present))) goto done;
+    if (!present || (layers = H5Gopen2(sg, "layers", H5P_DEFAULT)) < 0) {
+        H5Eclear2(H5E_DEFAULT);
         s = ripple_fail(RIPPLE_ERR_FORMAT, "%s: %s: missing group", f, lpath);
         goto done;
     }
     if ((s = list_names(f, layers, lpath, &lnames, &nl))) goto done;
     for (size_t i = 0; i < nl; i++) {
-        snprintf(lpath, sizeof lpath, "%s/layers/%s", spath, lnames[i]);
+        snprintf(lpath, sizeof lpath, "%s/layers/%s", spath, esc(lnames[i], nb, sizeof nb));
         e.pub.layer = parse_index(lnames[i]);
         if (e.pub.layer < 0) {
             s = ripple_fail(RIPPLE_ERR_FORMAT, "%s: %s: group name is not a decimal layer index", f, lpath);
@@ -654,7 +942,8 @@ static ripple_status read_step(ripple_capture *cap, hid_t steps, const char *sna
             goto done;
         }
         snprintf(e.lname, sizeof e.lname, "%s", lnames[i]);
-        lg = H5Gopen2(layers, lnames[i], H5P_DEFAULT);
+        if ((s = hard_link(f, layers, lnames[i], lpath, &present))) goto done;
+        lg = present ? H5Gopen2(layers, lnames[i], H5P_DEFAULT) : H5I_INVALID_HID;
         if (lg < 0) {
             s = ripple_fail(RIPPLE_ERR_FORMAT, "%s: %s: not a group: %s", f, lpath, h5_msg(hb));
             goto done;
@@ -662,8 +951,8 @@ static ripple_status read_step(ripple_capture *cap, hid_t steps, const char *sna
         for (int t = 0; t < 4; t++) {
             snprintf(dpath, sizeof dpath, "%s/%s", lpath, tensor_name[t]);
             e.elem_bytes[t] = 0;
-            htri_t ex = H5Lexists(lg, tensor_name[t], H5P_DEFAULT);
-            if (ex <= 0) {
+            if ((s = hard_link(f, lg, tensor_name[t], dpath, &present))) goto done;
+            if (!present) {
                 if (t == RIPPLE_TENSOR_O) continue;
                 s = ripple_fail(RIPPLE_ERR_FORMAT, "%s: %s: missing dataset", f, dpath);
                 goto done;
@@ -697,8 +986,9 @@ static ripple_status read_entries(ripple_capture *cap)
     char **names = NULL;
     size_t ns = 0;
     const char *f = cap->path;
-    if (H5Lexists(cap->file, "steps", H5P_DEFAULT) <= 0 ||
-        (steps = H5Gopen2(cap->file, "steps", H5P_DEFAULT)) < 0) {
+    int present = 0;
+    if ((s = hard_link(f, cap->file, "steps", "/steps", &present))) goto done;
+    if (!present || (steps = H5Gopen2(cap->file, "steps", H5P_DEFAULT)) < 0) {
         H5Eclear2(H5E_DEFAULT);
         s = ripple_fail(RIPPLE_ERR_FORMAT, "%s: /steps: missing group (the file holds no captured tensors)", f);
         goto done;
@@ -720,8 +1010,10 @@ static ripple_status read_entries(ripple_capture *cap)
             goto done;
         }
         for (int t = 0; t < 4; t++) {
-            int64_t add = per * a->elem_bytes[t]; /* per <= SIZE_MAX/8: no overflow */
-            cap->data_bytes = cap->data_bytes > INT64_MAX - add ? INT64_MAX : cap->data_bytes + add;
+            int64_t add, sum;
+            if (ripple_mul_ovf(per, a->elem_bytes[t], &add) || ripple_add_ovf(cap->data_bytes, add, &sum))
+                sum = INT64_MAX; /* saturates: only reported, never allocated */
+            cap->data_bytes = sum;
         }
     }
 done:
@@ -741,7 +1033,11 @@ ripple_status ripple_capture_open(const char *path, ripple_capture **out)
     h5_quiet();
     FILE *fp = fopen(path, "rb");
     if (!fp) return ripple_fail(RIPPLE_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    int regular = fstat(fileno(fp), &sb) == 0 && S_ISREG(sb.st_mode);
     fclose(fp);
+    if (!regular)
+        return ripple_fail(RIPPLE_ERR_IO, "%s: not a regular file", path);
     htri_t is = H5Fis_hdf5(path);
     if (is <= 0) {
         H5Eclear2(H5E_DEFAULT);
@@ -750,6 +1046,7 @@ ripple_status ripple_capture_open(const char *path, ripple_capture **out)
     cap = calloc(1, sizeof *cap);
     if (!cap) return ripple_fail(RIPPLE_ERR_NOMEM, "%s: out of memory", path);
     cap->file = H5I_INVALID_HID;
+    cap->file_bytes = (int64_t)sb.st_size;
     if (!(cap->path = strdup(path))) {
         s = ripple_fail(RIPPLE_ERR_NOMEM, "%s: out of memory", path);
         goto done;
@@ -1055,6 +1352,10 @@ ripple_status ripple_capture_writer_open(const char *path, const ripple_capture_
         if (lay->group_len[g] <= 0)
             return ripple_fail(RIPPLE_ERR_INVALID, "%s: channel group %d has no channels", path, g);
         axes[g] = axis_letter[lay->group_axis[g]];
+        if (strchr(axes, axes[g]) != axes + g)
+            return ripple_fail(RIPPLE_ERR_INVALID, "%s: channel groups %d and %d are both along axis %c; "
+                               "a capture names each axis at most once", path,
+                               (int)(strchr(axes, axes[g]) - axes), g, axes[g]);
     }
     if (info->rope_axes[0] && strncmp(info->rope_axes, axes, sizeof axes) != 0)
         return ripple_fail(RIPPLE_ERR_INVALID, "%s: rope_axes '%.3s' disagrees with the layout's groups '%s'",

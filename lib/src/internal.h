@@ -35,6 +35,11 @@ void ripple_clear_error(void);
 /* a*b*c as size_t elements, or 0 on overflow or non-positive factor. */
 size_t ripple_mul3(int64_t a, int64_t b, int64_t c);
 
+/* Checked int64 arithmetic for sizes that come from files or callers:
+ * return 1 on overflow (then *r is unspecified), 0 otherwise. */
+static inline int ripple_add_ovf(int64_t a, int64_t b, int64_t *r) { return __builtin_add_overflow(a, b, r); }
+static inline int ripple_mul_ovf(int64_t a, int64_t b, int64_t *r) { return __builtin_mul_overflow(a, b, r); }
+
 /* Exact attention backends (backend.c checks the arguments with
  * ripple_attn_check, then dispatches). q, k, v, o: [heads, seq, dim]. */
 ripple_status ripple_attn_check(int64_t heads, int64_t seq, int64_t dim, double scale,

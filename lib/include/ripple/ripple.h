@@ -102,7 +102,9 @@ typedef enum ripple_tensor {
     RIPPLE_TENSOR_O = 3
 } ripple_tensor;
 
-/* Root attributes of a capture file (capture-format.md, version 1). */
+/* Root attributes of a capture file (capture-format.md, version 1). Free
+ * text read from a file (model, prompt, source, guidance) keeps UTF-8 but
+ * holds control bytes (below 0x20, 0x7f) escaped as "\xNN". */
 typedef struct ripple_capture_info {
     ripple_layout layout;
     char model[128];
@@ -131,8 +133,9 @@ typedef struct ripple_capture_entry {
 typedef struct ripple_capture ripple_capture; /* opaque reader */
 
 /* Opens and validates a capture: root attributes, then every step/layer
- * group's dataset shapes and element types. Data values are checked for
- * finiteness when read. */
+ * group's dataset shapes, element types and storage (written, complete,
+ * inside the file, filters available, no external or virtual storage, hard
+ * links only). Data values are checked for finiteness when read. */
 RIPPLE_API ripple_status ripple_capture_open(const char *path, ripple_capture **out);
 RIPPLE_API void ripple_capture_close(ripple_capture *cap);
 RIPPLE_API const ripple_capture_info *ripple_capture_get_info(const ripple_capture *cap);
