@@ -88,6 +88,30 @@ void cli_range(const char *opt, const char *s, int64_t *lo, int64_t *hi)
     if (*hi <= *lo) cli_usage_error("%s: empty range '%s' (need a < b)", opt, s);
 }
 
+int cli_list(const char *opt, const char *s, char *buf, size_t size, char **items, int max)
+{
+    if (!*s) cli_usage_error("%s: empty list (give one or more values separated by commas)", opt);
+    if (strlen(s) >= size) cli_usage_error("%s: list too long (at most %zu characters)", opt, size - 1);
+    strcpy(buf, s);
+    int n = 0;
+    for (char *p = buf;;) {
+        char *comma = strchr(p, ',');
+        if (comma) *comma = '\0';
+        if (!*p) cli_usage_error("%s: '%s' has an empty item (values are separated by single commas)", opt, s);
+        if (n == max) cli_usage_error("%s: at most %d values", opt, max);
+        items[n++] = p;
+        if (!comma) break;
+        p = comma + 1;
+    }
+    return n;
+}
+
+const char *cli_nonempty(const char *opt, const char *s)
+{
+    if (!*s) cli_usage_error("%s: empty value", opt);
+    return s;
+}
+
 void cli_int_list(const char *opt, const char *s, int n, int64_t *out)
 {
     const char *p = s;

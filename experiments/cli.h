@@ -29,6 +29,13 @@ int64_t cli_int(const char *opt, const char *s, int64_t lo, int64_t hi);
 double cli_double(const char *opt, const char *s, double lo, double hi);
 /* "a:b" (half-open), "a" (one) or "a:" (to the end) into [*lo, *hi); hi = -1 for "to the end". */
 void cli_range(const char *opt, const char *s, int64_t *lo, int64_t *hi);
+/* Splits the comma list s into at most max items, copied into buf[size]
+ * (items point into it). Exits with a usage error naming opt when s is
+ * empty, an item is empty ("1,,2", ",1", "1,"), there are more than max
+ * items or s does not fit buf. Returns the number of items (>= 1). */
+int cli_list(const char *opt, const char *s, char *buf, size_t size, char **items, int max);
+/* Exits with a usage error naming opt when the value s is empty (--out ''). */
+const char *cli_nonempty(const char *opt, const char *s);
 /* "T,H,W" style list of exactly n positive integers. */
 void cli_int_list(const char *opt, const char *s, int n, int64_t *out);
 /* Axis letters "thw" (any subset, no repeats) into a RIPPLE_AXIS_BIT set. */

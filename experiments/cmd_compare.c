@@ -90,25 +90,19 @@ typedef struct {
 
 static int parse_list(const char *opt, const char *s, double *out)
 {
-    char buf[2048];
-    if (strlen(s) >= sizeof buf) cli_usage_error("%s: list too long", opt);
-    strcpy(buf, s);
-    int n = 0;
-    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-        if (n == MAX_SWEEP) cli_usage_error("%s: at most %d values", opt, MAX_SWEEP);
-        out[n++] = cli_double(opt, tok, 0, INFINITY);
-    }
-    if (n == 0) cli_usage_error("%s: empty list", opt);
+    char buf[2048], *items[MAX_SWEEP];
+    int n = cli_list(opt, s, buf, sizeof buf, items, MAX_SWEEP);
+    for (int i = 0; i < n; i++) out[i] = cli_double(opt, items[i], 0, INFINITY);
     return n;
 }
 
 static void parse_methods(const char *s, int *on)
 {
-    char buf[512];
-    if (strlen(s) >= sizeof buf) cli_usage_error("--methods: list too long");
-    strcpy(buf, s);
+    char buf[512], *items[64];
+    int n = cli_list("--methods", s, buf, sizeof buf, items, 64);
     memset(on, 0, sizeof(int) * M_COUNT);
-    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+    for (int i = 0; i < n; i++) {
+        const char *tok = items[i];
         int m = -1;
         for (int i = 0; i < M_COUNT; i++)
             if (!strcmp(tok, method_names[i])) m = i;
@@ -148,7 +142,7 @@ static void parse(int argc, char **argv, cmp_opts *o)
         case O_METHODS: parse_methods(optarg, o->on); methods_given = 1; break;
         case O_AXES: o->axes = cli_axes("--axes", optarg); break;
         case O_WINDOW: o->window = (int)cli_int("--window", optarg, 2, 1 << 20); break;
-        case O_RAMP: o->ramp_path = optarg; break;
+        case O_RAMP: o->ramp_path = cli_nonempty("--ramp", optarg); break;
         case O_TABLE3: table3 = 1; break;
         case O_TABLE4: table4 = 1; break;
         case O_NOFLOOR: o->floor = 0; break;

@@ -120,7 +120,7 @@ static void parse(int argc, char **argv, fit_opts *o)
         case O_AXES: o->rp.axes = cli_axes("--axes", optarg); break;
         case O_WINDOW: o->rp.window = (int)cli_int("--window", optarg, 2, 1 << 20); break;
         case O_GROUPS: o->rp.groups = cli_axes("--groups", optarg); break;
-        case O_MODEL: o->model = optarg; break;
+        case O_MODEL: o->model = cli_nonempty("--model", optarg); break;
         case O_NOFLOOR: o->floor = 0; break;
         case O_KEEP: o->keep_mb = (long)cli_int("--keep-mb", optarg, 0, 1 << 24); break;
         case ':': cli_usage_error("option %s needs a value", argv[optind - 1]);

@@ -59,14 +59,12 @@ typedef struct {
 
 static void parse_windows(const char *s, window_opts *o)
 {
-    char buf[256];
-    if (strlen(s) >= sizeof buf) cli_usage_error("--windows: list too long");
-    strcpy(buf, s);
+    char buf[256], *items[MAX_WINDOWS];
     o->nwindows = 0;
     if (!*s) cli_usage_error("--windows: empty list (e.g. 2,3,4,6,8)");
-    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-        if (o->nwindows == MAX_WINDOWS) cli_usage_error("--windows: at most %d sizes", MAX_WINDOWS);
-        int w = (int)cli_int("--windows", tok, 2, 4096);
+    int n = cli_list("--windows", s, buf, sizeof buf, items, MAX_WINDOWS);
+    for (int i = 0; i < n; i++) {
+        int w = (int)cli_int("--windows", items[i], 2, 4096);
         for (int i = 0; i < o->nwindows; i++)
             if (o->windows[i] == w) cli_usage_error("--windows: size %d given twice", w);
         o->windows[o->nwindows++] = w;

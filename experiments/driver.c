@@ -44,13 +44,35 @@ void drv_opts_init(drv_opts *o)
     o->backend = RIPPLE_BACKEND_CPU;
 }
 
+/* Items of a --steps/--layers list selection; MAX_SEL_LEN characters at most. */
+enum { MAX_SEL_LEN = 1024, MAX_SEL_ITEMS = MAX_SEL_LEN / 2 + 1 };
+
+/* 1 if value is selected by sel (NULL/"all" = everything; "a,b,c"; "a:b" half-open; "a:").
+ * A malformed selection is a usage error naming opt. */
+static int selected(const char *opt, const char *sel, int value)
+{
+    if (!sel || !strcmp(sel, "all")) return 1;
+    if (strchr(sel, ':')) {
+        int64_t lo, hi;
+        cli_range(opt, sel, &lo, &hi);
+        return value >= lo && (hi < 0 || value < hi);
+    }
+    char buf[MAX_SEL_LEN];
+    char *items[MAX_SEL_ITEMS];
+    int n = cli_list(opt, sel, buf, sizeof buf, items, MAX_SEL_ITEMS);
+    int hit = 0;
+    for (int i = 0; i < n; i++) hit |= cli_int(opt, items[i], 0, INT32_MAX) == value;
+    return hit;
+}
+
 int drv_common_option(drv_opts *o, int c, const char *arg)
 {
     switch (c) {
-    case DRV_O_STEPS: o->steps = arg; return 1;
-    case DRV_O_LAYERS: o->layers = arg; return 1;
+    /* a selection is checked when given, so a bad one is a usage error before any work */
+    case DRV_O_STEPS: selected("--steps", arg, 0); o->steps = arg; return 1;
+    case DRV_O_LAYERS: selected("--layers", arg, 0); o->layers = arg; return 1;
     case DRV_O_HEADS: cli_range("--heads", arg, &o->head_lo, &o->head_hi); return 1;
-    case DRV_O_OUT: o->out_dir = arg; return 1;
+    case DRV_O_OUT: o->out_dir = cli_nonempty("--out", arg); return 1;
     case DRV_O_SVG: o->svg = 1; return 1;
     case DRV_O_PDF: o->pdf = 1; return 1;
     case DRV_O_FRESH: o->fresh = 1; return 1;
@@ -99,23 +121,6 @@ const char *drv_selection_str(const drv_opts *o)
     snprintf(buf, sizeof buf, "steps=%s layers=%s heads=%s backend=%s", o->steps ? o->steps : "all",
              o->layers ? o->layers : "all", heads, ripple_backend_name(o->backend));
     return buf;
-}
-
-/* 1 if value is selected by sel (NULL/"all" = everything; "a,b,c"; "a:b" half-open; "a:"). */
-static int selected(const char *opt, const char *sel, int value)
-{
-    if (!sel || !strcmp(sel, "all")) return 1;
-    if (strchr(sel, ':')) {
-        int64_t lo, hi;
-        cli_range(opt, sel, &lo, &hi);
-        return value >= lo && (hi < 0 || value < hi);
-    }
-    char buf[1024];
-    if (strlen(sel) >= sizeof buf) cli_usage_error("%s: selection too long", opt);
-    strcpy(buf, sel);
-    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ","))
-        if (cli_int(opt, tok, 0, INT32_MAX) == value) return 1;
-    return 0;
 }
 
 void drv_units_open(drv_units *u, const drv_opts *o)

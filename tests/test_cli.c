@@ -158,3 +158,57 @@ Test(cli, eval_ramp_gives_theta_of_the_step)
     snprintf(a, sizeof a, "eval '%s' --step 0 --layer 0 --ramp '%s'", c, ramp);
     tu_expect_misuse(a, 1, "needs theta_start, theta_end");
 }
+
+/* Every option that takes a list (or a name) refuses '' and empty items
+ * as a usage error, before any work: no table on stdout, no --out folder. */
+Test(cli, empty_lists_and_values_exit_2)
+{
+    const char *c = capture();
+    const char *out = tu_tmp("empty_out");
+    static const struct {
+        const char *cmd, *args, *needle;
+    } cases[] = {
+        {"eval", "--step 0 --layer 0 --method ''", "--method: empty list"},
+        {"eval", "--step 0 --layer 0 --method reuse,,mask-skip", "empty item"},
+        {"eval", "--step 0 --layer 0 --method reuse,", "empty item"},
+        {"eval", "--step 0 --layer 0 --axes ''", "--axes"},
+        {"eval", "--step 0 --layer 0 --groups ''", "--groups"},
+        {"eval", "--step 0 --layer 0 --heads ''", "--heads"},
+        {"eval", "--step 0 --layer 0 --ramp ''", "--ramp: empty"},
+        {"steps", "--theta 0.1 --steps ''", "--steps: empty list"},
+        {"steps", "--theta 0.1 --steps 0,,1", "empty item"},
+        {"steps", "--theta 0.1 --steps ,0", "empty item"},
+        {"steps", "--theta 0.1 --layers ''", "--layers: empty list"},
+        {"steps", "--theta 0.1 --heads ''", "--heads"},
+        {"steps", "--theta 0.1 --axes ''", "--axes"},
+        {"steps", "--theta 0.1 --groups ''", "--groups"},
+        {"compare", "--thetas ''", "--thetas: empty list"},
+        {"compare", "--thetas 0.1,,0.2", "empty item"},
+        {"compare", "--methods ''", "--methods: empty list"},
+        {"compare", "--table4 --alphas ''", "--alphas: empty list"},
+        {"compare", "--ramp ''", "--ramp: empty"},
+        {"window", "--windows ''", "--windows: empty list"},
+        {"window", "--windows 2,", "empty item"},
+        {"fit", "--target 1e-3 --model ''", "--model: empty"},
+        {"fit", "--target 1e-3 --layers ''", "--layers: empty list"},
+        {"groups", "--steps ''", "--steps: empty list"},
+        {"paper", "--steps ''", "--steps: empty list"},
+        {"paper", "--layers ''", "--layers: empty list"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char a[2048];
+        int eval = !strcmp(cases[i].cmd, "eval");
+        snprintf(a, sizeof a, "%s '%s' %s%s%s%s", cases[i].cmd, c, eval ? "" : "--out '", eval ? "" : out,
+                 eval ? "" : "' ", cases[i].args);
+        tu_expect_misuse(a, 2, cases[i].needle);
+        cr_expect(!tu_exists(out), "`ripple %s` created its --out folder", a);
+    }
+    char a[2048];
+    snprintf(a, sizeof a, "steps '%s' --theta 0.1 --out ''", c);
+    tu_expect_misuse(a, 2, "--out: empty");
+    tu_expect_misuse("synth x.h5 --grid ''", 2, "--grid");
+    tu_expect_misuse("synth x.h5 --rope-split ''", 2, "--rope-split");
+    tu_expect_misuse("bench --seq ''", 2, "--seq");
+    snprintf(a, sizeof a, "info '%s' --heads ''", c);
+    tu_expect_misuse(a, 2, "--heads");
+}
