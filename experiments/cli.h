@@ -17,6 +17,13 @@ enum { CLI_EXIT_OK = 0, CLI_EXIT_DATA = 1, CLI_EXIT_USAGE = 2 };
 /* Name of the running subcommand, for messages ("eval"). */
 extern const char *cli_cmd;
 
+/* Makes a failed write to standard output a data error: at exit, stdout is
+ * flushed and closed, and if that fails or an earlier write failed
+ * (`ripple info X > /dev/full`), "ripple CMD: cannot write to standard
+ * output: REASON" goes to stderr and the exit status becomes 1. Call once,
+ * first thing in main. */
+void cli_check_stdout_at_exit(void);
+
 /* Prints "ripple CMD: msg" and exits 2 (usage) or 1 (data). */
 _Noreturn void cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 _Noreturn void cli_data_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -212,3 +212,41 @@ Test(cli, empty_lists_and_values_exit_2)
     snprintf(a, sizeof a, "info '%s' --heads ''", c);
     tu_expect_misuse(a, 2, "--heads");
 }
+
+/* `ripple ARGS > /dev/full`: a failed write to standard output is a data
+ * error (exit 1) with one line naming it, never a silent exit 0. */
+static void expect_stdout_error(const char *args)
+{
+    char cmd[4096], err[512];
+    snprintf(err, sizeof err, "%s", tu_tmp_path("full_err.txt"));
+    snprintf(cmd, sizeof cmd, "'%s' %s >/dev/full 2>'%s'", RIPPLE_EXE, args, err);
+    int rc = tu_system(cmd);
+    const char *e = tu_slurp(err);
+    cr_expect_eq(rc, 1, "`ripple %s > /dev/full` exited %d (stderr: %s)", args, rc, e);
+    cr_expect(strstr(e, "standard output"), "`ripple %s > /dev/full`: stderr does not say so: %s", args, e);
+    cr_expect_eq(tu_count_lines(e), 1, "`ripple %s > /dev/full`: not one line: %s", args, e);
+}
+
+Test(cli, stdout_write_errors_exit_1)
+{
+    if (!tu_exists("/dev/full")) cr_skip_test("no /dev/full");
+    const char *c = capture();
+    char a[2048];
+    snprintf(a, sizeof a, "info '%s'", c);
+    expect_stdout_error(a);
+    snprintf(a, sizeof a, "info '%s' --no-deltas --format tsv", c);
+    expect_stdout_error(a);
+    snprintf(a, sizeof a, "eval '%s' --step 0 --layer 0 --method reuse --no-floor", c);
+    expect_stdout_error(a);
+    /* a tiny shape: this checks the output path, it times nothing that matters */
+    expect_stdout_error("bench --seq 32 --dim 8 --heads 1 --reps 1");
+    expect_stdout_error("bench --seq 32 --dim 8 --heads 1 --reps 1 --format tsv");
+    expect_stdout_error("--help");
+    expect_stdout_error("--version");
+    expect_stdout_error("info --help");
+    snprintf(a, sizeof a, "steps '%s' --out '%s' --theta 0.1 --no-floor", c, tu_tmp("full_steps"));
+    expect_stdout_error(a);
+    /* the same commands to a working stdout still exit 0 */
+    snprintf(a, sizeof a, "info '%s' --no-deltas", c);
+    cr_expect_eq(tu_ripple(NULL, a), 0, "%s", tu_err());
+}
