@@ -632,10 +632,8 @@ int cmd_fit(int argc, char **argv)
     printf("\n");
 
     /* ---- figure */
-    char body[4096], title_model[128];
-    snprintf(title_model, sizeof title_model, "%s", model);
-    for (char *p = title_model; *p; p++)
-        if (*p == '"' || *p == '\\') *p = ' ';
+    char body[4096], title_model[256];
+    drv_gp_string(title_model, sizeof title_model, model);
     snprintf(body, sizeof body,
              "set title \"Threshold ramp for target MSE %g: %s (%s, axes %s, window %d)\"\n"
              "set xlabel \"denoising step (zero-based)\"\n"
@@ -659,12 +657,13 @@ int cmd_fit(int argc, char **argv)
              o.rp.mode == RIPPLE_THRESHOLD_CHANNEL ? "threshold alpha (x mean window delta)"
                                                     : "threshold theta (units of q and k)",
              S - 1);
-    if (drv_plot(&o.d, "fit", body, 1000, 560) == 0) printf("figure: %s/fit.png\n", o.d.out_dir);
+    int plot_rc = drv_plot(&o.d, "fit", body, 1000, 560);
+    if (plot_rc == 0) printf("figure: %s/fit.png\n", o.d.out_dir);
 
     free(fsteps);
     free(ftheta);
     free(si);
     free(order);
     drv_units_close(&u);
-    return CLI_EXIT_OK;
+    return drv_exit_status(plot_rc);
 }

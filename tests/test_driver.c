@@ -34,6 +34,100 @@ static int complete_png(const char *path)
     return ok;
 }
 
+/* A folder holding a fake `gnuplot` whose body is the shell text given; it
+ * finds the output name in its -e argument (out="NAME.png.tmp"). Returns
+ * the PATH prefix to use it. */
+static const char *fake_gnuplot(const char *tag, const char *body)
+{
+    static char env[1024];
+    const char *dir = tu_tmp(tag);
+    mkdir(dir, 0755);
+    char path[600];
+    snprintf(path, sizeof path, "%s/gnuplot", dir);
+    FILE *f = fopen(path, "w");
+    cr_assert(f);
+    fprintf(f, "#!/bin/sh\nout=$(printf '%%s\\n' \"$2\" | sed -n 's/.*out=\"\\([^\"]*\\)\".*/\\1/p')\n%s\n", body);
+    fclose(f);
+    chmod(path, 0755);
+    snprintf(env, sizeof env, "PATH='%s':\"$PATH\"", dir);
+    return env;
+}
+
+static void steps_args(char *a, size_t n, const char *out, const char *theta)
+{
+    snprintf(a, n, "steps '%s' --out '%s' --theta %s --no-floor", capture(), out, theta);
+}
+
+/* --theta 0 reuses nothing: every mse is 0, which a log axis cannot show.
+ * The figure is drawn on a linear axis instead of leaving a 0-byte PNG. */
+Test(driver, steps_theta_0_draws_a_complete_figure)
+{
+    if (!have_gnuplot()) cr_skip_test("gnuplot not installed");
+    const char *out = tu_tmp("d_theta0");
+    char a[2048], p[1024];
+    steps_args(a, sizeof a, out, "0");
+    cr_assert_eq(tu_ripple(NULL, a), 0, "steps --theta 0 failed: %s", tu_err());
+    snprintf(p, sizeof p, "%s/steps.png", out);
+    cr_expect(complete_png(p), "steps.png is not a complete PNG");
+    snprintf(p, sizeof p, "%s/steps.png.tmp", out);
+    cr_expect(!tu_exists(p), "temporary figure left behind");
+    cr_expect(!strstr(tu_err(), "not drawn"), "figure reported failed: %s", tu_err());
+    /* window and compare at a zero threshold draw too */
+    snprintf(a, sizeof a, "window '%s' --out '%s' --theta 0 --windows 2,3 --no-floor", capture(), out);
+    cr_assert_eq(tu_ripple(NULL, a), 0, "window --theta 0 failed: %s", tu_err());
+    snprintf(p, sizeof p, "%s/window.png", out);
+    cr_expect(complete_png(p), "window.png is not a complete PNG");
+}
+
+/* gnuplot exits 0 but leaves a PNG cut short (what a full disk does): the
+ * driver exits 1 with one line, and neither the truncated file nor the
+ * figure of an earlier run stays under the final name. */
+Test(driver, truncated_figure_is_refused_and_stale_one_removed)
+{
+    if (!have_gnuplot()) cr_skip_test("gnuplot not installed");
+    const char *out = tu_tmp("d_trunc");
+    char a[2048], p[1024];
+    steps_args(a, sizeof a, out, "0.1");
+    cr_assert_eq(tu_ripple(NULL, a), 0, "steps failed: %s", tu_err());
+    snprintf(p, sizeof p, "%s/steps.png", out);
+    cr_assert(complete_png(p), "the real gnuplot drew no figure");
+
+    const char *env = fake_gnuplot("fake_trunc", "printf '\\211PNG\\r\\n\\032\\nIHDR' > \"$out\"; exit 0");
+    int rc = tu_ripple(env, a);
+    const char *err = tu_err();
+    cr_expect_eq(rc, 1, "a truncated figure exited %d: %s", rc, err);
+    cr_expect(strstr(err, "steps.png not drawn") && strstr(err, "cut short"), "no clear message: %s", err);
+    cr_expect_eq(tu_count_lines(err), 1, "not one line: %s", err);
+    cr_expect(!tu_exists(p), "steps.png is still there (truncated or stale)");
+    snprintf(p, sizeof p, "%s/steps.png.tmp", out);
+    cr_expect(!tu_exists(p), "temporary figure left behind");
+    snprintf(p, sizeof p, "%s/steps.tsv", out);
+    cr_expect(tu_exists(p), "the table is gone");
+    cr_expect(!strstr(tu_out(), "figure:"), "stdout announces a figure: %s", tu_out());
+}
+
+Test(driver, empty_or_failed_gnuplot_output_is_a_data_error)
+{
+    const char *out = tu_tmp("d_fail");
+    char a[2048], p[1024];
+    steps_args(a, sizeof a, out, "0.1");
+    const char *env = fake_gnuplot("fake_empty", ": > \"$out\"; exit 0");
+    cr_expect_eq(tu_ripple(env, a), 1, "an empty figure: %s", tu_err());
+    cr_expect(strstr(tu_err(), "empty file"), "%s", tu_err());
+    snprintf(p, sizeof p, "%s/steps.png", out);
+    cr_expect(!tu_exists(p), "an empty steps.png");
+
+    env = fake_gnuplot("fake_fail", "echo; echo 'plot x'; echo '     ^'; echo '\"steps.gp\" line 9: boom' >&2; exit 1");
+    cr_expect_eq(tu_ripple(env, a), 1, "gnuplot failing: %s", tu_err());
+    cr_expect(strstr(tu_err(), "\"steps.gp\" line 9: boom"), "gnuplot's reason is not given: %s", tu_err());
+    cr_expect_eq(tu_count_lines(tu_err()), 1, "not one line: %s", tu_err());
+    cr_expect(!tu_exists(p), "a steps.png after a failed gnuplot");
+
+    /* a missing gnuplot stays a note: the table and script are the results */
+    cr_expect_eq(tu_ripple("PATH=/nonexistent", a), 0, "%s", tu_err());
+    cr_expect(strstr(tu_err(), "gnuplot not found"), "%s", tu_err());
+}
+
 /* --out with quotes, spaces, $ and backslashes: gnuplot runs without a
  * shell in that folder, so nothing in the name is interpreted, and every
  * format is drawn and checked. */
