@@ -160,7 +160,7 @@ static void parse(int argc, char **argv, cmp_opts *o)
         cli_usage_error("--alphas sweeps reuse-channel: add --table4 or --methods ...,reuse-channel");
     drv_finish_options(&o->d, argc, argv, 1);
     if (o->ramp_path) {
-        char err[256];
+        char err[DRV_RAMP_ERR];
         if (drv_ramp_load(o->ramp_path, &o->ramp, err)) cli_data_error("%s", err);
     }
 }

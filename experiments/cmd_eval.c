@@ -155,7 +155,7 @@ static void parse(int argc, char **argv, eval_opts *o)
     for (int a = 0; a < 3; a++) o->rp.theta[a] = isnan(theta_axis[a]) ? theta_all : theta_axis[a];
     if (o->ramp) {
         drv_ramp r;
-        char err[256];
+        char err[DRV_RAMP_ERR];
         if (drv_ramp_load(o->ramp, &r, err)) cli_data_error("%s", err);
         o->rp.mode = r.mode;
         o->rp.theta[0] = o->rp.theta[1] = o->rp.theta[2] = drv_ramp_theta(&r, o->step);

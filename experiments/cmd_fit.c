@@ -483,7 +483,7 @@ int cmd_fit(int argc, char **argv)
         cli_data_error("no captured step before the last step (%d) of the schedule: nothing to fit a ramp to "
                        "(`ripple info` lists the captured steps)", S - 1);
     drv_ramp ramp = {fr.ramp.theta_start, fr.ramp.theta_end, fr.ramp.i_min, fr.ramp.i_max, S, o.rp.mode};
-    char ramp_path[4200], comment[1024], err[256];
+    char ramp_path[4200], comment[1024], err[DRV_RAMP_ERR];
     snprintf(ramp_path, sizeof ramp_path, "%s/ramp.txt", o.d.out_dir);
     snprintf(comment, sizeof comment,
              "fitted by ripple fit for %s: target mean output MSE %g per step; axes %s window %d groups %s "

@@ -159,9 +159,16 @@ typedef struct drv_ramp {
 } drv_ramp;
 
 double drv_ramp_theta(const drv_ramp *r, int step);
-/* Text file "key value" lines (# comments); returns 0 or -1 with a message
- * in err[256]. */
-int drv_ramp_load(const char *path, drv_ramp *r, char err[256]);
+/* Text file of "key value" lines: mode (absolute or channel, default
+ * absolute), theta_start, theta_end (finite, >= 0), i_min, i_max,
+ * num_steps (whole numbers, 0 <= i_min <= i_max < num_steps); blank lines
+ * and # comments (also after a value) allowed. Unknown or repeated keys,
+ * missing values, extra text, fractional or out-of-range step numbers and
+ * NUL bytes are refused. Returns 0, or -1 with a one-line message naming
+ * the file and line in err[DRV_RAMP_ERR] (bytes of the file that are not
+ * printable ASCII are shown as \xNN). */
+#define DRV_RAMP_ERR 512
+int drv_ramp_load(const char *path, drv_ramp *r, char err[DRV_RAMP_ERR]);
 int drv_ramp_save(const char *path, const drv_ramp *r, const char *comment);
 
 #endif

@@ -172,3 +172,68 @@ Test(driver, out_paths_with_shell_characters_work)
     snprintf(p, sizeof p, "%s/steps.gp", dir);
     cr_expect(!strstr(tu_slurp(p), "PWNED"), "the script embeds the --out path");
 }
+
+/* ------------------------------------------------------------ ramp files */
+
+/* Writes n bytes of text as a ramp file and runs `eval --ramp` on it. */
+static int eval_ramp(const char *text, size_t n)
+{
+    const char *path = tu_tmp("d_ramp.txt");
+    FILE *f = fopen(path, "wb");
+    cr_assert(f);
+    cr_assert_eq(fwrite(text, 1, n, f), n);
+    fclose(f);
+    char a[2048];
+    snprintf(a, sizeof a, "eval '%s' --step 0 --layer 0 --ramp '%s' --method reuse --no-floor --format tsv",
+             capture(), path);
+    return tu_ripple(NULL, a);
+}
+
+#define RAMP_HEAD "mode absolute\ntheta_start 0.2\ntheta_end 0.6\n"
+
+static void expect_bad_ramp(const char *text, size_t n, const char *needle)
+{
+    int rc = eval_ramp(text, n);
+    const char *err = tu_err();
+    cr_expect_eq(rc, 1, "ramp %.*s: exit %d, wanted 1 (%s)", (int)n, text, rc, err);
+    cr_expect(strstr(err, needle), "ramp %.*s: stderr lacks '%s': %s", (int)n, text, needle, err);
+    cr_expect_eq(tu_count_lines(err), 1, "ramp %.*s: not one line: %s", (int)n, text, err);
+    for (const char *p = err; *p; p++)
+        cr_expect(*p == '\n' || (*p >= 0x20 && *p < 0x7f), "raw byte 0x%02x in the message: %s",
+                  (unsigned char)*p, err);
+    cr_expect_str_eq(tu_out(), "", "a table was printed for a bad ramp");
+}
+
+#define BAD(text, needle) expect_bad_ramp(text, sizeof text - 1, needle)
+
+Test(driver, ramp_files_are_parsed_strictly)
+{
+    /* a good one, with blank lines, comments (also after a value) and CRLF */
+    static const char good[] = "# ramp\n\n  \t\nmode absolute\r\ntheta_start 0.2 # start\ntheta_end 0.6\n"
+                               "i_min 0\ni_max 40\nnum_steps 50\n";
+    cr_assert_eq(eval_ramp(good, sizeof good - 1), 0, "a good ramp was refused: %s", tu_err());
+    cr_expect(strstr(tu_out(), "\t0.2\t"), "theta of step 0 is not theta_start: %s", tu_out());
+
+    /* numbers cast to int only after a range check (UB before) */
+    BAD(RAMP_HEAD "i_min 99999999999\ni_max 40\nnum_steps 50\n", ":4: bad value '99999999999' for i_min");
+    BAD(RAMP_HEAD "i_min 0\ni_max 1e300\nnum_steps 50\n", ":5: bad value '1e300' for i_max");
+    BAD(RAMP_HEAD "i_min 0\ni_max 40\nnum_steps -3\n", ":6: bad value '-3' for num_steps");
+    BAD(RAMP_HEAD "i_min -1\ni_max 40\nnum_steps 50\n", ":4: bad value '-1' for i_min");
+    /* steps are whole numbers */
+    BAD(RAMP_HEAD "i_min 0.5\ni_max 40\nnum_steps 50\n", ":4: bad value '0.5' for i_min (must be a whole");
+    BAD(RAMP_HEAD "i_min 2.0\ni_max 40\nnum_steps 50\n", ":4: bad value '2.0' for i_min");
+    /* unknown and repeated keys, missing values, extra text */
+    BAD(RAMP_HEAD "i_min 0\ni_max 40\nnum_steps 50\ntheta_middle 3\n", ":7: unknown key 'theta_middle'");
+    BAD(RAMP_HEAD "i_min 0\ni_min 1\ni_max 40\nnum_steps 50\n", ":5: i_min given twice");
+    BAD(RAMP_HEAD "i_min\ni_max 40\nnum_steps 50\n", ":4: 'i_min' has no value");
+    BAD(RAMP_HEAD "i_min 0 1\ni_max 40\nnum_steps 50\n", ":4: unexpected text '1'");
+    BAD("theta_start nan\n", ":1: bad value 'nan' for theta_start");
+    BAD("mode sideways\n", ":1: bad value 'sideways' for mode");
+    BAD(RAMP_HEAD "i_min 0\ni_max 50\nnum_steps 50\n", "i_max < num_steps");
+    BAD(RAMP_HEAD "i_min 5\ni_max 4\nnum_steps 50\n", "i_min <= i_max");
+    BAD("theta_start 0.2\n", "a ramp needs theta_start");
+    /* binary bytes are shown escaped, never echoed */
+    BAD(RAMP_HEAD "th\x01\x1b[2J\xff 1\n", "unknown key 'th\\x01\\x1b[2J\\xff'");
+    BAD(RAMP_HEAD "i_min \x7f\x80\n", "bad value '\\x7f\\x80' for i_min");
+    BAD("theta_start 0\0\x01\n", ":1: a NUL byte");
+}
