@@ -10,11 +10,42 @@
 
 const char *cli_cmd = "ripple";
 
+/* Set once an error message has been printed: the exit status already says
+ * it failed, and the stdout check at exit adds no second message. */
+static int error_reported;
+
 static void vmsg(const char *fmt, va_list ap)
 {
+    error_reported = 1;
     fprintf(stderr, "ripple %s: ", cli_cmd);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
+}
+
+static void check_stdout(void)
+{
+    /* fflush reports the error of the last write; ferror one of an earlier
+     * write that fflush may not repeat; fclose one of the close itself */
+    errno = 0;
+    int bad = fflush(stdout) != 0;
+    int err = bad ? errno : 0;
+    bad |= ferror(stdout) != 0;
+    if (fclose(stdout) != 0 && !bad) {
+        bad = 1;
+        err = errno;
+    }
+    if (!bad || error_reported) return;
+    fprintf(stderr, "ripple%s%s: cannot write to standard output: %s\n", strcmp(cli_cmd, "ripple") ? " " : "",
+            strcmp(cli_cmd, "ripple") ? cli_cmd : "", err ? strerror(err) : "a write failed");
+    _exit(CLI_EXIT_DATA);
+}
+
+void cli_check_stdout_at_exit(void)
+{
+    if (atexit(check_stdout)) {
+        fprintf(stderr, "ripple: cannot register the check of standard output\n");
+        exit(CLI_EXIT_DATA);
+    }
 }
 
 void cli_usage_error(const char *fmt, ...)
@@ -38,6 +69,7 @@ void cli_data_error(const char *fmt, ...)
 
 void cli_lib_error(ripple_status s, const char *what)
 {
+    error_reported = 1;
     fprintf(stderr, "ripple %s: %s: %s\n", cli_cmd, what, ripple_last_error());
     exit(s == RIPPLE_ERR_INVALID ? CLI_EXIT_USAGE : CLI_EXIT_DATA);
 }
@@ -86,6 +118,30 @@ void cli_range(const char *opt, const char *s, int64_t *lo, int64_t *hi)
     }
     *hi = cli_int(opt, colon + 1, 0, INT32_MAX);
     if (*hi <= *lo) cli_usage_error("%s: empty range '%s' (need a < b)", opt, s);
+}
+
+int cli_list(const char *opt, const char *s, char *buf, size_t size, char **items, int max)
+{
+    if (!*s) cli_usage_error("%s: empty list (give one or more values separated by commas)", opt);
+    if (strlen(s) >= size) cli_usage_error("%s: list too long (at most %zu characters)", opt, size - 1);
+    strcpy(buf, s);
+    int n = 0;
+    for (char *p = buf;;) {
+        char *comma = strchr(p, ',');
+        if (comma) *comma = '\0';
+        if (!*p) cli_usage_error("%s: '%s' has an empty item (values are separated by single commas)", opt, s);
+        if (n == max) cli_usage_error("%s: at most %d values", opt, max);
+        items[n++] = p;
+        if (!comma) break;
+        p = comma + 1;
+    }
+    return n;
+}
+
+const char *cli_nonempty(const char *opt, const char *s)
+{
+    if (!*s) cli_usage_error("%s: empty value", opt);
+    return s;
 }
 
 void cli_int_list(const char *opt, const char *s, int n, int64_t *out)

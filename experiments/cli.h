@@ -17,6 +17,13 @@ enum { CLI_EXIT_OK = 0, CLI_EXIT_DATA = 1, CLI_EXIT_USAGE = 2 };
 /* Name of the running subcommand, for messages ("eval"). */
 extern const char *cli_cmd;
 
+/* Makes a failed write to standard output a data error: at exit, stdout is
+ * flushed and closed, and if that fails or an earlier write failed
+ * (`ripple info X > /dev/full`), "ripple CMD: cannot write to standard
+ * output: REASON" goes to stderr and the exit status becomes 1. Call once,
+ * first thing in main. */
+void cli_check_stdout_at_exit(void);
+
 /* Prints "ripple CMD: msg" and exits 2 (usage) or 1 (data). */
 _Noreturn void cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 _Noreturn void cli_data_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -29,6 +36,13 @@ int64_t cli_int(const char *opt, const char *s, int64_t lo, int64_t hi);
 double cli_double(const char *opt, const char *s, double lo, double hi);
 /* "a:b" (half-open), "a" (one) or "a:" (to the end) into [*lo, *hi); hi = -1 for "to the end". */
 void cli_range(const char *opt, const char *s, int64_t *lo, int64_t *hi);
+/* Splits the comma list s into at most max items, copied into buf[size]
+ * (items point into it). Exits with a usage error naming opt when s is
+ * empty, an item is empty ("1,,2", ",1", "1,"), there are more than max
+ * items or s does not fit buf. Returns the number of items (>= 1). */
+int cli_list(const char *opt, const char *s, char *buf, size_t size, char **items, int max);
+/* Exits with a usage error naming opt when the value s is empty (--out ''). */
+const char *cli_nonempty(const char *opt, const char *s);
 /* "T,H,W" style list of exactly n positive integers. */
 void cli_int_list(const char *opt, const char *s, int n, int64_t *out);
 /* Axis letters "thw" (any subset, no repeats) into a RIPPLE_AXIS_BIT set. */

@@ -90,25 +90,19 @@ typedef struct {
 
 static int parse_list(const char *opt, const char *s, double *out)
 {
-    char buf[2048];
-    if (strlen(s) >= sizeof buf) cli_usage_error("%s: list too long", opt);
-    strcpy(buf, s);
-    int n = 0;
-    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-        if (n == MAX_SWEEP) cli_usage_error("%s: at most %d values", opt, MAX_SWEEP);
-        out[n++] = cli_double(opt, tok, 0, INFINITY);
-    }
-    if (n == 0) cli_usage_error("%s: empty list", opt);
+    char buf[2048], *items[MAX_SWEEP];
+    int n = cli_list(opt, s, buf, sizeof buf, items, MAX_SWEEP);
+    for (int i = 0; i < n; i++) out[i] = cli_double(opt, items[i], 0, INFINITY);
     return n;
 }
 
 static void parse_methods(const char *s, int *on)
 {
-    char buf[512];
-    if (strlen(s) >= sizeof buf) cli_usage_error("--methods: list too long");
-    strcpy(buf, s);
+    char buf[512], *items[64];
+    int n = cli_list("--methods", s, buf, sizeof buf, items, 64);
     memset(on, 0, sizeof(int) * M_COUNT);
-    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+    for (int i = 0; i < n; i++) {
+        const char *tok = items[i];
         int m = -1;
         for (int i = 0; i < M_COUNT; i++)
             if (!strcmp(tok, method_names[i])) m = i;
@@ -148,7 +142,7 @@ static void parse(int argc, char **argv, cmp_opts *o)
         case O_METHODS: parse_methods(optarg, o->on); methods_given = 1; break;
         case O_AXES: o->axes = cli_axes("--axes", optarg); break;
         case O_WINDOW: o->window = (int)cli_int("--window", optarg, 2, 1 << 20); break;
-        case O_RAMP: o->ramp_path = optarg; break;
+        case O_RAMP: o->ramp_path = cli_nonempty("--ramp", optarg); break;
         case O_TABLE3: table3 = 1; break;
         case O_TABLE4: table4 = 1; break;
         case O_NOFLOOR: o->floor = 0; break;
@@ -166,7 +160,7 @@ static void parse(int argc, char **argv, cmp_opts *o)
         cli_usage_error("--alphas sweeps reuse-channel: add --table4 or --methods ...,reuse-channel");
     drv_finish_options(&o->d, argc, argv, 1);
     if (o->ramp_path) {
-        char err[256];
+        char err[DRV_RAMP_ERR];
         if (drv_ramp_load(o->ramp_path, &o->ramp, err)) cli_data_error("%s", err);
     }
 }
@@ -355,8 +349,9 @@ static void run_attnmap(eval_unit *u, ripple_attnmap_kind kind, double density, 
 static const char *const method_colors[M_COUNT] = {"#d62728", "#7f7f7f", "#8c564b", "#1f77b4", "#17becf",
                                                    "#2ca02c", "#ff7f0e", "#9467bd", "#e377c2"};
 
-/* Appends one panel's plot command: x = 100 * column xcol, y = mse. */
-static void plot_panel(const cmp_opts *o, const char *xcol, int score_only, char *body, size_t size)
+/* Appends one panel's plot command: x = 100 * column xcol, y = mse (on a
+ * log axis, logy, only mse > 0). */
+static void plot_panel(const cmp_opts *o, const char *xcol, int score_only, int logy, char *body, size_t size)
 {
     size_t len = strlen(body);
     int first = 1;
@@ -365,8 +360,9 @@ static void plot_panel(const cmp_opts *o, const char *xcol, int score_only, char
         int pt = is_attnmap(m) ? 5 : m == M_REUSE_RAMP ? 9 : 7;
         len += (size_t)snprintf(body + len, size - len,
             "%sS using (strcol(\"method\") eq \"%s\" ? 100*column(\"%s\") : NaN):"
-            "(column(\"mse\") > 0 ? column(\"mse\") : NaN) lw %d pt %d ps %.1f lc rgb \"%s\" title \"%s\"",
-            first ? "plot " : ", \\\n     ", method_names[m], xcol, m == M_REUSE ? 3 : 2, pt,
+            "%s lw %d pt %d ps %.1f lc rgb \"%s\" title \"%s\"",
+            first ? "plot " : ", \\\n     ", method_names[m], xcol,
+            logy ? "(column(\"mse\") > 0 ? column(\"mse\") : NaN)" : "(column(\"mse\"))", m == M_REUSE ? 3 : 2, pt,
             m == M_REUSE_RAMP ? 2.0 : 0.9, method_colors[m], method_names[m]);
         first = 0;
     }
@@ -376,7 +372,9 @@ static void plot_panel(const cmp_opts *o, const char *xcol, int score_only, char
     snprintf(body + len, size - len, "\n");
 }
 
-static int plot(const cmp_opts *o)
+/* logy: some mean mse is > 0 (else, with nothing reused, every mse is 0 and
+ * a log axis would have no point to draw: the axis is linear). */
+static int plot(const cmp_opts *o, int logy)
 {
     char body[16384];
     snprintf(body, sizeof body,
@@ -386,21 +384,23 @@ static int plot(const cmp_opts *o)
         "set datafile columnheaders\n"
         "%s"
         "set key outside right top Left reverse box samplen 2 spacing 1.1 width 1\n"
-        "set logscale y\n"
-        "set format y \"%%.0e\"\n"
+        "%s"
         "set ylabel \"output MSE vs exact attention\"\n"
         "set style data linespoints\n"
         "set multiplot layout 2,1\n"
         "set title \"Reuse vs masking at equal attention savings (mean over units)\"\n"
         "set xlabel \"attention savings s_attn (%% of QK^T + PV FLOPs)\"\n",
         o->floor ? "stats S using (column(\"mse_floor\") > 0 ? column(\"mse_floor\") : NaN) nooutput\n"
-                   "floor = STATS_mean\n" : "");
-    plot_panel(o, "s_attn", 0, body, sizeof body);
+                   "floor = STATS_mean\n" : "",
+        logy ? "set logscale y\nset format y \"%.0e\"\n"
+             : "set yrange [0:1]\nset format y \"%.1f\"\n"
+               "set label 1 \"every output MSE is 0\" at graph 0.5, graph 0.6 center\n");
+    plot_panel(o, "s_attn", 0, logy, body, sizeof body);
     size_t len = strlen(body);
     snprintf(body + len, sizeof body - len,
         "set title \"Score-level methods at equal score savings\"\n"
         "set xlabel \"score savings s_score (%% of partial scores q_c k_c)\"\n");
-    plot_panel(o, "s_score", 1, body, sizeof body);
+    plot_panel(o, "s_score", 1, logy, body, sizeof body);
     len = strlen(body);
     snprintf(body + len, sizeof body - len, "unset multiplot\n");
     return drv_plot(&o->d, "compare", body, 800, 1000);
@@ -568,6 +568,7 @@ int cmd_compare(int argc, char **argv)
     static const char *const scols[] = {"method", "mode", "threshold", "units", "s_score", "s_attn", "density",
         "rows_reused", "mse", "rel_l2", "cosine", "mse_floor"};
     static const char *const tcols[] = {"method", "threshold", "s_attn", "s_score", "mse", "rel_l2", "cosine"};
+    int any_mse = 0; /* some mean mse > 0: the figure's y axis can be logarithmic */
     rtable *st = rtable_new((int)(sizeof scols / sizeof scols[0]), scols);
     rtable *tt = rtable_new((int)(sizeof tcols / sizeof tcols[0]), tcols);
     if (!st || !tt) cli_data_error("out of memory");
@@ -593,6 +594,7 @@ int cmd_compare(int argc, char **argv)
             rtable_set_num(st, "density", is_attnmap(m) ? a->density / n : NAN);
             rtable_set_num(st, "rows_reused", is_attnmap(m) ? NAN : a->rows_reused / n);
             rtable_set_num(st, "mse", a->mse / n);
+            any_mse |= a->mse / n > 0;
             rtable_set_num(st, "rel_l2", a->rel_l2 / n);
             rtable_set_num(st, "cosine", a->cosine / n);
             rtable_set_num(st, "mse_floor", a->nfloor ? a->floor / a->nfloor : NAN);
@@ -613,11 +615,12 @@ int cmd_compare(int argc, char **argv)
     rtable_free(tt);
     free(sum);
 
-    if (plot(&o) == 0)
+    int plot_rc = plot(&o, any_mse);
+    if (plot_rc == 0)
         fprintf(stderr, "ripple compare: wrote %s, %s, %s/compare.gp and the figure %s/compare.png\n", tsv_copy,
                 spath, o.d.out_dir, o.d.out_dir);
     else
         fprintf(stderr, "ripple compare: wrote %s, %s and %s/compare.gp (no figure)\n", tsv_copy, spath, o.d.out_dir);
     drv_units_close(&units);
-    return CLI_EXIT_OK;
+    return drv_exit_status(plot_rc);
 }

@@ -72,10 +72,10 @@ typedef struct {
 static void parse_methods(const char *s, int *on)
 {
     memset(on, 0, sizeof(int) * EVAL_METHOD_COUNT);
-    char buf[256];
-    if (strlen(s) >= sizeof buf) cli_usage_error("--method: list too long");
-    strcpy(buf, s);
-    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+    char buf[256], *items[64];
+    int n = cli_list("--method", s, buf, sizeof buf, items, 64);
+    for (int i = 0; i < n; i++) {
+        const char *tok = items[i];
         int m = eval_method_parse(tok);
         if (m >= 0) on[m] = 1;
         else
@@ -136,7 +136,7 @@ static void parse(int argc, char **argv, eval_opts *o)
             else cli_usage_error("--format: '%s' is not table or tsv", optarg);
             break;
         case O_NOFLOOR: o->floor = 0; break;
-        case O_RAMP: o->ramp = optarg; break;
+        case O_RAMP: o->ramp = cli_nonempty("--ramp", optarg); break;
         case O_WIDE: o->wide = 1; break;
         case ':': cli_usage_error("option %s needs a value", argv[optind - 1]);
         default: cli_usage_error("unknown option '%s'", argv[optind - 1]);
@@ -155,7 +155,7 @@ static void parse(int argc, char **argv, eval_opts *o)
     for (int a = 0; a < 3; a++) o->rp.theta[a] = isnan(theta_axis[a]) ? theta_all : theta_axis[a];
     if (o->ramp) {
         drv_ramp r;
-        char err[256];
+        char err[DRV_RAMP_ERR];
         if (drv_ramp_load(o->ramp, &r, err)) cli_data_error("%s", err);
         o->rp.mode = r.mode;
         o->rp.theta[0] = o->rp.theta[1] = o->rp.theta[2] = drv_ramp_theta(&r, o->step);

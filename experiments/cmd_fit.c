@@ -120,7 +120,7 @@ static void parse(int argc, char **argv, fit_opts *o)
         case O_AXES: o->rp.axes = cli_axes("--axes", optarg); break;
         case O_WINDOW: o->rp.window = (int)cli_int("--window", optarg, 2, 1 << 20); break;
         case O_GROUPS: o->rp.groups = cli_axes("--groups", optarg); break;
-        case O_MODEL: o->model = optarg; break;
+        case O_MODEL: o->model = cli_nonempty("--model", optarg); break;
         case O_NOFLOOR: o->floor = 0; break;
         case O_KEEP: o->keep_mb = (long)cli_int("--keep-mb", optarg, 0, 1 << 24); break;
         case ':': cli_usage_error("option %s needs a value", argv[optind - 1]);
@@ -483,7 +483,7 @@ int cmd_fit(int argc, char **argv)
         cli_data_error("no captured step before the last step (%d) of the schedule: nothing to fit a ramp to "
                        "(`ripple info` lists the captured steps)", S - 1);
     drv_ramp ramp = {fr.ramp.theta_start, fr.ramp.theta_end, fr.ramp.i_min, fr.ramp.i_max, S, o.rp.mode};
-    char ramp_path[4200], comment[1024], err[256];
+    char ramp_path[4200], comment[1024], err[DRV_RAMP_ERR];
     snprintf(ramp_path, sizeof ramp_path, "%s/ramp.txt", o.d.out_dir);
     snprintf(comment, sizeof comment,
              "fitted by ripple fit for %s: target mean output MSE %g per step; axes %s window %d groups %s "
@@ -632,10 +632,8 @@ int cmd_fit(int argc, char **argv)
     printf("\n");
 
     /* ---- figure */
-    char body[4096], title_model[128];
-    snprintf(title_model, sizeof title_model, "%s", model);
-    for (char *p = title_model; *p; p++)
-        if (*p == '"' || *p == '\\') *p = ' ';
+    char body[4096], title_model[256];
+    drv_gp_string(title_model, sizeof title_model, model);
     snprintf(body, sizeof body,
              "set title \"Threshold ramp for target MSE %g: %s (%s, axes %s, window %d)\"\n"
              "set xlabel \"denoising step (zero-based)\"\n"
@@ -659,12 +657,13 @@ int cmd_fit(int argc, char **argv)
              o.rp.mode == RIPPLE_THRESHOLD_CHANNEL ? "threshold alpha (x mean window delta)"
                                                     : "threshold theta (units of q and k)",
              S - 1);
-    if (drv_plot(&o.d, "fit", body, 1000, 560) == 0) printf("figure: %s/fit.png\n", o.d.out_dir);
+    int plot_rc = drv_plot(&o.d, "fit", body, 1000, 560);
+    if (plot_rc == 0) printf("figure: %s/fit.png\n", o.d.out_dir);
 
     free(fsteps);
     free(ftheta);
     free(si);
     free(order);
     drv_units_close(&u);
-    return CLI_EXIT_OK;
+    return drv_exit_status(plot_rc);
 }

@@ -391,11 +391,13 @@ int cmd_groups(int argc, char **argv)
     snprintf(bars, sizeof bars, bars_fmt, "thw"[gaxis[0]], ngroups > 1 ? "thw"[gaxis[1]] : '-',
              ngroups > 2 ? "thw"[gaxis[2]] : '-');
     int rc = drv_plot(&o.d, "groups", bars, 800, 500);
+    int rc_heat;
     char *hb = heat_body(ngroups, gaxis, H, W, frame, hid->step, hid->layer);
-    rc |= drv_plot(&o.d, "groups_heat", hb, 800, ngroups == 3 ? 760 : 300 + 230 * ngroups);
+    rc_heat = drv_plot(&o.d, "groups_heat", hb, 800, ngroups == 3 ? 760 : 300 + 230 * ngroups);
+    rc = rc < 0 || rc_heat < 0 ? -1 : rc | rc_heat;
     free(hb);
     printf("wrote %s, %s, %s/groups_heat.tsv and their .gp%s\n", tsv_path, spath, o.d.out_dir,
            rc == 0 ? " and .png" : " (figures not drawn)");
     drv_units_close(&units);
-    return CLI_EXIT_OK;
+    return drv_exit_status(rc);
 }

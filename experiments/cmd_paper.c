@@ -589,7 +589,7 @@ static void index_fit(const paper_opts *o, const experiment *x)
     char path[4400];
     snprintf(path, sizeof path, "%s/fit/ramp.txt", o->d.out_dir);
     drv_ramp r;
-    char err[256];
+    char err[DRV_RAMP_ERR];
     char res[512];
     if (drv_ramp_load(path, &r, err) == 0) {
         fprintf(md, "\nFitted ramp (fit/ramp.txt, zero-based steps): theta_start %.4g, theta_end %.4g, i_min %d, "

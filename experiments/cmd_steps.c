@@ -304,39 +304,48 @@ int cmd_steps(int argc, char **argv)
     char *body = cli_alloc(cap, 1, "plot");
     size_t len = 0;
 #define APPEND(...) len += (size_t)snprintf(body + len, len < cap ? cap - len : 0, __VA_ARGS__)
-    char model[128];
-    snprintf(model, sizeof model, "%s", ripple_capture_get_info(u.caps[0])->model);
-    for (char *p = model; *p; p++)
-        if (*p == '"' || *p == '\\') *p = ' ';
+    char model[256];
+    drv_gp_string(model, sizeof model, ripple_capture_get_info(u.caps[0])->model);
     APPEND("set title \"Output error per denoising step: %s, %s = %g, axes %s, window %d", model,
            o.have_alpha ? "alpha" : "theta", o.rp.theta[0], cli_axes_str(o.rp.axes, axes), o.rp.window);
     /* the noise floor is usually decades below the curves: stated, not drawn */
     if (o.floor) APPEND("\\n(noise floor, fp32 vs fp64 exact attention: mean MSE %.2g)", floor_mean);
     APPEND("\"\n");
     /* log y where the curves span a decade or more, else linear (a log axis
-     * over less than a decade has at most one labelled tick) */
+     * over less than a decade has at most one labelled tick). On a log axis
+     * points with mse <= 0 are left out; on a linear one they are drawn:
+     * with nothing reused (--theta 0) every mse is 0, and the figure shows
+     * that instead of failing on "all points y value undefined". */
     double ylo = INFINITY, yhi = 0;
     for (size_t j = 0; j < (size_t)u.ncaptures * (size_t)nsteps; j++)
         if (capmse[j] > 0) ylo = fmin(ylo, capmse[j]), yhi = fmax(yhi, capmse[j]);
-    if (yhi > 0 && yhi >= 10 * ylo) APPEND("set logscale y\nset format y \"%%.0e\"\n");
+    int logy = yhi > 0 && yhi >= 10 * ylo;
+    const char *ycol = logy ? "($11 > 0 ? $11 : NaN)" : "11";
+    if (logy) APPEND("set logscale y\nset format y \"%%.0e\"\n");
     else APPEND("set format y \"%%.2e\"\n");
+    if (!(yhi > 0)) APPEND("set yrange [0:1]\nset label 1 \"every output MSE is 0\" at graph 0.5, graph 0.6 center\n");
     APPEND("set bmargin %d\n", 4 + (u.ncaptures + 3) / 2); /* room for the key, two columns */
     APPEND("set xlabel \"denoising step (zero-based)\"\n"
            "set ylabel \"attention output MSE vs exact (mean over layers, heads)\"\n"
            "set key below box maxcols 2\n"
            "f = \"steps.tsv\"\nplot \\\n");
-    for (int c = 0; c < u.ncaptures; c++)
-        APPEND("  f using (strcol(1) eq \"capture\" && strcol(2) eq \"%d\" ? $3 : NaN):($11 > 0 ? $11 : NaN) "
-               "with linespoints lw 1.5 pt 7 ps 0.7 title \"%s\", \\\n", c, labels[c]);
-    APPEND("  f using (strcol(1) eq \"mean\" ? $3 : NaN):($11 > 0 ? $11 : NaN) with linespoints lw 3.5 "
-           "lc rgb \"black\" pt 5 ps 1 title \"mean over %d capture%s\"", u.ncaptures, u.ncaptures > 1 ? "s" : "");
+    for (int c = 0; c < u.ncaptures; c++) {
+        char label[300];
+        APPEND("  f using (strcol(1) eq \"capture\" && strcol(2) eq \"%d\" ? $3 : NaN):%s "
+               "with linespoints lw 1.5 pt 7 ps 0.7 title \"%s\", \\\n", c, ycol,
+               drv_gp_string(label, sizeof label, labels[c]));
+    }
+    APPEND("  f using (strcol(1) eq \"mean\" ? $3 : NaN):%s with linespoints lw 3.5 "
+           "lc rgb \"black\" pt 5 ps 1 title \"mean over %d capture%s\"", ycol, u.ncaptures,
+           u.ncaptures > 1 ? "s" : "");
     if (isfinite(slope))
         APPEND(", \\\n  f using (strcol(1) eq \"trend\" ? $3 : NaN):11 with lines dt 2 lw 2.5 lc rgb \"red\" "
                "title \"trend: x%.3g per step\"", pow(10.0, slope));
     APPEND("\n");
 #undef APPEND
     if (len >= cap) cli_data_error("internal: plot script too long");
-    if (drv_plot(&o.d, "steps", body, 900, 600) == 0) printf("figure: %s/steps.png\n", o.d.out_dir);
+    int plot_rc = drv_plot(&o.d, "steps", body, 900, 600);
+    if (plot_rc == 0) printf("figure: %s/steps.png\n", o.d.out_dir);
 
     free(body);
     free(xs);
@@ -349,5 +358,5 @@ int cmd_steps(int argc, char **argv)
     free(vals);
     free(labels);
     drv_units_close(&u);
-    return CLI_EXIT_OK;
+    return drv_exit_status(plot_rc);
 }

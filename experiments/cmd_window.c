@@ -59,14 +59,12 @@ typedef struct {
 
 static void parse_windows(const char *s, window_opts *o)
 {
-    char buf[256];
-    if (strlen(s) >= sizeof buf) cli_usage_error("--windows: list too long");
-    strcpy(buf, s);
+    char buf[256], *items[MAX_WINDOWS];
     o->nwindows = 0;
     if (!*s) cli_usage_error("--windows: empty list (e.g. 2,3,4,6,8)");
-    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-        if (o->nwindows == MAX_WINDOWS) cli_usage_error("--windows: at most %d sizes", MAX_WINDOWS);
-        int w = (int)cli_int("--windows", tok, 2, 4096);
+    int n = cli_list("--windows", s, buf, sizeof buf, items, MAX_WINDOWS);
+    for (int i = 0; i < n; i++) {
+        int w = (int)cli_int("--windows", items[i], 2, 4096);
         for (int i = 0; i < o->nwindows; i++)
             if (o->windows[i] == w) cli_usage_error("--windows: size %d given twice", w);
         o->windows[o->nwindows++] = w;
@@ -194,11 +192,12 @@ static char *plot_body(const window_opts *o)
         "set bmargin 6.5\n"
         "set my2tics 10\n"
         "set ylabel \"savings (%%)\"\n"
-        "set y2label \"output MSE vs exact attention (log)\"\n"
+        "set y2label sprintf(\"output MSE vs exact attention%%s\", mse_lo > 0 ? \" (log)\" : \"\")\n"
         "set yrange [0:100]\n"
         "set ytics nomirror\n"
-        "set logscale y2\n"
-        "set y2range [mse_lo / 2 : mse_hi * 2]\n"
+        "# a log axis needs mse > 0; with nothing reused (--theta 0) every mse is 0\n"
+        "if (mse_lo > 0) { set logscale y2; set y2range [mse_lo / 2 : mse_hi * 2] } \\\n"
+        "else { set y2range [0 : (mse_hi > 0 ? mse_hi * 1.1 : 1)] }\n"
         "set y2tics\n"
         "set format y2 \"%%.1e\"\n"
         "set xrange [%g:%g]\n"
@@ -207,7 +206,7 @@ static char *plot_body(const window_opts *o)
         "plot \"window.tsv\" using 4:(100*$6) smooth unique with linespoints lw 2 pt 7 lc rgb \"#1f77b4\" title \"score savings s_score (left)\", \\\n"
         "     \"\" using 4:(100*$7) smooth unique with linespoints lw 2 pt 5 lc rgb \"#2ca02c\" title \"attention savings s_attn (left)\", \\\n"
         "     \"\" using 4:(100*$8) smooth unique with linespoints lw 1.5 dt 2 pt 4 lc rgb \"#17becf\" title \"query rows fully reused (left)\", \\\n"
-        "     \"\" using 4:11 smooth unique axes x1y2 with linespoints lw 2 pt 9 lc rgb \"#d62728\" title \"MSE (right, log)\"\n",
+        "     \"\" using 4:11 smooth unique axes x1y2 with linespoints lw 2 pt 9 lc rgb \"#d62728\" title \"MSE (right)\"\n",
         wmin - 0.5, wmax + 0.5, tics);
     if (n >= cap) cli_data_error("plot script too long");
     return b;
@@ -358,5 +357,5 @@ int cmd_window(int argc, char **argv)
     free(body);
     printf("wrote %s, %s/window.gp%s\n", tsv_path, o.d.out_dir, rc == 0 ? ", window.png" : " (no figure)");
     drv_units_close(&units);
-    return CLI_EXIT_OK;
+    return drv_exit_status(rc);
 }

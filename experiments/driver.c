@@ -4,6 +4,7 @@
 #include "table.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -44,13 +45,35 @@ void drv_opts_init(drv_opts *o)
     o->backend = RIPPLE_BACKEND_CPU;
 }
 
+/* Items of a --steps/--layers list selection; MAX_SEL_LEN characters at most. */
+enum { MAX_SEL_LEN = 1024, MAX_SEL_ITEMS = MAX_SEL_LEN / 2 + 1 };
+
+/* 1 if value is selected by sel (NULL/"all" = everything; "a,b,c"; "a:b" half-open; "a:").
+ * A malformed selection is a usage error naming opt. */
+static int selected(const char *opt, const char *sel, int value)
+{
+    if (!sel || !strcmp(sel, "all")) return 1;
+    if (strchr(sel, ':')) {
+        int64_t lo, hi;
+        cli_range(opt, sel, &lo, &hi);
+        return value >= lo && (hi < 0 || value < hi);
+    }
+    char buf[MAX_SEL_LEN];
+    char *items[MAX_SEL_ITEMS];
+    int n = cli_list(opt, sel, buf, sizeof buf, items, MAX_SEL_ITEMS);
+    int hit = 0;
+    for (int i = 0; i < n; i++) hit |= cli_int(opt, items[i], 0, INT32_MAX) == value;
+    return hit;
+}
+
 int drv_common_option(drv_opts *o, int c, const char *arg)
 {
     switch (c) {
-    case DRV_O_STEPS: o->steps = arg; return 1;
-    case DRV_O_LAYERS: o->layers = arg; return 1;
+    /* a selection is checked when given, so a bad one is a usage error before any work */
+    case DRV_O_STEPS: selected("--steps", arg, 0); o->steps = arg; return 1;
+    case DRV_O_LAYERS: selected("--layers", arg, 0); o->layers = arg; return 1;
     case DRV_O_HEADS: cli_range("--heads", arg, &o->head_lo, &o->head_hi); return 1;
-    case DRV_O_OUT: o->out_dir = arg; return 1;
+    case DRV_O_OUT: o->out_dir = cli_nonempty("--out", arg); return 1;
     case DRV_O_SVG: o->svg = 1; return 1;
     case DRV_O_PDF: o->pdf = 1; return 1;
     case DRV_O_FRESH: o->fresh = 1; return 1;
@@ -99,23 +122,6 @@ const char *drv_selection_str(const drv_opts *o)
     snprintf(buf, sizeof buf, "steps=%s layers=%s heads=%s backend=%s", o->steps ? o->steps : "all",
              o->layers ? o->layers : "all", heads, ripple_backend_name(o->backend));
     return buf;
-}
-
-/* 1 if value is selected by sel (NULL/"all" = everything; "a,b,c"; "a:b" half-open; "a:"). */
-static int selected(const char *opt, const char *sel, int value)
-{
-    if (!sel || !strcmp(sel, "all")) return 1;
-    if (strchr(sel, ':')) {
-        int64_t lo, hi;
-        cli_range(opt, sel, &lo, &hi);
-        return value >= lo && (hi < 0 || value < hi);
-    }
-    char buf[1024];
-    if (strlen(sel) >= sizeof buf) cli_usage_error("%s: selection too long", opt);
-    strcpy(buf, sel);
-    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ","))
-        if (cli_int(opt, tok, 0, INT32_MAX) == value) return 1;
-    return 0;
 }
 
 void drv_units_open(drv_units *u, const drv_opts *o)
@@ -393,13 +399,219 @@ const char *drv_int(char buf[DRV_CELL], long long v)
 
 /* ---------------------------------------------------------------- plots */
 
-static int have_gnuplot(void)
+const char *drv_gp_string(char *dst, size_t n, const char *s)
 {
-    return system("command -v gnuplot >/dev/null 2>&1") == 0;
+    size_t k = 0;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        char esc[2] = {(char)c, 0};
+        size_t len = 1;
+        if (c == '\\' || c == '"') esc[0] = '\\', esc[1] = (char)c, len = 2;
+        else if (c < 0x20 || c == 0x7f) esc[0] = ' ';
+        if (k + len >= n) break;
+        memcpy(dst + k, esc, len);
+        k += len;
+    }
+    if (n) dst[k] = '\0';
+    return dst;
+}
+
+int drv_exit_status(int plot_rc) { return plot_rc < 0 ? CLI_EXIT_DATA : CLI_EXIT_OK; }
+
+/* Full path of the executable prog found in $PATH into buf; 0 if none
+ * (the search of execvp, done here so that no shell is needed). */
+static int find_in_path(const char *prog, char *buf, size_t n)
+{
+    const char *path = getenv("PATH");
+    if (!path || !*path) path = "/usr/local/bin:/usr/bin:/bin";
+    for (const char *p = path;;) {
+        const char *colon = strchr(p, ':');
+        size_t len = colon ? (size_t)(colon - p) : strlen(p);
+        int w = len ? snprintf(buf, n, "%.*s/%s", (int)len, p, prog) : snprintf(buf, n, "./%s", prog);
+        struct stat st;
+        if (w > 0 && (size_t)w < n && stat(buf, &st) == 0 && S_ISREG(st.st_mode) && access(buf, X_OK) == 0)
+            return 1;
+        if (!colon) return 0;
+        p = colon + 1;
+    }
+}
+
+/* Runs argv[0] (a full path) with argv in dir, stdin /dev/null, stdout and
+ * stderr into out[n] (the rest discarded). Returns the wait status, or -1
+ * (errno set) when it could not be started. No shell is involved. */
+static int run_in_dir(const char *dir, char *const argv[], char *out, size_t n)
+{
+    int fd[2];
+    if (pipe(fd)) return -1;
+    fflush(NULL); /* nothing buffered may be written twice by the child */
+    pid_t pid = fork();
+    if (pid < 0) {
+        int e = errno;
+        close(fd[0]);
+        close(fd[1]);
+        errno = e;
+        return -1;
+    }
+    if (pid == 0) {
+        /* child: async-signal-safe calls only, then exec */
+        int null = open("/dev/null", O_RDONLY);
+        if (null >= 0) dup2(null, STDIN_FILENO);
+        dup2(fd[1], STDOUT_FILENO);
+        dup2(fd[1], STDERR_FILENO);
+        close(fd[0]);
+        if (chdir(dir) == 0) execv(argv[0], argv);
+        static const char msg[] = "cannot start gnuplot in the --out folder\n";
+        ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+        (void)w;
+        _exit(127);
+    }
+    close(fd[1]);
+    size_t got = 0;
+    char sink[512];
+    for (;;) {
+        char *at = got + 1 < n ? out + got : sink;
+        size_t room = got + 1 < n ? n - 1 - got : sizeof sink;
+        ssize_t r = read(fd[0], at, room);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        if (at != sink) got += (size_t)r;
+    }
+    if (n) out[got] = '\0';
+    close(fd[0]);
+    int st;
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR) return -1;
+    return st;
+}
+
+/* The line of gnuplot's output that says what went wrong: the last one
+ * naming a script line ("steps.gp" line 23: ...), else the last line with
+ * text that is not the caret under an echoed command. */
+static void gnuplot_reason(const char *out, char *buf, size_t n)
+{
+    const char *best = NULL, *last = NULL;
+    size_t best_len = 0, last_len = 0;
+    for (const char *p = out; *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        size_t text = strspn(p, " \t^");
+        if (text < len) {
+            last = p, last_len = len;
+            const char *mark = strstr(p, ".gp\" line ");
+            if (mark && mark < p + len) best = p, best_len = len;
+        }
+        p += len + (nl != NULL);
+    }
+    if (!best) best = last, best_len = last_len;
+    size_t k = 0;
+    for (size_t i = 0; best && i < best_len && k + 1 < n; i++) {
+        unsigned char c = (unsigned char)best[i];
+        buf[k++] = c < 0x20 || c == 0x7f ? ' ' : (char)c;
+    }
+    if (n) buf[k] = '\0';
+}
+
+/* 1 when path is a complete image of format fmt; else 0 with why[n]. */
+static int image_complete(const char *path, const char *fmt, char *why, size_t n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(why, n, "gnuplot wrote no file");
+        return 0;
+    }
+    unsigned char head[8] = {0}, tail[1024];
+    size_t nh = fread(head, 1, sizeof head, f);
+    long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    long from = size > (long)sizeof tail ? size - (long)sizeof tail : 0;
+    size_t nt = size > 0 && fseek(f, from, SEEK_SET) == 0 ? fread(tail, 1, sizeof tail, f) : 0;
+    int bad = ferror(f);
+    fclose(f);
+    if (bad || size < 0) {
+        snprintf(why, n, "cannot read the rendered file back");
+        return 0;
+    }
+    if (size == 0) {
+        snprintf(why, n, "gnuplot wrote an empty file");
+        return 0;
+    }
+    if (!strcmp(fmt, "png")) {
+        static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+        static const unsigned char iend[12] = {0, 0, 0, 0, 'I', 'E', 'N', 'D', 0xae, 0x42, 0x60, 0x82};
+        if (nh < 8 || memcmp(head, sig, 8)) {
+            snprintf(why, n, "the file is not a PNG");
+            return 0;
+        }
+        if (nt < 12 || memcmp(tail + nt - 12, iend, 12)) {
+            snprintf(why, n, "the PNG is cut short (no final IEND chunk; disk full?)");
+            return 0;
+        }
+        return 1;
+    }
+    /* text trailers: the last non-blank characters */
+    while (nt > 0 && (tail[nt - 1] == '\n' || tail[nt - 1] == '\r' || tail[nt - 1] == ' ')) nt--;
+    if (!strcmp(fmt, "svg")) {
+        if (nt < 6 || memcmp(tail + nt - 6, "</svg>", 6)) {
+            snprintf(why, n, "the SVG is cut short (no closing </svg>; disk full?)");
+            return 0;
+        }
+        return 1;
+    }
+    if (nh < 5 || memcmp(head, "%PDF-", 5)) {
+        snprintf(why, n, "the file is not a PDF");
+        return 0;
+    }
+    if (nt < 5 || memcmp(tail + nt - 5, "%%EOF", 5)) {
+        snprintf(why, n, "the PDF is cut short (no %%%%EOF trailer; disk full?)");
+        return 0;
+    }
+    return 1;
+}
+
+/* Renders DIR/NAME.FMT through NAME.FMT.tmp; 0 or -1 (one line printed). */
+static int render(const drv_opts *o, const char *gnuplot, const char *name, const char *fmt)
+{
+    char rel_tmp[256], expr[512], script[256], tmp[4400], final[4400], out[16384], why[512] = "";
+    snprintf(rel_tmp, sizeof rel_tmp, "%s.%s.tmp", name, fmt);
+    snprintf(expr, sizeof expr, "fmt=\"%s\"; out=\"%s\"", fmt, rel_tmp);
+    snprintf(script, sizeof script, "%s.gp", name);
+    snprintf(tmp, sizeof tmp, "%s/%s", o->out_dir, rel_tmp);
+    snprintf(final, sizeof final, "%s/%s.%s", o->out_dir, name, fmt);
+    unlink(tmp); /* a leftover of a killed run */
+    char *argv[] = {(char *)gnuplot, "-e", expr, script, NULL};
+    int st = run_in_dir(o->out_dir, argv, out, sizeof out);
+    if (st == -1) {
+        snprintf(why, sizeof why, "cannot run gnuplot: %s", strerror(errno));
+    } else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        char reason[400];
+        gnuplot_reason(out, reason, sizeof reason);
+        if (WIFSIGNALED(st))
+            snprintf(why, sizeof why, "gnuplot was killed by signal %d", WTERMSIG(st));
+        else if (reason[0])
+            snprintf(why, sizeof why, "gnuplot: %s", reason);
+        else
+            snprintf(why, sizeof why, "gnuplot exited %d", WEXITSTATUS(st));
+    } else if (image_complete(tmp, fmt, why, sizeof why)) {
+        if (rename(tmp, final) == 0) {
+            if (out[0]) { /* drawn, with warnings: pass the gist on */
+                char reason[400];
+                gnuplot_reason(out, reason, sizeof reason);
+                fprintf(stderr, "ripple %s: note: gnuplot on %s (%s): %s\n", cli_cmd, script, fmt, reason);
+            }
+            return 0;
+        }
+        snprintf(why, sizeof why, "cannot rename %s: %s", rel_tmp, strerror(errno));
+    }
+    unlink(tmp);
+    int stale = unlink(final) == 0;
+    fprintf(stderr, "ripple %s: figure %s not drawn: %s%s (the table and %s are written)\n", cli_cmd, final, why,
+            stale ? "; the figure of an earlier run is removed" : "", script);
+    return -1;
 }
 
 int drv_plot(const drv_opts *o, const char *name, const char *body, int width, int height)
 {
+    for (const char *p = name; *p; p++)
+        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-", *p)) abort();
     char path[4200];
     snprintf(path, sizeof path, "%s/%s.gp", o->out_dir, name);
     char tmp[4300];
@@ -410,43 +622,35 @@ int drv_plot(const drv_opts *o, const char *name, const char *body, int width, i
             "# Figure of %s.tsv; written by ripple (%s). Render: gnuplot %s.gp\n"
             "# (set fmt to \"svg\" or \"pdf\" with: gnuplot -e 'fmt=\"svg\"' %s.gp)\n"
             "if (!exists(\"fmt\")) fmt = \"png\"\n"
+            "if (!exists(\"out\")) out = \"%s.\".fmt\n"
             "if (fmt eq \"png\") set terminal pngcairo size %d,%d font \"DejaVu Sans,11\" noenhanced\n"
             "if (fmt eq \"svg\") set terminal svg size %d,%d font \"DejaVu Sans,11\" noenhanced\n"
             "if (fmt eq \"pdf\") set terminal pdfcairo size %.2fin,%.2fin font \"DejaVu Sans,9\" noenhanced\n"
-            "set output \"%s.\".fmt\n"
+            "set output out\n"
             "set datafile separator \"\\t\"\n"
             "set datafile commentschars \"#\"\n"
             "set key outside right top box\n"
             "set grid lc rgb \"#dddddd\"\n"
             "set border lw 1.2\n\n%s\n",
-            name, RIPPLE_GIT_DESCRIBE, name, name, width, height, width, height, width / 96.0,
-            height / 96.0, name, body);
-    if (fclose(f) || rename(tmp, path)) cli_data_error("cannot write %s: %s", path, strerror(errno));
-    if (!have_gnuplot()) {
+            name, RIPPLE_GIT_DESCRIBE, name, name, name, width, height, width, height, width / 96.0,
+            height / 96.0, body);
+    if (fclose(f) || rename(tmp, path)) {
+        int e = errno;
+        unlink(tmp);
+        cli_data_error("cannot write %s: %s", path, strerror(e));
+    }
+    char gnuplot[4200];
+    if (!find_in_path("gnuplot", gnuplot, sizeof gnuplot)) {
         fprintf(stderr,
                 "ripple %s: gnuplot not found: %s.tsv and %s.gp are written; to draw the figure,\n"
                 "  apt-get install gnuplot-nox && (cd %s && gnuplot %s.gp)\n",
                 cli_cmd, name, name, o->out_dir, name);
-        return -1;
+        return 1;
     }
     const char *fmts[3] = {"png", o->svg ? "svg" : NULL, o->pdf ? "pdf" : NULL};
     int rc = 0;
-    for (int i = 0; i < 3; i++) {
-        if (!fmts[i]) continue;
-        char cmd[9000];
-        snprintf(cmd, sizeof cmd, "cd '%s' && gnuplot -e 'fmt=\"%s\"' '%s.gp' 2>&1", o->out_dir, fmts[i], name);
-        FILE *p = popen(cmd, "r");
-        if (!p) return -1;
-        char line[512];
-        int printed = 0;
-        while (fgets(line, sizeof line, p))
-            if (printed++ < 5) fprintf(stderr, "gnuplot: %s", line);
-        int st = pclose(p);
-        if (st != 0 || printed) {
-            fprintf(stderr, "ripple %s: gnuplot failed on %s/%s.gp (%s)\n", cli_cmd, o->out_dir, name, fmts[i]);
-            rc = -1;
-        }
-    }
+    for (int i = 0; i < 3; i++)
+        if (fmts[i] && render(o, gnuplot, name, fmts[i])) rc = -1;
     return rc;
 }
 
@@ -461,58 +665,135 @@ double drv_ramp_theta(const drv_ramp *r, int step)
                                 (double)(r->i_max - r->i_min);
 }
 
-int drv_ramp_load(const char *path, drv_ramp *r, char err[256])
+/* Copies s (n bytes) into dst[size] with bytes outside printable ASCII as
+ * \xNN, cut to fit: text from a file is never echoed raw. */
+static const char *printable(char *dst, size_t size, const char *s, size_t n)
 {
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char one[5] = {(char)c, 0};
+        if (c < 0x20 || c >= 0x7f || c == '\\') snprintf(one, sizeof one, "\\x%02x", c);
+        size_t len = strlen(one);
+        if (k + len + 4 >= size) {
+            if (k + 4 <= size) memcpy(dst + k, "...", 3), k += 3;
+            break;
+        }
+        memcpy(dst + k, one, len);
+        k += len;
+    }
+    if (size) dst[k] = '\0';
+    return dst;
+}
+
+/* Reads one whole integer in [lo, hi] from s; 0 on success. */
+static int ramp_int(const char *s, long long lo, long long hi, int *out)
+{
+    if (!*s || strspn(s, "+-0123456789") != strlen(s)) return -1;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (*end || errno || v < lo || v > hi) return -1;
+    *out = (int)v;
+    return 0;
+}
+
+int drv_ramp_load(const char *path, drv_ramp *r, char err[DRV_RAMP_ERR])
+{
+    static const char *const keys[] = {"mode", "theta_start", "theta_end", "i_min", "i_max", "num_steps"};
+    enum { K_MODE, K_START, K_END, K_IMIN, K_IMAX, K_STEPS, K_COUNT };
+    static const char hint[] = "keys: mode, theta_start, theta_end, i_min, i_max, num_steps; `ripple fit` writes ramps";
+    char shown[200];
+    printable(shown, sizeof shown, path, strlen(path));
     FILE *f = fopen(path, "r");
     if (!f) {
-        snprintf(err, 256, "cannot open ramp %s: %s", path, strerror(errno));
+        snprintf(err, DRV_RAMP_ERR, "cannot open ramp %s: %s", shown, strerror(errno));
         return -1;
     }
     memset(r, 0, sizeof *r);
-    int seen = 0;
-    char line[512];
-    int lineno = 0;
-    while (fgets(line, sizeof line, f)) {
+    int seen[K_COUNT] = {0}, lineno = 0, rc = -1;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    while ((len = getline(&line, &cap, f)) >= 0) {
         lineno++;
-        char key[64], val[128];
-        if (line[0] == '#' || line[0] == '\n') continue;
-        if (sscanf(line, "%63s %127s", key, val) != 2) {
-            snprintf(err, 256, "%s:%d: expected 'key value'", path, lineno);
-            fclose(f);
-            return -1;
+        if (memchr(line, '\0', (size_t)len)) {
+            snprintf(err, DRV_RAMP_ERR, "%s:%d: a NUL byte: not a ramp text file (%s)", shown, lineno, hint);
+            goto done;
         }
-        char *end;
-        double v = strtod(val, &end);
-        int numeric = *end == '\0' && isfinite(v);
-        if (!strcmp(key, "mode")) {
+        if (len && line[len - 1] == '\n') line[--len] = '\0';
+        if (len && line[len - 1] == '\r') line[--len] = '\0';
+        /* tokens: key, value, then only an optional # comment */
+        char *p = line + strspn(line, " \t");
+        if (!*p || *p == '#') continue;
+        char *key = p;
+        p += strcspn(p, " \t");
+        char *val = p + strspn(p, " \t");
+        if (*p) *p = '\0';
+        char *vend = val + strcspn(val, " \t");
+        char *rest = vend + strspn(vend, " \t");
+        char ks[64], vs[64];
+        printable(ks, sizeof ks, key, strlen(key));
+        if (!*val || *val == '#') {
+            snprintf(err, DRV_RAMP_ERR, "%s:%d: '%s' has no value (expected 'key value')", shown, lineno, ks);
+            goto done;
+        }
+        if (*rest && *rest != '#') {
+            printable(vs, sizeof vs, rest, strlen(rest));
+            snprintf(err, DRV_RAMP_ERR, "%s:%d: unexpected text '%s' after the value of %s", shown, lineno, vs, ks);
+            goto done;
+        }
+        *vend = '\0';
+        printable(vs, sizeof vs, val, strlen(val));
+        int k = 0;
+        while (k < K_COUNT && strcmp(key, keys[k])) k++;
+        if (k == K_COUNT) {
+            snprintf(err, DRV_RAMP_ERR, "%s:%d: unknown key '%s' (%s)", shown, lineno, ks, hint);
+            goto done;
+        }
+        if (seen[k]) {
+            snprintf(err, DRV_RAMP_ERR, "%s:%d: %s given twice", shown, lineno, ks);
+            goto done;
+        }
+        seen[k] = 1;
+        const char *bad = NULL;
+        if (k == K_MODE) {
             if (!strcmp(val, "absolute")) r->mode = RIPPLE_THRESHOLD_ABSOLUTE;
             else if (!strcmp(val, "channel")) r->mode = RIPPLE_THRESHOLD_CHANNEL;
-            else goto bad;
-            seen |= 1;
-            continue;
+            else bad = "absolute or channel";
+        } else if (k == K_START || k == K_END) {
+            char *end;
+            double v = strtod(val, &end);
+            if (*end || !isfinite(v) || v < 0) bad = "a finite number >= 0";
+            else *(k == K_START ? &r->theta_start : &r->theta_end) = v;
+        } else if (k == K_STEPS) {
+            if (ramp_int(val, 1, INT32_MAX, &r->num_steps)) bad = "a whole number of steps >= 1";
+        } else if (ramp_int(val, 0, INT32_MAX, k == K_IMIN ? &r->i_min : &r->i_max)) {
+            bad = "a whole zero-based step >= 0";
         }
-        if (!numeric) goto bad;
-        if (!strcmp(key, "theta_start")) r->theta_start = v, seen |= 2;
-        else if (!strcmp(key, "theta_end")) r->theta_end = v, seen |= 4;
-        else if (!strcmp(key, "i_min")) r->i_min = (int)v, seen |= 8;
-        else if (!strcmp(key, "i_max")) r->i_max = (int)v, seen |= 16;
-        else if (!strcmp(key, "num_steps")) r->num_steps = (int)v, seen |= 32;
-        continue;
-    bad:
-        snprintf(err, 256, "%s:%d: bad value '%s' for %s", path, lineno, val, key);
-        fclose(f);
-        return -1;
+        if (bad) {
+            snprintf(err, DRV_RAMP_ERR, "%s:%d: bad value '%s' for %s (must be %s)", shown, lineno, vs, ks, bad);
+            goto done;
+        }
     }
+    if (ferror(f)) {
+        snprintf(err, DRV_RAMP_ERR, "cannot read ramp %s: %s", shown, strerror(errno));
+        goto done;
+    }
+    if (!seen[K_START] || !seen[K_END] || !seen[K_IMIN] || !seen[K_IMAX] || !seen[K_STEPS]) {
+        snprintf(err, DRV_RAMP_ERR, "%s: a ramp needs theta_start, theta_end, i_min, i_max and num_steps", shown);
+        goto done;
+    }
+    if (r->i_max < r->i_min || r->i_max >= r->num_steps) {
+        snprintf(err, DRV_RAMP_ERR, "%s: need 0 <= i_min <= i_max < num_steps (got i_min %d, i_max %d, num_steps %d)",
+                 shown, r->i_min, r->i_max, r->num_steps);
+        goto done;
+    }
+    rc = 0;
+done:
+    free(line);
     fclose(f);
-    if ((seen & 62) != 62) {
-        snprintf(err, 256, "%s: a ramp needs theta_start, theta_end, i_min, i_max and num_steps", path);
-        return -1;
-    }
-    if (r->theta_start < 0 || r->theta_end < 0 || r->i_min < 0 || r->i_max < r->i_min || r->num_steps < 1) {
-        snprintf(err, 256, "%s: need theta >= 0, 0 <= i_min <= i_max, num_steps >= 1", path);
-        return -1;
-    }
-    return 0;
+    return rc;
 }
 
 int drv_ramp_save(const char *path, const drv_ramp *r, const char *comment)
@@ -522,7 +803,11 @@ int drv_ramp_save(const char *path, const drv_ramp *r, const char *comment)
     FILE *f = fopen(tmp, "w");
     if (!f) return -1;
     fprintf(f, "# ripple threshold ramp (method.md section 5; zero-based steps)\n");
-    if (comment && *comment) fprintf(f, "# %s\n", comment);
+    if (comment && *comment) { /* one comment line, whatever the text holds */
+        fputs("# ", f);
+        for (const char *p = comment; *p; p++) fputc(*p == '\n' || *p == '\r' ? ' ' : *p, f);
+        fputc('\n', f);
+    }
     fprintf(f, "mode %s\ntheta_start %.9g\ntheta_end %.9g\ni_min %d\ni_max %d\nnum_steps %d\n",
             r->mode == RIPPLE_THRESHOLD_CHANNEL ? "channel" : "absolute", r->theta_start, r->theta_end,
             r->i_min, r->i_max, r->num_steps);

@@ -124,11 +124,28 @@ const char *drv_int(char buf[DRV_CELL], long long v);
 /* ---------------------------------------------------------------- plots */
 
 /* Writes DIR/NAME.gp: a preamble (terminal png 800x500 by default, output
- * NAME.png; font and grid), then body, which reads "NAME.tsv". Runs gnuplot
- * in DIR once per requested format (png, and svg/pdf on request). When
- * gnuplot is missing, prints how to install it and render by hand; the
- * script is written either way. Returns 0 when every figure was drawn. */
+ * NAME.png; font and grid), then body, which reads "NAME.tsv" (scripts name
+ * files relative to DIR and never contain the --out path). Runs gnuplot
+ * once per requested format (png, and svg/pdf on request) without a shell:
+ * fork, chdir DIR, exec with an argument vector. Each figure is rendered to
+ * NAME.FMT.tmp and renamed to NAME.FMT only when gnuplot exited 0 and the
+ * file is a complete image (PNG: signature and final IEND chunk; SVG: ends
+ * with </svg>; PDF: %PDF- header and %%EOF trailer). Otherwise the
+ * temporary file and any NAME.FMT of an earlier run are removed (a figure
+ * never disagrees with its table) and one line says why.
+ * Returns 0 when every figure was drawn; 1 when gnuplot is missing (a note
+ * says how to install it and render by hand: not an error, the table and
+ * script are the results); -1 when a figure failed, which the driver turns
+ * into exit status 1 (a data error) after writing everything else. NAME
+ * must be a plain name ([A-Za-z0-9_-]). */
 int drv_plot(const drv_opts *o, const char *name, const char *body, int width, int height);
+/* Exit status of a driver after its figures: CLI_EXIT_DATA when a
+ * drv_plot call failed (returned -1), else CLI_EXIT_OK. */
+int drv_exit_status(int plot_rc);
+/* Copies s into dst[n] as the inside of a gnuplot double-quoted string:
+ * backslash and double quote escaped, control characters as spaces, cut at
+ * a character boundary of the escaped text. Returns dst. */
+const char *drv_gp_string(char *dst, size_t n, const char *s);
 
 /* ---------------------------------------------------------------- ramps */
 
@@ -142,9 +159,16 @@ typedef struct drv_ramp {
 } drv_ramp;
 
 double drv_ramp_theta(const drv_ramp *r, int step);
-/* Text file "key value" lines (# comments); returns 0 or -1 with a message
- * in err[256]. */
-int drv_ramp_load(const char *path, drv_ramp *r, char err[256]);
+/* Text file of "key value" lines: mode (absolute or channel, default
+ * absolute), theta_start, theta_end (finite, >= 0), i_min, i_max,
+ * num_steps (whole numbers, 0 <= i_min <= i_max < num_steps); blank lines
+ * and # comments (also after a value) allowed. Unknown or repeated keys,
+ * missing values, extra text, fractional or out-of-range step numbers and
+ * NUL bytes are refused. Returns 0, or -1 with a one-line message naming
+ * the file and line in err[DRV_RAMP_ERR] (bytes of the file that are not
+ * printable ASCII are shown as \xNN). */
+#define DRV_RAMP_ERR 512
+int drv_ramp_load(const char *path, drv_ramp *r, char err[DRV_RAMP_ERR]);
 int drv_ramp_save(const char *path, const drv_ramp *r, const char *comment);
 
 #endif

@@ -158,3 +158,95 @@ Test(cli, eval_ramp_gives_theta_of_the_step)
     snprintf(a, sizeof a, "eval '%s' --step 0 --layer 0 --ramp '%s'", c, ramp);
     tu_expect_misuse(a, 1, "needs theta_start, theta_end");
 }
+
+/* Every option that takes a list (or a name) refuses '' and empty items
+ * as a usage error, before any work: no table on stdout, no --out folder. */
+Test(cli, empty_lists_and_values_exit_2)
+{
+    const char *c = capture();
+    const char *out = tu_tmp("empty_out");
+    static const struct {
+        const char *cmd, *args, *needle;
+    } cases[] = {
+        {"eval", "--step 0 --layer 0 --method ''", "--method: empty list"},
+        {"eval", "--step 0 --layer 0 --method reuse,,mask-skip", "empty item"},
+        {"eval", "--step 0 --layer 0 --method reuse,", "empty item"},
+        {"eval", "--step 0 --layer 0 --axes ''", "--axes"},
+        {"eval", "--step 0 --layer 0 --groups ''", "--groups"},
+        {"eval", "--step 0 --layer 0 --heads ''", "--heads"},
+        {"eval", "--step 0 --layer 0 --ramp ''", "--ramp: empty"},
+        {"steps", "--theta 0.1 --steps ''", "--steps: empty list"},
+        {"steps", "--theta 0.1 --steps 0,,1", "empty item"},
+        {"steps", "--theta 0.1 --steps ,0", "empty item"},
+        {"steps", "--theta 0.1 --layers ''", "--layers: empty list"},
+        {"steps", "--theta 0.1 --heads ''", "--heads"},
+        {"steps", "--theta 0.1 --axes ''", "--axes"},
+        {"steps", "--theta 0.1 --groups ''", "--groups"},
+        {"compare", "--thetas ''", "--thetas: empty list"},
+        {"compare", "--thetas 0.1,,0.2", "empty item"},
+        {"compare", "--methods ''", "--methods: empty list"},
+        {"compare", "--table4 --alphas ''", "--alphas: empty list"},
+        {"compare", "--ramp ''", "--ramp: empty"},
+        {"window", "--windows ''", "--windows: empty list"},
+        {"window", "--windows 2,", "empty item"},
+        {"fit", "--target 1e-3 --model ''", "--model: empty"},
+        {"fit", "--target 1e-3 --layers ''", "--layers: empty list"},
+        {"groups", "--steps ''", "--steps: empty list"},
+        {"paper", "--steps ''", "--steps: empty list"},
+        {"paper", "--layers ''", "--layers: empty list"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char a[2048];
+        int eval = !strcmp(cases[i].cmd, "eval");
+        snprintf(a, sizeof a, "%s '%s' %s%s%s%s", cases[i].cmd, c, eval ? "" : "--out '", eval ? "" : out,
+                 eval ? "" : "' ", cases[i].args);
+        tu_expect_misuse(a, 2, cases[i].needle);
+        cr_expect(!tu_exists(out), "`ripple %s` created its --out folder", a);
+    }
+    char a[2048];
+    snprintf(a, sizeof a, "steps '%s' --theta 0.1 --out ''", c);
+    tu_expect_misuse(a, 2, "--out: empty");
+    tu_expect_misuse("synth x.h5 --grid ''", 2, "--grid");
+    tu_expect_misuse("synth x.h5 --rope-split ''", 2, "--rope-split");
+    tu_expect_misuse("bench --seq ''", 2, "--seq");
+    snprintf(a, sizeof a, "info '%s' --heads ''", c);
+    tu_expect_misuse(a, 2, "--heads");
+}
+
+/* `ripple ARGS > /dev/full`: a failed write to standard output is a data
+ * error (exit 1) with one line naming it, never a silent exit 0. */
+static void expect_stdout_error(const char *args)
+{
+    char cmd[4096], err[512];
+    snprintf(err, sizeof err, "%s", tu_tmp_path("full_err.txt"));
+    snprintf(cmd, sizeof cmd, "'%s' %s >/dev/full 2>'%s'", RIPPLE_EXE, args, err);
+    int rc = tu_system(cmd);
+    const char *e = tu_slurp(err);
+    cr_expect_eq(rc, 1, "`ripple %s > /dev/full` exited %d (stderr: %s)", args, rc, e);
+    cr_expect(strstr(e, "standard output"), "`ripple %s > /dev/full`: stderr does not say so: %s", args, e);
+    cr_expect_eq(tu_count_lines(e), 1, "`ripple %s > /dev/full`: not one line: %s", args, e);
+}
+
+Test(cli, stdout_write_errors_exit_1)
+{
+    if (!tu_exists("/dev/full")) cr_skip_test("no /dev/full");
+    const char *c = capture();
+    char a[2048];
+    snprintf(a, sizeof a, "info '%s'", c);
+    expect_stdout_error(a);
+    snprintf(a, sizeof a, "info '%s' --no-deltas --format tsv", c);
+    expect_stdout_error(a);
+    snprintf(a, sizeof a, "eval '%s' --step 0 --layer 0 --method reuse --no-floor", c);
+    expect_stdout_error(a);
+    /* a tiny shape: this checks the output path, it times nothing that matters */
+    expect_stdout_error("bench --seq 32 --dim 8 --heads 1 --reps 1");
+    expect_stdout_error("bench --seq 32 --dim 8 --heads 1 --reps 1 --format tsv");
+    expect_stdout_error("--help");
+    expect_stdout_error("--version");
+    expect_stdout_error("info --help");
+    snprintf(a, sizeof a, "steps '%s' --out '%s' --theta 0.1 --no-floor", c, tu_tmp("full_steps"));
+    expect_stdout_error(a);
+    /* the same commands to a working stdout still exit 0 */
+    snprintf(a, sizeof a, "info '%s' --no-deltas", c);
+    cr_expect_eq(tu_ripple(NULL, a), 0, "%s", tu_err());
+}

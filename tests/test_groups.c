@@ -29,10 +29,10 @@ Test(groups, files_table_heat_and_agreement_with_eval)
     char a[2048], p[1024];
     snprintf(a, sizeof a, "groups '%s' --out '%s'", c, out);
     cr_assert_eq(tu_ripple(NULL, a), 0, "groups failed: %s", tu_err());
-    const char *so = strdup(tu_out());
+    char *so = strdup(tu_out());
     cr_expect(strstr(so, "t-channels") && strstr(so, "along w"), "no 3x3 table on stdout: %s", so);
     snprintf(p, sizeof p, "%s/groups.tsv", out);
-    const char *tsv = strdup(tu_slurp(p));
+    char *tsv = strdup(tu_slurp(p));
     cr_expect(strstr(tsv, "# options: ") && strstr(tsv, "# ripple: ") && strstr(tsv, "# backend: cpu"),
               "metadata missing");
     cr_expect(strstr(tsv, "# exact_attention_seconds: "), "no exact attention time");
@@ -51,7 +51,7 @@ Test(groups, files_table_heat_and_agreement_with_eval)
     }
     /* the heat map: 9 cells x H x W of frame T/2 = 2; cell 8 = w-channels along w */
     snprintf(p, sizeof p, "%s/groups_heat.tsv", out);
-    const char *heat = strdup(tu_slurp(p));
+    char *heat = strdup(tu_slurp(p));
     cr_expect_eq(tu_tsv_cell(heat, 0, NULL, NULL, NULL, NULL), 9 * 8 * 8);
     cr_expect(strstr(heat, "frame 2 of 4"), "heat map is not of the middle frame");
     {
@@ -78,12 +78,16 @@ Test(groups, files_table_heat_and_agreement_with_eval)
         snprintf(a, sizeof a, "eval '%s' --step 0 --layer 0 --theta inf --axes %s --groups %s --method reuse "
                  "--no-floor --format tsv", c, cells[i][1], cells[i][0]);
         cr_assert_eq(tu_ripple(NULL, a), 0, "eval failed: %s", tu_err());
-        const char *ev = strdup(tu_out());
+        char *ev = strdup(tu_out());
         expect_close(strtod(s_score, NULL), tu_eval_value(ev, "reuse", "s_score"), "s_score");
         expect_close(strtod(mse, NULL), tu_eval_value(ev, "reuse", "mse"), "mse");
         expect_close(strtod(cos, NULL), tu_eval_value(ev, "reuse", "cosine"), "cosine");
         cr_expect_gt(strtod(mse, NULL), 0.0, "forced reuse left the output exact");
+        free(ev);
     }
+    free(heat);
+    free(tsv);
+    free(so);
 }
 
 Test(groups, heat_map_of_a_chosen_unit_and_frame)
@@ -111,6 +115,7 @@ Test(groups, rerun_reuses_finished_rows)
     /* mark the mse of the first row, drop the others: the rerun keeps the
      * marked row and computes the rest */
     char *text = strdup(tu_slurp(p));
+    cr_assert(text);
     FILE *f = fopen(p, "w");
     cr_assert(f);
     int header = 0, data = 0;

@@ -24,13 +24,13 @@ Test(paper, quick_run_writes_an_index_with_working_links)
     char a[2048];
     snprintf(a, sizeof a, "paper '%s' --out '%s' --quick", c, out);
     int rc = tu_ripple(NULL, a);
-    const char *so = strdup(tu_out());
+    char *so = strdup(tu_out());
     cr_assert(rc == 0 || rc == 1, "paper exited %d: %s", rc, tu_err());
     cr_expect(strstr(so, "wall time") && strstr(so, "exact attention"), "no timing line: %s", so);
     char p[1024];
     snprintf(p, sizeof p, "%s/index.md", out);
     cr_assert(tu_exists(p), "no index.md");
-    const char *md = strdup(tu_slurp(p));
+    char *md = strdup(tu_slurp(p));
     const char *names[] = {"window", "groups", "steps", "fit", "compare", "Fig. 11", "Fig. 5", "Fig. 7",
                            "Wall time", "**Paper:**", "*Criterion:*"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
@@ -57,6 +57,8 @@ Test(paper, quick_run_writes_an_index_with_working_links)
     cr_expect_geq(links, 2, "too few links in the index");
     /* the verdicts come from the tables: window's names its numbers */
     cr_expect(strstr(md, "agree") || strstr(md, "cannot tell"), "no verdicts");
+    free(md);
+    free(so);
 }
 
 Test(paper, bad_options_exit_2_and_write_nothing)

@@ -31,7 +31,7 @@ Test(window, files_rows_and_agreement_with_eval)
     cr_expect(strstr(tu_out(), "s_score"), "no summary table on stdout");
     char p[1024];
     snprintf(p, sizeof p, "%s/window.tsv", out);
-    const char *tsv = strdup(tu_slurp(p));
+    char *tsv = strdup(tu_slurp(p));
     cr_assert(tsv);
     cr_assert(strstr(tsv, "# options: "), "no options line");
     cr_expect(strstr(tsv, "# ripple: "), "no git describe line");
@@ -66,10 +66,12 @@ Test(window, files_rows_and_agreement_with_eval)
     snprintf(a, sizeof a, "eval '%s' --step %s --layer 0 --theta 0.2 --window 4 --method reuse --no-floor --format tsv",
              c, step);
     cr_assert_eq(tu_ripple(NULL, a), 0, "eval failed: %s", tu_err());
-    const char *ev = strdup(tu_out());
+    char *ev = strdup(tu_out());
     expect_close(strtod(s_score, NULL), tu_eval_value(ev, "reuse", "s_score"), "s_score");
     expect_close(strtod(mse, NULL), tu_eval_value(ev, "reuse", "mse"), "mse");
     expect_close(strtod(rel, NULL), tu_eval_value(ev, "reuse", "rel_l2"), "rel_l2");
+    free(ev);
+    free(tsv);
 }
 
 Test(window, default_threshold_is_recorded)
