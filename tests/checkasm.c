@@ -95,11 +95,17 @@ static void check_attn(ripple_op op, const ripple_variant *var, data *d)
     ripple_status st = op == RIPPLE_OP_ATTN_EXACT
         ? var->fn.attn_exact(s->heads, s->seq, s->dim, scale, d->q, d->k, d->v, d->o)
         : var->fn.attn_masked(s->heads, s->seq, s->dim, scale, d->q, d->k, d->v, &rule, d->o);
-    if (st != RIPPLE_OK) return report(ripple_op_name(op), var, s, 0, ripple_last_error());
+    if (st != RIPPLE_OK) {
+        report(ripple_op_name(op), var, s, 0, ripple_last_error());
+        return;
+    }
     st = op == RIPPLE_OP_ATTN_EXACT
         ? ripple_attn_exact_f64(s->heads, s->seq, s->dim, scale, d->q, d->k, d->v, d->ref)
         : ripple_attn_masked_f64(s->heads, s->seq, s->dim, scale, d->q, d->k, d->v, &rule, d->ref);
-    if (st != RIPPLE_OK) return report(ripple_op_name(op), var, s, 0, ripple_last_error());
+    if (st != RIPPLE_OK) {
+        report(ripple_op_name(op), var, s, 0, ripple_last_error());
+        return;
+    }
     nc_attn_result r;
     nc_check_attn(s->heads, s->seq, s->dim, scale, d->q, d->k, d->v,
                   op == RIPPLE_OP_ATTN_MASKED ? &rule : NULL, d->o, d->ref, FUSED_MIN_CHUNK, &r);
