@@ -30,20 +30,8 @@ typedef __m512 vf;
 #endif
 #define FLASH_PATH "avx512"
 
-/* 2^x for x <= 0: the avx2 path's split and polynomial; 2^n by scalef. */
-static inline vf VEXP2(vf x)
-{
-    x = _mm512_max_ps(x, _mm512_set1_ps(-126.0f));
-    vf n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    vf f = _mm512_sub_ps(x, n);
-    vf p = _mm512_set1_ps(1.535336188319500e-4f);
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.339887440266574e-3f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.618437357674640e-3f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.550332471162809e-2f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.402264791363012e-1f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.931472028550421e-1f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
-    return _mm512_scalef_ps(p, n);
-}
+/* n integral: p * 2^n by scalef */
+#define VROUND(x) _mm512_roundscale_ps((x), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define VMUL_POW2(p, n) _mm512_scalef_ps((p), (n))
 
 #include "attn_flash_body.h"

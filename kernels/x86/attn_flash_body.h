@@ -7,7 +7,8 @@
  *   W              float lanes of a vector
  *   vf             the vector type
  *   VLOAD(p) VSTORE(p, x) VSET1(s) VZERO() VFMA(a, b, c) = a*b + c
- *   VMUL(a, b) VMAX(a, b) VADD(a, b) VSUB(a, b) VHMAX(x) VHSUM(x) VEXP2(x)
+ *   VMUL(a, b) VMAX(a, b) VADD(a, b) VSUB(a, b) VHMAX(x) VHSUM(x)
+ *   VROUND(x) (to the nearest integer)  VMUL_POW2(p, n) = p * 2^n, n integral
  *   QK_R  query rows of the QK^T register tile (times 2 vectors of keys)
  *   PV_R  query rows of the PV register tile (times PV_NV vectors of channels)
  *   FLASH_FN       the function name, FLASH_PATH its path name (a string)
@@ -62,6 +63,25 @@ typedef struct flash_job {
     float *kp, *vp;       /* packed K^T panels and padded V, all heads */
     flash_worker *workers;
 } flash_job;
+
+/* 2^x for x <= 0 (scores minus the row max), the BLAS path's exp2_poly in
+ * vectors: x = n + f by rounding, f in [-1/2, 1/2], 2^f by the Cephes exp2f
+ * minimax polynomial (relative error ~2e-7), times 2^n; x < -126 gives
+ * 2^-126. */
+static inline vf VEXP2(vf x)
+{
+    x = VMAX(x, VSET1(-126.0f));
+    vf n = VROUND(x);
+    vf f = VSUB(x, n);
+    vf p = VSET1(1.535336188319500e-4f);
+    p = VFMA(p, f, VSET1(1.339887440266574e-3f));
+    p = VFMA(p, f, VSET1(9.618437357674640e-3f));
+    p = VFMA(p, f, VSET1(5.550332471162809e-2f));
+    p = VFMA(p, f, VSET1(2.402264791363012e-1f));
+    p = VFMA(p, f, VSET1(6.931472028550421e-1f));
+    p = VFMA(p, f, VSET1(1.0f));
+    return VMUL_POW2(p, n);
+}
 
 static size_t kp_head_floats(const flash_job *j) { return (size_t)j->nkb * (size_t)j->dim * KW; }
 static size_t vp_head_floats(const flash_job *j) { return (size_t)j->nkb * KW * (size_t)j->dimp; }
