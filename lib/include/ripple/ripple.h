@@ -119,7 +119,9 @@ typedef struct ripple_capture ripple_capture; /* opaque reader */
 /* Opens and validates a capture: root attributes, then every step/layer
  * group's dataset shapes, element types and storage (written, complete,
  * inside the file, filters available, no external or virtual storage, hard
- * links only). Data values are checked for finiteness when read. */
+ * links only). Data values are checked for finiteness when read.
+ * libhdf5 itself may crash or hang on corrupted metadata: on untrusted
+ * files, open in a child process first (README, "Untrusted files"). */
 ripple_status ripple_capture_open(const char *path, ripple_capture **out);
 void ripple_capture_close(ripple_capture *cap);
 const ripple_capture_info *ripple_capture_get_info(const ripple_capture *cap);
