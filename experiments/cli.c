@@ -2,9 +2,14 @@
 
 #include <errno.h>
 #include <math.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -253,4 +258,138 @@ void cli_require_entry(const ripple_capture *cap, int step, int layer)
                        ripple_capture_path(cap), layer, step, layers);
     cli_data_error("%s: step %d is not captured (steps present: %s; see `ripple info`)",
                    ripple_capture_path(cap), step, steps[0] ? steps : "none");
+}
+
+/* ------------------------------------------------ opening untrusted files */
+
+/* Seconds the metadata check of path may take: RIPPLE_CHECK_TIMEOUT, else
+ * 30 plus 1 per GiB of file (metadata grows with the number of chunks). */
+static double check_limit(const char *path)
+{
+    const char *env = getenv("RIPPLE_CHECK_TIMEOUT");
+    if (env && *env) {
+        char *end;
+        errno = 0;
+        double v = strtod(env, &end);
+        if (*end || errno || !(v >= 0) || v > 1e6)
+            cli_usage_error("RIPPLE_CHECK_TIMEOUT='%s' must be seconds in 0..1e6 (0 skips the metadata check)", env);
+        return v;
+    }
+    struct stat st;
+    return 30.0 + (stat(path, &st) == 0 ? (double)st.st_size / (double)(1u << 30) : 0.0);
+}
+
+/* The child's address space: what it has now plus 2 GiB for reading
+ * metadata, so a corrupted size makes an allocation fail instead of the
+ * machine swap. Not under AddressSanitizer, which reserves terabytes. */
+static void limit_child_memory(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    return;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+    return;
+#endif
+#endif
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long long pages = 0;
+    if (!f) return;
+    int ok = fscanf(f, "%llu", &pages) == 1;
+    fclose(f);
+    long psz = sysconf(_SC_PAGESIZE);
+    if (!ok || psz <= 0) return;
+    struct rlimit rl;
+    rl.rlim_cur = rl.rlim_max = (rlim_t)(pages * (unsigned long long)psz + (2ull << 30));
+    setrlimit(RLIMIT_AS, &rl);
+}
+
+/* The child of cli_capture_open: one status digit (0 ok, 1 data error,
+ * 2 usage error) then the message, on fd; then _exit (no exit handlers:
+ * libhdf5's could crash on what the file did to it). */
+static _Noreturn void check_child(const char *path, int fd)
+{
+    limit_child_memory();
+    ripple_capture *cap = NULL;
+    ripple_status s = ripple_capture_open(path, &cap);
+    char msg[1100];
+    snprintf(msg, sizeof msg, "%c%s", s == RIPPLE_OK ? '0' : s == RIPPLE_ERR_INVALID ? '2' : '1',
+             s == RIPPLE_OK ? "" : ripple_last_error());
+    if (s == RIPPLE_OK) ripple_capture_close(cap);
+    size_t n = strlen(msg), off = 0;
+    while (off < n) {
+        ssize_t w = write(fd, msg + off, n - off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) break;
+        off += (size_t)w;
+    }
+    _exit(0);
+}
+
+static _Noreturn void corrupted(const char *path, const char *why)
+{
+    cli_data_error("%s: the file is corrupted (libhdf5 failed reading its metadata: %s)", path, why);
+}
+
+ripple_capture *cli_capture_open(const char *path, const char *what)
+{
+    ripple_capture *cap = NULL;
+    const double limit = check_limit(path);
+    if (limit > 0) {
+        int fds[2];
+        if (pipe(fds) != 0) cli_data_error("%s: cannot check the file: pipe: %s", path, strerror(errno));
+        fflush(NULL);
+        pid_t pid = fork();
+        if (pid < 0) cli_data_error("%s: cannot check the file: fork: %s", path, strerror(errno));
+        if (pid == 0) {
+            close(fds[0]);
+            check_child(path, fds[1]);
+        }
+        close(fds[1]);
+        char buf[1200];
+        size_t got = 0;
+        int timed_out = 0;
+        const double deadline = cli_now() + limit;
+        for (;;) {
+            double left = deadline - cli_now();
+            if (left <= 0) {
+                timed_out = 1;
+                break;
+            }
+            struct pollfd pf = {.fd = fds[0], .events = POLLIN};
+            int pr = poll(&pf, 1, left > 1e6 ? 1000000000 : (int)(left * 1000.0) + 1);
+            if (pr < 0 && errno == EINTR) continue;
+            if (pr < 0) break;
+            if (pr == 0) continue; /* the loop's clock decides */
+            ssize_t r = read(fds[0], buf + got, sizeof buf - 1 - got);
+            if (r < 0 && errno == EINTR) continue;
+            if (r <= 0) break; /* EOF: the child is gone */
+            got += (size_t)r;
+            if (got == sizeof buf - 1) break;
+        }
+        close(fds[0]);
+        buf[got] = '\0';
+        int st = 0;
+        if (timed_out) kill(pid, SIGKILL);
+        while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+        char why[96];
+        if (timed_out) {
+            snprintf(why, sizeof why, "no answer after %.0f s", limit);
+            corrupted(path, why);
+        }
+        if (WIFSIGNALED(st)) {
+            snprintf(why, sizeof why, "signal %d, %s", WTERMSIG(st), strsignal(WTERMSIG(st)));
+            corrupted(path, why);
+        }
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || got == 0 || !strchr("012", buf[0])) {
+            snprintf(why, sizeof why, "the check ended with status %d and no answer", st);
+            corrupted(path, why);
+        }
+        if (buf[0] != '0') {
+            fprintf(stderr, "ripple %s: %s: %s\n", cli_cmd, what, buf + 1);
+            exit(buf[0] == '2' ? CLI_EXIT_USAGE : CLI_EXIT_DATA);
+        }
+    }
+    ripple_status s = ripple_capture_open(path, &cap);
+    if (s) cli_lib_error(s, what);
+    return cap;
 }

@@ -50,6 +50,16 @@ unsigned cli_axes(const char *opt, const char *s);
 /* Writes the axis letters of a set into buf[4] ("thw"). */
 const char *cli_axes_str(unsigned axes, char buf[4]);
 
+/* Opens a capture for a command, or exits (1, or 2 for a usage error) with
+ * "ripple CMD: what: reason". libhdf5 1.10 can crash or hang on corrupted
+ * metadata, so the file's metadata is first read in a child process
+ * (ripple_capture_open there, tensors not read), which has
+ * RIPPLE_CHECK_TIMEOUT seconds (default 30 + 1 per GiB of file; 0 skips
+ * the check): a child that dies by a signal or does not answer makes this
+ * exit 1 with "FILE: the file is corrupted (libhdf5 failed reading its
+ * metadata: ...)"; a data error found there is printed as it would be here. */
+ripple_capture *cli_capture_open(const char *path, const char *what);
+
 /* Layout of a capture for the library. */
 const ripple_layout *cli_layout(const ripple_capture *cap);
 

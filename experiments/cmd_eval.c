@@ -206,9 +206,7 @@ int cmd_eval(int argc, char **argv)
     eval_opts o;
     parse(argc, argv, &o);
 
-    ripple_capture *cap = NULL;
-    ripple_status s = ripple_capture_open(o.path, &cap);
-    if (s) cli_lib_error(s, "cannot use capture");
+    ripple_capture *cap = cli_capture_open(o.path, "cannot use capture");
     const ripple_capture_info *info = ripple_capture_get_info(cap);
     cli_require_entry(cap, o.step, o.layer);
     o.lay = &info->layout;
@@ -220,6 +218,7 @@ int cmd_eval(int argc, char **argv)
         cli_data_error("--backend cuda: no usable CUDA device, or ripple was built without CUDA");
 
     eval_unit u;
+    ripple_status s;
     if ((s = eval_unit_load(&u, cap, o.step, o.layer, o.head_lo, o.head_hi - o.head_lo, o.backend)))
         cli_lib_error(s, "cannot evaluate");
 

@@ -281,9 +281,7 @@ int cmd_info(int argc, char **argv)
     info_opts o;
     parse(argc, argv, &o);
 
-    ripple_capture *cap = NULL;
-    ripple_status st = ripple_capture_open(o.path, &cap);
-    if (st) cli_lib_error(st, "cannot use capture");
+    ripple_capture *cap = cli_capture_open(o.path, "cannot use capture");
     const ripple_capture_info *info = ripple_capture_get_info(cap);
     const ripple_layout *lay = &info->layout;
     const size_t ne = ripple_capture_num_entries(cap);

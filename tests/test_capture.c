@@ -2,15 +2,23 @@
  * entries, head ranges, every rejection of capture-format.md (malformed files
  * are made by editing a valid one with the HDF5 C API), the writer's
  * temporary file, and files written by h5py (skipped without h5py). */
+#define _GNU_SOURCE /* unshare, for the full-filesystem test */
 #include <criterion/criterion.h>
 
 #include <hdf5.h>
 
 #include <dirent.h>
+#include <errno.h>
 #include <math.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "internal.h"
 #include "testutil.h"
@@ -323,6 +331,210 @@ Test(capture, writer_refuses_bad_input)
     free(q);
     free(k);
     free(path);
+}
+
+/* A FIFO, a folder, a link to a FIFO and (as root) a character device like
+ * /dev/full at the final path are refused: committing would rename over
+ * them (run as root, synth once replaced a device node with its file). */
+Test(capture, writer_refuses_non_regular_target)
+{
+    ripple_capture_info in = small_info();
+    ripple_capture_writer *w = (ripple_capture_writer *)&w;
+    char *fifo = tmp_path("target.fifo"), *dir = tmp_path("target.dir"), *link = tmp_path("target.link"),
+         *dev = tmp_path("target.dev");
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    cr_assert_eq(mkdir(dir, 0700), 0);
+    cr_assert_eq(symlink(fifo, link), 0);
+    struct {
+        const char *path, *kind;
+    } cases[] = {{fifo, "is a FIFO"}, {dir, "is a folder"}, {link, "is a FIFO"}, {dev, "is a character device"}};
+    int have_dev = mknod(dev, S_IFCHR | 0600, makedev(1, 7)) == 0; /* the numbers of /dev/full */
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        if (cases[i].path == dev && !have_dev) {
+            cr_log_warn("mknod needs root: the device case is not run");
+            continue;
+        }
+        cr_assert_eq(ripple_capture_writer_open(cases[i].path, &in, 4, &w), RIPPLE_ERR_IO, "%s", cases[i].path);
+        cr_assert_null(w);
+        cr_assert(strstr(ripple_last_error(), cases[i].kind) && strstr(ripple_last_error(), "not a regular file"),
+                  "%s", ripple_last_error());
+        cr_assert_eq(count_like(cases[i].path), 1, "a temporary file was left beside %s", cases[i].path);
+    }
+    struct stat st;
+    cr_assert(stat(fifo, &st) == 0 && S_ISFIFO(st.st_mode), "the FIFO was replaced");
+    cr_assert(lstat(link, &st) == 0 && S_ISLNK(st.st_mode), "the link was replaced");
+    if (have_dev) cr_assert(stat(dev, &st) == 0 && S_ISCHR(st.st_mode), "the device node was replaced");
+
+    /* a FIFO that appears while writing is refused at commit */
+    char *late = tmp_path("late.h5");
+    float *q = tensor_of(0, 0, 0, 1, 0);
+    cr_assert_eq(ripple_capture_writer_open(late, &in, 4, &w), RIPPLE_OK, "%s", ripple_last_error());
+    cr_assert_eq(ripple_capture_writer_put(w, 0, 0, 1.0, q, q, q, NULL), RIPPLE_OK, "%s", ripple_last_error());
+    cr_assert_eq(mkfifo(late, 0600), 0);
+    cr_assert_eq(ripple_capture_writer_commit(w), RIPPLE_ERR_IO);
+    cr_assert(strstr(ripple_last_error(), "is a FIFO"), "%s", ripple_last_error());
+    cr_assert(stat(late, &st) == 0 && S_ISFIFO(st.st_mode));
+    cr_assert_eq(count_like(late), 1, "the temporary file was left");
+    /* a regular file is replaced, as before */
+    unlink(late);
+    FILE *f = fopen(late, "w");
+    fputs("old", f);
+    fclose(f);
+    cr_assert_eq(ripple_capture_writer_open(late, &in, 4, &w), RIPPLE_OK, "%s", ripple_last_error());
+    cr_assert_eq(ripple_capture_writer_put(w, 0, 0, 1.0, q, q, q, NULL), RIPPLE_OK, "%s", ripple_last_error());
+    cr_assert_eq(ripple_capture_writer_commit(w), RIPPLE_OK, "%s", ripple_last_error());
+    ripple_capture *cap = NULL;
+    cr_assert_eq(ripple_capture_open(late, &cap), RIPPLE_OK, "%s", ripple_last_error());
+    ripple_capture_close(cap);
+    assert_no_open_ids();
+    free(q);
+    free(fifo), free(dir), free(link), free(dev), free(late);
+}
+
+/* ------------------------------------------------- a full filesystem */
+
+/* In a child process with a private mount namespace (as root, or through a
+ * user namespace where the kernel allows one), mounts a tmpfs of `size` at
+ * dir and runs fn(dir); the child then shuts HDF5 down as its exit handler
+ * would (H5close): a dangling HDF5 id would crash it there. Returns fn's result, 77 when
+ * no tmpfs can be mounted here, or 128 + the signal that killed the child. */
+static int on_small_fs(const char *dir, const char *size, int (*fn)(const char *dir))
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) { /* no cr_ calls in the child: Criterion would hear from a stranger */
+        int ok = unshare(CLONE_NEWNS) == 0;
+        if (!ok) { /* unprivileged: root of a new user namespace */
+            uid_t uid = getuid();
+            gid_t gid = getgid();
+            ok = unshare(CLONE_NEWUSER | CLONE_NEWNS) == 0;
+            char map[64];
+            FILE *f;
+            if (ok && (f = fopen("/proc/self/setgroups", "w"))) fputs("deny", f), fclose(f);
+            snprintf(map, sizeof map, "0 %u 1", (unsigned)uid);
+            if (ok && (f = fopen("/proc/self/uid_map", "w"))) fputs(map, f), ok = fclose(f) == 0;
+            snprintf(map, sizeof map, "0 %u 1", (unsigned)gid);
+            if (ok && (f = fopen("/proc/self/gid_map", "w"))) fputs(map, f), ok = fclose(f) == 0;
+        }
+        char opts[64];
+        snprintf(opts, sizeof opts, "size=%s", size);
+        if (!ok || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 || (mkdir(dir, 0700) != 0 && errno != EEXIST) ||
+            mount("tmpfs", dir, "tmpfs", 0, opts) != 0)
+            _exit(77);
+        int rc = fn(dir);
+        H5close(); /* what HDF5's exit handler does: a dangling id crashes here */
+        fflush(NULL);
+        _exit(rc); /* not exit(): Criterion's own exit handlers belong to the parent */
+    }
+    cr_assert_gt(pid, 0, "fork failed");
+    int st = 0;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}
+
+/* Files in dir (. and .. not counted). */
+static int entries_in(const char *dir)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));) n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+    if (d) closedir(d);
+    return n;
+}
+
+#define FS_CHECK(cond, ...)                                                                      \
+    do {                                                                                         \
+        if (!(cond)) {                                                                           \
+            fprintf(stderr, "on_small_fs: %s:%d: ", __FILE__, __LINE__);                         \
+            fprintf(stderr, __VA_ARGS__);                                                        \
+            fputc('\n', stderr);                                                                 \
+            return 1;                                                                            \
+        }                                                                                        \
+    } while (0)
+
+/* Puts until the filesystem is full: the failing put says so, nothing is
+ * left behind, and every later call fails cleanly. */
+static int fill_up(const char *dir)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/full.h5", dir);
+    ripple_capture_info in = small_info();
+    ripple_capture_writer *w = NULL;
+    FS_CHECK(ripple_capture_writer_open(path, &in, 4, &w) == RIPPLE_OK, "%s", ripple_last_error());
+    float *x = malloc(NEL * sizeof *x);
+    FS_CHECK(x, "out of memory");
+    fill_exact(x, NEL, 1);
+    int s = 0, puts = 0;
+    ripple_status st = RIPPLE_OK;
+    for (; s < 30 && (st = ripple_capture_writer_put(w, s, 0, (double)s, x, x, x, x)) == RIPPLE_OK; s++) puts++;
+    free(x);
+    FS_CHECK(st == RIPPLE_ERR_IO, "put %d: status %d (%s)", s, st, ripple_last_error());
+    FS_CHECK(strstr(ripple_last_error(), "No space left on device"), "%s", ripple_last_error());
+    FS_CHECK(entries_in(dir) == 0, "%d files left after the failed put", entries_in(dir));
+    float *y = calloc(NEL, sizeof *y);
+    FS_CHECK(y && ripple_capture_writer_put(w, 29, 1, 1.0, y, y, y, NULL) == RIPPLE_ERR_IO, "a put after the failure");
+    free(y);
+    FS_CHECK(ripple_capture_writer_commit(w) == RIPPLE_ERR_IO, "commit after the failure");
+    FS_CHECK(entries_in(dir) == 0, "files left after commit");
+    fprintf(stderr, "on_small_fs: %d puts fitted\n", puts);
+    return 0;
+}
+
+/* A capture that fits is written whole, and no reserved space stays
+ * allocated past its end. */
+static int fits(const char *dir)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/fits.h5", dir);
+    ripple_capture_info in = small_info();
+    ripple_capture_writer *w = NULL;
+    float *x = malloc(NEL * sizeof *x);
+    FS_CHECK(x, "out of memory");
+    fill_exact(x, NEL, 2);
+    FS_CHECK(ripple_capture_writer_open(path, &in, 2, &w) == RIPPLE_OK, "%s", ripple_last_error());
+    for (int i = 0; i < NPUT; i++)
+        FS_CHECK(ripple_capture_writer_put(w, put_order[i][0], put_order[i][1], 1.0 - put_order[i][0] / 100.0, x, x,
+                                           x, i ? NULL : x) == RIPPLE_OK,
+                 "%s", ripple_last_error());
+    free(x);
+    FS_CHECK(ripple_capture_writer_commit(w) == RIPPLE_OK, "%s", ripple_last_error());
+    ripple_capture *cap = NULL;
+    FS_CHECK(ripple_capture_open(path, &cap) == RIPPLE_OK, "%s", ripple_last_error());
+    ripple_capture_close(cap);
+    struct stat st;
+    FS_CHECK(stat(path, &st) == 0, "stat");
+    FS_CHECK((long long)st.st_blocks * 512 <= (long long)st.st_size + 8192, "%lld bytes allocated for %lld",
+             (long long)st.st_blocks * 512, (long long)st.st_size);
+    FS_CHECK(entries_in(dir) == 1, "%d files", entries_in(dir));
+    return 0;
+}
+
+/* ripple synth on a full filesystem: exit 1 with the reason, never a signal
+ * (it segfaulted in HDF5's exit handler), and nothing left behind. */
+static int synth_full(const char *dir)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "'%s' synth '%s/s.h5' --grid 4,8,8 --heads 2 --steps 3 --layers 2 2>'%s/../synth_err.txt'",
+             RIPPLE_EXE, dir, dir);
+    int st = system(cmd);
+    FS_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 1, "synth: status %d", st);
+    FS_CHECK(entries_in(dir) == 0, "synth left %d files", entries_in(dir));
+    return 0;
+}
+
+Test(capture, writer_on_full_filesystem)
+{
+    char *dir = tmp_path("smallfs");
+    int rc = on_small_fs(dir, "160k", fill_up);
+    if (rc == 77) cr_skip("cannot mount a small tmpfs here (needs root or user namespaces)");
+    cr_assert_eq(rc, 0, "filling a 160 KiB filesystem: %d", rc);
+    cr_assert_eq(on_small_fs(dir, "48k", fill_up), 0, "filling a 48 KiB filesystem");
+    cr_assert_eq(on_small_fs(dir, "1m", fits), 0, "a capture that fits");
+    cr_assert_eq(on_small_fs(dir, "64k", synth_full), 0, "ripple synth on 64 KiB");
+    const char *err = tu_slurp(tu_tmp_path("synth_err.txt"));
+    cr_assert(strstr(err, "No space left on device") && tu_count_lines(err) == 1, "synth said: %s", err);
+    rmdir(dir);
+    free(dir);
 }
 
 /* ------------------------------------------- malformed files (HDF5 C API) */

@@ -298,3 +298,94 @@ Test(hostile, attribute_values)
     cr_expect(strstr(tu_out(), "evil\\x1b[2J\\x0amodel\\x0dx"), "%s", tu_out());
     expect_clean("stdout", tu_out());
 }
+
+/* ------------------------------------- libhdf5 crashing or hanging (item 5) */
+
+/* The base capture with one byte of its global heap collection (where the
+ * variable-length string attributes live) replaced: at offset 8 of "GCOL"
+ * the collection size (libhdf5 1.10 hangs), at 25 the first object's size
+ * (it reads far past its buffer and crashes). */
+static const char *heap_patched(const char *name, long at, unsigned char value)
+{
+    const char *path = tu_tmp(name);
+    copy_file(base_capture(), path);
+    FILE *f = fopen(path, "r+b");
+    cr_assert(f);
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    unsigned char *b = malloc((size_t)len);
+    fseek(f, 0, SEEK_SET);
+    cr_assert_eq(fread(b, 1, (size_t)len, f), (size_t)len);
+    long g = -1;
+    for (long i = 0; i + 4 <= len && g < 0; i++)
+        if (!memcmp(b + i, "GCOL", 4)) g = i;
+    cr_assert_geq(g, 0, "no global heap in %s", path);
+    b[g + at] = value;
+    fseek(f, 0, SEEK_SET);
+    cr_assert_eq(fwrite(b, 1, (size_t)len, f), (size_t)len);
+    fclose(f);
+    free(b);
+    return path;
+}
+
+/* How `ripple info` ends on path with the metadata check off (bounded by
+ * timeout): 124 for a hang, 128+N for signal N, else the exit code. */
+static int in_process(const char *path)
+{
+    char args[1024];
+    snprintf(args, sizeof args, "info '%s'", path);
+    int rc = tu_ripple("RIPPLE_CHECK_TIMEOUT=0 timeout -s KILL 10", args);
+    return rc == 137 ? 124 : rc;
+}
+
+Test(hostile, libhdf5_crash_is_reported)
+{
+    const char *p = heap_patched("heap_crash.h5", 25, 0xff);
+    int inproc = in_process(p);
+    cr_log_info("in-process (no check): %d", inproc);
+    const char *cmds[] = {"info '%s'", "eval '%s' --step 0 --layer 0"};
+    for (int i = 0; i < 2; i++) {
+        char args[1024];
+        snprintf(args, sizeof args, cmds[i], p);
+        int rc = tu_ripple(NULL, args);
+        cr_expect_eq(rc, 1, "`ripple %s` exited %d: %s", args, rc, tu_err());
+        cr_expect_eq(tu_count_lines(tu_err()), 1, "%s", tu_err());
+        if (inproc > 128) /* libhdf5 dies on it in-process: the check must say so */
+            cr_expect(strstr(tu_err(), "the file is corrupted (libhdf5 failed reading its metadata: signal"),
+                      "%s", tu_err());
+        cr_expect(strstr(tu_err(), p), "%s", tu_err());
+    }
+}
+
+Test(hostile, libhdf5_hang_is_reported)
+{
+    const char *p = heap_patched("heap_hang.h5", 8, 0xff);
+    int inproc = in_process(p);
+    cr_log_info("in-process (no check): %d", inproc);
+    char args[1024];
+    snprintf(args, sizeof args, "eval '%s' --step 0 --layer 0", p);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc = tu_ripple("RIPPLE_CHECK_TIMEOUT=2", args);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double took = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    cr_expect_eq(rc, 1, "exited %d: %s", rc, tu_err());
+    cr_expect_eq(tu_count_lines(tu_err()), 1, "%s", tu_err());
+    if (inproc == 124)
+        cr_expect(strstr(tu_err(), "the file is corrupted (libhdf5 failed reading its metadata: no answer after 2 s)"),
+                  "%s", tu_err());
+    cr_expect_lt(took, 8.0, "took %.1f s with a 2 s limit", took);
+}
+
+Test(hostile, check_timeout_option)
+{
+    char args[1024];
+    snprintf(args, sizeof args, "info '%s'", base_capture());
+    cr_expect_eq(tu_ripple("RIPPLE_CHECK_TIMEOUT=0", args), 0, "%s", tu_err());
+    cr_expect_eq(tu_ripple("RIPPLE_CHECK_TIMEOUT=0.5", args), 0, "%s", tu_err());
+    cr_expect_eq(tu_ripple("RIPPLE_CHECK_TIMEOUT=soon", args), 2);
+    cr_expect(strstr(tu_err(), "RIPPLE_CHECK_TIMEOUT='soon'"), "%s", tu_err());
+    cr_expect_eq(tu_ripple("RIPPLE_CHECK_TIMEOUT=-1", args), 2);
+    /* a data error found by the child is reported as the reader words it */
+    expect_refused(crafted("split_overflow2.h5", ed_split_overflow), "cannot use capture: ", "'rope_split'");
+}

@@ -12,7 +12,19 @@
  *   bit-exactly, including subnormals, infinities and NaN. The soft
  *   conversion HDF5 would otherwise use is exact too, but an order of
  *   magnitude slower; test_capture.c checks both agree on all 65536 halves.
- * - Every function has one exit (`done:`) that closes every hid_t it opened. */
+ * - Every function has one exit (`done:`) that closes every hid_t it opened.
+ * - The writer keeps HDF5 from ever failing a write it cannot recover from.
+ *   HDF5 1.10 frees the object of an H5Dclose/H5Fclose that fails but keeps
+ *   its id, and crashes closing it again at exit (synth on a full disk did);
+ *   and after one failed flush of its metadata cache, no later flush or
+ *   close of that file can succeed. So: disk blocks are reserved before
+ *   every put and before the final flush (writer_reserve: a full disk is
+ *   found there, before HDF5 writes anything); datasets are written without
+ *   a chunk cache (a failing raw write fails in H5Dwrite, leaving nothing
+ *   for H5Dclose to write); and once the file is given up, HDF5's file
+ *   descriptor is pointed at an in-memory file before anything is closed
+ *   (writer_discard), so what HDF5 still writes while closing cannot fail. */
+#define _GNU_SOURCE /* memfd_create */
 #include "internal.h"
 
 #include <hdf5.h>
@@ -20,10 +32,13 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -63,6 +78,17 @@ static const char *h5_msg(char buf[256])
     H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, h5_walk_cb, raw);
     H5Eclear2(H5E_DEFAULT);
     if (!raw[0]) snprintf(raw, sizeof raw, "unknown HDF5 error");
+    /* the file drivers' "file write failed: time = ..., error message =
+     * 'No space left on device', ..." becomes "file write failed: No space
+     * left on device" */
+    const char *colon = strchr(raw, ':'), *em = strstr(raw, "error message = '");
+    if (colon && em) {
+        char shortened[256];
+        const char *m = em + strlen("error message = '"), *q = strchr(m, '\'');
+        snprintf(shortened, sizeof shortened, "%.*s: %.*s", (int)(colon - raw), raw,
+                 (int)(q ? q - m : (ptrdiff_t)strlen(m)), m);
+        memcpy(raw, shortened, sizeof raw);
+    }
     return esc(raw, buf, 256);
 }
 
@@ -1229,6 +1255,7 @@ struct ripple_capture_writer {
     step_time *st;
     size_t nst, capst;
     uint16_t *hbuf;   /* one head of halves */
+    uint64_t reserved; /* end of the disk blocks writer_reserve reserved */
     int failed;
 };
 
@@ -1266,28 +1293,140 @@ static ripple_status write_str(hid_t obj, const char *name, const char *v)
     return s;
 }
 
+/* A file descriptor that takes any write or truncate without a disk: an
+ * anonymous in-memory file (or, without memfd, an unlinked one in /dev/shm). */
+static int sink_fd(void)
+{
+    int fd = -1;
+#ifdef MFD_CLOEXEC
+    fd = memfd_create("ripple-discard", MFD_CLOEXEC);
+#endif
+    if (fd < 0) {
+        char t[] = "/dev/shm/ripple-discard-XXXXXX";
+        fd = mkstemp(t);
+        if (fd >= 0) unlink(t);
+    }
+    return fd;
+}
+
+/* The file descriptor HDF5 writes w's file through, or -1. */
+static int writer_fd(ripple_capture_writer *w)
+{
+    void *h = NULL;
+    if (w->file < 0 || H5Fget_vfd_handle(w->file, H5P_DEFAULT, &h) < 0 || !h) {
+        H5Eclear2(H5E_DEFAULT);
+        return -1;
+    }
+    return *(int *)h;
+}
+
+/* Reserves disk blocks for bytes [0, current size + more) of w's file
+ * without changing its size (fallocate, FALLOC_FL_KEEP_SIZE), so that HDF5's
+ * writes up to there cannot fail for lack of space on filesystems that
+ * overwrite in place (ext4, xfs, tmpfs; not copy-on-write ones). 0, or -1
+ * with errno (ENOSPC). Filesystems without fallocate are left to HDF5. */
+static int writer_reserve(ripple_capture_writer *w, uint64_t more)
+{
+#ifdef FALLOC_FL_KEEP_SIZE
+    hsize_t size = 0;
+    int fd = writer_fd(w);
+    if (fd < 0 || H5Fget_filesize(w->file, &size) < 0) {
+        H5Eclear2(H5E_DEFAULT);
+        errno = EIO;
+        return -1;
+    }
+    uint64_t end;
+    if (__builtin_add_overflow((uint64_t)size, more, &end) || end > (uint64_t)INT64_MAX) {
+        errno = EFBIG;
+        return -1;
+    }
+    if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)end) == 0) {
+        if (end > w->reserved) w->reserved = end;
+        return 0;
+    }
+    if (errno == EOPNOTSUPP || errno == ENOSYS) return 0;
+    return -1;
+#else
+    (void)w;
+    (void)more;
+    return 0;
+#endif
+}
+
+/* Points HDF5's descriptor of w's file at a sink, so that what HDF5 still
+ * writes while closing goes nowhere and cannot fail: for a file given up.
+ * 0 on success. */
+static int writer_discard(ripple_capture_writer *w)
+{
+    if (w->file < 0) return 0;
+    int fd = writer_fd(w);
+    if (fd < 0) return -1;
+    int sink = sink_fd();
+    if (sink < 0) return -1;
+    int rc = dup2(sink, fd);
+    close(sink);
+    return rc < 0 ? -1 : 0;
+}
+
+/* After the close: gives back the blocks reserved past the end of the
+ * file, then fsyncs it (the close rewrote its superblock). 0, or -1 with
+ * errno when the fsync failed. */
+static int writer_finish_file(const ripple_capture_writer *w)
+{
+    int fd = open(w->tmp, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    struct stat st;
+#if defined(FALLOC_FL_PUNCH_HOLE) && defined(FALLOC_FL_KEEP_SIZE)
+    /* punching works on tmpfs, a truncate to the same size on ext4; if
+     * both fail, only disk space is lost */
+    if (fstat(fd, &st) == 0 && st.st_size >= 0 && w->reserved > (uint64_t)st.st_size) {
+        (void)fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, st.st_size,
+                        (off_t)(w->reserved - (uint64_t)st.st_size));
+        (void)ftruncate(fd, st.st_size);
+    }
+#else
+    (void)st;
+#endif
+    int rc = fsync(fd), err = errno;
+    if (close(fd) != 0 && rc == 0) rc = -1, err = errno;
+    errno = err;
+    return rc;
+}
+
+/* Closes w's file after writer_discard; its id is gone either way. 0 when
+ * HDF5 reports success. */
+static int writer_close_file(ripple_capture_writer *w)
+{
+    herr_t rc = 0;
+    close_id(&w->steps, H5Gclose);
+    if (w->file >= 0) rc = H5Fclose(w->file);
+    w->file = H5I_INVALID_HID; /* never closed again, even when rc < 0 */
+    H5Eclear2(H5E_DEFAULT);
+    return rc < 0 ? -1 : 0;
+}
+
+/* An HDF5 failure while writing: the temporary file goes at once. */
+static void writer_fail(ripple_capture_writer *w)
+{
+    writer_discard(w);
+    writer_close_file(w);
+    if (w->tmp) remove(w->tmp);
+    w->failed = 1;
+}
+
 static void writer_free(ripple_capture_writer *w)
 {
     if (!w) return;
-    close_id(&w->steps, H5Gclose);
+    if (w->file >= 0) writer_discard(w); /* only after a failure: commit and abort close it */
+    writer_close_file(w);
     close_id(&w->ftype, H5Tclose);
     close_id(&w->mtype, H5Tclose);
-    close_id(&w->file, H5Fclose);
     free(w->path);
     free(w->tmp);
     free(w->done);
     free(w->st);
     free(w->hbuf);
     free(w);
-}
-
-/* An HDF5 failure while writing: the temporary file goes at once. */
-static void writer_fail(ripple_capture_writer *w)
-{
-    close_id(&w->steps, H5Gclose);
-    close_id(&w->file, H5Fclose);
-    if (w->tmp) remove(w->tmp);
-    w->failed = 1;
 }
 
 static ripple_status writer_root(ripple_capture_writer *w)
@@ -1316,6 +1455,27 @@ static ripple_status writer_root(ripple_capture_writer *w)
     if (in->has_seed && (s = write_i64(r, "seed", 0, &in->seed))) goto done;
 done:
     return s;
+}
+
+/* The final path may be absent or a regular file (replaced on commit);
+ * anything else that exists there (a device node, a folder, a FIFO, or a
+ * link to one) is refused: renaming over it would replace it. */
+static ripple_status check_target(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        if (errno == ENOENT) return RIPPLE_OK;
+        return ripple_fail(RIPPLE_ERR_IO, "%s: cannot check the output path: %s", path, strerror(errno));
+    }
+    if (S_ISREG(st.st_mode)) return RIPPLE_OK;
+    const char *kind = S_ISDIR(st.st_mode)   ? "a folder"
+                       : S_ISCHR(st.st_mode) ? "a character device"
+                       : S_ISBLK(st.st_mode) ? "a block device"
+                       : S_ISFIFO(st.st_mode) ? "a FIFO"
+                       : S_ISSOCK(st.st_mode) ? "a socket"
+                                               : "not a regular file";
+    return ripple_fail(RIPPLE_ERR_IO, "%s: exists and is %s, not a regular file; write the capture to another path",
+                       path, kind);
 }
 
 ripple_status ripple_capture_writer_open(const char *path, const ripple_capture_info *info,
@@ -1361,6 +1521,8 @@ ripple_status ripple_capture_writer_open(const char *path, const ripple_capture_
         return ripple_fail(RIPPLE_ERR_INVALID, "%s: rope_axes '%.3s' disagrees with the layout's groups '%s'",
                            path, info->rope_axes, axes);
 
+    if ((s = check_target(path))) return s;
+
     w = calloc(1, sizeof *w);
     if (!w) return ripple_fail(RIPPLE_ERR_NOMEM, "%s: out of memory", path);
     w->file = w->steps = w->ftype = w->mtype = H5I_INVALID_HID;
@@ -1386,11 +1548,14 @@ ripple_status ripple_capture_writer_open(const char *path, const ripple_capture_
         w->mtype = H5Tcopy(H5T_NATIVE_FLOAT);
     }
     fapl = H5Pcreate(H5P_FILE_ACCESS);
-    if (w->ftype < 0 || w->mtype < 0 || fapl < 0 || H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0) {
+    /* sec2: writer_discard relies on its handle being the file descriptor */
+    if (w->ftype < 0 || w->mtype < 0 || fapl < 0 || H5Pset_fapl_sec2(fapl) < 0 ||
+        H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0) {
         s = ripple_fail(RIPPLE_ERR_IO, "%s: HDF5 setup failed: %s", path, h5_msg(hb));
         goto done;
     }
-    w->file = H5Fcreate(w->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    /* EXCL: never write through whatever already has the temporary name */
+    w->file = H5Fcreate(w->tmp, H5F_ACC_EXCL, H5P_DEFAULT, fapl);
     if (w->file < 0) {
         s = ripple_fail(RIPPLE_ERR_IO, "%s: cannot create: %s", w->tmp, h5_msg(hb));
         goto done;
@@ -1449,13 +1614,16 @@ static ripple_status write_tensor(ripple_capture_writer *w, hid_t lg, const char
     hsize_t chunk[3] = {1, dims[1] < 8192 ? dims[1] : 8192, dims[2]};
     while (chunk[1] > 1 && chunk[1] * chunk[2] * (hsize_t)w->elem_bytes >= (hsize_t)1 << 31) chunk[1] /= 2;
     hid_t fsp = H5Screate_simple(3, dims, NULL), msp = H5Screate_simple(3, count, NULL);
-    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE), ds = H5I_INVALID_HID;
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE), dapl = H5Pcreate(H5P_DATASET_ACCESS), ds = H5I_INVALID_HID;
     char hb[256];
-    if (fsp < 0 || msp < 0 || dcpl < 0 || H5Pset_chunk(dcpl, 3, chunk) < 0) goto fail;
+    if (fsp < 0 || msp < 0 || dcpl < 0 || dapl < 0 || H5Pset_chunk(dcpl, 3, chunk) < 0) goto fail;
     if (H5Zfilter_avail(H5Z_FILTER_DEFLATE) > 0 &&
         (H5Pset_shuffle(dcpl) < 0 || H5Pset_deflate(dcpl, 4) < 0))
         goto fail;
-    ds = H5Dcreate2(lg, name, w->ftype, fsp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    /* no chunk cache: every chunk is written (and a failure reported) by
+     * H5Dwrite itself; whole chunks are written, so nothing is re-read */
+    if (H5Pset_chunk_cache(dapl, 0, 0, H5D_CHUNK_CACHE_W0_DEFAULT) < 0) goto fail;
+    ds = H5Dcreate2(lg, name, w->ftype, fsp, H5P_DEFAULT, dcpl, dapl);
     if (ds < 0) goto fail;
     for (hsize_t h = 0; h < dims[0]; h++) {
         const float *src = x + (size_t)h * (size_t)w->per_head;
@@ -1469,11 +1637,16 @@ static ripple_status write_tensor(ripple_capture_writer *w, hid_t lg, const char
             H5Dwrite(ds, w->mtype, msp, fsp, H5P_DEFAULT, buf) < 0)
             goto fail;
     }
+    herr_t rc = H5Dclose(ds); /* no chunk cache: nothing left to write */
+    ds = H5I_INVALID_HID; /* gone even when the close failed: never closed twice */
+    if (rc < 0) goto fail;
     goto done;
 fail:
     s = ripple_fail(RIPPLE_ERR_IO, "%s: %s: cannot write: %s", w->tmp, dpath, h5_msg(hb));
+    writer_discard(w); /* the file is given up: closing ds below cannot fail */
 done:
     close_id(&ds, H5Dclose);
+    close_id(&dapl, H5Pclose);
     close_id(&dcpl, H5Pclose);
     close_id(&msp, H5Sclose);
     close_id(&fsp, H5Sclose);
@@ -1536,6 +1709,18 @@ ripple_status ripple_capture_writer_put(ripple_capture_writer *w, int step, int 
         w->capst = nc;
     }
 
+    /* disk blocks for everything this put may write: the tensors (deflate
+     * may add a little), their chunk index and object headers */
+    uint64_t put_bytes = 0;
+    for (int t = 0; t < 4; t++)
+        if (x[t]) put_bytes += (uint64_t)ripple_mul3(w->info.num_heads, w->per_head, 1) * (uint64_t)w->elem_bytes;
+    if (writer_reserve(w, put_bytes + put_bytes / 64 + (UINT64_C(64) << 10)) != 0) {
+        s = ripple_fail(RIPPLE_ERR_IO, "%s: step %d layer %d: cannot write %llu bytes: %s", w->tmp, step, layer,
+                        (unsigned long long)put_bytes, strerror(errno));
+        writer_fail(w);
+        goto done;
+    }
+
     snprintf(sname, sizeof sname, "%03d", step);
     snprintf(lname, sizeof lname, "%03d", layer);
     int created = 0;
@@ -1568,6 +1753,7 @@ fail_msg: {
     s = ripple_fail(s, "%s: %s: %s", w->tmp, path, msg);
 }
 failed:
+    writer_discard(w); /* before any close: nothing HDF5 writes now can fail */
     close_id(&lg, H5Gclose);
     close_id(&layers, H5Gclose);
     close_id(&sg, H5Gclose);
@@ -1582,7 +1768,8 @@ done:
 ripple_status ripple_capture_writer_commit(ripple_capture_writer *w)
 {
     ripple_status s = RIPPLE_OK;
-    char hb[256];
+    char hb[256], msg[768];
+    ripple_capture *check = NULL;
     if (!w) return ripple_fail(RIPPLE_ERR_INVALID, "ripple_capture_writer_commit: writer is NULL");
     h5_quiet();
     if (w->failed) {
@@ -1590,10 +1777,43 @@ ripple_status ripple_capture_writer_commit(ripple_capture_writer *w)
         goto done;
     }
     close_id(&w->steps, H5Gclose);
-    herr_t rc = H5Fclose(w->file);
-    w->file = H5I_INVALID_HID;
-    if (rc < 0) {
+    /* room for the last metadata first (see the notes at the top), then
+     * everything on disk, then the close, which only rewrites the superblock */
+    int fd = writer_fd(w);
+    if (writer_reserve(w, UINT64_C(64) << 10) != 0) {
+        s = ripple_fail(RIPPLE_ERR_IO, "%s: cannot write: %s", w->tmp, strerror(errno));
+        writer_fail(w);
+        goto done;
+    }
+    if (H5Fflush(w->file, H5F_SCOPE_LOCAL) < 0) {
+        s = ripple_fail(RIPPLE_ERR_IO, "%s: cannot write: %s", w->tmp, h5_msg(hb));
+        writer_fail(w);
+        goto done;
+    }
+    if (fd < 0 || fsync(fd) != 0) {
+        s = ripple_fail(RIPPLE_ERR_IO, "%s: cannot write: fsync: %s", w->tmp, fd < 0 ? "no file descriptor" : strerror(errno));
+        writer_fail(w);
+        goto done;
+    }
+    if (writer_close_file(w) != 0) {
         s = ripple_fail(RIPPLE_ERR_IO, "%s: cannot close: %s", w->tmp, h5_msg(hb));
+        remove(w->tmp);
+        goto done;
+    }
+    if (writer_finish_file(w) != 0) {
+        s = ripple_fail(RIPPLE_ERR_IO, "%s: cannot write: fsync: %s", w->tmp, strerror(errno));
+        remove(w->tmp);
+        goto done;
+    }
+    /* what goes under the final name must read back */
+    if (ripple_capture_open(w->tmp, &check) != RIPPLE_OK) {
+        snprintf(msg, sizeof msg, "%s", ripple_last_error());
+        s = ripple_fail(RIPPLE_ERR_IO, "%s: not committed: the written file does not read back: %s", w->path, msg);
+        remove(w->tmp);
+        goto done;
+    }
+    ripple_capture_close(check);
+    if ((s = check_target(w->path))) { /* again: it may have appeared meanwhile */
         remove(w->tmp);
         goto done;
     }

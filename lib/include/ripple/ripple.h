@@ -135,7 +135,9 @@ typedef struct ripple_capture ripple_capture; /* opaque reader */
 /* Opens and validates a capture: root attributes, then every step/layer
  * group's dataset shapes, element types and storage (written, complete,
  * inside the file, filters available, no external or virtual storage, hard
- * links only). Data values are checked for finiteness when read. */
+ * links only). Data values are checked for finiteness when read.
+ * libhdf5 itself may crash or hang on corrupted metadata: on untrusted
+ * files, open in a child process first (README, "Untrusted files"). */
 RIPPLE_API ripple_status ripple_capture_open(const char *path, ripple_capture **out);
 RIPPLE_API void ripple_capture_close(ripple_capture *cap);
 RIPPLE_API const ripple_capture_info *ripple_capture_get_info(const ripple_capture *cap);
@@ -157,9 +159,14 @@ RIPPLE_API ripple_status ripple_capture_read(ripple_capture *cap, int step, int 
 typedef struct ripple_capture_writer ripple_capture_writer; /* opaque writer */
 
 /* Creates a capture at path. Data goes to a temporary file beside it which
- * ripple_capture_writer_commit renames to path; ripple_capture_writer_abort
- * (or any failure) removes it, so no half-written file ever has the final
- * name. elem_bytes: 2 (float16) or 4 (float32). */
+ * ripple_capture_writer_commit flushes, fsyncs, reads back and renames to
+ * path; ripple_capture_writer_abort (or any failure) removes it, so no
+ * half-written file ever has the final name. A path that exists and is not
+ * a regular file (a device node, folder, FIFO) is refused, at open and
+ * again at commit. Disk space for each put is reserved before it is
+ * written (so a full disk is an error of that put, not of HDF5 later);
+ * after a failed put only abort or commit (which then fails) are useful.
+ * elem_bytes: 2 (float16) or 4 (float32). */
 RIPPLE_API ripple_status ripple_capture_writer_open(const char *path, const ripple_capture_info *info,
                                          int elem_bytes, ripple_capture_writer **out);
 /* Writes one (step, layer); q, k, v: [num_heads, seq_len, head_dim]; o may
