@@ -296,9 +296,13 @@ static void read_old(const drv_tsv *t, const rowkey *k, rowvals *r)
     r->floor = cell_num(drv_tsv_get(t, k->key, "mse_floor"));
 }
 
+/* Writes a finished row and returns in *r its values as read back from the
+ * cells written: the summary then averages the same numbers whether a row
+ * was computed in this run or reused from an earlier one, so a resumed run
+ * gives byte-identical summaries. */
 static void write_row(drv_tsv *t, const rowkey *k, const job *j, double timestep, int window,
                       double density_target, const ripple_savings *sv, double density,
-                      const ripple_metrics *m, double floor, const char *detail)
+                      const ripple_metrics *m, double floor, const char *detail, rowvals *r)
 {
     char b[16][DRV_CELL], axes[4];
     const char *cells[NCOLS] = {k->key[0], k->key[1], k->key[2], k->key[3], k->key[4],
@@ -309,6 +313,15 @@ static void write_row(drv_tsv *t, const rowkey *k, const job *j, double timestep
         drv_num(b[8], m->rel_l2), drv_num(b[9], m->cosine), drv_num(b[10], m->psnr),
         drv_num(b[11], m->max_abs), drv_num(b[12], floor), detail};
     drv_tsv_row(t, cells);
+    *r = (rowvals){cell_num(b[4]), cell_num(b[5]), cell_num(b[3]), cell_num(b[6]),
+                   cell_num(b[7]), cell_num(b[8]), cell_num(b[9]), cell_num(b[12])};
+}
+
+/* v as it reads back from its cell. */
+static double as_cell(double v)
+{
+    char b[DRV_CELL];
+    return cell_num(drv_num(b, v));
 }
 
 /* Runs the attention-map baseline `kind` on the loaded unit at density. */
@@ -531,7 +544,7 @@ int cmd_compare(int argc, char **argv)
                         ripple_reuse_params rp = {.axes = o.axes, .window = o.window, .mode = RIPPLE_THRESHOLD_ABSOLUTE,
                                                   .theta = {jb.threshold, jb.threshold, jb.threshold}};
                         if ((s = eval_run(&u, EVAL_REUSE, &rp, &sv, &m))) cli_lib_error(s, "reuse");
-                        reuse_s_attn[jb.slot] = sv.s_attn;
+                        reuse_s_attn[jb.slot] = as_cell(sv.s_attn); /* as a reused reuse row gives it */
                     }
                     target = 1.0 - reuse_s_attn[jb.slot];
                     static const ripple_attnmap_kind kinds[] = {[M_SVG] = RIPPLE_ATTNMAP_SVG,
@@ -545,11 +558,9 @@ int cmd_compare(int argc, char **argv)
                     eval_method em = jb.method == M_SKIP ? EVAL_MASK_SKIP
                                      : jb.method == M_MAG ? EVAL_MASK_MAGNITUDE : EVAL_REUSE;
                     if ((s = eval_run(&u, em, &rp, &sv, &m))) cli_lib_error(s, method_names[jb.method]);
-                    if (jb.method == M_REUSE) reuse_s_attn[jb.slot] = sv.s_attn;
                 }
-                write_row(t, k, &jb, id->timestep, o.window, target, &sv, density, &m, floor, detail);
-                r = (rowvals){sv.s_score, sv.s_attn, density, is_attnmap(jb.method) ? NAN : sv.rows_reused,
-                              m.mse, m.rel_l2, m.cosine, floor};
+                write_row(t, k, &jb, id->timestep, o.window, target, &sv, density, &m, floor, detail, &r);
+                if (jb.method == M_REUSE) reuse_s_attn[jb.slot] = r.s_attn;
             }
             acc_add(&sum[jb.method * MAX_SWEEP + jb.slot], jb.threshold, &r);
             cli_progress("compare", ++done, total);

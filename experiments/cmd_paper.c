@@ -19,8 +19,12 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 static void usage(FILE *f)
 {
@@ -36,7 +40,9 @@ static void usage(FILE *f)
         "then writes DIR/index.md: every figure, the key numbers read back from the\n"
         "TSVs, one sentence on what the paper claims and whether these captures\n"
         "agree (by a numeric criterion stated beside it). A driver that fails is\n"
-        "reported in the index, the others still run, and paper exits 1.\n\n"
+        "reported in the index, the others still run, and paper exits 1.\n"
+        "Stopping paper (Ctrl-C, kill) stops the running driver too; the same\n"
+        "command again resumes from the finished rows. One run per DIR at a time.\n\n"
         "options:\n"
         "  --quick            a fast pass: first stored head only (unless --heads is\n"
         "                     given), first captured layer only (unless --layers is\n"
@@ -227,14 +233,15 @@ typedef struct {
     double wall;
     double exact; /* NAN = not recorded */
     char cmdline[2048];
+    char why[256]; /* not run: the reason */
 } experiment;
 
 static experiment xs[X_COUNT] = {
-    {"window", "Fig. 11", cmd_window, 0, 0, 0, NAN, ""},
-    {"groups", "Fig. 5", cmd_groups, 0, 0, 0, NAN, ""},
-    {"steps", "Fig. 8, 9", cmd_steps, 0, 0, 0, NAN, ""},
-    {"fit", "Table 1, Eq. 4", cmd_fit, 0, 0, 0, NAN, ""},
-    {"compare", "Fig. 7", cmd_compare, 0, 0, 0, NAN, ""},
+    {"window", "Fig. 11", cmd_window, 0, 0, 0, NAN, "", ""},
+    {"groups", "Fig. 5", cmd_groups, 0, 0, 0, NAN, "", ""},
+    {"steps", "Fig. 8, 9", cmd_steps, 0, 0, 0, NAN, "", ""},
+    {"fit", "Table 1, Eq. 4", cmd_fit, 0, 0, 0, NAN, "", ""},
+    {"compare", "Fig. 7", cmd_compare, 0, 0, 0, NAN, "", ""},
 };
 
 typedef struct {
@@ -299,6 +306,45 @@ static double exact_seconds_of(const char *dir)
     return sum;
 }
 
+/* ------------------------------------------------------ child processes
+ *
+ * A driver's child must not outlive paper: a rerun would race it on the same
+ * .partial files. SIGINT, SIGTERM and SIGHUP to paper are passed on to the
+ * running child, paper waits for it and then dies of the same signal; if
+ * paper is killed outright, the child gets SIGKILL (PR_SET_PDEATHSIG). The
+ * lock of each --out folder (drv_finish_options) refuses a second run. */
+
+static volatile sig_atomic_t child_pid, pending_signal;
+static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP};
+enum { NFORWARDED = (int)(sizeof forwarded / sizeof forwarded[0]) };
+
+static void forward_signal(int sig)
+{
+    pending_signal = sig;
+    if (child_pid > 0) kill((pid_t)child_pid, sig);
+}
+
+static void install_forwarding(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = forward_signal;
+    sigemptyset(&sa.sa_mask);
+    for (int i = 0; i < NFORWARDED; i++) sigaction(forwarded[i], &sa, NULL);
+}
+
+/* After the child is reaped: an interrupted paper ends as the signal says. */
+static void die_if_signalled(void)
+{
+    int sig = pending_signal;
+    if (!sig) return;
+    fprintf(stderr, "ripple paper: stopped by signal %d; rerun the same command to resume\n", sig);
+    fflush(NULL);
+    signal(sig, SIG_DFL);
+    raise(sig);
+    _exit(128 + sig);
+}
+
 static void run(experiment *x, args *a, const paper_opts *o)
 {
     size_t n = 0;
@@ -308,9 +354,15 @@ static void run(experiment *x, args *a, const paper_opts *o)
     printf("\n== %s (%s): %s\n", x->name, x->paper, x->cmdline);
     fflush(NULL); /* nothing buffered may be written twice by the child */
     double t0 = cli_now();
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) cli_data_error("fork: %s", strerror(errno));
     if (pid == 0) {
+        for (int i = 0; i < NFORWARDED; i++) signal(forwarded[i], SIG_DFL);
+#ifdef __linux__
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+#endif
+        if (getppid() != parent) _exit(128 + SIGKILL); /* paper died before prctl */
         cli_cmd = x->name;
         optind = 0; /* glibc: full reinitialisation of getopt */
         int rc = x->run(a->n, a->v);
@@ -318,9 +370,13 @@ static void run(experiment *x, args *a, const paper_opts *o)
         fflush(stderr);
         _exit(rc);
     }
+    child_pid = pid;
+    if (pending_signal) kill(pid, pending_signal); /* arrived before child_pid was set */
     int st;
     while (waitpid(pid, &st, 0) < 0)
         if (errno != EINTR) cli_data_error("waitpid: %s", strerror(errno));
+    child_pid = 0;
+    die_if_signalled();
     x->ran = 1;
     x->wall = cli_now() - t0;
     x->rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
@@ -328,6 +384,23 @@ static void run(experiment *x, args *a, const paper_opts *o)
     snprintf(dir, sizeof dir, "%s/%s", o->d.out_dir, x->name);
     x->exact = exact_seconds_of(dir);
     printf("== %s: %s in %.1f s\n", x->name, x->rc == 0 ? "done" : "FAILED", x->wall);
+}
+
+/* An experiment that cannot run because an earlier one gave nothing to run
+ * it with: counted as failed, with the reason (and no misleading usage
+ * error from a child started without its required option). */
+static void not_run(experiment *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void not_run(experiment *x, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(x->why, sizeof x->why, fmt, ap);
+    va_end(ap);
+    x->ran = 0;
+    x->rc = CLI_EXIT_DATA;
+    printf("\n== %s (%s): not run: %s\n", x->name, x->paper, x->why);
+    fflush(stdout);
+    fprintf(stderr, "ripple paper: %s not run: %s\n", x->name, x->why);
 }
 
 /* ---------------------------------------------------------------- index */
@@ -378,7 +451,7 @@ static void header(const paper_opts *o, const experiment *x, const char *title)
     (void)o;
     fprintf(md, "## %s — %s\n\n", x->paper, title);
     fprintf(md, "Command: `%s`  \n", x->cmdline);
-    if (!x->ran) fprintf(md, "Status: **not run**\n\n");
+    if (!x->ran) fprintf(md, "Status: **not run**%s%s\n\n", x->why[0] ? ": " : "", x->why);
     else if (x->rc)
         fprintf(md, "Status: **FAILED** (exit %d after %.1f s; its messages are on the terminal; the files below "
                     "are what it left)\n\n", x->rc, x->wall);
@@ -758,7 +831,8 @@ static void capture_lines(const paper_opts *o)
 int cmd_paper(int argc, char **argv)
 {
     paper_opts o;
-    parse(argc, argv, &o);
+    parse(argc, argv, &o); /* DIR is created, writable and locked from here */
+    install_forwarding();
     double t0 = cli_now();
 
     /* The first captured layer, for --quick; and a check that every capture opens. */
@@ -803,14 +877,19 @@ int cmd_paper(int argc, char **argv)
     base_args(&a, &o, &xs[X_STEPS], first_layer);
     if (!isnan(theta)) arg(&a, "--theta"), arg(&a, "%.9g", theta);
     if (o.quick) arg(&a, "--no-floor");
-    run(&xs[X_STEPS], &a, &o);
+    if (isnan(theta)) not_run(&xs[X_STEPS], "no threshold: window gave none (it failed); give --theta X");
+    else run(&xs[X_STEPS], &a, &o);
     SECTION(X_STEPS, mse_steps = index_steps(&o, &xs[X_STEPS]));
 
     double target = !isnan(o.target) ? o.target : !isnan(mse_steps) && mse_steps > 0 ? mse_steps : mse_w2;
     base_args(&a, &o, &xs[X_FIT], first_layer);
     if (!isnan(target) && target > 0) arg(&a, "--target"), arg(&a, "%.6g", target);
     if (o.quick) arg(&a, "--no-floor");
-    run(&xs[X_FIT], &a, &o);
+    if (!(target > 0))
+        not_run(&xs[X_FIT], "no target MSE: %s; give --target MSE",
+                isnan(target) ? "steps and window measured none (they failed)"
+                              : "the error measured at the threshold is 0 (nothing reused)");
+    else run(&xs[X_FIT], &a, &o);
     SECTION(X_FIT, index_fit(&o, &xs[X_FIT]));
 
     base_args(&a, &o, &xs[X_COMPARE], first_layer);
@@ -873,7 +952,8 @@ int cmd_paper(int argc, char **argv)
         char ex[DRV_CELL];
         if (isnan(xs[i].exact)) snprintf(ex, sizeof ex, "n/r");
         else snprintf(ex, sizeof ex, "%.2f", xs[i].exact);
-        printf("%-8s %-15s %-7s %9.1f %9s\n", xs[i].name, xs[i].paper, xs[i].rc ? "FAILED" : "ok", xs[i].wall, ex);
+        printf("%-8s %-15s %-7s %9.1f %9s\n", xs[i].name, xs[i].paper,
+               !xs[i].ran ? "not run" : xs[i].rc ? "FAILED" : "ok", xs[i].wall, ex);
     }
     printf("ripple paper: wall time %.1f s; exact attention %.2f s = %.1f%% of it (recorded by %d of %d drivers)\n",
            wall, exact, wall > 0 ? 100 * exact / wall : 0, recorded, X_COUNT);

@@ -9,8 +9,13 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
+#include <signal.h>
 #include <unistd.h>
 
 const char drv_common_help[] =
@@ -101,6 +106,24 @@ static void mkdir_p(const char *dir)
     if (stat(buf, &st) || !S_ISDIR(st.st_mode)) cli_data_error("--out %s is not a folder", dir);
 }
 
+/* Takes DIR/.ripple.lock (flock, held until the process and the children
+ * it forks exit), which is also the check that DIR is writable. */
+static void lock_out_dir(const char *dir)
+{
+    char path[4200];
+    if (snprintf(path, sizeof path, "%s/.ripple.lock", dir) >= (int)sizeof path)
+        cli_usage_error("--out: path too long");
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0) cli_data_error("cannot write %s: %s", dir, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB)) {
+        if (errno == EWOULDBLOCK)
+            cli_data_error("another ripple run is writing %s (it holds %s): wait for it to end or stop it",
+                           dir, path);
+        cli_data_error("cannot lock %s: %s", path, strerror(errno));
+    }
+    /* fd stays open: the lock goes with the process */
+}
+
 void drv_finish_options(drv_opts *o, int argc, char **argv, int min_captures)
 {
     o->captures = argv + optind;
@@ -111,6 +134,7 @@ void drv_finish_options(drv_opts *o, int argc, char **argv, int min_captures)
     if (o->backend == RIPPLE_BACKEND_CUDA && !ripple_backend_available(RIPPLE_BACKEND_CUDA))
         cli_data_error("--backend cuda: no usable CUDA device, or ripple was built without CUDA");
     mkdir_p(o->out_dir);
+    lock_out_dir(o->out_dir);
 }
 
 const char *drv_selection_str(const drv_opts *o)
@@ -454,6 +478,9 @@ static int run_in_dir(const char *dir, char *const argv[], char *out, size_t n)
     }
     if (pid == 0) {
         /* child: async-signal-safe calls only, then exec */
+#ifdef __linux__
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* no gnuplot outlives its driver */
+#endif
         int null = open("/dev/null", O_RDONLY);
         if (null >= 0) dup2(null, STDIN_FILENO);
         dup2(fd[1], STDOUT_FILENO);

@@ -10,7 +10,8 @@
  *                 complete rows only); at the end it is renamed NAME.tsv.
  *                 A rerun with the same options reuses finished rows.
  *   DIR/NAME.gp   a gnuplot script that reads only NAME.tsv
- *   DIR/NAME.png  the figure (and .svg / .pdf on request) */
+ *   DIR/NAME.png  the figure (and .svg / .pdf on request)
+ *   DIR/.ripple.lock  held (flock) while a run writes DIR */
 #ifndef RIPPLE_DRIVER_H
 #define RIPPLE_DRIVER_H
 
@@ -54,7 +55,10 @@ void drv_opts_init(drv_opts *o);
 /* Handles a common option; returns 1 if c was one, 0 otherwise. */
 int drv_common_option(drv_opts *o, int c, const char *arg);
 /* After the getopt loop: takes the capture paths from argv[optind..],
- * checks --out was given and creates it (mkdir -p). */
+ * checks --out was given, creates it (mkdir -p) and locks it: one run per
+ * folder at a time (DIR/.ripple.lock, flock; a second run exits 1 saying
+ * another one is writing DIR). A folder that cannot be written is a data
+ * error "cannot write DIR: REASON". */
 void drv_finish_options(drv_opts *o, int argc, char **argv, int min_captures);
 /* One line describing the selection, for `#` metadata. */
 const char *drv_selection_str(const drv_opts *o);
