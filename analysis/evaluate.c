@@ -1,6 +1,9 @@
 #include "evaluate.h"
 #include "internal.h"
+#include "table.h"
 
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -8,18 +11,38 @@
 /* Mask value of an entry a baseline zeroes: reused, but along no axis. */
 enum { ZEROED = 0x80 };
 
-static const char *const method_names[EVAL_METHOD_COUNT] = {"reuse", "mask-skip", "mask-magnitude"};
+#define T_ONLY RIPPLE_AXIS_BIT(RIPPLE_AXIS_T)
+const eval_method_info eval_methods[EVAL_METHOD_COUNT] = {
+    [EVAL_REUSE] = {"reuse", EVAL_REUSE, 0, RIPPLE_ATTNMAP_FULL, 0, 0, 0, "#d62728"},
+    [EVAL_MASK_SKIP] = {"mask-skip", EVAL_MASK_SKIP, 0, RIPPLE_ATTNMAP_FULL, 0, 0, 0, "#7f7f7f"},
+    [EVAL_MASK_MAGNITUDE] = {"mask-magnitude", EVAL_MASK_MAGNITUDE, 0, RIPPLE_ATTNMAP_FULL, 0, 0, 0, "#8c564b"},
+    [EVAL_SVG] = {"svg", EVAL_SVG, 1, RIPPLE_ATTNMAP_SVG, 0, 0, 0, "#1f77b4"},
+    [EVAL_WINDOW] = {"window", EVAL_WINDOW, 1, RIPPLE_ATTNMAP_WINDOW, 0, 0, 0, "#17becf"},
+    [EVAL_ORACLE_TOPK] = {"oracle-topk", EVAL_ORACLE_TOPK, 1, RIPPLE_ATTNMAP_ORACLE_TOPK, 0, 0, 0, "#2ca02c"},
+    [EVAL_REUSE_T] = {"reuse-t", EVAL_REUSE, 0, RIPPLE_ATTNMAP_FULL, T_ONLY, 0, 0, "#ff7f0e"},
+    [EVAL_REUSE_CHANNEL] = {"reuse-channel", EVAL_REUSE, 0, RIPPLE_ATTNMAP_FULL, 0, 1, 0, "#9467bd"},
+    [EVAL_REUSE_RAMP] = {"reuse-ramp", EVAL_REUSE, 0, RIPPLE_ATTNMAP_FULL, 0, 0, 1, "#e377c2"},
+};
 
 const char *eval_method_name(eval_method m)
 {
-    return (m >= 0 && m < EVAL_METHOD_COUNT) ? method_names[m] : "?";
+    return (m >= 0 && m < EVAL_METHOD_COUNT) ? eval_methods[m].name : "?";
 }
 
 int eval_method_parse(const char *name)
 {
     for (int m = 0; m < EVAL_METHOD_COUNT; m++)
-        if (!strcmp(name, method_names[m])) return m;
+        if (!strcmp(name, eval_methods[m].name)) return m;
     return -1;
+}
+
+const char *eval_method_list(eval_method first, eval_method last, char *buf, size_t n)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int m = first; m <= (int)last && len < n; m++)
+        len += (size_t)snprintf(buf + len, n - len, "%s%s", m > (int)first ? ", " : "", eval_methods[m].name);
+    return buf;
 }
 
 static double now_s(void)
@@ -37,11 +60,12 @@ void eval_unit_free(eval_unit *u)
     memset(u, 0, sizeof *u);
 }
 
-ripple_status eval_unit_load(eval_unit *u, ripple_capture *cap, int step, int layer,
-                             int64_t head_lo, int64_t nh, ripple_backend backend)
+ripple_status eval_unit_load(eval_unit *u, src *source, const src_unit *id, int64_t head_lo, int64_t nh,
+                             ripple_backend backend)
 {
     memset(u, 0, sizeof *u);
-    const ripple_capture_info *info = ripple_capture_get_info(cap);
+    const ripple_capture_info *info = source->info;
+    const int step = id->step, layer = id->layer;
     u->lay = &info->layout;
     u->step = step;
     u->layer = layer;
@@ -61,7 +85,7 @@ ripple_status eval_unit_load(eval_unit *u, ripple_capture *cap, int step, int la
     float *dst[3] = {u->q, u->k, u->v};
     ripple_status s;
     for (int i = 0; i < 3; i++)
-        if ((s = ripple_capture_read(cap, step, layer, which[i], head_lo, nh, dst[i]))) goto fail;
+        if ((s = src_read(source, id, which[i], head_lo, nh, dst[i]))) goto fail;
     double t0 = now_s();
     s = ripple_attn_exact(backend, nh, u->lay->seq_len, u->lay->head_dim, u->scale, u->q, u->k, u->v,
                           u->ref);
@@ -85,6 +109,14 @@ static ripple_status attention_of(eval_unit *u, const float *q, const float *k, 
     return ripple_metrics_compute(u->nh * n, d, u->out, u->ref, m);
 }
 
+ripple_reuse_params eval_method_params(eval_method method, const ripple_reuse_params *p)
+{
+    ripple_reuse_params pv = *p;
+    if (eval_methods[method].axes) pv.axes = eval_methods[method].axes;
+    if (eval_methods[method].channel) pv.mode = RIPPLE_THRESHOLD_CHANNEL;
+    return pv;
+}
+
 ripple_status eval_run(eval_unit *u, eval_method method, const ripple_reuse_params *p,
                        ripple_savings *sv, ripple_metrics *m)
 {
@@ -93,14 +125,17 @@ ripple_status eval_run(eval_unit *u, eval_method method, const ripple_reuse_para
     ripple_savings one;
     ripple_status s;
     memset(sv, 0, sizeof *sv);
+    if (method < 0 || method >= EVAL_METHOD_COUNT || eval_methods[method].attnmap)
+        return ripple_fail(RIPPLE_ERR_INVALID, "%s is not a score-level method", eval_method_name(method));
+    const ripple_reuse_params pv = eval_method_params(method, p);
 
     /* Every method starts from the reuse mask: it fixes the budget. */
     for (int64_t h = 0; h < u->nh; h++) {
         size_t off = (size_t)h * per_head;
-        if ((s = ripple_reuse_apply(u->lay, p, u->q + off, u->qt + off, u->mq + off))) return s;
-        if ((s = ripple_reuse_apply(u->lay, p, u->k + off, u->kt + off, u->mk + off))) return s;
+        if ((s = ripple_reuse_apply(u->lay, &pv, u->q + off, u->qt + off, u->mq + off))) return s;
+        if ((s = ripple_reuse_apply(u->lay, &pv, u->k + off, u->kt + off, u->mk + off))) return s;
     }
-    switch (method) {
+    switch (eval_methods[method].runs) {
     case EVAL_REUSE:
     case EVAL_MASK_SKIP:
         for (int64_t h = 0; h < u->nh; h++) {
@@ -138,6 +173,52 @@ ripple_status eval_run(eval_unit *u, eval_method method, const ripple_reuse_para
     }
     ripple_savings_scale(sv, 1.0 / (double)u->nh);
     return attention_of(u, u->qt, u->kt, m);
+}
+
+ripple_status eval_density_target(eval_unit *u, const ripple_reuse_params *p, double *target)
+{
+    ripple_savings sv;
+    ripple_metrics m;
+    ripple_status s = eval_run(u, EVAL_REUSE, p, &sv, &m);
+    if (!s) *target = 1.0 - rtable_round(sv.s_attn);
+    return s;
+}
+
+ripple_status eval_run_map(eval_unit *u, eval_method method, double target, ripple_savings *sv, ripple_metrics *m,
+                           double *density, char *detail, size_t n)
+{
+    if (method < 0 || method >= EVAL_METHOD_COUNT || !eval_methods[method].attnmap)
+        return ripple_fail(RIPPLE_ERR_INVALID, "%s is not an attention-map mask", eval_method_name(method));
+    const ripple_attnmap_kind kind = eval_methods[method].map;
+    ripple_attnmap_params p = {.kind = kind, .density = target};
+    ripple_attnmap *map;
+    ripple_status s = ripple_attnmap_build(u->lay, &p, u->nh, u->scale, u->q, u->k, u->v, &map);
+    if (s) return s;
+    if ((s = ripple_attnmap_apply(map, u->out)) ||
+        (s = ripple_metrics_compute(u->nh * u->lay->seq_len, u->lay->head_dim, u->out, u->ref, m)))
+        goto done;
+    *density = ripple_attnmap_density(map);
+    ripple_savings none = {1.0 - *density, 1.0 - *density, NAN, NAN, NAN, {NAN, NAN, NAN}, {NAN, NAN, NAN},
+                           {NAN, NAN, NAN}, {NAN, NAN, NAN}};
+    *sv = none;
+    ripple_attnmap_head_info hi;
+    ripple_attnmap_head(map, 0, &hi);
+    if (kind == RIPPLE_ATTNMAP_ORACLE_TOPK) {
+        snprintf(detail, n, "keys_per_row=%lld", (long long)hi.topk);
+    } else if (kind == RIPPLE_ATTNMAP_WINDOW) {
+        snprintf(detail, n, "radii=%lld,%lld,%lld", (long long)hi.radius[0], (long long)hi.radius[1],
+                 (long long)hi.radius[2]);
+    } else {
+        int temporal = 0;
+        for (int64_t h = 0; h < u->nh; h++) {
+            ripple_attnmap_head(map, h, &hi);
+            temporal += hi.svg_temporal;
+        }
+        snprintf(detail, n, "heads_spatial=%lld,heads_temporal=%d", (long long)(u->nh - temporal), temporal);
+    }
+done:
+    ripple_attnmap_free(map);
+    return s;
 }
 
 ripple_status eval_noise_floor(eval_unit *u, ripple_metrics *m)

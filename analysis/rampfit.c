@@ -1,7 +1,14 @@
 #include "rampfit.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
 
 double rampfit_theta(const rampfit_ramp *r, int step)
 {
@@ -10,6 +17,161 @@ double rampfit_theta(const rampfit_ramp *r, int step)
     if (r->i_max == r->i_min) return r->theta_start;
     return r->theta_start + (double)(step - r->i_min) * (r->theta_end - r->theta_start) /
                                 (double)(r->i_max - r->i_min);
+}
+
+/* ------------------------------------------------------------- ramp file */
+
+/* Copies s (n bytes) into dst[size] with bytes outside printable ASCII as
+ * \xNN, cut to fit: text from a file is never echoed raw. */
+static const char *printable(char *dst, size_t size, const char *s, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char one[5] = {(char)c, 0};
+        if (c < 0x20 || c >= 0x7f || c == '\\') snprintf(one, sizeof one, "\\x%02x", c);
+        size_t len = strlen(one);
+        if (k + len + 4 >= size) {
+            if (k + 4 <= size) memcpy(dst + k, "...", 3), k += 3;
+            break;
+        }
+        memcpy(dst + k, one, len);
+        k += len;
+    }
+    if (size) dst[k] = '\0';
+    return dst;
+}
+
+/* Reads one whole integer in [lo, hi] from s; 0 on success. */
+static int ramp_int(const char *s, long long lo, long long hi, int *out)
+{
+    if (!*s || strspn(s, "+-0123456789") != strlen(s)) return -1;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (*end || errno || v < lo || v > hi) return -1;
+    *out = (int)v;
+    return 0;
+}
+
+int rampfit_load(const char *path, rampfit_ramp *r, char err[RAMPFIT_ERR])
+{
+    static const char *const keys[] = {"mode", "theta_start", "theta_end", "i_min", "i_max", "num_steps"};
+    enum { K_MODE, K_START, K_END, K_IMIN, K_IMAX, K_STEPS, K_COUNT };
+    static const char hint[] = "keys: mode, theta_start, theta_end, i_min, i_max, num_steps; `ripple fit` writes ramps";
+    char shown[200];
+    printable(shown, sizeof shown, path, strlen(path));
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, RAMPFIT_ERR, "cannot open ramp %s: %s", shown, strerror(errno));
+        return -1;
+    }
+    memset(r, 0, sizeof *r);
+    int seen[K_COUNT] = {0}, lineno = 0, rc = -1;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    while ((len = getline(&line, &cap, f)) >= 0) {
+        lineno++;
+        if (memchr(line, '\0', (size_t)len)) {
+            snprintf(err, RAMPFIT_ERR, "%s:%d: a NUL byte: not a ramp text file (%s)", shown, lineno, hint);
+            goto done;
+        }
+        if (len && line[len - 1] == '\n') line[--len] = '\0';
+        if (len && line[len - 1] == '\r') line[--len] = '\0';
+        /* tokens: key, value, then only an optional # comment */
+        char *p = line + strspn(line, " \t");
+        if (!*p || *p == '#') continue;
+        char *key = p;
+        p += strcspn(p, " \t");
+        char *val = p + strspn(p, " \t");
+        if (*p) *p = '\0';
+        char *vend = val + strcspn(val, " \t");
+        char *rest = vend + strspn(vend, " \t");
+        char ks[64], vs[64];
+        printable(ks, sizeof ks, key, strlen(key));
+        if (!*val || *val == '#') {
+            snprintf(err, RAMPFIT_ERR, "%s:%d: '%s' has no value (expected 'key value')", shown, lineno, ks);
+            goto done;
+        }
+        if (*rest && *rest != '#') {
+            printable(vs, sizeof vs, rest, strlen(rest));
+            snprintf(err, RAMPFIT_ERR, "%s:%d: unexpected text '%s' after the value of %s", shown, lineno, vs, ks);
+            goto done;
+        }
+        *vend = '\0';
+        printable(vs, sizeof vs, val, strlen(val));
+        int k = 0;
+        while (k < K_COUNT && strcmp(key, keys[k])) k++;
+        if (k == K_COUNT) {
+            snprintf(err, RAMPFIT_ERR, "%s:%d: unknown key '%s' (%s)", shown, lineno, ks, hint);
+            goto done;
+        }
+        if (seen[k]) {
+            snprintf(err, RAMPFIT_ERR, "%s:%d: %s given twice", shown, lineno, ks);
+            goto done;
+        }
+        seen[k] = 1;
+        const char *bad = NULL;
+        if (k == K_MODE) {
+            if (!strcmp(val, "absolute")) r->mode = RIPPLE_THRESHOLD_ABSOLUTE;
+            else if (!strcmp(val, "channel")) r->mode = RIPPLE_THRESHOLD_CHANNEL;
+            else bad = "absolute or channel";
+        } else if (k == K_START || k == K_END) {
+            char *end;
+            double v = strtod(val, &end);
+            if (*end || !isfinite(v) || v < 0) bad = "a finite number >= 0";
+            else *(k == K_START ? &r->theta_start : &r->theta_end) = v;
+        } else if (k == K_STEPS) {
+            if (ramp_int(val, 1, INT32_MAX, &r->num_steps)) bad = "a whole number of steps >= 1";
+        } else if (ramp_int(val, 0, INT32_MAX, k == K_IMIN ? &r->i_min : &r->i_max)) {
+            bad = "a whole zero-based step >= 0";
+        }
+        if (bad) {
+            snprintf(err, RAMPFIT_ERR, "%s:%d: bad value '%s' for %s (must be %s)", shown, lineno, vs, ks, bad);
+            goto done;
+        }
+    }
+    if (ferror(f)) {
+        snprintf(err, RAMPFIT_ERR, "cannot read ramp %s: %s", shown, strerror(errno));
+        goto done;
+    }
+    if (!seen[K_START] || !seen[K_END] || !seen[K_IMIN] || !seen[K_IMAX] || !seen[K_STEPS]) {
+        snprintf(err, RAMPFIT_ERR, "%s: a ramp needs theta_start, theta_end, i_min, i_max and num_steps", shown);
+        goto done;
+    }
+    if (r->i_max < r->i_min || r->i_max >= r->num_steps) {
+        snprintf(err, RAMPFIT_ERR, "%s: need 0 <= i_min <= i_max < num_steps (got i_min %d, i_max %d, num_steps %d)",
+                 shown, r->i_min, r->i_max, r->num_steps);
+        goto done;
+    }
+    rc = 0;
+done:
+    free(line);
+    fclose(f);
+    return rc;
+}
+
+int rampfit_save(const char *path, const rampfit_ramp *r, const char *comment)
+{
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) return -1;
+    fprintf(f, "# ripple threshold ramp (method.md section 5; zero-based steps)\n");
+    if (comment && *comment) { /* one comment line, whatever the text holds */
+        fputs("# ", f);
+        for (const char *p = comment; *p; p++) fputc(*p == '\n' || *p == '\r' ? ' ' : *p, f);
+        fputc('\n', f);
+    }
+    fprintf(f, "mode %s\ntheta_start %.9g\ntheta_end %.9g\ni_min %d\ni_max %d\nnum_steps %d\n",
+            r->mode == RIPPLE_THRESHOLD_CHANNEL ? "channel" : "absolute", r->theta_start, r->theta_end,
+            r->i_min, r->i_max, r->num_steps);
+    if (fclose(f) || rename(tmp, path)) {
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
 }
 
 /* ------------------------------------------------------------- bisection */
@@ -176,7 +338,7 @@ int rampfit_fit(int n, const int *steps, const double *theta, int num_steps, ram
 
     double best = INFINITY, best_sum = INFINITY;
     int ties = 0;
-    rampfit_ramp br = {0, 0, 0, 0, num_steps};
+    rampfit_ramp br = {0, 0, 0, 0, num_steps, RIPPLE_THRESHOLD_ABSOLUTE};
     for (int i_min = last; i_min >= 0; i_min--) {
         for (int i_max = i_min; i_max <= last; i_max++) {
             normal_eq q = {0, 0, 0, 0, 0, syy};
@@ -191,7 +353,7 @@ int rampfit_fit(int n, const int *steps, const double *theta, int num_steps, ram
                 q.sby += cb * theta[k];
             }
             double a, b, e = solve_pair(&q, &a, &b);
-            rampfit_ramp r = {a, b, i_min, i_max, num_steps};
+            rampfit_ramp r = {a, b, i_min, i_max, num_steps, RIPPLE_THRESHOLD_ABSOLUTE};
             if (e < best - tie) {
                 best = e;
                 ties = 0;

@@ -1,7 +1,9 @@
-/* Numerics of the threshold ramp over denoising steps (method.md section 5):
- * the ramp law, the per-step threshold search by bisection, the least-squares
- * fit of a ramp to per-step thresholds, and the log-linear trend of an error
- * curve over steps. Pure functions of their arguments; no I/O.
+/* The threshold ramp over denoising steps (method.md section 5), the one
+ * definition every command uses: the struct, the ramp law, the ramp file
+ * (`ripple fit` writes it, `eval/compare --ramp` read it), the per-step
+ * threshold search by bisection, the least-squares fit of a ramp to per-step
+ * thresholds, and the log-linear trend of an error curve over steps. Apart
+ * from rampfit_load/rampfit_save, pure functions of their arguments.
  *
  * The ramp (zero-based steps, S = num_steps):
  *   theta_i = 0                                   for i < i_min and i = S-1
@@ -14,14 +16,33 @@
 #ifndef RIPPLE_RAMPFIT_H
 #define RIPPLE_RAMPFIT_H
 
+#include "ripple/ripple.h"
+
 typedef struct rampfit_ramp {
     double theta_start, theta_end;
-    int i_min, i_max; /* zero-based, 0 <= i_min <= i_max */
-    int num_steps;    /* S of the schedule */
+    int i_min, i_max;           /* zero-based, 0 <= i_min <= i_max */
+    int num_steps;              /* S of the schedule */
+    ripple_threshold_mode mode; /* what theta is: absolute (default) or alpha */
 } rampfit_ramp;
 
 /* theta of the ramp at a zero-based step (the law above). */
 double rampfit_theta(const rampfit_ramp *r, int step);
+
+/* ------------------------------------------------------------- ramp file */
+
+/* Text file of "key value" lines: mode (absolute or channel, default
+ * absolute), theta_start, theta_end (finite, >= 0), i_min, i_max,
+ * num_steps (whole numbers, 0 <= i_min <= i_max < num_steps); blank lines
+ * and # comments (also after a value) allowed. Unknown or repeated keys,
+ * missing values, extra text, fractional or out-of-range step numbers and
+ * NUL bytes are refused. Returns 0, or -1 with a one-line message naming
+ * the file and line in err[RAMPFIT_ERR] (bytes of the file that are not
+ * printable ASCII are shown as \xNN). */
+#define RAMPFIT_ERR 512
+int rampfit_load(const char *path, rampfit_ramp *r, char err[RAMPFIT_ERR]);
+/* Writes the ramp atomically (temporary file + rename) with one comment
+ * line; 0 or -1 (errno set). */
+int rampfit_save(const char *path, const rampfit_ramp *r, const char *comment);
 
 /* ------------------------------------------------------------- bisection */
 

@@ -130,6 +130,12 @@ const char *rtable_format_num(char *buf, size_t size, double value)
     return buf;
 }
 
+double rtable_round(double v)
+{
+    char buf[64];
+    return strtod(rtable_format_num(buf, sizeof buf, v), NULL);
+}
+
 int rtable_set_num(rtable *t, const char *col, double value)
 {
     char buf[64];

@@ -27,6 +27,8 @@ int rtable_add_row(rtable *t);
 int rtable_set_str(rtable *t, const char *col, const char *value);
 /* The number format of every table: %.6g; non-finite as inf, -inf, nan. */
 const char *rtable_format_num(char *buf, size_t size, double value);
+/* v as it reads back from a cell written with rtable_format_num. */
+double rtable_round(double v);
 /* Numbers are written with rtable_format_num. */
 int rtable_set_num(rtable *t, const char *col, double value);
 int rtable_set_int(rtable *t, const char *col, long long value);

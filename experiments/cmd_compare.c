@@ -5,6 +5,8 @@
 #include "cli.h"
 #include "commands.h"
 #include "driver.h"
+#include "rampfit.h"
+#include "scale.h"
 #include "evaluate.h"
 #include "ripple/attnmap.h"
 #include "ripple_version.h"
@@ -20,15 +22,14 @@
 #define AUTO_LO 0.05 /* auto sweep: AUTO_LO .. AUTO_HI times the median window delta */
 #define AUTO_HI 2.0
 
-typedef enum {
-    M_REUSE, M_SKIP, M_MAG, M_SVG, M_WINDOW, M_TOPK, M_REUSE_T, M_REUSE_CHANNEL, M_REUSE_RAMP, M_COUNT
-} method_id;
-
-static const char *const method_names[M_COUNT] = {"reuse", "mask-skip", "mask-magnitude", "svg", "window",
-                                                  "oracle-topk", "reuse-t", "reuse-channel", "reuse-ramp"};
+/* the methods of the registry (evaluate.h), in its order */
+enum { M_REUSE = EVAL_REUSE, M_SKIP = EVAL_MASK_SKIP, M_MAG = EVAL_MASK_MAGNITUDE, M_SVG = EVAL_SVG,
+       M_WINDOW = EVAL_WINDOW, M_TOPK = EVAL_ORACLE_TOPK, M_REUSE_T = EVAL_REUSE_T,
+       M_REUSE_CHANNEL = EVAL_REUSE_CHANNEL, M_REUSE_RAMP = EVAL_REUSE_RAMP, M_COUNT = EVAL_METHOD_COUNT };
+#define method_names(m) (eval_methods[m].name)
 /* score-level methods (their own s_score); the others are attention-map masks */
-static int is_score_level(int m) { return m != M_SVG && m != M_WINDOW && m != M_TOPK; }
-static int is_attnmap(int m) { return m == M_SVG || m == M_WINDOW || m == M_TOPK; }
+static int is_attnmap(int m) { return eval_methods[m].attnmap; }
+static int is_score_level(int m) { return !is_attnmap(m); }
 
 static void usage(FILE *f)
 {
@@ -84,7 +85,7 @@ typedef struct {
     unsigned axes;
     int window;
     const char *ramp_path;
-    drv_ramp ramp;
+    rampfit_ramp ramp;
     int floor;
 } cmp_opts;
 
@@ -105,7 +106,7 @@ static void parse_methods(const char *s, int *on)
         const char *tok = items[i];
         int m = -1;
         for (int i = 0; i < M_COUNT; i++)
-            if (!strcmp(tok, method_names[i])) m = i;
+            if (!strcmp(tok, method_names(i))) m = i;
         if (m < 0)
             cli_usage_error("--methods: unknown method '%s' (reuse, mask-skip, mask-magnitude, svg, "
                             "window, oracle-topk, reuse-t, reuse-channel, reuse-ramp)", tok);
@@ -160,51 +161,31 @@ static void parse(int argc, char **argv, cmp_opts *o)
         cli_usage_error("--alphas sweeps reuse-channel: add --table4 or --methods ...,reuse-channel");
     drv_finish_options(&o->d, argc, argv, 1);
     if (o->ramp_path) {
-        char err[DRV_RAMP_ERR];
-        if (drv_ramp_load(o->ramp_path, &o->ramp, err)) cli_data_error("%s", err);
+        char err[RAMPFIT_ERR];
+        if (rampfit_load(o->ramp_path, &o->ramp, err)) cli_data_error("%s", err);
     }
 }
 
 /* ------------------------------------------------------------ the sweep */
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* Median over heads, enabled axes and grouped channels of the mean window
- * delta of q, for the first unit (read only q: no attention needed). */
+/* The threshold scale (SCALE_SWEEP) of q of the first unit (read only q:
+ * no attention needed). */
 static double median_delta(const drv_units *u, const cmp_opts *o)
 {
     const drv_unit_id *id = &u->ids[0];
-    ripple_capture *cap = u->caps[id->capture];
-    const ripple_capture_info *info = ripple_capture_get_info(cap);
-    const ripple_layout *lay = &info->layout;
-    int64_t hi = o->d.head_hi < 0 ? info->num_heads : o->d.head_hi, nh = hi - o->d.head_lo;
+    src *source = &u->srcs[id->capture];
+    const ripple_layout *lay = &source->info->layout;
+    int64_t hi = o->d.head_hi < 0 ? source->info->num_heads : o->d.head_hi, nh = hi - o->d.head_lo;
     size_t per = (size_t)lay->seq_len * (size_t)lay->head_dim;
     float *q = cli_alloc(per * (size_t)nh, sizeof *q, "q of the first unit");
-    double *dm = cli_alloc((size_t)lay->head_dim, sizeof *dm, "window deltas");
-    double *all = cli_alloc((size_t)nh * 3 * (size_t)lay->head_dim, sizeof *all, "window deltas");
-    ripple_status s = ripple_capture_read(cap, id->step, id->layer, RIPPLE_TENSOR_Q, o->d.head_lo, nh, q);
+    src_unit su = {id->step, id->layer, id->timestep};
+    ripple_status s = src_read(source, &su, RIPPLE_TENSOR_Q, o->d.head_lo, nh, q);
     if (s) cli_lib_error(s, "cannot read q");
-    size_t n = 0;
-    for (int64_t h = 0; h < nh; h++)
-        for (int a = 0; a < 3; a++) {
-            if (!(o->axes & RIPPLE_AXIS_BIT(a))) continue;
-            if ((s = ripple_window_delta_mean(lay, (ripple_axis)a, o->window, q + (size_t)h * per, dm)))
-                cli_lib_error(s, "window deltas");
-            for (int64_t c = 0; c < lay->head_dim; c++)
-                if (ripple_layout_group_of(lay, c) >= 0 && dm[c] > 0) all[n++] = dm[c];
-        }
-    double med = 0;
-    if (n) {
-        qsort(all, n, sizeof *all, cmp_double);
-        med = n % 2 ? all[n / 2] : 0.5 * (all[n / 2 - 1] + all[n / 2]);
-    }
+    double med;
+    const float *qs[1] = {q};
+    if ((s = scale_median(lay, &SCALE_SWEEP, o->axes, o->window, 1, nh, qs, NULL, &med)))
+        cli_lib_error(s, "window deltas");
     free(q);
-    free(dm);
-    free(all);
     return med;
 }
 
@@ -280,7 +261,7 @@ static void make_key(rowkey *k, const char *capture, int step, int layer, const 
     k->key[0] = capture;
     k->key[1] = k->step;
     k->key[2] = k->layer;
-    k->key[3] = method_names[j->method];
+    k->key[3] = method_names(j->method);
     k->key[4] = k->thr;
 }
 
@@ -324,43 +305,11 @@ static double as_cell(double v)
     return cell_num(drv_num(b, v));
 }
 
-/* Runs the attention-map baseline `kind` on the loaded unit at density. */
-static void run_attnmap(eval_unit *u, ripple_attnmap_kind kind, double density, ripple_metrics *m,
-                        double *achieved, char *detail, size_t dsize)
-{
-    ripple_attnmap_params p = {.kind = kind, .density = density};
-    ripple_attnmap *map;
-    ripple_status s = ripple_attnmap_build(u->lay, &p, u->nh, u->scale, u->q, u->k, u->v, &map);
-    if (s) cli_lib_error(s, ripple_attnmap_kind_name(kind));
-    if ((s = ripple_attnmap_apply(map, u->out))) cli_lib_error(s, ripple_attnmap_kind_name(kind));
-    if ((s = ripple_metrics_compute(u->nh * u->lay->seq_len, u->lay->head_dim, u->out, u->ref, m)))
-        cli_lib_error(s, "metrics");
-    *achieved = ripple_attnmap_density(map);
-    ripple_attnmap_head_info hi;
-    ripple_attnmap_head(map, 0, &hi);
-    if (kind == RIPPLE_ATTNMAP_ORACLE_TOPK) {
-        snprintf(detail, dsize, "keys_per_row=%lld", (long long)hi.topk);
-    } else if (kind == RIPPLE_ATTNMAP_WINDOW) {
-        snprintf(detail, dsize, "radii=%lld,%lld,%lld", (long long)hi.radius[0], (long long)hi.radius[1],
-                 (long long)hi.radius[2]);
-    } else {
-        int temporal = 0;
-        for (int64_t h = 0; h < u->nh; h++) {
-            ripple_attnmap_head(map, h, &hi);
-            temporal += hi.svg_temporal;
-        }
-        snprintf(detail, dsize, "heads_spatial=%lld,heads_temporal=%d", (long long)(u->nh - temporal), temporal);
-    }
-    ripple_attnmap_free(map);
-}
-
 /* ----------------------------------------------------------------- plot */
 
 /* Fixed colour and point type per method, so every figure reads alike:
  * score-level methods circles, attention-map masks squares, the ramp a
  * large triangle (one point). */
-static const char *const method_colors[M_COUNT] = {"#d62728", "#7f7f7f", "#8c564b", "#1f77b4", "#17becf",
-                                                   "#2ca02c", "#ff7f0e", "#9467bd", "#e377c2"};
 
 /* Appends one panel's plot command: x = 100 * column xcol, y = mse (on a
  * log axis, logy, only mse > 0). */
@@ -374,9 +323,9 @@ static void plot_panel(const cmp_opts *o, const char *xcol, int score_only, int 
         len += (size_t)snprintf(body + len, size - len,
             "%sS using (strcol(\"method\") eq \"%s\" ? 100*column(\"%s\") : NaN):"
             "%s lw %d pt %d ps %.1f lc rgb \"%s\" title \"%s\"",
-            first ? "plot " : ", \\\n     ", method_names[m], xcol,
+            first ? "plot " : ", \\\n     ", method_names(m), xcol,
             logy ? "(column(\"mse\") > 0 ? column(\"mse\") : NaN)" : "(column(\"mse\"))", m == M_REUSE ? 3 : 2, pt,
-            m == M_REUSE_RAMP ? 2.0 : 0.9, method_colors[m], method_names[m]);
+            m == M_REUSE_RAMP ? 2.0 : 0.9, eval_methods[m].color, method_names(m));
         first = 0;
     }
     if (o->floor)
@@ -459,7 +408,7 @@ int cmd_compare(int argc, char **argv)
     /* everything that changes the rows goes into the options line */
     char methods[256] = "", th[1024], al[1024], axes[4], capl[2048] = "";
     for (int m = 0; m < M_COUNT; m++)
-        if (o.on[m]) strcat(strcat(methods, methods[0] ? "," : ""), method_names[m]);
+        if (o.on[m]) strcat(strcat(methods, methods[0] ? "," : ""), method_names(m));
     for (int c = 0; c < o.d.ncaptures; c++)
         if (strlen(capl) + strlen(o.d.captures[c]) + 2 < sizeof capl)
             strcat(strcat(capl, c ? "," : ""), o.d.captures[c]);
@@ -477,7 +426,7 @@ int cmd_compare(int argc, char **argv)
     drv_tsv *t = drv_tsv_open(&o.d, "compare", NCOLS, columns, KEYS, options);
     drv_tsv_meta(t, "command", "ripple compare");
     for (int c = 0; c < o.d.ncaptures; c++)
-        drv_tsv_meta(t, "capture", "%s (model %s)", o.d.captures[c], ripple_capture_get_info(units.caps[c])->model);
+        drv_tsv_meta(t, "capture", "%s (model %s)", o.d.captures[c], units.srcs[c].info->model);
     drv_tsv_meta(t, "backend", "%s", ripple_backend_name(o.d.backend));
     if (!isnan(med))
         drv_tsv_meta(t, "thetas", "%s: %d values, %gx to %gx the median window delta %.6g of q (first unit)",
@@ -503,7 +452,7 @@ int cmd_compare(int argc, char **argv)
         int missing = 0;
         for (int j = 0; j < njobs; j++) {
             job jb = jobs[j];
-            if (jb.method == M_REUSE_RAMP) jb.threshold = drv_ramp_theta(&o.ramp, id->step);
+            if (jb.method == M_REUSE_RAMP) jb.threshold = rampfit_theta(&o.ramp, id->step);
             make_key(&keys[j], capture, id->step, id->layer, &jb);
             missing += !drv_tsv_has(t, keys[j].key);
         }
@@ -525,7 +474,7 @@ int cmd_compare(int argc, char **argv)
         for (int j = 0; j < njobs; j++) {
             job jb = jobs[j];
             const rowkey *k = &keys[j];
-            if (jb.method == M_REUSE_RAMP) jb.threshold = drv_ramp_theta(&o.ramp, id->step);
+            if (jb.method == M_REUSE_RAMP) jb.threshold = rampfit_theta(&o.ramp, id->step);
             rowvals r;
             if (drv_tsv_has(t, k->key)) {
                 read_old(t, k, &r);
@@ -547,17 +496,14 @@ int cmd_compare(int argc, char **argv)
                         reuse_s_attn[jb.slot] = as_cell(sv.s_attn); /* as a reused reuse row gives it */
                     }
                     target = 1.0 - reuse_s_attn[jb.slot];
-                    static const ripple_attnmap_kind kinds[] = {[M_SVG] = RIPPLE_ATTNMAP_SVG,
-                        [M_WINDOW] = RIPPLE_ATTNMAP_WINDOW, [M_TOPK] = RIPPLE_ATTNMAP_ORACLE_TOPK};
-                    run_attnmap(&u, kinds[jb.method], target, &m, &density, detail, sizeof detail);
-                    memset(&sv, 0, sizeof sv);
-                    sv.s_score = sv.s_attn = 1.0 - density;
+                    if ((s = eval_run_map(&u, (eval_method)jb.method, target, &sv, &m, &density, detail,
+                                          sizeof detail)))
+                        cli_lib_error(s, method_names(jb.method));
                 } else {
                     ripple_reuse_params rp = {.axes = jb.axes, .window = o.window, .mode = jb.mode,
                                               .theta = {jb.threshold, jb.threshold, jb.threshold}};
-                    eval_method em = jb.method == M_SKIP ? EVAL_MASK_SKIP
-                                     : jb.method == M_MAG ? EVAL_MASK_MAGNITUDE : EVAL_REUSE;
-                    if ((s = eval_run(&u, em, &rp, &sv, &m))) cli_lib_error(s, method_names[jb.method]);
+                    if ((s = eval_run(&u, (eval_method)jb.method, &rp, &sv, &m)))
+                        cli_lib_error(s, method_names(jb.method));
                 }
                 write_row(t, k, &jb, id->timestep, o.window, target, &sv, density, &m, floor, detail, &r);
                 if (jb.method == M_REUSE) reuse_s_attn[jb.slot] = r.s_attn;
@@ -595,7 +541,7 @@ int cmd_compare(int argc, char **argv)
             if (!a->n) continue;
             double n = (double)a->n;
             rtable_add_row(st);
-            rtable_set_str(st, "method", method_names[m]);
+            rtable_set_str(st, "method", method_names(m));
             rtable_set_str(st, "mode", m == M_REUSE_CHANNEL || (m == M_REUSE_RAMP && o.ramp.mode == RIPPLE_THRESHOLD_CHANNEL)
                                            ? "channel" : "absolute");
             rtable_set_num(st, "threshold", a->threshold / n);
@@ -610,7 +556,7 @@ int cmd_compare(int argc, char **argv)
             rtable_set_num(st, "cosine", a->cosine / n);
             rtable_set_num(st, "mse_floor", a->nfloor ? a->floor / a->nfloor : NAN);
             rtable_add_row(tt);
-            rtable_set_str(tt, "method", method_names[m]);
+            rtable_set_str(tt, "method", method_names(m));
             rtable_set_num(tt, "threshold", a->threshold / n);
             rtable_set_num(tt, "s_attn", a->s_attn / n);
             rtable_set_num(tt, "s_score", a->s_score / n);

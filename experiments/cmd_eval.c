@@ -4,6 +4,7 @@
 #include "commands.h"
 #include "ripple_version.h"
 #include "driver.h"
+#include "rampfit.h"
 #include "evaluate.h"
 #include "table.h"
 
@@ -35,8 +36,11 @@ static void usage(FILE *f)
         "  --window W         window size >= 2 (default 2)\n"
         "  --groups SET       channel groups (by axis letter) allowed to be reused\n"
         "                     (default: all groups of the capture)\n"
-        "  --method LIST      comma list of reuse, mask-skip, mask-magnitude\n"
-        "                     (default: all three)\n"
+        "  --method LIST      comma list of reuse, mask-skip, mask-magnitude (default:\n"
+        "                     these three), the attention-map masks svg, window,\n"
+        "                     oracle-topk (at the attention savings of reuse, as in\n"
+        "                     `ripple compare`) and the variants reuse-t (along t only),\n"
+        "                     reuse-channel (theta taken as alpha), reuse-ramp (--ramp)\n"
         "  --backend B        cpu or cuda (default cpu)\n"
         "  --format F         table (default on a terminal) or tsv (all columns)\n"
         "  --wide             every column in the table format too\n"
@@ -51,7 +55,10 @@ static void usage(FILE *f)
         "entries marked along several axes count for each). mse, rel_l2, cosine, psnr compare each output with exact attention\n"
         "in float32; the row `exact` is the noise floor: float32 exact attention\n"
         "against a float64 reference. mask-magnitude zeroes per head and tensor as\n"
-        "many lowest-|x| entries as reuse marks; its savings are of its own mask.\n");
+        "many lowest-|x| entries as reuse marks; its savings are of its own mask.\n"
+        "An attention-map mask keeps the fraction 1 - s_attn(reuse) of the N^2 score\n"
+        "entries: its s_score = s_attn = 1 - achieved density (columns about reused\n"
+        "entries are nan).\n");
 }
 
 typedef struct {
@@ -77,9 +84,11 @@ static void parse_methods(const char *s, int *on)
     for (int i = 0; i < n; i++) {
         const char *tok = items[i];
         int m = eval_method_parse(tok);
+        char all[256];
         if (m >= 0) on[m] = 1;
         else
-            cli_usage_error("--method: unknown method '%s' (use reuse, mask-skip, mask-magnitude)", tok);
+            cli_usage_error("--method: unknown method '%s' (use %s)", tok,
+                            eval_method_list(0, EVAL_METHOD_COUNT - 1, all, sizeof all));
     }
 }
 
@@ -106,7 +115,7 @@ static void parse(int argc, char **argv, eval_opts *o)
     o->rp.window = 2;
     o->floor = 1;
     o->tsv = !isatty(STDOUT_FILENO);
-    for (int m = 0; m < EVAL_METHOD_COUNT; m++) o->methods[m] = 1;
+    for (int m = 0; m <= EVAL_MASK_MAGNITUDE; m++) o->methods[m] = 1;
     double theta_all = 0, theta_axis[3] = {NAN, NAN, NAN};
     opterr = 0;
     int c;
@@ -149,36 +158,38 @@ static void parse(int argc, char **argv, eval_opts *o)
         cli_usage_error("--step and --layer are required (`ripple info %s` lists them)", o->path);
     if (o->have_theta && o->have_alpha)
         cli_usage_error("--theta and --alpha exclude each other (absolute vs channel thresholds)");
+    if (o->methods[EVAL_REUSE_RAMP] && !o->ramp)
+        cli_usage_error("--method reuse-ramp needs --ramp FILE (a ramp written by `ripple fit`)");
     if (o->ramp && (o->have_theta || o->have_alpha))
         cli_usage_error("--ramp gives the thresholds: leave out --theta/--alpha");
     o->rp.mode = o->have_alpha ? RIPPLE_THRESHOLD_CHANNEL : RIPPLE_THRESHOLD_ABSOLUTE;
     for (int a = 0; a < 3; a++) o->rp.theta[a] = isnan(theta_axis[a]) ? theta_all : theta_axis[a];
     if (o->ramp) {
-        drv_ramp r;
-        char err[DRV_RAMP_ERR];
-        if (drv_ramp_load(o->ramp, &r, err)) cli_data_error("%s", err);
+        rampfit_ramp r;
+        char err[RAMPFIT_ERR];
+        if (rampfit_load(o->ramp, &r, err)) cli_data_error("%s", err);
         o->rp.mode = r.mode;
-        o->rp.theta[0] = o->rp.theta[1] = o->rp.theta[2] = drv_ramp_theta(&r, o->step);
+        o->rp.theta[0] = o->rp.theta[1] = o->rp.theta[2] = rampfit_theta(&r, o->step);
     }
 }
 
-static void add_row(rtable *t, const eval_opts *o, const char *method, const ripple_savings *sv,
-                    const ripple_metrics *m)
+static void add_row(rtable *t, const eval_opts *o, const ripple_reuse_params *rp, const char *method,
+                    const ripple_savings *sv, const ripple_metrics *m)
 {
     char axes[4], groups[4];
     double theta = 0;
     for (int a = 0; a < 3; a++)
-        if (o->rp.axes & RIPPLE_AXIS_BIT(a)) theta = fmax(theta, o->rp.theta[a]);
+        if (rp->axes & RIPPLE_AXIS_BIT(a)) theta = fmax(theta, rp->theta[a]);
     rtable_add_row(t);
     rtable_set_str(t, "method", method);
-    rtable_set_str(t, "mode", o->rp.mode == RIPPLE_THRESHOLD_CHANNEL ? "channel" : "absolute");
+    rtable_set_str(t, "mode", rp->mode == RIPPLE_THRESHOLD_CHANNEL ? "channel" : "absolute");
     rtable_set_num(t, "theta", theta);
-    rtable_set_num(t, "theta_t", o->rp.theta[0]);
-    rtable_set_num(t, "theta_h", o->rp.theta[1]);
-    rtable_set_num(t, "theta_w", o->rp.theta[2]);
-    rtable_set_int(t, "window", o->rp.window);
-    rtable_set_str(t, "axes", cli_axes_str(o->rp.axes, axes));
-    rtable_set_str(t, "groups", o->rp.groups ? cli_axes_str(o->rp.groups, groups) : "thw");
+    rtable_set_num(t, "theta_t", rp->theta[0]);
+    rtable_set_num(t, "theta_h", rp->theta[1]);
+    rtable_set_num(t, "theta_w", rp->theta[2]);
+    rtable_set_int(t, "window", rp->window);
+    rtable_set_str(t, "axes", cli_axes_str(rp->axes, axes));
+    rtable_set_str(t, "groups", rp->groups ? cli_axes_str(rp->groups, groups) : "thw");
     rtable_set_num(t, "s_score", sv->s_score);
     rtable_set_num(t, "s_attn", sv->s_attn);
     rtable_set_num(t, "rows_reused", sv->rows_reused);
@@ -209,6 +220,9 @@ int cmd_eval(int argc, char **argv)
     ripple_capture *cap = cli_capture_open(o.path, "cannot use capture");
     const ripple_capture_info *info = ripple_capture_get_info(cap);
     cli_require_entry(cap, o.step, o.layer);
+    src source;
+    ripple_status s;
+    if ((s = src_from_capture(cap, &source))) cli_lib_error(s, "cannot use capture");
     o.lay = &info->layout;
     if (o.head_hi < 0) o.head_hi = info->num_heads;
     if (o.head_lo >= info->num_heads || o.head_hi > info->num_heads)
@@ -218,8 +232,8 @@ int cmd_eval(int argc, char **argv)
         cli_data_error("--backend cuda: no usable CUDA device, or ripple was built without CUDA");
 
     eval_unit u;
-    ripple_status s;
-    if ((s = eval_unit_load(&u, cap, o.step, o.layer, o.head_lo, o.head_hi - o.head_lo, o.backend)))
+    const src_unit id = {o.step, o.layer, 0};
+    if ((s = eval_unit_load(&u, &source, &id, o.head_lo, o.head_hi - o.head_lo, o.backend)))
         cli_lib_error(s, "cannot evaluate");
 
     static const char *const columns[] = {"method", "mode", "theta", "theta_t", "theta_h", "theta_w",
@@ -247,15 +261,20 @@ int cmd_eval(int argc, char **argv)
     if (o.floor) {
         if ((s = eval_noise_floor(&u, &m))) cli_lib_error(s, "noise floor");
         ripple_savings none = {0};
-        ripple_reuse_params saved = o.rp;
-        o.rp.theta[0] = o.rp.theta[1] = o.rp.theta[2] = 0;
-        add_row(t, &o, "exact", &none, &m);
-        o.rp = saved;
+        ripple_reuse_params none_p = o.rp;
+        none_p.theta[0] = none_p.theta[1] = none_p.theta[2] = 0;
+        add_row(t, &o, &none_p, "exact", &none, &m);
     }
     for (int meth = 0; meth < EVAL_METHOD_COUNT; meth++) {
         if (!o.methods[meth]) continue;
-        if ((s = eval_run(&u, (eval_method)meth, &o.rp, &sv, &m))) cli_lib_error(s, eval_method_name(meth));
-        add_row(t, &o, eval_method_name(meth), &sv, &m);
+        const ripple_reuse_params rp = eval_method_params((eval_method)meth, &o.rp);
+        double target, density;
+        char detail[128];
+        if (!eval_methods[meth].attnmap) s = eval_run(&u, (eval_method)meth, &rp, &sv, &m);
+        else if (!(s = eval_density_target(&u, &o.rp, &target)))
+            s = eval_run_map(&u, (eval_method)meth, target, &sv, &m, &density, detail, sizeof detail);
+        if (s) cli_lib_error(s, eval_method_name(meth));
+        add_row(t, &o, &rp, eval_method_name(meth), &sv, &m);
     }
 
     /* the terminal table shows the main columns; TSV and --wide show all */
@@ -272,6 +291,6 @@ int cmd_eval(int argc, char **argv)
     if (rc || fflush(stdout)) cli_data_error("cannot write the table to standard output");
     rtable_free(t);
     eval_unit_free(&u);
-    ripple_capture_close(cap);
+    src_close(&source);
     return CLI_EXIT_OK;
 }

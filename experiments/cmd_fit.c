@@ -23,6 +23,7 @@
 #include "driver.h"
 #include "evaluate.h"
 #include "rampfit.h"
+#include "scale.h"
 
 #include <getopt.h>
 #include <math.h>
@@ -184,59 +185,24 @@ static int logged(const step_ctx *c, double theta)
     return -1;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* Start of the bracket: median over units, heads, enabled axes, q and k and
- * channels of the mean window delta (absolute mode). */
+/* Start of the bracket: the threshold scale SCALE_BRACKET of the step's
+ * units (absolute mode), and the cap: half the value range of q and k. */
 static double median_delta(const step_ctx *c)
 {
-    const eval_unit *u0 = &c->units[0];
-    const int64_t d = u0->lay->head_dim;
-    const size_t per_head = (size_t)u0->lay->seq_len * (size_t)d;
-    size_t cap = (size_t)c->nu * (size_t)u0->nh * 3 * 2 * (size_t)d, n = 0;
-    double *all = cli_alloc(cap, sizeof *all, "window deltas");
-    double *dm = cli_alloc((size_t)d, sizeof *dm, "window deltas");
-    for (int i = 0; i < c->nu; i++)
-        for (int64_t h = 0; h < c->units[i].nh; h++)
-            for (int a = 0; a < 3; a++) {
-                if (!(c->rp.axes & RIPPLE_AXIS_BIT(a))) continue;
-                const float *x[2] = {c->units[i].q + (size_t)h * per_head, c->units[i].k + (size_t)h * per_head};
-                for (int t = 0; t < 2; t++) {
-                    ripple_status s = ripple_window_delta_mean(c->units[i].lay, (ripple_axis)a, c->rp.window,
-                                                               x[t], dm);
-                    if (s) cli_lib_error(s, "window deltas");
-                    for (int64_t ch = 0; ch < d; ch++)
-                        if (dm[ch] > 0 && n < cap) all[n++] = dm[ch];
-                }
-            }
-    double med = 0;
-    if (n) {
-        qsort(all, n, sizeof *all, cmp_double);
-        med = all[n / 2];
-    }
-    free(all);
-    free(dm);
+    const float *q[c->nu], *k[c->nu];
+    for (int i = 0; i < c->nu; i++) q[i] = c->units[i].q, k[i] = c->units[i].k;
+    double med;
+    ripple_status s = scale_median(c->units[0].lay, &SCALE_BRACKET, c->rp.axes, c->rp.window, c->nu,
+                                   c->units[0].nh, q, k, &med);
+    if (s) cli_lib_error(s, "window deltas");
     return med;
 }
 
-/* Half the value range of q and k over the step's units: no window delta
- * (a population standard deviation) exceeds it. */
 static double half_range(const step_ctx *c)
 {
-    double lo = INFINITY, hi = -INFINITY;
-    for (int i = 0; i < c->nu; i++) {
-        const eval_unit *u = &c->units[i];
-        size_t n = (size_t)u->nh * (size_t)u->lay->seq_len * (size_t)u->lay->head_dim;
-        for (size_t j = 0; j < n; j++) {
-            lo = fmin(lo, fmin(u->q[j], u->k[j]));
-            hi = fmax(hi, fmax(u->q[j], u->k[j]));
-        }
-    }
-    return hi > lo ? 0.5 * (hi - lo) : 0;
+    const float *q[c->nu], *k[c->nu];
+    for (int i = 0; i < c->nu; i++) q[i] = c->units[i].q, k[i] = c->units[i].k;
+    return scale_half_range(c->units[0].lay, c->nu, c->units[0].nh, q, k);
 }
 
 /* x rounded down to the 6 significant digits of a TSV cell. */
@@ -325,7 +291,7 @@ static void add_meta(drv_tsv *t, const fit_opts *o, const drv_units *u, const ch
     char axes[4], groups[4];
     drv_tsv_meta(t, "command", "ripple fit (paper Table 1, Eq. 4)");
     for (int c = 0; c < u->ncaptures; c++) {
-        const ripple_capture_info *info = ripple_capture_get_info(u->caps[c]);
+        const ripple_capture_info *info = u->srcs[c].info;
         drv_tsv_meta(t, "capture", "%d %s model=%s num_steps=%lld prompt=%s", c, o->d.captures[c], info->model,
                      (long long)info->num_steps, info->prompt[0] ? info->prompt : "(none)");
     }
@@ -348,12 +314,12 @@ int cmd_fit(int argc, char **argv)
     parse(argc, argv, &o);
     drv_units u;
     drv_units_open(&u, &o.d);
-    const ripple_capture_info *info0 = ripple_capture_get_info(u.caps[0]);
+    const ripple_capture_info *info0 = u.srcs[0].info;
     const int S = (int)info0->num_steps;
     for (int c = 1; c < u.ncaptures; c++)
-        if (ripple_capture_get_info(u.caps[c])->num_steps != S)
+        if (u.srcs[c].info->num_steps != S)
             cli_data_error("%s has num_steps %lld but %s has %d: a ramp is fitted to one schedule",
-                           o.d.captures[c], (long long)ripple_capture_get_info(u.caps[c])->num_steps,
+                           o.d.captures[c], (long long)u.srcs[c].info->num_steps,
                            o.d.captures[0], S);
     if (S < 2) cli_data_error("%s: num_steps %d: a ramp needs at least 2 steps", o.d.captures[0], S);
     const char *mode_word = o.rp.mode == RIPPLE_THRESHOLD_CHANNEL ? "channel" : "absolute";
@@ -482,17 +448,17 @@ int cmd_fit(int argc, char **argv)
     if (rampfit_fit(ns, fsteps, ftheta, S, &fr))
         cli_data_error("no captured step before the last step (%d) of the schedule: nothing to fit a ramp to "
                        "(`ripple info` lists the captured steps)", S - 1);
-    drv_ramp ramp = {fr.ramp.theta_start, fr.ramp.theta_end, fr.ramp.i_min, fr.ramp.i_max, S, o.rp.mode};
-    char ramp_path[4200], comment[1024], err[DRV_RAMP_ERR];
+    rampfit_ramp ramp = {fr.ramp.theta_start, fr.ramp.theta_end, fr.ramp.i_min, fr.ramp.i_max, S, o.rp.mode};
+    char ramp_path[4200], comment[1024], err[RAMPFIT_ERR];
     snprintf(ramp_path, sizeof ramp_path, "%s/ramp.txt", o.d.out_dir);
     snprintf(comment, sizeof comment,
              "fitted by ripple fit for %s: target mean output MSE %g per step; axes %s window %d groups %s "
              "(use the same with --ramp); residual rms %.3g over %d captured steps", model, o.target,
              cli_axes_str(o.rp.axes, axes), o.rp.window, o.rp.groups ? cli_axes_str(o.rp.groups, groups) : "all",
              fr.rms, fr.used);
-    if (drv_ramp_save(ramp_path, &ramp, comment)) cli_data_error("cannot write %s", ramp_path);
+    if (rampfit_save(ramp_path, &ramp, comment)) cli_data_error("cannot write %s", ramp_path);
     /* from here on, the ramp as `eval --ramp` reads it */
-    if (drv_ramp_load(ramp_path, &ramp, err)) cli_data_error("%s", err);
+    if (rampfit_load(ramp_path, &ramp, err)) cli_data_error("%s", err);
 
     /* ---- phase 2: the ramp at every step */
     char options2[1400];
@@ -519,7 +485,7 @@ int cmd_fit(int argc, char **argv)
         const char *row[F_NCOLS];
         for (int j = 0; j < F_NCOLS; j++) row[j] = c[j];
         const char *key[1] = {drv_int(c[F_STEP], step)};
-        double th = drv_ramp_theta(&ramp, step);
+        double th = rampfit_theta(&ramp, step);
         drv_num(c[F_RTHETA], th);
         drv_num(c[F_TARGET], o.target);
         step_info *s = k < ns && si[k].step == step ? &si[k++] : NULL;

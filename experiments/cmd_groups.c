@@ -219,12 +219,12 @@ int cmd_groups(int argc, char **argv)
     drv_units_open(&units, &o.d);
 
     /* Every capture must have the same channel groups (the table's rows). */
-    const ripple_layout *lay0 = cli_layout(units.caps[0]);
+    const ripple_layout *lay0 = &units.srcs[0].info->layout;
     int ngroups = lay0->num_groups;
     if (ngroups == 0)
         cli_data_error("%s has no RoPE channel groups (rope_split): nothing to reuse", o.d.captures[0]);
     for (int c = 1; c < units.ncaptures; c++) {
-        const ripple_layout *l = cli_layout(units.caps[c]);
+        const ripple_layout *l = &units.srcs[c].info->layout;
         int same = l->num_groups == ngroups;
         for (int g = 0; same && g < ngroups; g++) same = l->group_axis[g] == lay0->group_axis[g];
         if (!same)
@@ -248,7 +248,7 @@ int cmd_groups(int argc, char **argv)
                             o.heat_step, o.heat_layer);
     }
     const drv_unit_id *hid = &units.ids[heat_unit];
-    const ripple_layout *hlay = cli_layout(units.caps[hid->capture]);
+    const ripple_layout *hlay = &units.srcs[hid->capture].info->layout;
     const int64_t T = hlay->grid[0], H = hlay->grid[1], W = hlay->grid[2];
     int64_t frame = o.frame < 0 ? T / 2 : o.frame;
     if (frame >= T) cli_usage_error("--frame %lld: the capture has frames 0..%lld", (long long)frame, (long long)T - 1);
@@ -260,7 +260,7 @@ int cmd_groups(int argc, char **argv)
     drv_tsv_meta(t, "command", "ripple groups");
     for (int c = 0; c < o.d.ncaptures; c++)
         drv_tsv_meta(t, "capture", "%s (model %s, rope_axes %s)", o.d.captures[c],
-                     ripple_capture_get_info(units.caps[c])->model, ripple_capture_get_info(units.caps[c])->rope_axes);
+                     units.srcs[c].info->model, units.srcs[c].info->rope_axes);
     drv_tsv_meta(t, "selection", "%s", drv_selection_str(&o.d));
     drv_tsv_meta(t, "backend", "%s", ripple_backend_name(o.d.backend));
     drv_tsv_meta(t, "reuse", "forced: absolute theta = inf on the one axis, window %d, only the one channel group",

@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "driver.h"
+#include "rampfit.h"
 #include "ripple_version.h"
 
 #include <dirent.h>
@@ -661,10 +662,10 @@ static void index_fit(const paper_opts *o, const experiment *x)
                 100 * num(&t, i, ca));
     char path[4400];
     snprintf(path, sizeof path, "%s/fit/ramp.txt", o->d.out_dir);
-    drv_ramp r;
-    char err[DRV_RAMP_ERR];
+    rampfit_ramp r;
+    char err[RAMPFIT_ERR];
     char res[512];
-    if (drv_ramp_load(path, &r, err) == 0) {
+    if (rampfit_load(path, &r, err) == 0) {
         fprintf(md, "\nFitted ramp (fit/ramp.txt, zero-based steps): theta_start %.4g, theta_end %.4g, i_min %d, "
                     "i_max %d of %d steps. (The paper's printed Eq. 4 drops theta_start and its Table 1 lists "
                     "theta_max < theta_min; method.md section 5 gives the reading used here.)\n\n",

@@ -95,9 +95,8 @@ static void parse(int argc, char **argv, steps_opts *o)
 /* Label of a capture for legends: prompt (shortened) and seed, else the file
  * name. Tabs, newlines and quotes are replaced so the label is safe in a TSV
  * cell and a gnuplot string. */
-static void capture_label(const ripple_capture *cap, const char *path, char *buf, size_t n)
+static void capture_label(const ripple_capture_info *info, const char *path, char *buf, size_t n)
 {
-    const ripple_capture_info *info = ripple_capture_get_info(cap);
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
     char seed[48] = "";
@@ -171,8 +170,8 @@ int cmd_steps(int argc, char **argv)
     drv_tsv_meta(t, "command", "ripple steps (paper Fig. 8, 9)");
     char (*labels)[128] = cli_alloc((size_t)u.ncaptures, sizeof *labels, "labels");
     for (int c = 0; c < u.ncaptures; c++) {
-        const ripple_capture_info *info = ripple_capture_get_info(u.caps[c]);
-        capture_label(u.caps[c], o.d.captures[c], labels[c], sizeof labels[c]);
+        const ripple_capture_info *info = u.srcs[c].info;
+        capture_label(u.srcs[c].info, o.d.captures[c], labels[c], sizeof labels[c]);
         drv_tsv_meta(t, "capture", "%d %s model=%s num_steps=%lld seed=%lld prompt=%s label=%s", c,
                      o.d.captures[c], info->model, (long long)info->num_steps,
                      info->has_seed ? (long long)info->seed : -1LL, info->prompt[0] ? info->prompt : "(none)",
@@ -305,7 +304,7 @@ int cmd_steps(int argc, char **argv)
     size_t len = 0;
 #define APPEND(...) len += (size_t)snprintf(body + len, len < cap ? cap - len : 0, __VA_ARGS__)
     char model[256];
-    drv_gp_string(model, sizeof model, ripple_capture_get_info(u.caps[0])->model);
+    drv_gp_string(model, sizeof model, u.srcs[0].info->model);
     APPEND("set title \"Output error per denoising step: %s, %s = %g, axes %s, window %d", model,
            o.have_alpha ? "alpha" : "theta", o.rp.theta[0], cli_axes_str(o.rp.axes, axes), o.rp.window);
     /* the noise floor is usually decades below the curves: stated, not drawn */

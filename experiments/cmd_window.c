@@ -9,6 +9,7 @@
 #include "commands.h"
 #include "driver.h"
 #include "evaluate.h"
+#include "scale.h"
 #include "ripple_version.h"
 
 #include <getopt.h>
@@ -110,51 +111,14 @@ static void parse(int argc, char **argv, window_opts *o)
     drv_finish_options(&o->d, argc, argv, 1);
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* The default threshold: median of |x0 - x1| / 2 (the window-2 delta) of q
- * over every window-2 window (positions 2j, 2j+1) along the enabled axes, at
- * grouped channels, over the heads of unit u. */
+/* The default threshold: the window-2 delta scale (SCALE_WINDOW2) of q over
+ * the heads of unit u. */
 static double default_theta(const eval_unit *u, unsigned axes)
 {
-    const ripple_layout *lay = u->lay;
-    const int64_t T = lay->grid[0], H = lay->grid[1], W = lay->grid[2], d = lay->head_dim;
-    int64_t grouped = 0;
-    for (int g = 0; g < lay->num_groups; g++) grouped += lay->group_len[g];
-    const int64_t size[3] = {T, H, W};
-    const int64_t stride[3] = {H * W, W, 1};
-    size_t cap = 0;
-    for (int a = 0; a < 3; a++)
-        if (axes & RIPPLE_AXIS_BIT(a))
-            cap += (size_t)(T * H * W / size[a]) * (size_t)(size[a] / 2) * (size_t)grouped * (size_t)u->nh;
-    if (cap == 0) return 0;
-    double *v = cli_alloc(cap, sizeof *v, "window deltas");
-    size_t n = 0;
-    for (int64_t hd = 0; hd < u->nh; hd++) {
-        const float *x = u->q + (size_t)hd * (size_t)lay->seq_len * (size_t)d;
-        for (int a = 0; a < 3; a++) {
-            if (!(axes & RIPPLE_AXIS_BIT(a))) continue;
-            for (int64_t t = 0; t < T; t++)
-                for (int64_t h = 0; h < H; h++)
-                    for (int64_t w = 0; w < W; w++) {
-                        const int64_t coord[3] = {t, h, w};
-                        if (coord[a] % 2 || coord[a] + 1 >= size[a]) continue;
-                        int64_t i0 = lay->video_offset + (t * H + h) * W + w, i1 = i0 + stride[a];
-                        for (int64_t c = 0; c < grouped; c++)
-                            v[n++] = fabs((double)x[i0 * d + c] - (double)x[i1 * d + c]) / 2;
-                    }
-        }
-    }
-    double med = 0;
-    if (n) {
-        qsort(v, n, sizeof *v, cmp_double);
-        med = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-    }
-    free(v);
+    double med;
+    const float *q[1] = {u->q};
+    ripple_status s = scale_median(u->lay, &SCALE_WINDOW2, axes, 2, 1, u->nh, q, NULL, &med);
+    if (s) cli_lib_error(s, "window deltas");
     return med;
 }
 
@@ -267,7 +231,7 @@ int cmd_window(int argc, char **argv)
     drv_tsv_meta(t, "command", "ripple window");
     for (int c = 0; c < o.d.ncaptures; c++)
         drv_tsv_meta(t, "capture", "%s (model %s)", o.d.captures[c],
-                     ripple_capture_get_info(units.caps[c])->model);
+                     units.srcs[c].info->model);
     drv_tsv_meta(t, "selection", "%s", drv_selection_str(&o.d));
     drv_tsv_meta(t, "backend", "%s", ripple_backend_name(o.d.backend));
     drv_tsv_meta(t, "threshold_mode", "%s", o.have_alpha ? "channel (theta column holds alpha)" : "absolute");

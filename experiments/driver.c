@@ -152,25 +152,25 @@ void drv_units_open(drv_units *u, const drv_opts *o)
 {
     memset(u, 0, sizeof *u);
     u->ncaptures = o->ncaptures;
-    u->caps = cli_alloc((size_t)o->ncaptures, sizeof *u->caps, "captures");
+    u->srcs = calloc((size_t)o->ncaptures, sizeof *u->srcs);
+    if (!u->srcs) cli_data_error("out of memory");
     size_t cap_ids = 0;
     for (int c = 0; c < o->ncaptures; c++) {
-        ripple_status s = ripple_capture_open(o->captures[c], &u->caps[c]);
+        ripple_status s = src_open_capture(o->captures[c], &u->srcs[c]);
         if (s) cli_lib_error(s, "cannot use capture");
-        const ripple_capture_info *info = ripple_capture_get_info(u->caps[c]);
+        const ripple_capture_info *info = u->srcs[c].info;
         if (o->head_lo >= info->num_heads || o->head_hi > info->num_heads)
             cli_usage_error("--heads: %s stores heads 0:%lld", o->captures[c], (long long)info->num_heads);
-        size_t ne = ripple_capture_num_entries(u->caps[c]);
-        for (size_t i = 0; i < ne; i++) {
-            const ripple_capture_entry *e = ripple_capture_get_entry(u->caps[c], i);
-            if (!selected("--steps", o->steps, e->step) || !selected("--layers", o->layers, e->layer)) continue;
+        src_unit e;
+        while (src_next(&u->srcs[c], &e)) {
+            if (!selected("--steps", o->steps, e.step) || !selected("--layers", o->layers, e.layer)) continue;
             if ((size_t)u->n == cap_ids) {
                 cap_ids = cap_ids ? 2 * cap_ids : 64;
                 drv_unit_id *p = realloc(u->ids, cap_ids * sizeof *p);
                 if (!p) cli_data_error("out of memory");
                 u->ids = p;
             }
-            u->ids[u->n++] = (drv_unit_id){c, e->step, e->layer, e->timestep, (int)info->num_steps};
+            u->ids[u->n++] = (drv_unit_id){c, e.step, e.layer, e.timestep, (int)info->num_steps};
         }
     }
     if (u->n == 0)
@@ -180,8 +180,8 @@ void drv_units_open(drv_units *u, const drv_opts *o)
 
 void drv_units_close(drv_units *u)
 {
-    for (int c = 0; c < u->ncaptures; c++) ripple_capture_close(u->caps[c]);
-    free(u->caps);
+    for (int c = 0; c < u->ncaptures; c++) src_close(&u->srcs[c]);
+    free(u->srcs);
     free(u->ids);
     memset(u, 0, sizeof *u);
 }
@@ -189,9 +189,10 @@ void drv_units_close(drv_units *u)
 void drv_unit_load(const drv_units *u, const drv_opts *o, int i, eval_unit *out)
 {
     const drv_unit_id *id = &u->ids[i];
-    ripple_capture *cap = u->caps[id->capture];
-    int64_t hi = o->head_hi < 0 ? ripple_capture_get_info(cap)->num_heads : o->head_hi;
-    ripple_status s = eval_unit_load(out, cap, id->step, id->layer, o->head_lo, hi - o->head_lo, o->backend);
+    src *source = &u->srcs[id->capture];
+    int64_t hi = o->head_hi < 0 ? source->info->num_heads : o->head_hi;
+    src_unit su = {id->step, id->layer, id->timestep};
+    ripple_status s = eval_unit_load(out, source, &su, o->head_lo, hi - o->head_lo, o->backend);
     if (s) cli_lib_error(s, "cannot evaluate");
     exact_seconds_total += out->exact_seconds;
 }
@@ -679,168 +680,4 @@ int drv_plot(const drv_opts *o, const char *name, const char *body, int width, i
     for (int i = 0; i < 3; i++)
         if (fmts[i] && render(o, gnuplot, name, fmts[i])) rc = -1;
     return rc;
-}
-
-/* ---------------------------------------------------------------- ramps */
-
-double drv_ramp_theta(const drv_ramp *r, int step)
-{
-    if (step < r->i_min || step >= r->num_steps - 1) return 0.0;
-    if (step > r->i_max) return r->theta_end;
-    if (r->i_max == r->i_min) return r->theta_start;
-    return r->theta_start + (double)(step - r->i_min) * (r->theta_end - r->theta_start) /
-                                (double)(r->i_max - r->i_min);
-}
-
-/* Copies s (n bytes) into dst[size] with bytes outside printable ASCII as
- * \xNN, cut to fit: text from a file is never echoed raw. */
-static const char *printable(char *dst, size_t size, const char *s, size_t n)
-{
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        char one[5] = {(char)c, 0};
-        if (c < 0x20 || c >= 0x7f || c == '\\') snprintf(one, sizeof one, "\\x%02x", c);
-        size_t len = strlen(one);
-        if (k + len + 4 >= size) {
-            if (k + 4 <= size) memcpy(dst + k, "...", 3), k += 3;
-            break;
-        }
-        memcpy(dst + k, one, len);
-        k += len;
-    }
-    if (size) dst[k] = '\0';
-    return dst;
-}
-
-/* Reads one whole integer in [lo, hi] from s; 0 on success. */
-static int ramp_int(const char *s, long long lo, long long hi, int *out)
-{
-    if (!*s || strspn(s, "+-0123456789") != strlen(s)) return -1;
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (*end || errno || v < lo || v > hi) return -1;
-    *out = (int)v;
-    return 0;
-}
-
-int drv_ramp_load(const char *path, drv_ramp *r, char err[DRV_RAMP_ERR])
-{
-    static const char *const keys[] = {"mode", "theta_start", "theta_end", "i_min", "i_max", "num_steps"};
-    enum { K_MODE, K_START, K_END, K_IMIN, K_IMAX, K_STEPS, K_COUNT };
-    static const char hint[] = "keys: mode, theta_start, theta_end, i_min, i_max, num_steps; `ripple fit` writes ramps";
-    char shown[200];
-    printable(shown, sizeof shown, path, strlen(path));
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        snprintf(err, DRV_RAMP_ERR, "cannot open ramp %s: %s", shown, strerror(errno));
-        return -1;
-    }
-    memset(r, 0, sizeof *r);
-    int seen[K_COUNT] = {0}, lineno = 0, rc = -1;
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    while ((len = getline(&line, &cap, f)) >= 0) {
-        lineno++;
-        if (memchr(line, '\0', (size_t)len)) {
-            snprintf(err, DRV_RAMP_ERR, "%s:%d: a NUL byte: not a ramp text file (%s)", shown, lineno, hint);
-            goto done;
-        }
-        if (len && line[len - 1] == '\n') line[--len] = '\0';
-        if (len && line[len - 1] == '\r') line[--len] = '\0';
-        /* tokens: key, value, then only an optional # comment */
-        char *p = line + strspn(line, " \t");
-        if (!*p || *p == '#') continue;
-        char *key = p;
-        p += strcspn(p, " \t");
-        char *val = p + strspn(p, " \t");
-        if (*p) *p = '\0';
-        char *vend = val + strcspn(val, " \t");
-        char *rest = vend + strspn(vend, " \t");
-        char ks[64], vs[64];
-        printable(ks, sizeof ks, key, strlen(key));
-        if (!*val || *val == '#') {
-            snprintf(err, DRV_RAMP_ERR, "%s:%d: '%s' has no value (expected 'key value')", shown, lineno, ks);
-            goto done;
-        }
-        if (*rest && *rest != '#') {
-            printable(vs, sizeof vs, rest, strlen(rest));
-            snprintf(err, DRV_RAMP_ERR, "%s:%d: unexpected text '%s' after the value of %s", shown, lineno, vs, ks);
-            goto done;
-        }
-        *vend = '\0';
-        printable(vs, sizeof vs, val, strlen(val));
-        int k = 0;
-        while (k < K_COUNT && strcmp(key, keys[k])) k++;
-        if (k == K_COUNT) {
-            snprintf(err, DRV_RAMP_ERR, "%s:%d: unknown key '%s' (%s)", shown, lineno, ks, hint);
-            goto done;
-        }
-        if (seen[k]) {
-            snprintf(err, DRV_RAMP_ERR, "%s:%d: %s given twice", shown, lineno, ks);
-            goto done;
-        }
-        seen[k] = 1;
-        const char *bad = NULL;
-        if (k == K_MODE) {
-            if (!strcmp(val, "absolute")) r->mode = RIPPLE_THRESHOLD_ABSOLUTE;
-            else if (!strcmp(val, "channel")) r->mode = RIPPLE_THRESHOLD_CHANNEL;
-            else bad = "absolute or channel";
-        } else if (k == K_START || k == K_END) {
-            char *end;
-            double v = strtod(val, &end);
-            if (*end || !isfinite(v) || v < 0) bad = "a finite number >= 0";
-            else *(k == K_START ? &r->theta_start : &r->theta_end) = v;
-        } else if (k == K_STEPS) {
-            if (ramp_int(val, 1, INT32_MAX, &r->num_steps)) bad = "a whole number of steps >= 1";
-        } else if (ramp_int(val, 0, INT32_MAX, k == K_IMIN ? &r->i_min : &r->i_max)) {
-            bad = "a whole zero-based step >= 0";
-        }
-        if (bad) {
-            snprintf(err, DRV_RAMP_ERR, "%s:%d: bad value '%s' for %s (must be %s)", shown, lineno, vs, ks, bad);
-            goto done;
-        }
-    }
-    if (ferror(f)) {
-        snprintf(err, DRV_RAMP_ERR, "cannot read ramp %s: %s", shown, strerror(errno));
-        goto done;
-    }
-    if (!seen[K_START] || !seen[K_END] || !seen[K_IMIN] || !seen[K_IMAX] || !seen[K_STEPS]) {
-        snprintf(err, DRV_RAMP_ERR, "%s: a ramp needs theta_start, theta_end, i_min, i_max and num_steps", shown);
-        goto done;
-    }
-    if (r->i_max < r->i_min || r->i_max >= r->num_steps) {
-        snprintf(err, DRV_RAMP_ERR, "%s: need 0 <= i_min <= i_max < num_steps (got i_min %d, i_max %d, num_steps %d)",
-                 shown, r->i_min, r->i_max, r->num_steps);
-        goto done;
-    }
-    rc = 0;
-done:
-    free(line);
-    fclose(f);
-    return rc;
-}
-
-int drv_ramp_save(const char *path, const drv_ramp *r, const char *comment)
-{
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) return -1;
-    fprintf(f, "# ripple threshold ramp (method.md section 5; zero-based steps)\n");
-    if (comment && *comment) { /* one comment line, whatever the text holds */
-        fputs("# ", f);
-        for (const char *p = comment; *p; p++) fputc(*p == '\n' || *p == '\r' ? ' ' : *p, f);
-        fputc('\n', f);
-    }
-    fprintf(f, "mode %s\ntheta_start %.9g\ntheta_end %.9g\ni_min %d\ni_max %d\nnum_steps %d\n",
-            r->mode == RIPPLE_THRESHOLD_CHANNEL ? "channel" : "absolute", r->theta_start, r->theta_end,
-            r->i_min, r->i_max, r->num_steps);
-    if (fclose(f) || rename(tmp, path)) {
-        unlink(tmp);
-        return -1;
-    }
-    return 0;
 }

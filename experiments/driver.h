@@ -17,6 +17,7 @@
 
 #include "cli.h"
 #include "evaluate.h"
+#include "source.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -74,7 +75,7 @@ typedef struct drv_unit_id {
 } drv_unit_id;
 
 typedef struct drv_units {
-    ripple_capture **caps; /* open captures, [ncaptures] */
+    src *srcs; /* open sources, [ncaptures] */
     int ncaptures;
     drv_unit_id *ids;
     int n;
@@ -150,29 +151,5 @@ int drv_exit_status(int plot_rc);
  * backslash and double quote escaped, control characters as spaces, cut at
  * a character boundary of the escaped text. Returns dst. */
 const char *drv_gp_string(char *dst, size_t n, const char *s);
-
-/* ---------------------------------------------------------------- ramps */
-
-/* Threshold ramp over denoising steps (method.md section 5): theta_i = 0
- * for i < i_min and i = num_steps-1; linear from theta_start at i_min to
- * theta_end at i_max; theta_end after i_max. Steps are zero-based. */
-typedef struct drv_ramp {
-    double theta_start, theta_end;
-    int i_min, i_max, num_steps;
-    ripple_threshold_mode mode;
-} drv_ramp;
-
-double drv_ramp_theta(const drv_ramp *r, int step);
-/* Text file of "key value" lines: mode (absolute or channel, default
- * absolute), theta_start, theta_end (finite, >= 0), i_min, i_max,
- * num_steps (whole numbers, 0 <= i_min <= i_max < num_steps); blank lines
- * and # comments (also after a value) allowed. Unknown or repeated keys,
- * missing values, extra text, fractional or out-of-range step numbers and
- * NUL bytes are refused. Returns 0, or -1 with a one-line message naming
- * the file and line in err[DRV_RAMP_ERR] (bytes of the file that are not
- * printable ASCII are shown as \xNN). */
-#define DRV_RAMP_ERR 512
-int drv_ramp_load(const char *path, drv_ramp *r, char err[DRV_RAMP_ERR]);
-int drv_ramp_save(const char *path, const drv_ramp *r, const char *comment);
 
 #endif

@@ -13,15 +13,15 @@
 
 /* The paper's Table 1 (1-based, 50 steps) converted to zero-based steps. */
 static const rampfit_ramp paper[] = {
-    {0.2, 0.5, 9, 19, 50},  /* HunyuanVideo */
-    {0.4, 0.6, 9, 47, 50},  /* Wan2.1 */
-    {0.2, 0.5, 9, 27, 50},  /* CogVideoX */
-    {0.4, 0.8, 19, 47, 50}, /* Open-Sora-Plan */
+    {0.2, 0.5, 9, 19, 50, RIPPLE_THRESHOLD_ABSOLUTE},  /* HunyuanVideo */
+    {0.4, 0.6, 9, 47, 50, RIPPLE_THRESHOLD_ABSOLUTE},  /* Wan2.1 */
+    {0.2, 0.5, 9, 27, 50, RIPPLE_THRESHOLD_ABSOLUTE},  /* CogVideoX */
+    {0.4, 0.8, 19, 47, 50, RIPPLE_THRESHOLD_ABSOLUTE}, /* Open-Sora-Plan */
 };
 
 Test(rampfit, theta_follows_the_law)
 {
-    const rampfit_ramp r = {0.2, 0.5, 9, 19, 50};
+    const rampfit_ramp r = {0.2, 0.5, 9, 19, 50, RIPPLE_THRESHOLD_ABSOLUTE};
     cr_expect_eq(rampfit_theta(&r, 0), 0.0);
     cr_expect_eq(rampfit_theta(&r, 8), 0.0);
     cr_expect_float_eq(rampfit_theta(&r, 9), 0.2, 1e-15);
@@ -30,7 +30,7 @@ Test(rampfit, theta_follows_the_law)
     cr_expect_float_eq(rampfit_theta(&r, 20), 0.5, 1e-15);
     cr_expect_float_eq(rampfit_theta(&r, 48), 0.5, 1e-15);
     cr_expect_eq(rampfit_theta(&r, 49), 0.0, "the last step never reuses");
-    const rampfit_ramp one = {0.3, 0.7, 5, 5, 10};
+    const rampfit_ramp one = {0.3, 0.7, 5, 5, 10, RIPPLE_THRESHOLD_ABSOLUTE};
     cr_expect_eq(rampfit_theta(&one, 4), 0.0);
     cr_expect_eq(rampfit_theta(&one, 5), 0.3);
     cr_expect_eq(rampfit_theta(&one, 6), 0.7);
@@ -67,7 +67,7 @@ Test(rampfit, recovers_a_decreasing_and_a_short_schedule)
     int steps[20];
     double theta[20];
     for (int i = 0; i < 20; i++) steps[i] = i;
-    const rampfit_ramp down = {0.9, 0.1, 3, 12, 20};
+    const rampfit_ramp down = {0.9, 0.1, 3, 12, 20, RIPPLE_THRESHOLD_ABSOLUTE};
     plant(&down, 20, steps, theta);
     rampfit_fit_result f;
     cr_assert_eq(rampfit_fit(20, steps, theta, 20, &f), 0);
@@ -76,7 +76,7 @@ Test(rampfit, recovers_a_decreasing_and_a_short_schedule)
     cr_expect_float_eq(f.ramp.theta_start, 0.9, EXACT_TOL);
     cr_expect_float_eq(f.ramp.theta_end, 0.1, EXACT_TOL);
 
-    const rampfit_ramp jump = {0.25, 0.75, 4, 4, 8}; /* i_min = i_max */
+    const rampfit_ramp jump = {0.25, 0.75, 4, 4, 8, RIPPLE_THRESHOLD_ABSOLUTE}; /* i_min = i_max */
     plant(&jump, 8, steps, theta);
     cr_assert_eq(rampfit_fit(8, steps, theta, 8, &f), 0);
     cr_expect_eq(f.ramp.i_min, 4);
