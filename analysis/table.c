@@ -14,6 +14,8 @@ struct rtable {
     char ***cells; /* [row][col], NULL = empty */
     int nmeta;
     char **meta;
+    FILE *stream;  /* rtable_stream_open: the file rows go to */
+    char *stream_path;
 };
 
 static char *dup_str(const char *s)
@@ -47,6 +49,8 @@ rtable *rtable_new(int ncols, const char *const *columns)
 void rtable_free(rtable *t)
 {
     if (!t) return;
+    if (t->stream) fclose(t->stream);
+    free(t->stream_path);
     for (int r = 0; r < t->nrows; r++) {
         for (int c = 0; c < t->ncols; c++) free(t->cells[r][c]);
         free(t->cells[r]);
@@ -160,13 +164,17 @@ const char *rtable_get(const rtable *t, int row, const char *col)
     return t->cells[row][c] ? t->cells[row][c] : "";
 }
 
+static void write_row(const rtable *t, FILE *f, int r)
+{
+    for (int c = 0; c < t->ncols; c++)
+        fprintf(f, "%s%c", t->cells[r][c] ? t->cells[r][c] : "", c + 1 < t->ncols ? '\t' : '\n');
+}
+
 int rtable_write_tsv(const rtable *t, FILE *f)
 {
     for (int i = 0; i < t->nmeta; i++) fprintf(f, "%s\n", t->meta[i]);
     for (int c = 0; c < t->ncols; c++) fprintf(f, "%s%c", t->cols[c], c + 1 < t->ncols ? '\t' : '\n');
-    for (int r = 0; r < t->nrows; r++)
-        for (int c = 0; c < t->ncols; c++)
-            fprintf(f, "%s%c", t->cells[r][c] ? t->cells[r][c] : "", c + 1 < t->ncols ? '\t' : '\n');
+    for (int r = 0; r < t->nrows; r++) write_row(t, f, r);
     return ferror(f) ? -1 : 0;
 }
 
@@ -242,3 +250,146 @@ int rtable_save_tsv(const rtable *t, const char *path)
     }
     return rc;
 }
+
+/* ---------------------------------------------------------- reading back */
+
+/* Splits line at tabs into cells (as many as there are). */
+static void split_tabs(char *line, char **cells)
+{
+    for (char *p = line;; p++) {
+        *cells++ = p;
+        if (!(p = strchr(p, '\t'))) return;
+        *p = '\0';
+    }
+}
+
+/* Appends a metadata line as it is ("# key: value"). */
+static int push_meta(char ***meta, int *n, const char *line)
+{
+    char **m = realloc(*meta, (size_t)(*n + 1) * sizeof *m);
+    if (!m) return -1;
+    *meta = m;
+    if (!(m[*n] = dup_str(line))) return -1;
+    (*n)++;
+    return 0;
+}
+
+rtable *rtable_load_tsv(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return NULL;
+    rtable *t = NULL;
+    char *line = NULL, **cells = NULL, **meta = NULL;
+    int nmeta = 0, bad = 0;
+    size_t cap = 0;
+    ssize_t len;
+    while (!bad && (len = getline(&line, &cap, f)) > 0) {
+        if (line[len - 1] != '\n') break; /* cut short */
+        line[--len] = '\0';
+        if (line[0] == '#') {
+            bad = t ? push_meta(&t->meta, &t->nmeta, line) : push_meta(&meta, &nmeta, line);
+            continue;
+        }
+        int n = 1;
+        for (const char *p = line; (p = strchr(p, '\t')); p++) n++;
+        char **c = realloc(cells, (size_t)n * sizeof *c);
+        if (!c) {
+            bad = 1;
+            break;
+        }
+        split_tabs(line, cells = c);
+        if (t) {
+            if (n == t->ncols && rtable_add_cells(t, (const char *const *)cells) < 0) bad = 1;
+            continue;
+        }
+        if (!(t = rtable_new(n, (const char *const *)cells))) {
+            bad = 1;
+            break;
+        }
+        t->meta = meta, t->nmeta = nmeta;
+        meta = NULL, nmeta = 0;
+    }
+    int e = ferror(f) ? EIO : bad ? ENOMEM : t ? 0 : ENODATA;
+    for (int i = 0; i < nmeta; i++) free(meta[i]);
+    free(meta);
+    free(line);
+    free(cells);
+    fclose(f);
+    if (e) {
+        rtable_free(t);
+        errno = e;
+        return NULL;
+    }
+    return t;
+}
+
+const char *rtable_meta_get(const rtable *t, const char *key)
+{
+    const char *v = NULL;
+    size_t n = strlen(key);
+    for (int i = 0; i < t->nmeta; i++) {
+        const char *m = t->meta[i] + 1 + (t->meta[i][1] == ' ');
+        if (!strncmp(m, key, n) && m[n] == ':') v = m + n + 1 + (m[n + 1] == ' ');
+    }
+    return v;
+}
+
+int rtable_col(const rtable *t, const char *name) { return col_index(t, name); }
+
+const char *rtable_cell(const rtable *t, int row, int col)
+{
+    if (row < 0 || row >= t->nrows || col < 0 || col >= t->ncols || !t->cells[row][col]) return "";
+    return t->cells[row][col];
+}
+
+double rtable_num(const rtable *t, int row, int col)
+{
+    const char *s = rtable_cell(t, row, col);
+    char *end;
+    double v = strtod(s, &end);
+    return end == s || *end ? NAN : v;
+}
+
+int rtable_find(const rtable *t, int nkeys, const char *const *key)
+{
+    for (int r = 0; r < t->nrows; r++) {
+        int c = 0;
+        while (c < nkeys && !strcmp(rtable_cell(t, r, c), key[c])) c++;
+        if (c == nkeys) return r;
+    }
+    return -1;
+}
+
+int rtable_add_cells(rtable *t, const char *const *cells)
+{
+    int r = rtable_add_row(t);
+    if (r < 0) return -1;
+    for (int c = 0; c < t->ncols; c++)
+        if (!(t->cells[r][c] = dup_str(cells[c]))) return -1;
+    return r;
+}
+
+/* -------------------------------------------------------------- streaming */
+
+int rtable_stream_open(rtable *t, const char *path)
+{
+    if (!(t->stream_path = dup_str(path)) || !(t->stream = fopen(path, "w"))) return -1;
+    if (rtable_write_tsv(t, t->stream) || fflush(t->stream)) return -1;
+    return 0;
+}
+
+int rtable_stream_row(rtable *t)
+{
+    write_row(t, t->stream, t->nrows - 1);
+    return fflush(t->stream) || ferror(t->stream) ? -1 : 0;
+}
+
+int rtable_stream_close(rtable *t, const char *final)
+{
+    int rc = fclose(t->stream);
+    t->stream = NULL;
+    if (rc == 0 && final && rename(t->stream_path, final) != 0) rc = -1;
+    return rc ? -1 : 0;
+}
+
+int rtable_stream_is_open(const rtable *t) { return t->stream != NULL; }

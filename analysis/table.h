@@ -1,7 +1,9 @@
-/* Result tables of the drivers: named columns, rows of cells, written as TSV
- * (a header line, tab-separated plain numbers, `#` metadata lines first) or
- * as an aligned table for the terminal. Cells are stored as text so a table
- * can also be read back from a TSV (resumable sweeps). */
+/* Result tables: named columns, rows of cells, written as TSV (a header
+ * line, tab-separated plain numbers, `#` metadata lines first) or as an
+ * aligned table for the terminal. Cells are stored as text so a table reads
+ * back from its TSV exactly (resumable sweeps). This is the one TSV writer
+ * (whole, atomically, or row by row to a file renamed at the end) and the
+ * one reader of the project. */
 #ifndef RIPPLE_TABLE_H
 #define RIPPLE_TABLE_H
 
@@ -48,5 +50,37 @@ int rtable_write_pretty_cols(const rtable *t, FILE *f, int n, const char *const 
 /* Writes the TSV to path atomically (temporary file + rename).
  * Returns 0, or -1 with errno set. */
 int rtable_save_tsv(const rtable *t, const char *path);
+
+/* ---------------------------------------------------------- reading back */
+
+/* Reads a TSV (the one reader): `#` lines anywhere are metadata, the first
+ * other line the header, the rest rows. A last line without its newline (a
+ * row cut short by a crash) and rows with another number of cells than the
+ * header are dropped. NULL when the file cannot be read or has no header
+ * (errno set), or out of memory. */
+rtable *rtable_load_tsv(const char *path);
+/* Value of the last metadata line "# key: value", or NULL. */
+const char *rtable_meta_get(const rtable *t, const char *key);
+/* Column index by name, or -1. */
+int rtable_col(const rtable *t, const char *name);
+/* Cell parsed as a number (inf, nan spelled out); nan when empty or text. */
+double rtable_num(const rtable *t, int row, int col);
+const char *rtable_cell(const rtable *t, int row, int col);
+/* First row whose first nkeys cells equal key[0..nkeys), or -1. */
+int rtable_find(const rtable *t, int nkeys, const char *const *key);
+/* Appends a row of ncols cells (copied). Returns its index or -1. */
+int rtable_add_cells(rtable *t, const char *const *cells);
+
+/* -------------------------------------------------------------- streaming */
+
+/* From rtable_stream_open on, the table lives in path: metadata, header and
+ * the rows so far are written now, and each rtable_stream_row writes the
+ * last row and flushes, so a killed run leaves whole rows only. Close with
+ * rtable_stream_close, which renames path to final (NULL: leaves it).
+ * Each returns 0, or -1 with errno set. */
+int rtable_stream_open(rtable *t, const char *path);
+int rtable_stream_row(rtable *t);
+int rtable_stream_close(rtable *t, const char *final);
+int rtable_stream_is_open(const rtable *t);
 
 #endif

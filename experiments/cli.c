@@ -79,67 +79,116 @@ void cli_lib_error(ripple_status s, const char *what)
     exit(s == RIPPLE_ERR_INVALID ? CLI_EXIT_USAGE : CLI_EXIT_DATA);
 }
 
-int64_t cli_int(const char *opt, const char *s, int64_t lo, int64_t hi)
+/* The parsers return 0, or CLI_EXIT_USAGE with the message in err; the
+ * cli_* forms below them exit with it. */
+#define FAIL(...) return snprintf(err, CLI_ERR, __VA_ARGS__), CLI_EXIT_USAGE
+
+int cli_parse_int(const char *opt, const char *s, int64_t lo, int64_t hi, int64_t *out, char *err)
 {
     char *end;
     errno = 0;
     long long v = strtoll(s, &end, 10);
-    if (!*s || *end || errno)
-        cli_usage_error("%s: '%s' is not an integer", opt, s);
-    if (v < lo || v > hi)
-        cli_usage_error("%s: %lld is out of range %lld..%lld", opt, v, (long long)lo, (long long)hi);
-    return v;
+    if (!*s || *end || errno) FAIL("%s: '%s' is not an integer", opt, s);
+    if (v < lo || v > hi) FAIL("%s: %lld is out of range %lld..%lld", opt, v, (long long)lo, (long long)hi);
+    *out = v;
+    return 0;
 }
 
-double cli_double(const char *opt, const char *s, double lo, double hi)
+int cli_parse_double(const char *opt, const char *s, double lo, double hi, double *out, char *err)
 {
     char *end;
     errno = 0;
     double v = strtod(s, &end);
-    if (!*s || *end || errno == ERANGE)
-        cli_usage_error("%s: '%s' is not a number", opt, s);
-    if (!(v >= lo && v <= hi))
-        cli_usage_error("%s: %g is out of range %g..%g", opt, v, lo, hi);
-    return v;
+    if (!*s || *end || errno == ERANGE) FAIL("%s: '%s' is not a number", opt, s);
+    if (!(v >= lo && v <= hi)) FAIL("%s: %g is out of range %g..%g", opt, v, lo, hi);
+    *out = v;
+    return 0;
 }
 
-void cli_range(const char *opt, const char *s, int64_t *lo, int64_t *hi)
+int cli_parse_range(const char *opt, const char *s, int64_t *lo, int64_t *hi, char *err)
 {
     const char *colon = strchr(s, ':');
     if (!colon) {
-        *lo = cli_int(opt, s, 0, INT32_MAX);
+        int rc = cli_parse_int(opt, s, 0, INT32_MAX, lo, err);
         *hi = *lo + 1;
-        return;
+        return rc;
     }
     char first[32];
     size_t n = (size_t)(colon - s);
-    if (n == 0 || n >= sizeof first) cli_usage_error("%s: '%s' is not a range a:b", opt, s);
+    if (n == 0 || n >= sizeof first) FAIL("%s: '%s' is not a range a:b", opt, s);
     memcpy(first, s, n);
     first[n] = '\0';
-    *lo = cli_int(opt, first, 0, INT32_MAX);
-    if (!colon[1]) {
-        *hi = -1;
-        return;
-    }
-    *hi = cli_int(opt, colon + 1, 0, INT32_MAX);
-    if (*hi <= *lo) cli_usage_error("%s: empty range '%s' (need a < b)", opt, s);
+    if (cli_parse_int(opt, first, 0, INT32_MAX, lo, err)) return CLI_EXIT_USAGE;
+    *hi = -1;
+    if (!colon[1]) return 0;
+    if (cli_parse_int(opt, colon + 1, 0, INT32_MAX, hi, err)) return CLI_EXIT_USAGE;
+    if (*hi <= *lo) FAIL("%s: empty range '%s' (need a < b)", opt, s);
+    return 0;
 }
 
-int cli_list(const char *opt, const char *s, char *buf, size_t size, char **items, int max)
+int cli_parse_list(const char *opt, const char *s, char *buf, size_t size, char **items, int max, int *count,
+                   char *err)
 {
-    if (!*s) cli_usage_error("%s: empty list (give one or more values separated by commas)", opt);
-    if (strlen(s) >= size) cli_usage_error("%s: list too long (at most %zu characters)", opt, size - 1);
+    if (!*s) FAIL("%s: empty list (give one or more values separated by commas)", opt);
+    if (strlen(s) >= size) FAIL("%s: list too long (at most %zu characters)", opt, size - 1);
     strcpy(buf, s);
     int n = 0;
     for (char *p = buf;;) {
         char *comma = strchr(p, ',');
         if (comma) *comma = '\0';
-        if (!*p) cli_usage_error("%s: '%s' has an empty item (values are separated by single commas)", opt, s);
-        if (n == max) cli_usage_error("%s: at most %d values", opt, max);
+        if (!*p) FAIL("%s: '%s' has an empty item (values are separated by single commas)", opt, s);
+        if (n == max) FAIL("%s: at most %d values", opt, max);
         items[n++] = p;
         if (!comma) break;
         p = comma + 1;
     }
+    *count = n;
+    return 0;
+}
+
+int cli_parse_axes(const char *opt, const char *s, unsigned *out, char *err)
+{
+    unsigned set = 0;
+    if (!*s) FAIL("%s: empty axis set (use letters t, h, w)", opt);
+    for (const char *p = s; *p; p++) {
+        const char *at = strchr("thw", *p);
+        if (!at) FAIL("%s: '%c' is not an axis (use letters t, h, w)", opt, *p);
+        unsigned bit = RIPPLE_AXIS_BIT(at - "thw");
+        if (set & bit) FAIL("%s: axis '%c' given twice", opt, *p);
+        set |= bit;
+    }
+    *out = set;
+    return 0;
+}
+#undef FAIL
+
+int64_t cli_int(const char *opt, const char *s, int64_t lo, int64_t hi)
+{
+    char err[CLI_ERR];
+    int64_t v;
+    if (cli_parse_int(opt, s, lo, hi, &v, err)) cli_usage_error("%s", err);
+    return v;
+}
+
+double cli_double(const char *opt, const char *s, double lo, double hi)
+{
+    char err[CLI_ERR];
+    double v;
+    if (cli_parse_double(opt, s, lo, hi, &v, err)) cli_usage_error("%s", err);
+    return v;
+}
+
+void cli_range(const char *opt, const char *s, int64_t *lo, int64_t *hi)
+{
+    char err[CLI_ERR];
+    if (cli_parse_range(opt, s, lo, hi, err)) cli_usage_error("%s", err);
+}
+
+int cli_list(const char *opt, const char *s, char *buf, size_t size, char **items, int max)
+{
+    char err[CLI_ERR];
+    int n;
+    if (cli_parse_list(opt, s, buf, size, items, max, &n, err)) cli_usage_error("%s", err);
     return n;
 }
 
@@ -171,15 +220,9 @@ void cli_int_list(const char *opt, const char *s, int n, int64_t *out)
 
 unsigned cli_axes(const char *opt, const char *s)
 {
-    unsigned set = 0;
-    if (!*s) cli_usage_error("%s: empty axis set (use letters t, h, w)", opt);
-    for (const char *p = s; *p; p++) {
-        const char *at = strchr("thw", *p);
-        if (!at || !*p) cli_usage_error("%s: '%c' is not an axis (use letters t, h, w)", opt, *p);
-        unsigned bit = RIPPLE_AXIS_BIT(at - "thw");
-        if (set & bit) cli_usage_error("%s: axis '%c' given twice", opt, *p);
-        set |= bit;
-    }
+    char err[CLI_ERR];
+    unsigned set;
+    if (cli_parse_axes(opt, s, &set, err)) cli_usage_error("%s", err);
     return set;
 }
 

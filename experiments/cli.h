@@ -30,6 +30,16 @@ _Noreturn void cli_data_error(const char *fmt, ...) __attribute__((format(printf
 /* Exits with the library's last error: code 2 for RIPPLE_ERR_INVALID, else 1. */
 _Noreturn void cli_lib_error(ripple_status s, const char *what);
 
+/* Strict parsing that returns: 0, or CLI_EXIT_USAGE with a one-line message
+ * naming the option in err[CLI_ERR]. The cli_* forms below exit instead. */
+#define CLI_ERR 512
+int cli_parse_int(const char *opt, const char *s, int64_t lo, int64_t hi, int64_t *out, char *err);
+int cli_parse_double(const char *opt, const char *s, double lo, double hi, double *out, char *err);
+int cli_parse_range(const char *opt, const char *s, int64_t *lo, int64_t *hi, char *err);
+int cli_parse_list(const char *opt, const char *s, char *buf, size_t size, char **items, int max, int *n,
+                   char *err);
+int cli_parse_axes(const char *opt, const char *s, unsigned *out, char *err);
+
 /* Strict number parsing: the whole string must be a number in range, or the
  * program exits with a usage error naming the option. */
 int64_t cli_int(const char *opt, const char *s, int64_t lo, int64_t hi);

@@ -966,3 +966,29 @@ int cmd_paper(int argc, char **argv)
     }
     return CLI_EXIT_OK;
 }
+
+/* ------------------------------------------- index helpers of the engine's experiments */
+#include "experiments.h"
+
+void paper_files(const exp_run *r, FILE *out)
+{
+    static experiment x;
+    paper_opts o = {.d.out_dir = r->c.out_dir};
+    char *slash = strrchr(r->c.out_dir, '/');
+    snprintf(x.cmdline, sizeof x.cmdline, "%s", slash ? slash + 1 : r->def->name);
+    x.name = r->def->name;
+    FILE *saved = md;
+    md = out;
+    char parent[4200];
+    snprintf(parent, sizeof parent, "%s", r->c.out_dir);
+    char *p = strrchr(parent, '/');
+    if (p) *p = '\0';
+    o.d.out_dir = p ? parent : ".";
+    figures(&o, &x);
+    md = saved;
+}
+
+void paper_verdict(FILE *out, const char *claim, const char *result, const char *criterion)
+{
+    fprintf(out, "**Paper:** %s  \n**These captures:** %s  \n*Criterion:* %s\n\n", claim, result, criterion);
+}

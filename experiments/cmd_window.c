@@ -5,149 +5,190 @@
  * Output in --out DIR: window.tsv (one row per capture, step, layer and
  * window size), window.gp and window.png (savings and mse against window
  * size, both means over the selected units). */
-#include "cli.h"
-#include "commands.h"
-#include "driver.h"
-#include "evaluate.h"
+#include "experiments.h"
 #include "scale.h"
-#include "ripple_version.h"
 
-#include <getopt.h>
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
-#define MAX_WINDOWS 16
+static const char usage[] =
+    "usage: ripple window CAPTURE... --out DIR [options]\n\n"
+    "Paper Fig. 11: the ripple transform with windows of 2, 3, 4, 6 and 8 tokens,\n"
+    "every window size at the same threshold (the threshold of window 2), on every\n"
+    "selected (step, layer) of the captures. Reports score savings (s_score, the\n"
+    "paper's \"computation savings\"), attention savings (s_attn = s_score/2, the\n"
+    "share of QK^T + PV FLOPs spared), the fraction of fully reused query rows,\n"
+    "and the output error against exact attention.\n\n"
+    "options:\n"
+    "  --theta X          absolute threshold for every axis and window size\n"
+    "  --alpha X          channel-wise thresholds instead: theta_a(c) = X * mean\n"
+    "                     window delta of channel c (each window size uses its own\n"
+    "                     window deltas, so the threshold is NOT that of window 2)\n"
+    "                     Default (neither given): theta = the median window-2\n"
+    "                     delta |x0 - x1|/2 of q over every window-2 window of the\n"
+    "                     enabled axes and grouped channels of the first selected\n"
+    "                     unit (its selected heads); written to the TSV.\n"
+    "  --windows LIST     window sizes, comma separated, each >= 2 (default 2,3,4,6,8)\n"
+    "  --axes SET         axes to reuse along, letters of t,h,w (default thw)\n"
+    "  --no-floor         skip the float64 noise floor (floor_mse column = nan)\n"
+    "%s\n"
+    "Files: DIR/window.tsv (rows per capture, step, layer, window; `#` metadata:\n"
+    "captures, options, git describe, backend, theta rule, exact attention time),\n"
+    "DIR/window.gp (reads only window.tsv), DIR/window.png.\n";
 
-static void usage(FILE *f)
+#define O(...) EXP_OPT(window_opts, __VA_ARGS__)
+#define OV(...) EXP_OPTV(window_opts, __VA_ARGS__)
+static const exp_opt opts[] = {
+    OV("theta", EXP_DOUBLE, value, .given = EXP_GIVEN(window_opts, have_theta), .lo = 0, .hi = INFINITY),
+    OV("alpha", EXP_DOUBLE, value, .given = EXP_GIVEN(window_opts, have_alpha), .lo = 0, .hi = INFINITY),
+    OV("windows", EXP_INTS, windows, .count = offsetof(window_opts, nwindows), .max = WINDOW_MAX, .lo = 2, .hi = 4096),
+    O("axes", EXP_AXES, axes),
+    O("no-floor", EXP_UNSET, floor),
+    {0}};
+#undef O
+#undef OV
+
+static void defaults(void *p)
 {
-    fprintf(f,
-        "usage: ripple window CAPTURE... --out DIR [options]\n\n"
-        "Paper Fig. 11: the ripple transform with windows of 2, 3, 4, 6 and 8 tokens,\n"
-        "every window size at the same threshold (the threshold of window 2), on every\n"
-        "selected (step, layer) of the captures. Reports score savings (s_score, the\n"
-        "paper's \"computation savings\"), attention savings (s_attn = s_score/2, the\n"
-        "share of QK^T + PV FLOPs spared), the fraction of fully reused query rows,\n"
-        "and the output error against exact attention.\n\n"
-        "options:\n"
-        "  --theta X          absolute threshold for every axis and window size\n"
-        "  --alpha X          channel-wise thresholds instead: theta_a(c) = X * mean\n"
-        "                     window delta of channel c (each window size uses its own\n"
-        "                     window deltas, so the threshold is NOT that of window 2)\n"
-        "                     Default (neither given): theta = the median window-2\n"
-        "                     delta |x0 - x1|/2 of q over every window-2 window of the\n"
-        "                     enabled axes and grouped channels of the first selected\n"
-        "                     unit (its selected heads); written to the TSV.\n"
-        "  --windows LIST     window sizes, comma separated, each >= 2 (default 2,3,4,6,8)\n"
-        "  --axes SET         axes to reuse along, letters of t,h,w (default thw)\n"
-        "  --no-floor         skip the float64 noise floor (floor_mse column = nan)\n"
-        "%s\n"
-        "Files: DIR/window.tsv (rows per capture, step, layer, window; `#` metadata:\n"
-        "captures, options, git describe, backend, theta rule, exact attention time),\n"
-        "DIR/window.gp (reads only window.tsv), DIR/window.png.\n",
-        drv_common_help);
+    *(window_opts *)p = (window_opts){.windows = {2, 3, 4, 6, 8}, .nwindows = 5, .axes = RIPPLE_AXES_ALL, .floor = 1};
 }
 
-typedef struct {
-    drv_opts d;
-    ripple_reuse_params rp;
-    int have_theta, have_alpha;
-    double value; /* theta or alpha as given */
-    int windows[MAX_WINDOWS];
-    int nwindows;
-    int floor;
-} window_opts;
-
-static void parse_windows(const char *s, window_opts *o)
+static int check(exp_run *r)
 {
-    char buf[256], *items[MAX_WINDOWS];
-    o->nwindows = 0;
-    if (!*s) cli_usage_error("--windows: empty list (e.g. 2,3,4,6,8)");
-    int n = cli_list("--windows", s, buf, sizeof buf, items, MAX_WINDOWS);
-    for (int i = 0; i < n; i++) {
-        int w = (int)cli_int("--windows", items[i], 2, 4096);
-        for (int i = 0; i < o->nwindows; i++)
-            if (o->windows[i] == w) cli_usage_error("--windows: size %d given twice", w);
-        o->windows[o->nwindows++] = w;
-    }
-}
-
-static void parse(int argc, char **argv, window_opts *o)
-{
-    enum { O_THETA = 256, O_ALPHA, O_WINDOWS, O_AXES, O_NOFLOOR };
-    static const struct option longopts[] = {
-        DRV_COMMON_LONGOPTS,
-        {"theta", required_argument, 0, O_THETA},
-        {"alpha", required_argument, 0, O_ALPHA},
-        {"windows", required_argument, 0, O_WINDOWS},
-        {"axes", required_argument, 0, O_AXES},
-        {"no-floor", no_argument, 0, O_NOFLOOR},
-        {0, 0, 0, 0}};
-    memset(o, 0, sizeof *o);
-    drv_opts_init(&o->d);
-    o->rp.axes = RIPPLE_AXES_ALL;
-    o->floor = 1;
-    static const int def[] = {2, 3, 4, 6, 8};
-    for (int i = 0; i < 5; i++) o->windows[i] = def[i];
-    o->nwindows = 5;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        if (drv_common_option(&o->d, c, optarg)) continue;
-        switch (c) {
-        case 'h': usage(stdout); exit(CLI_EXIT_OK);
-        case O_THETA: o->value = cli_double("--theta", optarg, 0, INFINITY); o->have_theta = 1; break;
-        case O_ALPHA: o->value = cli_double("--alpha", optarg, 0, INFINITY); o->have_alpha = 1; break;
-        case O_WINDOWS: parse_windows(optarg, o); break;
-        case O_AXES: o->rp.axes = cli_axes("--axes", optarg); break;
-        case O_NOFLOOR: o->floor = 0; break;
-        case ':': cli_usage_error("option %s needs a value", argv[optind - 1]);
-        default: cli_usage_error("unknown option '%s'", argv[optind - 1]);
-        }
-    }
+    const window_opts *o = r->opts;
     if (o->have_theta && o->have_alpha)
-        cli_usage_error("--theta and --alpha exclude each other (absolute vs channel thresholds)");
-    o->rp.mode = o->have_alpha ? RIPPLE_THRESHOLD_CHANNEL : RIPPLE_THRESHOLD_ABSOLUTE;
-    drv_finish_options(&o->d, argc, argv, 1);
+        return exp_fail(r, EXP_USAGE, "--theta and --alpha exclude each other (absolute vs channel thresholds)");
+    return 0;
 }
 
-/* The default threshold: the window-2 delta scale (SCALE_WINDOW2) of q over
- * the heads of unit u. */
-static double default_theta(const eval_unit *u, unsigned axes)
+static const exp_col cols[] = {{"capture", 's'}, {"step", 'i'}, {"layer", 'i'}, {"window", 'i'}, {"theta", 'n'},
+    {"s_score", 'n'}, {"s_attn", 'n'}, {"rows_reused", 'n'}, {"q_reused", 'n'}, {"k_reused", 'n'}, {"mse", 'n'},
+    {"rel_l2", 'n'}, {"cosine", 'n'}, {"psnr", 'n'}, {"floor_mse", 'n'}};
+enum { C_WINDOW = 3, C_THETA, C_SSCORE };
+static const exp_table_def tables[] = {{"window", cols, (int)(sizeof cols / sizeof cols[0]), 4}};
+
+static int plan(exp_run *r)
 {
-    double med;
-    const float *q[1] = {u->q};
-    ripple_status s = scale_median(u->lay, &SCALE_WINDOW2, axes, 2, 1, u->nh, q, NULL, &med);
-    if (s) cli_lib_error(s, "window deltas");
-    return med;
+    const window_opts *o = r->opts;
+    window_state *st = r->state;
+    char wl[256] = "", axes[4], sel[256], buf[1024];
+    size_t nw = 0;
+    for (int i = 0; i < o->nwindows; i++) nw += (size_t)snprintf(wl + nw, sizeof wl - nw, "%s%d", i ? "," : "", o->windows[i]);
+    cli_axes_str(o->axes, axes);
+    /* the threshold: given, or the default rule on the first unit */
+    st->theta = o->value;
+    st->rule = o->have_theta ? "given (--theta)" : o->have_alpha ? "given (--alpha, channel mode)" : NULL;
+    if (!st->rule) {
+        eval_unit *u;
+        EXP_TRY(exp_load(r, 0, &u));
+        const float *q[1] = {u->q};
+        ripple_status s = scale_median(u->lay, &SCALE_WINDOW2, o->axes, 2, 1, u->nh, q, NULL, &st->theta);
+        if (s) return exp_lib(r, s, "window deltas");
+        st->rule = "median window-2 delta |x0-x1|/2 of q over the first unit (enabled axes, grouped channels)";
+    }
+    st->rp = (ripple_reuse_params){.axes = o->axes, .mode = o->have_alpha ? RIPPLE_THRESHOLD_CHANNEL : RIPPLE_THRESHOLD_ABSOLUTE,
+                                   .theta = {st->theta, st->theta, st->theta}};
+    snprintf(buf, sizeof buf, "window %s=%.9g rule=%s windows=%s axes=%s floor=%d %s", o->have_alpha ? "alpha" : "theta",
+             st->theta, o->have_theta || o->have_alpha ? "given" : "median-w2", wl, axes, o->floor,
+             exp_selection(r, sel, sizeof sel));
+    EXP_TRY(exp_open(r, 0, buf));
+    EXP_TRY(exp_meta(r, 0, "command", "ripple window"));
+    for (int c = 0; c < r->c.ncaptures; c++)
+        EXP_TRY(exp_meta(r, 0, "capture", "%s (model %s)", r->c.captures[c], r->srcs[c].info->model));
+    EXP_TRY(exp_meta(r, 0, "selection", "%s", sel));
+    EXP_TRY(exp_meta(r, 0, "backend", "%s", ripple_backend_name(r->c.backend)));
+    EXP_TRY(exp_meta(r, 0, "threshold_mode", "%s", o->have_alpha ? "channel (theta column holds alpha)" : "absolute"));
+    EXP_TRY(exp_meta(r, 0, "theta", "%.9g (%s); the same for every window size", st->theta, st->rule));
+    EXP_TRY(exp_meta(r, 0, "axes", "%s", axes));
+    EXP_TRY(exp_meta(r, 0, "windows", "%s", wl));
+    EXP_TRY(exp_meta(r, 0, "savings", "s_score = score savings (paper's computation savings); s_attn = s_score/2 "
+                                      "= attention savings (QK^T share of QK^T+PV); rows_reused separate"));
+    EXP_TRY(exp_meta(r, 0, "metrics", "against float32 exact attention, over all heads; floor_mse = float32 vs "
+                                      "float64 exact attention (noise floor) of the unit"));
+    r->njobs = o->nwindows;
+    return 0;
 }
 
-static const char *const columns[] = {"capture", "step", "layer", "window", "theta", "s_score", "s_attn",
-    "rows_reused", "q_reused", "k_reused", "mse", "rel_l2", "cosine", "psnr", "floor_mse"};
-enum { NCOLS = sizeof columns / sizeof columns[0], NKEY = 4 };
-enum { C_SSCORE = 5, C_SATTN, C_ROWS, C_QR, C_KR, C_MSE, C_REL, C_COS, C_PSNR, C_FLOOR };
-
-/* gnuplot body: means per window size (smooth unique) of the savings on the
- * left axis (%) and of mse on the right axis (log); columns by number. The
- * x tics are the window sizes of the run. */
-static char *plot_body(const window_opts *o)
+static int key(exp_run *r, const exp_job *j, exp_row *row)
 {
-    size_t cap = 8192, n = 0;
-    char *b = cli_alloc(cap, 1, "plot script");
+    const window_opts *o = r->opts;
+    row->s[0] = r->c.captures[j->unit->source];
+    row->v[1] = j->unit->id.step, row->v[2] = j->unit->id.layer, row->v[C_WINDOW] = o->windows[j->job];
+    return 0;
+}
+
+static int compute(exp_run *r, const exp_job *j, exp_row *row)
+{
+    const window_opts *o = r->opts;
+    const window_state *st = r->state;
+    eval_unit *u;
+    EXP_TRY(exp_load(r, j->group, &u));
+    if (o->floor) EXP_TRY(exp_floor(r, j->group, &row->v[14]));
+    ripple_reuse_params p = st->rp;
+    p.window = o->windows[j->job];
+    ripple_savings sv;
+    ripple_metrics m;
+    ripple_status s = eval_run(u, EVAL_REUSE, &p, &sv, &m);
+    if (s) return exp_lib(r, s, "reuse");
+    const double v[] = {st->theta, sv.s_score, sv.s_attn, sv.rows_reused, sv.q_reused, sv.k_reused, m.mse,
+                        m.rel_l2, m.cosine, m.psnr};
+    memcpy(row->v + C_THETA, v, sizeof v);
+    return 0;
+}
+
+/* Means per window size over every finished row (of this run and an earlier one). */
+static int finish(exp_run *r)
+{
+    const window_opts *o = r->opts;
+    window_state *st = r->state;
+    exp_mean m[WINDOW_MAX] = {{0}}, all = {0};
+    for (int row = 0; row < exp_rows(r, 0); row++)
+        for (int w = 0; w < o->nwindows; w++)
+            if (exp_num(r, 0, row, "window") == o->windows[w]) exp_mean_add(&m[w], r, 0, row), exp_mean_add(&all, r, 0, row);
+    enum { NSHOW = 8 };
+    double v[WINDOW_MAX * NSHOW];
+    for (int w = 0; w < o->nwindows; w++) {
+        st->s_score[w] = exp_mean_of(&m[w], r, 0, "s_score"), st->s_attn[w] = exp_mean_of(&m[w], r, 0, "s_attn");
+        st->rows[w] = exp_mean_of(&m[w], r, 0, "rows_reused"), st->mse[w] = exp_mean_of(&m[w], r, 0, "mse");
+        st->rel_l2[w] = exp_mean_of(&m[w], r, 0, "rel_l2"), st->cosine[w] = exp_mean_of(&m[w], r, 0, "cosine");
+        st->psnr[w] = exp_mean_of(&m[w], r, 0, "psnr"), st->count[w] = m[w].rows;
+        const double one[NSHOW] = {o->windows[w], st->s_score[w], st->s_attn[w], st->rows[w], st->mse[w],
+                                   st->rel_l2[w], st->cosine[w], st->psnr[w]};
+        memcpy(v + w * NSHOW, one, sizeof one);
+    }
+    char axes[4];
+    printf("ripple window: %s=%.4g (%s), axes %s, %d unit(s)%s\n", o->have_alpha ? "alpha" : "theta", st->theta,
+           st->rule, cli_axes_str(o->axes, axes), r->nunits,
+           r->reused_rows[0] ? " (finished rows of an earlier run reused)" : "");
+    static const exp_show show[NSHOW] = {{"window", "%6s", "%6.0f", 0},     {"s_score", "%9s", "%8.2f%%", 100},
+        {"s_attn", "%9s", "%8.2f%%", 100},   {"rows_reused", "%11s", "%10.2f%%", 100}, {"mse", "%12s", "%12.4g", 0},
+        {"rel_l2", "%9s", "%9.4g", 0},       {"cosine", "%8s", "%8.5f", 0},      {"psnr", "%8s", "%8.2f", 0}};
+    exp_show_table(stdout, NSHOW, show, o->nwindows, v);
+    if (o->floor)
+        printf("noise floor (fp32 vs fp64 exact attention): mse %.4g\n", exp_mean_of(&all, r, 0, "floor_mse"));
+    printf("(means over units; s_score = score savings, s_attn = attention savings)\n");
+    printf("exact attention: %.3f s of %.3f s\n", r->exact_seconds, cli_now() - r->t0);
+    return 0;
+}
+
+/* Means per window size (smooth unique) of the savings on the left axis (%)
+ * and of mse on the right axis (log); the x tics are the run's sizes. */
+static int plot(exp_run *r, exp_text *gp)
+{
+    const window_opts *o = r->opts;
     int wmin = o->windows[0], wmax = o->windows[0];
     char tics[512] = "";
     size_t nt = 0;
     for (int i = 0; i < o->nwindows; i++) {
-        if (o->windows[i] < wmin) wmin = o->windows[i];
-        if (o->windows[i] > wmax) wmax = o->windows[i];
-        nt += (size_t)snprintf(tics + nt, sizeof tics - nt, "%s\"%d\" %d", i ? ", " : "", o->windows[i],
-                               o->windows[i]);
+        wmin = o->windows[i] < wmin ? o->windows[i] : wmin;
+        wmax = o->windows[i] > wmax ? o->windows[i] : wmax;
+        nt += (size_t)snprintf(tics + nt, sizeof tics - nt, "%s\"%d\" %d", i ? ", " : "", o->windows[i], o->windows[i]);
     }
-    n += (size_t)snprintf(b + n, cap - n,
+    exp_printf(gp,
         "set datafile columnheaders\n"
-        "stats \"window.tsv\" using 11 nooutput\n"
+        "stats \"window.tsv\" using (column(\"mse\")) nooutput\n"
         "mse_lo = STATS_min; mse_hi = STATS_max\n"
-        "stats \"window.tsv\" using (strcol(15) eq \"nan\" ? 0 : column(15)) nooutput\n"
+        "stats \"window.tsv\" using (strcol(\"floor_mse\") eq \"nan\" ? 0 : column(\"floor_mse\")) nooutput\n"
         "floor = STATS_mean\n"
         "floor_text = floor > 0 ? sprintf(\"%%.1e\", floor) : \"not computed\"\n"
         "set title sprintf(\"Window size (paper Fig. 11): the threshold of window 2 at every size\\n"
@@ -167,159 +208,53 @@ static char *plot_body(const window_opts *o)
         "set xrange [%g:%g]\n"
         "set xtics (%s)\n"
         "set key below center horizontal box\n"
-        "plot \"window.tsv\" using 4:(100*$6) smooth unique with linespoints lw 2 pt 7 lc rgb \"#1f77b4\" title \"score savings s_score (left)\", \\\n"
-        "     \"\" using 4:(100*$7) smooth unique with linespoints lw 2 pt 5 lc rgb \"#2ca02c\" title \"attention savings s_attn (left)\", \\\n"
-        "     \"\" using 4:(100*$8) smooth unique with linespoints lw 1.5 dt 2 pt 4 lc rgb \"#17becf\" title \"query rows fully reused (left)\", \\\n"
-        "     \"\" using 4:11 smooth unique axes x1y2 with linespoints lw 2 pt 9 lc rgb \"#d62728\" title \"MSE (right)\"\n",
+        "plot \"window.tsv\" using (column(\"window\")):(100*column(\"s_score\")) smooth unique with linespoints lw 2 pt 7 lc rgb \"#1f77b4\" title \"score savings s_score (left)\", \\\n"
+        "     \"\" using (column(\"window\")):(100*column(\"s_attn\")) smooth unique with linespoints lw 2 pt 5 lc rgb \"#2ca02c\" title \"attention savings s_attn (left)\", \\\n"
+        "     \"\" using (column(\"window\")):(100*column(\"rows_reused\")) smooth unique with linespoints lw 1.5 dt 2 pt 4 lc rgb \"#17becf\" title \"query rows fully reused (left)\", \\\n"
+        "     \"\" using (column(\"window\")):(column(\"mse\")) smooth unique axes x1y2 with linespoints lw 2 pt 9 lc rgb \"#d62728\" title \"MSE (right)\"\n",
         wmin - 0.5, wmax + 0.5, tics);
-    if (n >= cap) cli_data_error("plot script too long");
-    return b;
+    return 0;
 }
 
-/* Sums per window size of the columns from s_score on, over finished rows. */
-typedef struct {
-    const window_opts *o;
-    double (*sum)[NCOLS];
-    int *cnt;
-} window_sums;
-
-static void add_window_row(char **cell, void *ctx)
+static int index_section(exp_run *r, FILE *md)
 {
-    window_sums *ws = ctx;
-    int w = atoi(cell[3]);
-    for (int wi = 0; wi < ws->o->nwindows; wi++) {
-        if (ws->o->windows[wi] != w) continue;
-        for (int c = C_SSCORE; c < NCOLS; c++) ws->sum[wi][c] += strtod(cell[c], NULL);
-        ws->cnt[wi]++;
+    const window_opts *o = r->opts;
+    const window_state *st = r->state;
+    static const char claim[] = "with the threshold of window 2 kept, larger windows give more savings at a higher "
+                                "output error (Fig. 11).";
+    if (!r->finished || exp_rows(r, 0) == 0) {
+        fprintf(md, "No usable window.tsv.\n\n");
+        paper_verdict(md, "larger windows give more savings at a higher error.", "cannot tell (no table)", "-");
+        return 0;
     }
+    paper_files(r, md);
+    const char *th = rtable_meta_get(r->tabs[0], "theta");
+    fprintf(md, "Threshold: %s\n\n| window | score savings s_score | attention savings s_attn | output MSE | rel. L2 |\n"
+                "|---:|---:|---:|---:|---:|\n", th ? th : "?");
+    for (int k = 0; k < o->nwindows; k++)
+        fprintf(md, "| %d | %.1f%% | %.1f%% | %.3g | %.3g |\n", o->windows[k], 100 * st->s_score[k],
+                100 * st->s_attn[k], st->mse[k], st->rel_l2[k]);
+    fprintf(md, "\n(means over %d row(s); windows in the order run)\n\n", exp_rows(r, 0));
+    int n = o->nwindows, up_s = verdict_window(n, st->s_score, st->s_score) == VERDICT_AGREE,
+        up_m = verdict_window(n, st->mse, st->mse) == VERDICT_AGREE;
+    char res[512];
+    snprintf(res, sizeof res, "%s — score savings %s with the window (%.1f%% at w=%d, %.1f%% at w=%d); MSE %s "
+             "(%.3g to %.3g).", verdict_word(verdict_window(n, st->s_score, st->mse)), up_s ? "grow" : "do not grow",
+             100 * st->s_score[0], o->windows[0], 100 * st->s_score[n - 1], o->windows[n - 1],
+             up_m ? "grows" : "does not grow", st->mse[0], st->mse[n - 1]);
+    paper_verdict(md, claim, res, "agree when the mean s_score and the mean MSE over units both do not decrease from "
+                                  "one window size to the next (sizes in increasing order).");
+    return 0;
 }
 
-int cmd_window(int argc, char **argv)
-{
-    window_opts o;
-    parse(argc, argv, &o);
-    double t_start = cli_now();
+static const exp_plot_def plots[] = {{"window", 800, 500, plot, NULL}};
 
-    drv_units units;
-    drv_units_open(&units, &o.d);
+const exp_def exp_window = {
+    .name = "window", .paper = "Fig. 11", .title = "window size", .usage = usage,
+    .opts_size = sizeof(window_opts), .defaults = defaults, .opts = opts, .check = check,
+    .state_size = sizeof(window_state), .tables = tables, .ntables = 1,
+    .plan = plan, .key = key, .row = compute, .finish = finish, .progress = "window",
+    .plots = plots, .nplots = 1, .index = index_section,
+};
 
-    char wl[256] = "";
-    size_t nw = 0;
-    for (int i = 0; i < o.nwindows; i++)
-        nw += (size_t)snprintf(wl + nw, sizeof wl - nw, "%s%d", i ? "," : "", o.windows[i]);
-    char axes[4];
-    cli_axes_str(o.rp.axes, axes);
-
-    /* The threshold: given, or the default rule on the first unit. */
-    eval_unit u;
-    int loaded = -1; /* index of the unit in u, -1 = none */
-    double theta = o.value;
-    const char *rule = o.have_theta ? "given (--theta)" : o.have_alpha ? "given (--alpha, channel mode)" : NULL;
-    if (!rule) {
-        drv_unit_load(&units, &o.d, 0, &u);
-        loaded = 0;
-        theta = default_theta(&u, o.rp.axes);
-        rule = "median window-2 delta |x0-x1|/2 of q over the first unit (enabled axes, grouped channels)";
-    }
-    for (int a = 0; a < 3; a++) o.rp.theta[a] = theta;
-
-    char options[1024];
-    snprintf(options, sizeof options, "window %s=%.9g rule=%s windows=%s axes=%s floor=%d %s",
-             o.have_alpha ? "alpha" : "theta", theta, o.have_theta || o.have_alpha ? "given" : "median-w2",
-             wl, axes, o.floor, drv_selection_str(&o.d));
-    drv_tsv *t = drv_tsv_open(&o.d, "window", NCOLS, columns, NKEY, options);
-    drv_tsv_meta(t, "command", "ripple window");
-    for (int c = 0; c < o.d.ncaptures; c++)
-        drv_tsv_meta(t, "capture", "%s (model %s)", o.d.captures[c],
-                     units.srcs[c].info->model);
-    drv_tsv_meta(t, "selection", "%s", drv_selection_str(&o.d));
-    drv_tsv_meta(t, "backend", "%s", ripple_backend_name(o.d.backend));
-    drv_tsv_meta(t, "threshold_mode", "%s", o.have_alpha ? "channel (theta column holds alpha)" : "absolute");
-    drv_tsv_meta(t, "theta", "%.9g (%s); the same for every window size", theta, rule);
-    drv_tsv_meta(t, "axes", "%s", axes);
-    drv_tsv_meta(t, "windows", "%s", wl);
-    drv_tsv_meta(t, "savings", "s_score = score savings (paper's computation savings); s_attn = s_score/2 "
-                               "= attention savings (QK^T share of QK^T+PV); rows_reused separate");
-    drv_tsv_meta(t, "metrics", "against float32 exact attention, over all heads; floor_mse = float32 vs "
-                               "float64 exact attention (noise floor) of the unit");
-
-    const int64_t total = (int64_t)units.n * o.nwindows;
-    int64_t done = 0;
-    for (int i = 0; i < units.n; i++) {
-        const drv_unit_id *id = &units.ids[i];
-        char ks[DRV_CELL], kl[DRV_CELL], kw[DRV_CELL];
-        const char *key[NKEY] = {o.d.captures[id->capture], drv_int(ks, id->step), drv_int(kl, id->layer), NULL};
-        double floor_mse = NAN;
-        for (int wi = 0; wi < o.nwindows; wi++, done++) {
-            key[3] = drv_int(kw, o.windows[wi]);
-            if (drv_tsv_has(t, key)) continue;
-            if (loaded != i) {
-                if (loaded >= 0) eval_unit_free(&u);
-                drv_unit_load(&units, &o.d, i, &u);
-                loaded = i;
-            }
-            if (o.floor && isnan(floor_mse)) {
-                ripple_metrics fm;
-                ripple_status s = eval_noise_floor(&u, &fm);
-                if (s) cli_lib_error(s, "noise floor");
-                floor_mse = fm.mse;
-            }
-            ripple_reuse_params p = o.rp;
-            p.window = o.windows[wi];
-            ripple_savings sv;
-            ripple_metrics m;
-            ripple_status s = eval_run(&u, EVAL_REUSE, &p, &sv, &m);
-            if (s) cli_lib_error(s, "reuse");
-            char b[NCOLS][DRV_CELL];
-            const char *cells[NCOLS] = {key[0], key[1], key[2], key[3], drv_num(b[4], theta),
-                drv_num(b[5], sv.s_score), drv_num(b[6], sv.s_attn), drv_num(b[7], sv.rows_reused),
-                drv_num(b[8], sv.q_reused), drv_num(b[9], sv.k_reused), drv_num(b[10], m.mse),
-                drv_num(b[11], m.rel_l2), drv_num(b[12], m.cosine), drv_num(b[13], m.psnr),
-                drv_num(b[14], floor_mse)};
-            drv_tsv_row(t, cells);
-            cli_progress("window", done + 1, total);
-        }
-    }
-    cli_progress_done();
-    if (loaded >= 0) eval_unit_free(&u);
-
-    /* Summary per window size, from the finished rows (earlier and this run):
-     * read back through the TSV so that reused rows count too. */
-    int reused = drv_tsv_reused(t);
-    double sum[MAX_WINDOWS][NCOLS];
-    int cnt[MAX_WINDOWS];
-    memset(sum, 0, sizeof sum);
-    memset(cnt, 0, sizeof cnt);
-    const char *path = drv_tsv_close(t);
-    char tsv_path[4096];
-    snprintf(tsv_path, sizeof tsv_path, "%s", path);
-    window_sums ws = {&o, sum, cnt};
-    drv_tsv_foreach(tsv_path, NCOLS, add_window_row, &ws);
-    drv_append_timing(tsv_path);
-
-    printf("ripple window: %s=%.4g (%s), axes %s, %d unit(s)%s\n", o.have_alpha ? "alpha" : "theta", theta,
-           rule, axes, units.n, reused ? " (finished rows of an earlier run reused)" : "");
-    printf("%6s %9s %9s %11s %12s %9s %8s %8s\n", "window", "s_score", "s_attn", "rows_reused", "mse",
-           "rel_l2", "cosine", "psnr");
-    for (int wi = 0; wi < o.nwindows; wi++) {
-        double n = cnt[wi] ? cnt[wi] : NAN;
-        printf("%6d %8.2f%% %8.2f%% %10.2f%% %12.4g %9.4g %8.5f %8.2f\n", o.windows[wi],
-               100 * sum[wi][C_SSCORE] / n, 100 * sum[wi][C_SATTN] / n, 100 * sum[wi][C_ROWS] / n,
-               sum[wi][C_MSE] / n, sum[wi][C_REL] / n, sum[wi][C_COS] / n, sum[wi][C_PSNR] / n);
-    }
-    if (o.floor) {
-        double fl = 0;
-        int nf = 0;
-        for (int wi = 0; wi < o.nwindows; wi++) fl += sum[wi][C_FLOOR], nf += cnt[wi];
-        printf("noise floor (fp32 vs fp64 exact attention): mse %.4g\n", nf ? fl / nf : NAN);
-    }
-    printf("(means over units; s_score = score savings, s_attn = attention savings)\n");
-    printf("exact attention: %.3f s of %.3f s\n", drv_exact_seconds(), cli_now() - t_start);
-
-    char *body = plot_body(&o);
-    int rc = drv_plot(&o.d, "window", body, 800, 500);
-    free(body);
-    printf("wrote %s, %s/window.gp%s\n", tsv_path, o.d.out_dir, rc == 0 ? ", window.png" : " (no figure)");
-    drv_units_close(&units);
-    return drv_exit_status(rc);
-}
+int cmd_window(int argc, char **argv) { return exp_main(&exp_window, argc, argv); }
