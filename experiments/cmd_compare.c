@@ -1,192 +1,176 @@
 /* ripple compare: reuse against the masking baselines at equal savings over a
  * sweep of thresholds (paper Fig. 7, Tables 2-4), on every selected
  * (capture, step, layer). Each unit is loaded once (q, k, v, exact attention),
- * every method and threshold runs on it, then it is freed. */
-#include "cli.h"
-#include "commands.h"
-#include "driver.h"
-#include "rampfit.h"
+ * every method and threshold runs on it, then it is freed. The methods are
+ * those of the registry (evaluate.h); the attention-map masks take the
+ * attention savings of reuse at the same threshold as their budget. */
+#include "experiments.h"
 #include "scale.h"
-#include "evaluate.h"
-#include "ripple/attnmap.h"
-#include "ripple_version.h"
-#include "table.h"
 
-#include <getopt.h>
+#include "ripple_version.h"
+
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
-#define MAX_SWEEP 64
 #define AUTO_POINTS 8
 #define AUTO_LO 0.05 /* auto sweep: AUTO_LO .. AUTO_HI times the median window delta */
 #define AUTO_HI 2.0
 
-/* the methods of the registry (evaluate.h), in its order */
-enum { M_REUSE = EVAL_REUSE, M_SKIP = EVAL_MASK_SKIP, M_MAG = EVAL_MASK_MAGNITUDE, M_SVG = EVAL_SVG,
-       M_WINDOW = EVAL_WINDOW, M_TOPK = EVAL_ORACLE_TOPK, M_REUSE_T = EVAL_REUSE_T,
-       M_REUSE_CHANNEL = EVAL_REUSE_CHANNEL, M_REUSE_RAMP = EVAL_REUSE_RAMP, M_COUNT = EVAL_METHOD_COUNT };
-#define method_names(m) (eval_methods[m].name)
-/* score-level methods (their own s_score); the others are attention-map masks */
-static int is_attnmap(int m) { return eval_methods[m].attnmap; }
-static int is_score_level(int m) { return !is_attnmap(m); }
+static const char usage[] =
+    "usage: ripple compare CAPTURE... --out DIR [options]\n\n"
+    "Reuse against the masking baselines at equal savings, over a sweep of\n"
+    "thresholds, on every selected (capture, step, layer) (paper Fig. 7, Tables 2-4).\n"
+    "Per unit and threshold theta: reuse, mask-skip and mask-magnitude (the same\n"
+    "budget as reuse's mask), then the attention-map masks svg, window and\n"
+    "oracle-topk at density 1 - s_attn(reuse at theta): the same ATTENTION savings.\n\n"
+    "options:\n"
+    "  --thetas LIST      absolute thresholds of the sweep, e.g. 0.01,0.02,0.05\n"
+    "                     (default: 8 values, geometric from 0.05x to 2x the median\n"
+    "                     window delta of q over the first unit; printed and recorded)\n"
+    "  --alphas LIST      coefficients of the channel-wise sweep (reuse-channel)\n"
+    "                     (default: 8 values, geometric from 0.05 to 2); --alpha-sweep\n"
+    "                     is the same option\n"
+    "  --methods LIST     comma list of reuse, mask-skip, mask-magnitude, svg,\n"
+    "                     window, oracle-topk (default: these six) and the variants\n"
+    "                     reuse-t       reuse along t only, at the same thetas (Table 3)\n"
+    "                     reuse-channel channel-wise thresholds over --alphas (Table 4)\n"
+    "                     reuse-ramp    the thresholds of --ramp per step (Table 3)\n"
+    "  --table3           add reuse-t (and reuse-ramp when --ramp is given)\n"
+    "  --table4           add reuse-channel\n"
+    "  --ramp FILE        a ramp (`ripple fit`): adds reuse-ramp, one point per unit\n"
+    "                     at the ramp's threshold of its step\n"
+    "  --axes SET         axes of reuse and its mask baselines (default thw;\n"
+    "                     --axes t runs the whole comparison temporal-only)\n"
+    "  --window W         reuse window size >= 2 (default 2)\n"
+    "  --no-floor         skip the float64 noise floor (mse_floor = nan)\n"
+    "%s\n"
+    "Output in DIR: compare.tsv (one row per capture, step, layer, method,\n"
+    "threshold), compare_summary.tsv (mean over units per method and threshold),\n"
+    "compare.gp and compare.png: output MSE (log) against attention savings, one\n"
+    "curve per method, the noise floor dashed; a second panel against score savings\n"
+    "for the score-level methods.\n\n"
+    "Savings: s_score = 1 - computed partial scores / (N^2 d) (the paper's\n"
+    "\"computation savings\"); s_attn = s_score / 2, the share of attention FLOPs\n"
+    "(QK^T + PV) spared. An attention-map mask of density D (fraction of the N^2\n"
+    "score entries kept) spares QK^T and PV of the rest: s_attn = s_score = 1 - D.\n"
+    "Text tokens: their query rows attend to all keys and every video row keeps\n"
+    "all text keys (counted in D). threshold = theta for mode absolute, alpha for\n"
+    "mode channel. mse etc. compare with float32 exact attention; mse_floor is\n"
+    "float32 exact attention against a float64 reference on the same unit.\n";
 
-static void usage(FILE *f)
+#define BIT(m) (1u << (m))
+#define ON(o, m) (((o)->methods & BIT(m)) != 0)
+
+static int parse_methods(exp_run *r, void *opts, const char *arg)
 {
-    fprintf(f,
-        "usage: ripple compare CAPTURE... --out DIR [options]\n\n"
-        "Reuse against the masking baselines at equal savings, over a sweep of\n"
-        "thresholds, on every selected (capture, step, layer) (paper Fig. 7, Tables 2-4).\n"
-        "Per unit and threshold theta: reuse, mask-skip and mask-magnitude (the same\n"
-        "budget as reuse's mask), then the attention-map masks svg, window and\n"
-        "oracle-topk at density 1 - s_attn(reuse at theta): the same ATTENTION savings.\n\n"
-        "options:\n"
-        "  --thetas LIST      absolute thresholds of the sweep, e.g. 0.01,0.02,0.05\n"
-        "                     (default: %d values, geometric from %gx to %gx the median\n"
-        "                     window delta of q over the first unit; printed and recorded)\n"
-        "  --alphas LIST      coefficients of the channel-wise sweep (reuse-channel)\n"
-        "                     (default: %d values, geometric from %g to %g); --alpha-sweep\n"
-        "                     is the same option\n"
-        "  --methods LIST     comma list of reuse, mask-skip, mask-magnitude, svg,\n"
-        "                     window, oracle-topk (default: these six) and the variants\n"
-        "                     reuse-t       reuse along t only, at the same thetas (Table 3)\n"
-        "                     reuse-channel channel-wise thresholds over --alphas (Table 4)\n"
-        "                     reuse-ramp    the thresholds of --ramp per step (Table 3)\n"
-        "  --table3           add reuse-t (and reuse-ramp when --ramp is given)\n"
-        "  --table4           add reuse-channel\n"
-        "  --ramp FILE        a ramp (`ripple fit`): adds reuse-ramp, one point per unit\n"
-        "                     at the ramp's threshold of its step\n"
-        "  --axes SET         axes of reuse and its mask baselines (default thw;\n"
-        "                     --axes t runs the whole comparison temporal-only)\n"
-        "  --window W         reuse window size >= 2 (default 2)\n"
-        "  --no-floor         skip the float64 noise floor (mse_floor = nan)\n"
-        "%s\n"
-        "Output in DIR: compare.tsv (one row per capture, step, layer, method,\n"
-        "threshold), compare_summary.tsv (mean over units per method and threshold),\n"
-        "compare.gp and compare.png: output MSE (log) against attention savings, one\n"
-        "curve per method, the noise floor dashed; a second panel against score savings\n"
-        "for the score-level methods.\n\n"
-        "Savings: s_score = 1 - computed partial scores / (N^2 d) (the paper's\n"
-        "\"computation savings\"); s_attn = s_score / 2, the share of attention FLOPs\n"
-        "(QK^T + PV) spared. An attention-map mask of density D (fraction of the N^2\n"
-        "score entries kept) spares QK^T and PV of the rest: s_attn = s_score = 1 - D.\n"
-        "Text tokens: their query rows attend to all keys and every video row keeps\n"
-        "all text keys (counted in D). threshold = theta for mode absolute, alpha for\n"
-        "mode channel. mse etc. compare with float32 exact attention; mse_floor is\n"
-        "float32 exact attention against a float64 reference on the same unit.\n",
-        AUTO_POINTS, AUTO_LO, AUTO_HI, AUTO_POINTS, AUTO_LO, AUTO_HI, drv_common_help);
+    char buf[512], *items[64], err[CLI_ERR], all[256];
+    int n;
+    if (cli_parse_list("--methods", arg, buf, sizeof buf, items, 64, &n, err)) return exp_fail(r, EXP_USAGE, "%s", err);
+    compare_opts *o = opts;
+    o->methods = 0;
+    for (int i = 0; i < n; i++) {
+        int m = eval_method_parse(items[i]);
+        if (m < 0)
+            return exp_fail(r, EXP_USAGE, "--methods: unknown method '%s' (%s)", items[i],
+                            eval_method_list(0, EVAL_METHOD_COUNT - 1, all, sizeof all));
+        o->methods |= BIT(m);
+    }
+    return 0;
 }
+
+static const char *method_list(unsigned methods, char *buf, size_t n)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int m = 0; m < EVAL_METHOD_COUNT && len < n; m++)
+        if (methods & BIT(m)) len += (size_t)snprintf(buf + len, n - len, "%s%s", len ? "," : "", eval_methods[m].name);
+    return buf;
+}
+
+static void defaults(void *p)
+{
+    *(compare_opts *)p = (compare_opts){.methods = BIT(EVAL_ORACLE_TOPK + 1) - 1, .axes = RIPPLE_AXES_ALL, .window = 2,
+                                        .floor = 1};
+}
+
+static void show_methods(const void *opts, char *buf, size_t n)
+{
+    const compare_opts *o = opts;
+    compare_opts d;
+    defaults(&d);
+    buf[0] = '\0';
+    if (o->methods == d.methods) return;
+    size_t len = (size_t)snprintf(buf, n, "--methods ");
+    method_list(o->methods, buf + len, n - len);
+}
+
+#define O(...) EXP_OPT(compare_opts, __VA_ARGS__)
+#define OV(...) EXP_OPTV(compare_opts, __VA_ARGS__)
+static const exp_opt opts[] = {
+    OV("thetas", EXP_DOUBLES, thetas, .count = offsetof(compare_opts, nthetas), .max = COMPARE_MAX_SWEEP, .lo = 0, .hi = INFINITY),
+    OV("alphas", EXP_DOUBLES, alphas, .count = offsetof(compare_opts, nalphas), .max = COMPARE_MAX_SWEEP, .lo = 0, .hi = INFINITY),
+    OV("alpha-sweep", EXP_DOUBLES, alphas, .count = offsetof(compare_opts, nalphas), .max = COMPARE_MAX_SWEEP, .lo = 0, .hi = INFINITY),
+    OV("methods", EXP_CUSTOM, methods, .parse = parse_methods, .show = show_methods),
+    O("axes", EXP_AXES, axes),
+    OV("window", EXP_INT, window, .lo = 2, .hi = 1 << 20),
+    O("ramp", EXP_TEXT, ramp_path),
+    O("table3", EXP_FLAG, table3),
+    O("table4", EXP_FLAG, table4),
+    O("no-floor", EXP_UNSET, floor),
+    {0}};
+#undef O
+#undef OV
+
+static int check(exp_run *r)
+{
+    compare_opts *o = r->opts;
+    if (o->table3) o->methods |= BIT(EVAL_REUSE_T);
+    if (o->table4) o->methods |= BIT(EVAL_REUSE_CHANNEL);
+    if (o->ramp_path) o->methods |= BIT(EVAL_REUSE_RAMP);
+    if (ON(o, EVAL_REUSE_RAMP) && !o->ramp_path)
+        return exp_fail(r, EXP_USAGE, "reuse-ramp needs --ramp FILE (a ramp written by `ripple fit`)");
+    if (o->nalphas && !ON(o, EVAL_REUSE_CHANNEL))
+        return exp_fail(r, EXP_USAGE, "--alphas sweeps reuse-channel: add --table4 or --methods ...,reuse-channel");
+    return 0;
+}
+
+static const exp_col cols[] = {{"capture", 's'}, {"step", 'i'}, {"layer", 'i'}, {"method", 's'}, {"threshold", 'n'},
+    {"mode", 's'}, {"axes", 's'}, {"window", 'i'}, {"timestep", 'n'}, {"density_target", 'n'}, {"density", 'n'},
+    {"s_score", 'n'}, {"s_attn", 'n'}, {"rows_reused", 'n'}, {"mse", 'n'}, {"rel_l2", 'n'}, {"cosine", 'n'},
+    {"psnr", 'n'}, {"max_abs", 'n'}, {"mse_floor", 'n'}, {"detail", 's'}};
+enum { C_THRESHOLD = 4, C_MODE, C_AXES, C_WINDOW };
+static const exp_col summary_cols[] = {{"method", 's'}, {"mode", 's'}, {"threshold", 'n'}, {"units", 'i'},
+    {"s_score", 'n'}, {"s_attn", 'n'}, {"density", 'n'}, {"rows_reused", 'n'}, {"mse", 'n'}, {"rel_l2", 'n'},
+    {"cosine", 'n'}, {"mse_floor", 'n'}};
+enum { T_ROWS, T_SUMMARY };
+static const exp_table_def tables[] = {{"compare", cols, 21, 5}, {"compare_summary", summary_cols, 12, 0}};
+
+/* One job of a unit: a method at a threshold (slot: its index in the sweep). */
+typedef struct {
+    int method, slot;
+    double threshold;
+    ripple_threshold_mode mode;
+    unsigned axes;
+} job;
 
 typedef struct {
-    drv_opts d;
-    int on[M_COUNT];
-    double thetas[MAX_SWEEP], alphas[MAX_SWEEP];
-    int nthetas, nalphas; /* 0 = automatic */
-    unsigned axes;
-    int window;
-    const char *ramp_path;
     rampfit_ramp ramp;
-    int floor;
-} cmp_opts;
+    double thetas[COMPARE_MAX_SWEEP], alphas[COMPARE_MAX_SWEEP];
+    int nthetas, nalphas;
+    job jobs[EVAL_METHOD_COUNT * COMPARE_MAX_SWEEP];
+    char options[4096];
+    /* s_attn of reuse per slot when reuse is not among the methods, for the unit in cache_group */
+    int cache_group;
+    double reuse_sattn[COMPARE_MAX_SWEEP];
+    int any_mse; /* some mean mse > 0: the figure's y axis can be logarithmic */
+} compare_state;
 
-static int parse_list(const char *opt, const char *s, double *out)
+static const char *list_str(const double *x, int n, char *buf, size_t size)
 {
-    char buf[2048], *items[MAX_SWEEP];
-    int n = cli_list(opt, s, buf, sizeof buf, items, MAX_SWEEP);
-    for (int i = 0; i < n; i++) out[i] = cli_double(opt, items[i], 0, INFINITY);
-    return n;
-}
-
-static void parse_methods(const char *s, int *on)
-{
-    char buf[512], *items[64];
-    int n = cli_list("--methods", s, buf, sizeof buf, items, 64);
-    memset(on, 0, sizeof(int) * M_COUNT);
-    for (int i = 0; i < n; i++) {
-        const char *tok = items[i];
-        int m = -1;
-        for (int i = 0; i < M_COUNT; i++)
-            if (!strcmp(tok, method_names(i))) m = i;
-        if (m < 0)
-            cli_usage_error("--methods: unknown method '%s' (reuse, mask-skip, mask-magnitude, svg, "
-                            "window, oracle-topk, reuse-t, reuse-channel, reuse-ramp)", tok);
-        on[m] = 1;
-    }
-}
-
-static void parse(int argc, char **argv, cmp_opts *o)
-{
-    enum { O_THETAS = 256, O_ALPHAS, O_METHODS, O_AXES, O_WINDOW, O_RAMP, O_TABLE3, O_TABLE4, O_NOFLOOR };
-    static const struct option longopts[] = {
-        DRV_COMMON_LONGOPTS,
-        {"thetas", required_argument, 0, O_THETAS},   {"alphas", required_argument, 0, O_ALPHAS},
-        {"alpha-sweep", required_argument, 0, O_ALPHAS}, {"methods", required_argument, 0, O_METHODS},
-        {"axes", required_argument, 0, O_AXES},       {"window", required_argument, 0, O_WINDOW},
-        {"ramp", required_argument, 0, O_RAMP},       {"table3", no_argument, 0, O_TABLE3},
-        {"table4", no_argument, 0, O_TABLE4},         {"no-floor", no_argument, 0, O_NOFLOOR},
-        {0, 0, 0, 0}};
-    memset(o, 0, sizeof *o);
-    drv_opts_init(&o->d);
-    for (int m = 0; m <= M_TOPK; m++) o->on[m] = 1;
-    o->axes = RIPPLE_AXES_ALL;
-    o->window = 2;
-    o->floor = 1;
-    int table3 = 0, table4 = 0, methods_given = 0;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        if (drv_common_option(&o->d, c, optarg)) continue;
-        switch (c) {
-        case 'h': usage(stdout); exit(CLI_EXIT_OK);
-        case O_THETAS: o->nthetas = parse_list("--thetas", optarg, o->thetas); break;
-        case O_ALPHAS: o->nalphas = parse_list("--alphas", optarg, o->alphas); break;
-        case O_METHODS: parse_methods(optarg, o->on); methods_given = 1; break;
-        case O_AXES: o->axes = cli_axes("--axes", optarg); break;
-        case O_WINDOW: o->window = (int)cli_int("--window", optarg, 2, 1 << 20); break;
-        case O_RAMP: o->ramp_path = cli_nonempty("--ramp", optarg); break;
-        case O_TABLE3: table3 = 1; break;
-        case O_TABLE4: table4 = 1; break;
-        case O_NOFLOOR: o->floor = 0; break;
-        case ':': cli_usage_error("option %s needs a value", argv[optind - 1]);
-        default: cli_usage_error("unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    (void)methods_given;
-    if (table3) o->on[M_REUSE_T] = 1;
-    if (table4) o->on[M_REUSE_CHANNEL] = 1;
-    if (o->ramp_path) o->on[M_REUSE_RAMP] = 1;
-    if (o->on[M_REUSE_RAMP] && !o->ramp_path)
-        cli_usage_error("reuse-ramp needs --ramp FILE (a ramp written by `ripple fit`)");
-    if (o->nalphas && !o->on[M_REUSE_CHANNEL])
-        cli_usage_error("--alphas sweeps reuse-channel: add --table4 or --methods ...,reuse-channel");
-    drv_finish_options(&o->d, argc, argv, 1);
-    if (o->ramp_path) {
-        char err[RAMPFIT_ERR];
-        if (rampfit_load(o->ramp_path, &o->ramp, err)) cli_data_error("%s", err);
-    }
-}
-
-/* ------------------------------------------------------------ the sweep */
-
-/* The threshold scale (SCALE_SWEEP) of q of the first unit (read only q:
- * no attention needed). */
-static double median_delta(const drv_units *u, const cmp_opts *o)
-{
-    const drv_unit_id *id = &u->ids[0];
-    src *source = &u->srcs[id->capture];
-    const ripple_layout *lay = &source->info->layout;
-    int64_t hi = o->d.head_hi < 0 ? source->info->num_heads : o->d.head_hi, nh = hi - o->d.head_lo;
-    size_t per = (size_t)lay->seq_len * (size_t)lay->head_dim;
-    float *q = cli_alloc(per * (size_t)nh, sizeof *q, "q of the first unit");
-    src_unit su = {id->step, id->layer, id->timestep};
-    ripple_status s = src_read(source, &su, RIPPLE_TENSOR_Q, o->d.head_lo, nh, q);
-    if (s) cli_lib_error(s, "cannot read q");
-    double med;
-    const float *qs[1] = {q};
-    if ((s = scale_median(lay, &SCALE_SWEEP, o->axes, o->window, 1, nh, qs, NULL, &med)))
-        cli_lib_error(s, "window deltas");
-    free(q);
-    return med;
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < n && len + 24 < size; i++) len += (size_t)snprintf(buf + len, size - len, "%s%.6g", i ? "," : "", x[i]);
+    return buf;
 }
 
 static void geometric(double lo, double hi, int n, double *out)
@@ -194,152 +178,265 @@ static void geometric(double lo, double hi, int n, double *out)
     for (int i = 0; i < n; i++) out[i] = lo * pow(hi / lo, (double)i / (double)(n - 1));
 }
 
-static const char *list_str(const double *x, int n, char *buf, size_t size)
+/* The threshold scale (SCALE_SWEEP) of q of the first unit (only q is read). */
+static int median_delta(exp_run *r, double *med)
 {
-    size_t len = 0;
-    buf[0] = '\0';
-    for (int i = 0; i < n && len + 24 < size; i++)
-        len += (size_t)snprintf(buf + len, size - len, "%s%.6g", i ? "," : "", x[i]);
-    return buf;
+    const compare_opts *o = r->opts;
+    const exp_unit *u = &r->units[0];
+    src *s = &r->srcs[u->source];
+    const ripple_layout *lay = &s->info->layout;
+    int64_t lo, nh;
+    exp_heads(r, u->source, &lo, &nh);
+    float *q = exp_alloc(r, (size_t)lay->seq_len * (size_t)lay->head_dim * (size_t)nh, sizeof *q);
+    if (!q) return EXP_DATA;
+    ripple_status st = src_read(s, &u->id, RIPPLE_TENSOR_Q, lo, nh, q);
+    if (st) return exp_lib(r, st, "cannot read q");
+    const float *qs[1] = {q};
+    if ((st = scale_median(lay, &SCALE_SWEEP, o->axes, o->window, 1, nh, qs, NULL, med))) return exp_lib(r, st, "window deltas");
+    return 0;
 }
 
-/* ---------------------------------------------------------------- rows */
-
-static const char *const columns[] = {"capture", "step", "layer", "method", "threshold", "mode", "axes",
-    "window", "timestep", "density_target", "density", "s_score", "s_attn", "rows_reused", "mse", "rel_l2",
-    "cosine", "psnr", "max_abs", "mse_floor", "detail"};
-enum { NCOLS = (int)(sizeof columns / sizeof columns[0]), KEYS = 5 };
-
-/* One job of a unit: a method at a threshold. */
-typedef struct {
-    int method;
-    int slot; /* index of the threshold in its sweep (summary slot) */
-    double threshold;
-    ripple_threshold_mode mode;
-    unsigned axes;
-} job;
-
-/* Summary accumulator per (method, slot). */
-typedef struct {
-    int n;
-    double threshold, s_score, s_attn, density, rows_reused, mse, rel_l2, cosine, floor;
-    int nfloor;
-} acc;
-
-typedef struct {
-    double s_score, s_attn, density, rows_reused, mse, rel_l2, cosine, floor;
-} rowvals;
-
-static double cell_num(const char *s) { return s ? strtod(s, NULL) : NAN; }
-
-static void acc_add(acc *a, double threshold, const rowvals *r)
+static int plan(exp_run *r)
 {
-    a->n++;
-    a->threshold += threshold;
-    a->s_score += r->s_score;
-    a->s_attn += r->s_attn;
-    a->density += isnan(r->density) ? 0 : r->density;
-    a->rows_reused += isnan(r->rows_reused) ? 0 : r->rows_reused;
-    a->mse += r->mse;
-    a->rel_l2 += r->rel_l2;
-    a->cosine += r->cosine;
-    if (!isnan(r->floor)) a->floor += r->floor, a->nfloor++;
+    const compare_opts *o = r->opts;
+    compare_state *st = r->state;
+    char err[RAMPFIT_ERR], th[1024], al[1024], axes[4], caps[2048], methods[256], sel[256], ramp_desc[256] = "none";
+    if (o->ramp_path && rampfit_load(o->ramp_path, &st->ramp, err)) return exp_fail(r, EXP_DATA, "%s", err);
+    memcpy(st->thetas, o->thetas, sizeof st->thetas);
+    memcpy(st->alphas, o->alphas, sizeof st->alphas);
+    st->nthetas = o->nthetas, st->nalphas = o->nalphas, st->cache_group = -1;
+    double med = NAN;
+    if (!st->nthetas && (o->methods & (BIT(EVAL_REUSE_T + 1) - 1))) {
+        EXP_TRY(median_delta(r, &med));
+        if (!(med > 0)) return exp_fail(r, EXP_DATA, "the first unit has no window deltas (no reusable channels?); give --thetas");
+        geometric(AUTO_LO * med, AUTO_HI * med, AUTO_POINTS, st->thetas);
+        st->nthetas = AUTO_POINTS;
+        fprintf(stderr, "ripple compare: thetas %s (%gx to %gx the median window delta %.4g of q)\n",
+                list_str(st->thetas, st->nthetas, th, sizeof th), AUTO_LO, AUTO_HI, med);
+    }
+    if (ON(o, EVAL_REUSE_CHANNEL) && !st->nalphas) {
+        geometric(AUTO_LO, AUTO_HI, AUTO_POINTS, st->alphas);
+        st->nalphas = AUTO_POINTS;
+    }
+    /* the jobs of every unit */
+    int n = 0;
+    for (int i = 0; i < st->nthetas; i++)
+        for (int m = EVAL_REUSE; m <= EVAL_REUSE_T; m++)
+            if (ON(o, m))
+                st->jobs[n++] = (job){m, i, st->thetas[i], RIPPLE_THRESHOLD_ABSOLUTE,
+                                      m == EVAL_REUSE_T ? RIPPLE_AXIS_BIT(RIPPLE_AXIS_T) : o->axes};
+    for (int i = 0; ON(o, EVAL_REUSE_CHANNEL) && i < st->nalphas; i++)
+        st->jobs[n++] = (job){EVAL_REUSE_CHANNEL, i, st->alphas[i], RIPPLE_THRESHOLD_CHANNEL, o->axes};
+    if (ON(o, EVAL_REUSE_RAMP)) st->jobs[n++] = (job){EVAL_REUSE_RAMP, 0, 0, st->ramp.mode, o->axes};
+    r->njobs = n;
+
+    /* everything that changes the rows goes into the options line */
+    exp_capture_list(r, caps, sizeof caps);
+    if (o->ramp_path)
+        snprintf(ramp_desc, sizeof ramp_desc, "%s mode=%s theta_start=%g theta_end=%g i_min=%d i_max=%d num_steps=%d",
+                 o->ramp_path, st->ramp.mode == RIPPLE_THRESHOLD_CHANNEL ? "channel" : "absolute", st->ramp.theta_start,
+                 st->ramp.theta_end, st->ramp.i_min, st->ramp.i_max, st->ramp.num_steps);
+    snprintf(st->options, sizeof st->options, "captures=%s %s methods=%s thetas=%s alphas=%s axes=%s window=%d ramp=%s floor=%d",
+             strlen(caps) + 2 < 2048 ? caps : "", exp_selection(r, sel, sizeof sel), method_list(o->methods, methods, sizeof methods),
+             list_str(st->thetas, st->nthetas, th, sizeof th), list_str(st->alphas, st->nalphas, al, sizeof al),
+             cli_axes_str(o->axes, axes), o->window, ramp_desc, o->floor);
+    EXP_TRY(exp_open(r, T_ROWS, st->options));
+    EXP_TRY(exp_meta(r, T_ROWS, "command", "ripple compare"));
+    for (int c = 0; c < r->c.ncaptures; c++)
+        EXP_TRY(exp_meta(r, T_ROWS, "capture", "%s (model %s)", r->c.captures[c], r->srcs[c].info->model));
+    EXP_TRY(exp_meta(r, T_ROWS, "backend", "%s", ripple_backend_name(r->c.backend)));
+    if (!isnan(med))
+        EXP_TRY(exp_meta(r, T_ROWS, "thetas", "%s: %d values, %gx to %gx the median window delta %.6g of q (first unit)",
+                         th, AUTO_POINTS, AUTO_LO, AUTO_HI, med));
+    else EXP_TRY(exp_meta(r, T_ROWS, "thetas", "%s", th));
+    if (st->nalphas)
+        EXP_TRY(exp_meta(r, T_ROWS, "alphas", "%s (reuse-channel: theta_a(c) = alpha * mean window delta(c))", al));
+    EXP_TRY(exp_meta(r, T_ROWS, "threshold", "theta (mode absolute) or alpha (mode channel); reuse-ramp: the ramp's "
+                                            "theta of the step"));
+    EXP_TRY(exp_meta(r, T_ROWS, "savings", "s_score = 1 - computed partial scores/(N^2 d); s_attn = s_score/2 for "
+                     "score-level methods; attention-map masks: s_attn = s_score = 1 - density"));
+    EXP_TRY(exp_meta(r, T_ROWS, "matching", "svg, window, oracle-topk at density_target = 1 - s_attn(reuse at the same theta)"));
+    EXP_TRY(exp_meta(r, T_ROWS, "text_tokens", "text query rows attend to all keys; video rows keep all text keys "
+                                              "(counted in density)"));
+    EXP_TRY(exp_meta(r, T_ROWS, "svg", "per head spatial (own frame) or temporal (own position) mask, lower MSE on 64 "
+                                      "sampled video rows (float64, fixed seed), widened to the target density"));
+    return exp_meta(r, T_ROWS, "metrics", "against float32 exact attention of the unit; mse_floor = float32 exact vs float64");
 }
 
-typedef struct {
-    const char *capture;
-    char step[DRV_CELL], layer[DRV_CELL], thr[DRV_CELL];
-    const char *key[KEYS];
-} rowkey;
-
-static void make_key(rowkey *k, const char *capture, int step, int layer, const job *j)
+/* The job with the ramp's threshold of the unit's step. */
+static job job_of(const exp_run *r, const exp_job *j)
 {
-    k->capture = capture;
-    drv_int(k->step, step);
-    drv_int(k->layer, layer);
-    drv_num(k->thr, j->threshold);
-    k->key[0] = capture;
-    k->key[1] = k->step;
-    k->key[2] = k->layer;
-    k->key[3] = method_names(j->method);
-    k->key[4] = k->thr;
+    const compare_state *st = r->state;
+    job jb = st->jobs[j->job];
+    if (jb.method == EVAL_REUSE_RAMP) jb.threshold = rampfit_theta(&st->ramp, j->unit->id.step);
+    return jb;
 }
 
-static void read_old(const drv_tsv *t, const rowkey *k, rowvals *r)
+static int key(exp_run *r, const exp_job *j, exp_row *row)
 {
-    r->s_score = cell_num(drv_tsv_get(t, k->key, "s_score"));
-    r->s_attn = cell_num(drv_tsv_get(t, k->key, "s_attn"));
-    r->density = cell_num(drv_tsv_get(t, k->key, "density"));
-    r->rows_reused = cell_num(drv_tsv_get(t, k->key, "rows_reused"));
-    r->mse = cell_num(drv_tsv_get(t, k->key, "mse"));
-    r->rel_l2 = cell_num(drv_tsv_get(t, k->key, "rel_l2"));
-    r->cosine = cell_num(drv_tsv_get(t, k->key, "cosine"));
-    r->floor = cell_num(drv_tsv_get(t, k->key, "mse_floor"));
+    const job jb = job_of(r, j);
+    row->s[0] = r->c.captures[j->unit->source];
+    row->v[1] = j->unit->id.step, row->v[2] = j->unit->id.layer;
+    row->s[3] = eval_methods[jb.method].name, row->v[C_THRESHOLD] = jb.threshold;
+    return 0;
 }
 
-/* Writes a finished row and returns in *r its values as read back from the
- * cells written: the summary then averages the same numbers whether a row
- * was computed in this run or reused from an earlier one, so a resumed run
- * gives byte-identical summaries. */
-static void write_row(drv_tsv *t, const rowkey *k, const job *j, double timestep, int window,
-                      double density_target, const ripple_savings *sv, double density,
-                      const ripple_metrics *m, double floor, const char *detail, rowvals *r)
+/* The density an attention-map mask gets: 1 - s_attn of reuse at the same
+ * threshold, as reuse's row prints it (or as it would, reuse not selected). */
+static int density_target(exp_run *r, const exp_job *j, const job *jb, eval_unit *u, double *target)
 {
-    char b[16][DRV_CELL], axes[4];
-    const char *cells[NCOLS] = {k->key[0], k->key[1], k->key[2], k->key[3], k->key[4],
-        j->mode == RIPPLE_THRESHOLD_CHANNEL ? "channel" : "absolute", cli_axes_str(j->axes, axes),
-        drv_int(b[0], window), drv_num(b[1], timestep), drv_num(b[2], density_target),
-        drv_num(b[3], density), drv_num(b[4], sv->s_score), drv_num(b[5], sv->s_attn),
-        drv_num(b[6], is_attnmap(j->method) ? NAN : sv->rows_reused), drv_num(b[7], m->mse),
-        drv_num(b[8], m->rel_l2), drv_num(b[9], m->cosine), drv_num(b[10], m->psnr),
-        drv_num(b[11], m->max_abs), drv_num(b[12], floor), detail};
-    drv_tsv_row(t, cells);
-    *r = (rowvals){cell_num(b[4]), cell_num(b[5]), cell_num(b[3]), cell_num(b[6]),
-                   cell_num(b[7]), cell_num(b[8]), cell_num(b[9]), cell_num(b[12])};
+    const compare_opts *o = r->opts;
+    compare_state *st = r->state;
+    exp_row k;
+    exp_row_init(&k);
+    key(r, j, &k);
+    k.s[3] = eval_methods[EVAL_REUSE].name;
+    int row = exp_find(r, T_ROWS, &k);
+    if (row >= 0) {
+        *target = 1.0 - exp_num(r, T_ROWS, row, "s_attn");
+        return 0;
+    }
+    if (st->cache_group != j->group) {
+        for (int i = 0; i < COMPARE_MAX_SWEEP; i++) st->reuse_sattn[i] = NAN;
+        st->cache_group = j->group;
+    }
+    if (isnan(st->reuse_sattn[jb->slot])) {
+        ripple_reuse_params rp = {.axes = o->axes, .window = o->window, .mode = RIPPLE_THRESHOLD_ABSOLUTE,
+                                  .theta = {jb->threshold, jb->threshold, jb->threshold}};
+        ripple_status s = eval_density_target(u, &rp, &st->reuse_sattn[jb->slot]);
+        if (s) return exp_lib(r, s, "reuse");
+    }
+    *target = st->reuse_sattn[jb->slot];
+    return 0;
 }
 
-/* v as it reads back from its cell. */
-static double as_cell(double v)
+static int compute(exp_run *r, const exp_job *j, exp_row *row)
 {
-    char b[DRV_CELL];
-    return cell_num(drv_num(b, v));
+    const compare_opts *o = r->opts;
+    const job jb = job_of(r, j);
+    eval_unit *u;
+    EXP_TRY(exp_load(r, j->group, &u));
+    double floor_mse = NAN, target = NAN, density = NAN;
+    if (o->floor) EXP_TRY(exp_floor(r, j->group, &floor_mse));
+    ripple_savings sv;
+    ripple_metrics m;
+    ripple_status s;
+    static char detail[128];
+    snprintf(detail, sizeof detail, "-");
+    if (eval_methods[jb.method].attnmap) {
+        EXP_TRY(density_target(r, j, &jb, u, &target));
+        s = eval_run_map(u, (eval_method)jb.method, target, &sv, &m, &density, detail, sizeof detail);
+    } else {
+        ripple_reuse_params rp = {.axes = jb.axes, .window = o->window, .mode = jb.mode,
+                                  .theta = {jb.threshold, jb.threshold, jb.threshold}};
+        s = eval_run(u, (eval_method)jb.method, &rp, &sv, &m);
+    }
+    if (s) return exp_lib(r, s, eval_methods[jb.method].name);
+    static char axes[4];
+    row->s[C_MODE] = jb.mode == RIPPLE_THRESHOLD_CHANNEL ? "channel" : "absolute";
+    row->s[C_AXES] = cli_axes_str(jb.axes, axes), row->s[20] = detail;
+    const double v[] = {o->window, j->unit->id.timestep, target, density, sv.s_score, sv.s_attn,
+                        eval_methods[jb.method].attnmap ? NAN : sv.rows_reused, m.mse, m.rel_l2, m.cosine, m.psnr,
+                        m.max_abs, floor_mse};
+    memcpy(row->v + C_WINDOW, v, sizeof v);
+    return 0;
 }
 
-/* ----------------------------------------------------------------- plot */
-
-/* Fixed colour and point type per method, so every figure reads alike:
- * score-level methods circles, attention-map masks squares, the ramp a
- * large triangle (one point). */
-
-/* Appends one panel's plot command: x = 100 * column xcol, y = mse (on a
- * log axis, logy, only mse > 0). */
-static void plot_panel(const cmp_opts *o, const char *xcol, int score_only, int logy, char *body, size_t size)
+/* Summary: mean over units per (method, threshold slot), from the cells. */
+static int finish(exp_run *r)
 {
-    size_t len = strlen(body);
+    compare_state *st = r->state;
+    enum { NSLOT = EVAL_METHOD_COUNT * COMPARE_MAX_SWEEP };
+    typedef struct {
+        int n, nfloor;
+        double threshold, v[8], floor;
+    } acc;
+    static const char *const avg[8] = {"s_score", "s_attn", "density", "rows_reused", "mse", "rel_l2", "cosine", "mse_floor"};
+    acc *sum = exp_alloc(r, NSLOT, sizeof *sum);
+    if (!sum) return EXP_DATA;
+    for (int g = 0; g < r->ngroups; g++)
+        for (int jj = 0; jj < r->njobs; jj++) {
+            exp_job j = {g, jj, &r->units[r->members[r->groups[g].first]]};
+            exp_row k;
+            exp_row_init(&k);
+            key(r, &j, &k);
+            int row = exp_find(r, T_ROWS, &k);
+            EXP_ASSERT(row >= 0); /* the sweep wrote every job's row */
+            const job jb = job_of(r, &j);
+            acc *a = &sum[jb.method * COMPARE_MAX_SWEEP + jb.slot];
+            a->n++;
+            a->threshold += jb.threshold;
+            for (int c = 0; c < 7; c++) {
+                double x = exp_num(r, T_ROWS, row, avg[c]);
+                a->v[c] += isnan(x) && (c == 2 || c == 3) ? 0 : x; /* density, rows_reused: nan where not defined */
+            }
+            double f = exp_num(r, T_ROWS, row, "mse_floor");
+            if (!isnan(f)) a->floor += f, a->nfloor++;
+        }
+    if (r->reused_rows[T_ROWS])
+        fprintf(stderr, "ripple compare: reused %d of %lld rows from an earlier run\n", r->reused_rows[T_ROWS],
+                (long long)r->ngroups * r->njobs);
+    EXP_TRY(exp_open(r, T_SUMMARY, NULL));
+    EXP_TRY(exp_meta(r, T_SUMMARY, "command", "ripple compare (summary of compare.tsv)"));
+    EXP_TRY(exp_meta(r, T_SUMMARY, "ripple", "%s", RIPPLE_GIT_DESCRIBE));
+    EXP_TRY(exp_meta(r, T_SUMMARY, "options", "%s", st->options));
+    EXP_TRY(exp_meta(r, T_SUMMARY, "summary", "mean over the %d selected units of each column; reuse-ramp: one row, "
+                                              "threshold = mean ramp theta", r->nunits));
+    EXP_TRY(exp_meta(r, T_SUMMARY, "savings", "fractions; s_attn = attention savings, s_score = score savings (see compare.tsv)"));
+    for (int m = 0; m < EVAL_METHOD_COUNT; m++)
+        for (int i = 0; i < COMPARE_MAX_SWEEP; i++) {
+            const acc *a = &sum[m * COMPARE_MAX_SWEEP + i];
+            if (!a->n) continue;
+            const int map = eval_methods[m].attnmap;
+            exp_row row;
+            exp_row_init(&row);
+            row.s[0] = eval_methods[m].name;
+            row.s[1] = m == EVAL_REUSE_CHANNEL || (m == EVAL_REUSE_RAMP && st->ramp.mode == RIPPLE_THRESHOLD_CHANNEL)
+                           ? "channel" : "absolute";
+            const double v[] = {a->threshold / a->n, a->n, a->v[0] / a->n, a->v[1] / a->n, map ? a->v[2] / a->n : NAN,
+                                map ? NAN : a->v[3] / a->n, a->v[4] / a->n, a->v[5] / a->n, a->v[6] / a->n,
+                                a->nfloor ? a->floor / a->nfloor : NAN};
+            memcpy(row.v + 2, v, sizeof v);
+            st->any_mse |= a->v[4] / a->n > 0;
+            EXP_TRY(exp_put(r, T_SUMMARY, &row));
+        }
+    static const char *const show[] = {"method", "threshold", "s_attn", "s_score", "mse", "rel_l2", "cosine"};
+    if (rtable_write_pretty_cols(r->tabs[T_SUMMARY], stdout, 7, show) || fflush(stdout))
+        return exp_fail(r, EXP_DATA, "cannot write to standard output");
+    return 0;
+}
+
+/* One panel's plot command: x = 100 * column xcol, y = mse (on a log axis
+ * only mse > 0). Fixed colour and point type per method, so every figure
+ * reads alike: score-level methods circles, attention-map masks squares,
+ * the ramp a large triangle (one point). */
+static void plot_panel(const exp_run *r, exp_text *gp, const char *xcol, int score_only)
+{
+    const compare_opts *o = r->opts;
+    const compare_state *st = r->state;
     int first = 1;
-    for (int m = 0; m < M_COUNT; m++) {
-        if (!o->on[m] || (score_only && !is_score_level(m))) continue;
-        int pt = is_attnmap(m) ? 5 : m == M_REUSE_RAMP ? 9 : 7;
-        len += (size_t)snprintf(body + len, size - len,
-            "%sS using (strcol(\"method\") eq \"%s\" ? 100*column(\"%s\") : NaN):"
-            "%s lw %d pt %d ps %.1f lc rgb \"%s\" title \"%s\"",
-            first ? "plot " : ", \\\n     ", method_names(m), xcol,
-            logy ? "(column(\"mse\") > 0 ? column(\"mse\") : NaN)" : "(column(\"mse\"))", m == M_REUSE ? 3 : 2, pt,
-            m == M_REUSE_RAMP ? 2.0 : 0.9, eval_methods[m].color, method_names(m));
+    for (int m = 0; m < EVAL_METHOD_COUNT; m++) {
+        if (!ON(o, m) || (score_only && eval_methods[m].attnmap)) continue;
+        int pt = eval_methods[m].attnmap ? 5 : m == EVAL_REUSE_RAMP ? 9 : 7;
+        exp_printf(gp, "%sS using (strcol(\"method\") eq \"%s\" ? 100*column(\"%s\") : NaN):%s lw %d pt %d ps %.1f "
+                       "lc rgb \"%s\" title \"%s\"",
+                   first ? "plot " : ", \\\n     ", eval_methods[m].name, xcol,
+                   st->any_mse ? "(column(\"mse\") > 0 ? column(\"mse\") : NaN)" : "(column(\"mse\"))",
+                   m == EVAL_REUSE ? 3 : 2, pt, m == EVAL_REUSE_RAMP ? 2.0 : 0.9, eval_methods[m].color,
+                   eval_methods[m].name);
         first = 0;
     }
-    if (o->floor)
-        len += (size_t)snprintf(body + len, size - len,
-            ", \\\n     floor with lines dt 2 lw 2 lc rgb \"black\" title \"fp32 noise floor\"");
-    snprintf(body + len, size - len, "\n");
+    if (o->floor) exp_printf(gp, ", \\\n     floor with lines dt 2 lw 2 lc rgb \"black\" title \"fp32 noise floor\"");
+    exp_printf(gp, "\n");
 }
 
-/* logy: some mean mse is > 0 (else, with nothing reused, every mse is 0 and
- * a log axis would have no point to draw: the axis is linear). */
-static int plot(const cmp_opts *o, int logy)
+/* A log y axis when some mean mse is > 0 (else, with nothing reused, every
+ * mse is 0 and a log axis would have no point to draw: the axis is linear). */
+static int plot(exp_run *r, exp_text *gp)
 {
-    char body[16384];
-    snprintf(body, sizeof body,
+    const compare_opts *o = r->opts;
+    const compare_state *st = r->state;
+    exp_printf(gp,
         "# Reads compare_summary.tsv (mean over units per method and threshold),\n"
         "# written by the same run as compare.tsv.\n"
         "S = \"compare_summary.tsv\"\n"
@@ -354,230 +451,140 @@ static int plot(const cmp_opts *o, int logy)
         "set xlabel \"attention savings s_attn (%% of QK^T + PV FLOPs)\"\n",
         o->floor ? "stats S using (column(\"mse_floor\") > 0 ? column(\"mse_floor\") : NaN) nooutput\n"
                    "floor = STATS_mean\n" : "",
-        logy ? "set logscale y\nset format y \"%.0e\"\n"
-             : "set yrange [0:1]\nset format y \"%.1f\"\n"
-               "set label 1 \"every output MSE is 0\" at graph 0.5, graph 0.6 center\n");
-    plot_panel(o, "s_attn", 0, logy, body, sizeof body);
-    size_t len = strlen(body);
-    snprintf(body + len, sizeof body - len,
-        "set title \"Score-level methods at equal score savings\"\n"
-        "set xlabel \"score savings s_score (%% of partial scores q_c k_c)\"\n");
-    plot_panel(o, "s_score", 1, logy, body, sizeof body);
-    len = strlen(body);
-    snprintf(body + len, sizeof body - len, "unset multiplot\n");
-    return drv_plot(&o->d, "compare", body, 800, 1000);
+        st->any_mse ? "set logscale y\nset format y \"%.0e\"\n"
+                    : "set yrange [0:1]\nset format y \"%.1f\"\n"
+                      "set label 1 \"every output MSE is 0\" at graph 0.5, graph 0.6 center\n");
+    plot_panel(r, gp, "s_attn", 0);
+    exp_printf(gp, "set title \"Score-level methods at equal score savings\"\n"
+                   "set xlabel \"score savings s_score (%% of partial scores q_c k_c)\"\n");
+    plot_panel(r, gp, "s_score", 1);
+    exp_printf(gp, "unset multiplot\n");
+    return 0;
 }
 
-/* ------------------------------------------------------------------ main */
-
-int cmd_compare(int argc, char **argv)
+/* Tables 2-4 at matched attention savings: per method, log10(mse) is
+ * interpolated linearly in s_attn between its own points of the summary
+ * (means over units per threshold), at a few savings levels inside its range. */
+static void index_matched(const exp_run *r, FILE *md)
 {
-    cmp_opts o;
-    parse(argc, argv, &o);
-    drv_units units;
-    drv_units_open(&units, &o.d);
-
-    char buf[4096];
-    double med = NAN;
-    if (!o.nthetas && (o.on[M_REUSE] || o.on[M_SKIP] || o.on[M_MAG] || o.on[M_SVG] || o.on[M_WINDOW] ||
-                       o.on[M_TOPK] || o.on[M_REUSE_T])) {
-        med = median_delta(&units, &o);
-        if (!(med > 0)) cli_data_error("the first unit has no window deltas (no reusable channels?); give --thetas");
-        geometric(AUTO_LO * med, AUTO_HI * med, AUTO_POINTS, o.thetas);
-        o.nthetas = AUTO_POINTS;
-        fprintf(stderr, "ripple compare: thetas %s (%gx to %gx the median window delta %.4g of q)\n",
-                list_str(o.thetas, o.nthetas, buf, sizeof buf), AUTO_LO, AUTO_HI, med);
-    }
-    if (o.on[M_REUSE_CHANNEL] && !o.nalphas) {
-        geometric(AUTO_LO, AUTO_HI, AUTO_POINTS, o.alphas);
-        o.nalphas = AUTO_POINTS;
-    }
-
-    /* jobs of every unit */
-    job jobs[M_COUNT * MAX_SWEEP];
-    int njobs = 0;
-    for (int i = 0; i < o.nthetas; i++)
-        for (int m = M_REUSE; m <= M_REUSE_T; m++)
-            if (o.on[m])
-                jobs[njobs++] = (job){m, i, o.thetas[i], RIPPLE_THRESHOLD_ABSOLUTE,
-                                      m == M_REUSE_T ? RIPPLE_AXIS_BIT(RIPPLE_AXIS_T) : o.axes};
-    for (int i = 0; o.on[M_REUSE_CHANNEL] && i < o.nalphas; i++)
-        jobs[njobs++] = (job){M_REUSE_CHANNEL, i, o.alphas[i], RIPPLE_THRESHOLD_CHANNEL, o.axes};
-    if (o.on[M_REUSE_RAMP]) jobs[njobs++] = (job){M_REUSE_RAMP, 0, 0, o.ramp.mode, o.axes};
-
-    /* everything that changes the rows goes into the options line */
-    char methods[256] = "", th[1024], al[1024], axes[4], capl[2048] = "";
-    for (int m = 0; m < M_COUNT; m++)
-        if (o.on[m]) strcat(strcat(methods, methods[0] ? "," : ""), method_names(m));
-    for (int c = 0; c < o.d.ncaptures; c++)
-        if (strlen(capl) + strlen(o.d.captures[c]) + 2 < sizeof capl)
-            strcat(strcat(capl, c ? "," : ""), o.d.captures[c]);
-    char ramp_desc[256] = "none";
-    if (o.ramp_path)
-        snprintf(ramp_desc, sizeof ramp_desc, "%s mode=%s theta_start=%g theta_end=%g i_min=%d i_max=%d num_steps=%d",
-                 o.ramp_path, o.ramp.mode == RIPPLE_THRESHOLD_CHANNEL ? "channel" : "absolute",
-                 o.ramp.theta_start, o.ramp.theta_end, o.ramp.i_min, o.ramp.i_max, o.ramp.num_steps);
-    char options[4096];
-    snprintf(options, sizeof options, "captures=%s %s methods=%s thetas=%s alphas=%s axes=%s window=%d ramp=%s floor=%d",
-             capl, drv_selection_str(&o.d), methods, list_str(o.thetas, o.nthetas, th, sizeof th),
-             list_str(o.alphas, o.nalphas, al, sizeof al), cli_axes_str(o.axes, axes), o.window, ramp_desc,
-             o.floor);
-
-    drv_tsv *t = drv_tsv_open(&o.d, "compare", NCOLS, columns, KEYS, options);
-    drv_tsv_meta(t, "command", "ripple compare");
-    for (int c = 0; c < o.d.ncaptures; c++)
-        drv_tsv_meta(t, "capture", "%s (model %s)", o.d.captures[c], units.srcs[c].info->model);
-    drv_tsv_meta(t, "backend", "%s", ripple_backend_name(o.d.backend));
-    if (!isnan(med))
-        drv_tsv_meta(t, "thetas", "%s: %d values, %gx to %gx the median window delta %.6g of q (first unit)",
-                     th, AUTO_POINTS, AUTO_LO, AUTO_HI, med);
-    else drv_tsv_meta(t, "thetas", "%s", th);
-    if (o.nalphas) drv_tsv_meta(t, "alphas", "%s (reuse-channel: theta_a(c) = alpha * mean window delta(c))", al);
-    drv_tsv_meta(t, "threshold", "theta (mode absolute) or alpha (mode channel); reuse-ramp: the ramp's theta of the step");
-    drv_tsv_meta(t, "savings", "s_score = 1 - computed partial scores/(N^2 d); s_attn = s_score/2 for score-level "
-                 "methods; attention-map masks: s_attn = s_score = 1 - density");
-    drv_tsv_meta(t, "matching", "svg, window, oracle-topk at density_target = 1 - s_attn(reuse at the same theta)");
-    drv_tsv_meta(t, "text_tokens", "text query rows attend to all keys; video rows keep all text keys (counted in density)");
-    drv_tsv_meta(t, "svg", "per head spatial (own frame) or temporal (own position) mask, lower MSE on 64 sampled "
-                 "video rows (float64, fixed seed), widened to the target density");
-    drv_tsv_meta(t, "metrics", "against float32 exact attention of the unit; mse_floor = float32 exact vs float64");
-
-    acc *sum = calloc((size_t)M_COUNT * MAX_SWEEP, sizeof *sum);
-    if (!sum) cli_data_error("out of memory");
-    int64_t total = (int64_t)units.n * njobs, done = 0, reused = 0;
-    for (int ui = 0; ui < units.n; ui++) {
-        const drv_unit_id *id = &units.ids[ui];
-        const char *capture = o.d.captures[id->capture];
-        rowkey keys[M_COUNT * MAX_SWEEP];
-        int missing = 0;
-        for (int j = 0; j < njobs; j++) {
-            job jb = jobs[j];
-            if (jb.method == M_REUSE_RAMP) jb.threshold = rampfit_theta(&o.ramp, id->step);
-            make_key(&keys[j], capture, id->step, id->layer, &jb);
-            missing += !drv_tsv_has(t, keys[j].key);
+    enum { MAXM = 12, MAXP = 256 };
+    static const double levels[] = {0.10, 0.20, 0.30, 0.40};
+    const int nlev = (int)(sizeof levels / sizeof levels[0]);
+    const char *meth[MAXM];
+    double px[MAXM][MAXP], py[MAXM][MAXP];
+    int np[MAXM] = {0}, nm = 0;
+    for (int i = 0; i < exp_rows(r, T_SUMMARY); i++) {
+        const char *name = exp_str(r, T_SUMMARY, i, "method");
+        int j;
+        for (j = 0; j < nm && strcmp(name, meth[j]); j++) {}
+        if (j == nm) {
+            if (nm == MAXM) continue;
+            meth[nm++] = name;
         }
-        eval_unit u;
-        int loaded = 0;
-        double floor = NAN;
-        if (missing) {
-            drv_unit_load(&units, &o.d, ui, &u);
-            loaded = 1;
-            ripple_metrics fm;
-            ripple_status s;
-            if (o.floor) {
-                if ((s = eval_noise_floor(&u, &fm))) cli_lib_error(s, "noise floor");
-                floor = fm.mse;
+        double x = exp_num(r, T_SUMMARY, i, "s_attn"), y = exp_num(r, T_SUMMARY, i, "mse");
+        if (np[j] < MAXP && isfinite(x) && y > 0) px[j][np[j]] = x, py[j][np[j]++] = log10(y);
+    }
+    fprintf(md, "Tables 2-4 at matched **attention savings** s_attn: each method's output MSE interpolated "
+                "(log-linear) between its own measured points; `-` where the method's sweep does not reach "
+                "that saving. `reuse-t` = temporal-only reuse and `reuse-ramp` = the fitted ramp (Table 3), "
+                "`reuse-channel` = channel-wise thresholds (Table 4).\n\n| method |");
+    for (int l = 0; l < nlev; l++) fprintf(md, " s_attn %.0f%% |", 100 * levels[l]);
+    fprintf(md, "\n|---|");
+    for (int l = 0; l < nlev; l++) fprintf(md, "---:|");
+    fprintf(md, "\n");
+    for (int j = 0; j < nm; j++) {
+        /* sort the method's points by savings (insertion sort: few points) */
+        for (int a = 1; a < np[j]; a++)
+            for (int b = a; b > 0 && px[j][b - 1] > px[j][b]; b--) {
+                double tx = px[j][b], ty = py[j][b];
+                px[j][b] = px[j][b - 1], py[j][b] = py[j][b - 1];
+                px[j][b - 1] = tx, py[j][b - 1] = ty;
             }
+        fprintf(md, "| %s |", meth[j]);
+        for (int l = 0; l < nlev; l++) {
+            double v = NAN, x = levels[l];
+            for (int a = 0; a + 1 < np[j] && isnan(v); a++)
+                if (px[j][a] <= x && x <= px[j][a + 1] && px[j][a + 1] > px[j][a])
+                    v = py[j][a] + (x - px[j][a]) * (py[j][a + 1] - py[j][a]) / (px[j][a + 1] - px[j][a]);
+            if (isnan(v)) fprintf(md, " - |");
+            else fprintf(md, " %.3g |", pow(10.0, v));
         }
-        double reuse_s_attn[MAX_SWEEP];
-        for (int i = 0; i < MAX_SWEEP; i++) reuse_s_attn[i] = NAN;
-        for (int j = 0; j < njobs; j++) {
-            job jb = jobs[j];
-            const rowkey *k = &keys[j];
-            if (jb.method == M_REUSE_RAMP) jb.threshold = rampfit_theta(&o.ramp, id->step);
-            rowvals r;
-            if (drv_tsv_has(t, k->key)) {
-                read_old(t, k, &r);
-                reused++;
-                if (jb.method == M_REUSE) reuse_s_attn[jb.slot] = r.s_attn;
-            } else {
-                if (!loaded) cli_data_error("internal: unit not loaded");
-                ripple_savings sv;
-                ripple_metrics m;
-                ripple_status s;
-                double density = NAN, target = NAN;
-                char detail[128] = "-";
-                if (is_attnmap(jb.method)) {
-                    if (isnan(reuse_s_attn[jb.slot])) {
-                        /* reuse not selected or not run yet: its savings fix the budget */
-                        ripple_reuse_params rp = {.axes = o.axes, .window = o.window, .mode = RIPPLE_THRESHOLD_ABSOLUTE,
-                                                  .theta = {jb.threshold, jb.threshold, jb.threshold}};
-                        if ((s = eval_run(&u, EVAL_REUSE, &rp, &sv, &m))) cli_lib_error(s, "reuse");
-                        reuse_s_attn[jb.slot] = as_cell(sv.s_attn); /* as a reused reuse row gives it */
-                    }
-                    target = 1.0 - reuse_s_attn[jb.slot];
-                    if ((s = eval_run_map(&u, (eval_method)jb.method, target, &sv, &m, &density, detail,
-                                          sizeof detail)))
-                        cli_lib_error(s, method_names(jb.method));
-                } else {
-                    ripple_reuse_params rp = {.axes = jb.axes, .window = o.window, .mode = jb.mode,
-                                              .theta = {jb.threshold, jb.threshold, jb.threshold}};
-                    if ((s = eval_run(&u, (eval_method)jb.method, &rp, &sv, &m)))
-                        cli_lib_error(s, method_names(jb.method));
-                }
-                write_row(t, k, &jb, id->timestep, o.window, target, &sv, density, &m, floor, detail, &r);
-                if (jb.method == M_REUSE) reuse_s_attn[jb.slot] = r.s_attn;
-            }
-            acc_add(&sum[jb.method * MAX_SWEEP + jb.slot], jb.threshold, &r);
-            cli_progress("compare", ++done, total);
-        }
-        if (loaded) eval_unit_free(&u);
+        fprintf(md, "\n");
     }
-    cli_progress_done();
-    const char *tsv_path = drv_tsv_close(t);
-    char tsv_copy[4096];
-    snprintf(tsv_copy, sizeof tsv_copy, "%s", tsv_path);
-    drv_append_timing(tsv_copy);
-    if (reused) fprintf(stderr, "ripple compare: reused %lld of %lld rows from an earlier run\n",
-                        (long long)reused, (long long)total);
-
-    /* summary: mean over units per (method, threshold) */
-    static const char *const scols[] = {"method", "mode", "threshold", "units", "s_score", "s_attn", "density",
-        "rows_reused", "mse", "rel_l2", "cosine", "mse_floor"};
-    static const char *const tcols[] = {"method", "threshold", "s_attn", "s_score", "mse", "rel_l2", "cosine"};
-    int any_mse = 0; /* some mean mse > 0: the figure's y axis can be logarithmic */
-    rtable *st = rtable_new((int)(sizeof scols / sizeof scols[0]), scols);
-    rtable *tt = rtable_new((int)(sizeof tcols / sizeof tcols[0]), tcols);
-    if (!st || !tt) cli_data_error("out of memory");
-    rtable_meta(st, "command", "ripple compare (summary of compare.tsv)");
-    rtable_meta(st, "ripple", "%s", RIPPLE_GIT_DESCRIBE);
-    rtable_meta(st, "options", "%s", options);
-    rtable_meta(st, "summary", "mean over the %d selected units of each column; reuse-ramp: one row, threshold = "
-                "mean ramp theta", units.n);
-    rtable_meta(st, "savings", "fractions; s_attn = attention savings, s_score = score savings (see compare.tsv)");
-    for (int m = 0; m < M_COUNT; m++)
-        for (int i = 0; i < MAX_SWEEP; i++) {
-            acc *a = &sum[m * MAX_SWEEP + i];
-            if (!a->n) continue;
-            double n = (double)a->n;
-            rtable_add_row(st);
-            rtable_set_str(st, "method", method_names(m));
-            rtable_set_str(st, "mode", m == M_REUSE_CHANNEL || (m == M_REUSE_RAMP && o.ramp.mode == RIPPLE_THRESHOLD_CHANNEL)
-                                           ? "channel" : "absolute");
-            rtable_set_num(st, "threshold", a->threshold / n);
-            rtable_set_int(st, "units", a->n);
-            rtable_set_num(st, "s_score", a->s_score / n);
-            rtable_set_num(st, "s_attn", a->s_attn / n);
-            rtable_set_num(st, "density", is_attnmap(m) ? a->density / n : NAN);
-            rtable_set_num(st, "rows_reused", is_attnmap(m) ? NAN : a->rows_reused / n);
-            rtable_set_num(st, "mse", a->mse / n);
-            any_mse |= a->mse / n > 0;
-            rtable_set_num(st, "rel_l2", a->rel_l2 / n);
-            rtable_set_num(st, "cosine", a->cosine / n);
-            rtable_set_num(st, "mse_floor", a->nfloor ? a->floor / a->nfloor : NAN);
-            rtable_add_row(tt);
-            rtable_set_str(tt, "method", method_names(m));
-            rtable_set_num(tt, "threshold", a->threshold / n);
-            rtable_set_num(tt, "s_attn", a->s_attn / n);
-            rtable_set_num(tt, "s_score", a->s_score / n);
-            rtable_set_num(tt, "mse", a->mse / n);
-            rtable_set_num(tt, "rel_l2", a->rel_l2 / n);
-            rtable_set_num(tt, "cosine", a->cosine / n);
-        }
-    char spath[4200];
-    snprintf(spath, sizeof spath, "%s/compare_summary.tsv", o.d.out_dir);
-    if (rtable_save_tsv(st, spath)) cli_data_error("cannot write %s", spath);
-    if (rtable_write_pretty(tt, stdout) || fflush(stdout)) cli_data_error("cannot write to standard output");
-    rtable_free(st);
-    rtable_free(tt);
-    free(sum);
-
-    int plot_rc = plot(&o, any_mse);
-    if (plot_rc == 0)
-        fprintf(stderr, "ripple compare: wrote %s, %s, %s/compare.gp and the figure %s/compare.png\n", tsv_copy,
-                spath, o.d.out_dir, o.d.out_dir);
-    else
-        fprintf(stderr, "ripple compare: wrote %s, %s and %s/compare.gp (no figure)\n", tsv_copy, spath, o.d.out_dir);
-    drv_units_close(&units);
-    return drv_exit_status(plot_rc);
+    fprintf(md, "\n");
 }
+
+static int index_section(exp_run *r, FILE *md)
+{
+    static const char claim[] = "at equal savings, reusing partial scores of adjacent tokens gives a lower attention "
+                                "error than masking the same entries (mask-skip) or as many small-magnitude entries "
+                                "(mask-magnitude) (Fig. 7).";
+    paper_files(r, md);
+    if (!r->finished) {
+        fprintf(md, "No usable compare.tsv (needs columns method, mse and threshold).\n\n");
+        paper_verdict(md, "reuse has a lower error than masking at equal savings (Fig. 7).", "cannot tell (no table)", "-");
+        return 0;
+    }
+    /* methods in the order met; reuse, mask-skip, mask-magnitude first */
+    enum { MAXM = 12, MAXL = 128 };
+    const char *meth[MAXM] = {"reuse", "mask-skip", "mask-magnitude"}, *lv[MAXL];
+    double m[MAXL][MAXM] = {{0}}, sav[MAXL] = {0}, att[MAXL] = {0};
+    int cnt[MAXL][MAXM] = {{0}}, nl = 0, nm = 3;
+    for (int i = 0; i < exp_rows(r, T_ROWS); i++) {
+        const char *name = exp_str(r, T_ROWS, i, "method"), *level = exp_str(r, T_ROWS, i, "threshold");
+        int k, j;
+        if (!strncmp(name, "reuse-", 6)) continue; /* Table 3/4 variants: see below */
+        for (j = 0; j < nm && strcmp(name, meth[j]); j++) {}
+        if (j == nm) {
+            if (nm == MAXM) continue;
+            meth[nm++] = name;
+        }
+        for (k = 0; k < nl && strcmp(lv[k], level); k++) {}
+        if (k == nl) {
+            if (nl == MAXL) continue;
+            lv[nl++] = level;
+        }
+        m[k][j] += exp_num(r, T_ROWS, i, "mse");
+        if (j == 0) sav[k] += exp_num(r, T_ROWS, i, "s_score"), att[k] += exp_num(r, T_ROWS, i, "s_attn");
+        cnt[k][j]++;
+    }
+    fprintf(md, "Mean output MSE over units per threshold of reuse (the baselines take reuse's budget: "
+                "mask-skip/mask-magnitude the same entry count, attention-map masks the same attention savings):\n\n"
+                "| threshold | reuse s_score | reuse s_attn |");
+    for (int j = 0; j < nm; j++) fprintf(md, " %s |", meth[j]);
+    fprintf(md, "\n|---:|---:|---:|");
+    for (int j = 0; j < nm; j++) fprintf(md, "---:|");
+    fprintf(md, "\n");
+    double v[MAXL][MAXM], reuse[MAXL], skip[MAXL], mag[MAXL];
+    for (int k = 0; k < nl; k++) {
+        for (int j = 0; j < nm; j++) v[k][j] = cnt[k][j] ? m[k][j] / cnt[k][j] : NAN;
+        fprintf(md, "| %s | %.1f%% | %.1f%% |", lv[k], cnt[k][0] ? 100 * sav[k] / cnt[k][0] : NAN,
+                cnt[k][0] ? 100 * att[k] / cnt[k][0] : NAN);
+        for (int j = 0; j < nm; j++) fprintf(md, " %.3g |", v[k][j]);
+        fprintf(md, "\n");
+        reuse[k] = v[k][0], skip[k] = v[k][1], mag[k] = v[k][2];
+    }
+    int agree, judged;
+    verdict_kind vk = verdict_compare(nl, reuse, skip, mag, &agree, &judged);
+    char res[256];
+    snprintf(res, sizeof res, "%s — reuse has the lowest MSE of the three at %d of %d savings levels.",
+             verdict_word(vk), agree, judged);
+    fprintf(md, "\n");
+    paper_verdict(md, claim, res, "agree when, at every threshold of the sweep, the mean MSE of reuse is below that "
+                                  "of mask-skip and of mask-magnitude (the attention-map columns are shown for "
+                                  "Table 2, not judged here).");
+    index_matched(r, md);
+    return 0;
+}
+
+static const exp_plot_def plots[] = {{"compare", 800, 1000, plot, NULL}};
+
+const exp_def exp_compare = {
+    .name = "compare", .paper = "Fig. 7", .title = "reuse vs masking at equal savings", .usage = usage,
+    .opts_size = sizeof(compare_opts), .defaults = defaults, .opts = opts, .check = check,
+    .state_size = sizeof(compare_state), .tables = tables, .ntables = 2,
+    .plan = plan, .key = key, .row = compute, .finish = finish, .progress = "compare",
+    .plots = plots, .nplots = 1, .index = index_section,
+};
+
+int cmd_compare(int argc, char **argv) { return exp_main(&exp_compare, argc, argv); }

@@ -3,7 +3,6 @@
 #include "cli.h"
 #include "commands.h"
 #include "ripple_version.h"
-#include "driver.h"
 #include "rampfit.h"
 #include "evaluate.h"
 #include "table.h"

@@ -148,6 +148,7 @@ static int common_option(exp_run *r, int c, char *arg)
     case O_STEPS: o->steps = arg; return selected(r, "--steps", arg, 0) < 0 ? EXP_USAGE : 0;
     case O_LAYERS: o->layers = arg; return selected(r, "--layers", arg, 0) < 0 ? EXP_USAGE : 0;
     case O_HEADS:
+        o->heads_given = 1;
         return cli_parse_range("--heads", arg, &o->head_lo, &o->head_hi, err) ? exp_fail(r, EXP_USAGE, "%s", err) : 0;
     case O_OUT: o->out_dir = arg; return *arg ? 0 : exp_fail(r, EXP_USAGE, "--out: empty value");
     case O_SVG: o->svg = 1; return 0;
@@ -238,7 +239,7 @@ int exp_parse(exp_run *r, int argc, char **argv)
     if (rc) return rc;
     r->c.captures = argv + optind;
     r->c.ncaptures = argc - optind;
-    return r->def->check ? r->def->check(r) : 0;
+    return 0;
 }
 
 /* The value of option o in opts as a command line gives it; "" when it is
@@ -308,6 +309,9 @@ const char *exp_cmdline(const exp_run *r, char *buf, size_t n)
     char *def = calloc(1, r->def->opts_size ? r->def->opts_size : 1), one[1024];
     if (def && r->def->defaults) r->def->defaults(def);
     for (const exp_opt *o = r->def->opts; def && o && o->name; o++) {
+        int alias = 0; /* another name of an option above (--alpha-sweep) */
+        for (const exp_opt *p = r->def->opts; p < o; p++) alias |= p->off == o->off && !o->given;
+        if (alias || (o->given && !*(const int *)((const char *)r->opts + o->given - 1))) continue;
         show_option(o, r->opts, def, one, sizeof one);
         if (one[0]) ADD(" %s", one);
     }
@@ -1019,6 +1023,7 @@ static int plot(exp_run *r, const exp_plot_def *p)
 int exp_execute(exp_run *r)
 {
     const exp_def *d = r->def;
+    if (d->check) EXP_TRY(d->check(r));
     if (r->c.ncaptures < 1)
         return exp_fail(r, EXP_USAGE, "missing CAPTURE (one or more HDF5 capture files; `ripple synth` makes one)");
     if (!r->c.out_dir) return exp_fail(r, EXP_USAGE, "--out DIR is required (where the table and figure go)");

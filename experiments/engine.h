@@ -104,6 +104,7 @@ typedef struct exp_common {
     int ncaptures;
     const char *steps, *layers; /* selections: NULL = all captured, "0,10,20", "0:20" */
     int64_t head_lo, head_hi;   /* hi = -1: to the last stored head */
+    int heads_given;
     const char *out_dir;
     int svg, pdf; /* extra figure formats */
     int fresh;    /* ignore finished rows of an earlier run */
@@ -185,7 +186,7 @@ struct exp_def {
     size_t opts_size;    /* the experiment's options struct */
     void (*defaults)(void *opts);
     const exp_opt *opts; /* {0}-terminated */
-    /* after parsing, before any file: usage errors between options */
+    /* first thing of exp_execute, before any file: usage errors between options */
     int (*check)(exp_run *r);
     size_t state_size;   /* the experiment's working state (r->state), zeroed */
     const exp_table_def *tables;

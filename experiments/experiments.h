@@ -64,6 +64,7 @@ typedef struct steps_state {
 /* ripple fit (Table 1, Eq. 4) */
 typedef struct fit_opts {
     double target, theta_max, tol;
+    int have_theta_max;
     int max_evals, floor, keep_mb;
     ripple_threshold_mode mode;
     unsigned axes, groups;
@@ -78,6 +79,7 @@ typedef struct fit_state {
     rampfit_ramp ramp;
     int have_ramp;
     int reused1, reused2, reloads;
+    double kept_bytes; /* of the steps kept in memory for the ramp's evaluation */
     char ramp_path[4200];
 } fit_state;
 
