@@ -16,6 +16,16 @@
 #define AUTO_LO 0.05 /* auto sweep: AUTO_LO .. AUTO_HI times the median window delta */
 #define AUTO_HI 2.0
 
+#define COMPARE_MAX_SWEEP 64
+typedef struct compare_opts {
+    unsigned methods; /* bits of eval_method */
+    double thetas[COMPARE_MAX_SWEEP], alphas[COMPARE_MAX_SWEEP];
+    int nthetas, nalphas; /* 0 = automatic */
+    unsigned axes;
+    int window, floor, table3, table4;
+    const char *ramp_path;
+} compare_opts;
+
 static const char usage[] =
     "usage: ripple compare CAPTURE... --out DIR [options]\n\n"
     "Reuse against the masking baselines at equal savings, over a sweep of\n"
@@ -93,24 +103,13 @@ static void defaults(void *p)
                                         .floor = 1};
 }
 
-static void show_methods(const void *opts, char *buf, size_t n)
-{
-    const compare_opts *o = opts;
-    compare_opts d;
-    defaults(&d);
-    buf[0] = '\0';
-    if (o->methods == d.methods) return;
-    size_t len = (size_t)snprintf(buf, n, "--methods ");
-    method_list(o->methods, buf + len, n - len);
-}
-
 #define O(...) EXP_OPT(compare_opts, __VA_ARGS__)
 #define OV(...) EXP_OPTV(compare_opts, __VA_ARGS__)
 static const exp_opt opts[] = {
     OV("thetas", EXP_DOUBLES, thetas, .count = offsetof(compare_opts, nthetas), .max = COMPARE_MAX_SWEEP, .lo = 0, .hi = INFINITY),
     OV("alphas", EXP_DOUBLES, alphas, .count = offsetof(compare_opts, nalphas), .max = COMPARE_MAX_SWEEP, .lo = 0, .hi = INFINITY),
     OV("alpha-sweep", EXP_DOUBLES, alphas, .count = offsetof(compare_opts, nalphas), .max = COMPARE_MAX_SWEEP, .lo = 0, .hi = INFINITY),
-    OV("methods", EXP_CUSTOM, methods, .parse = parse_methods, .show = show_methods),
+    OV("methods", EXP_CUSTOM, methods, .parse = parse_methods),
     O("axes", EXP_AXES, axes),
     OV("window", EXP_INT, window, .lo = 2, .hi = 1 << 20),
     O("ramp", EXP_TEXT, ramp_path),
@@ -241,10 +240,6 @@ static int plan(exp_run *r)
              list_str(st->thetas, st->nthetas, th, sizeof th), list_str(st->alphas, st->nalphas, al, sizeof al),
              cli_axes_str(o->axes, axes), o->window, ramp_desc, o->floor);
     EXP_TRY(exp_open(r, T_ROWS, st->options));
-    EXP_TRY(exp_meta(r, T_ROWS, "command", "ripple compare"));
-    for (int c = 0; c < r->c.ncaptures; c++)
-        EXP_TRY(exp_meta(r, T_ROWS, "capture", "%s (model %s)", r->c.captures[c], r->srcs[c].info->model));
-    EXP_TRY(exp_meta(r, T_ROWS, "backend", "%s", ripple_backend_name(r->c.backend)));
     if (!isnan(med))
         EXP_TRY(exp_meta(r, T_ROWS, "thetas", "%s: %d values, %gx to %gx the median window delta %.6g of q (first unit)",
                          th, AUTO_POINTS, AUTO_LO, AUTO_HI, med));
@@ -377,8 +372,6 @@ static int finish(exp_run *r)
         fprintf(stderr, "ripple compare: reused %d of %lld rows from an earlier run\n", r->reused_rows[T_ROWS],
                 (long long)r->ngroups * r->njobs);
     EXP_TRY(exp_open(r, T_SUMMARY, NULL));
-    EXP_TRY(exp_meta(r, T_SUMMARY, "command", "ripple compare (summary of compare.tsv)"));
-    EXP_TRY(exp_meta(r, T_SUMMARY, "ripple", "%s", RIPPLE_GIT_DESCRIBE));
     EXP_TRY(exp_meta(r, T_SUMMARY, "options", "%s", st->options));
     EXP_TRY(exp_meta(r, T_SUMMARY, "summary", "mean over the %d selected units of each column; reuse-ramp: one row, "
                                               "threshold = mean ramp theta", r->nunits));
@@ -514,17 +507,11 @@ static void index_matched(const exp_run *r, FILE *md)
     fprintf(md, "\n");
 }
 
-static int index_section(exp_run *r, FILE *md)
+static void index_section(exp_run *r, FILE *md)
 {
     static const char claim[] = "at equal savings, reusing partial scores of adjacent tokens gives a lower attention "
                                 "error than masking the same entries (mask-skip) or as many small-magnitude entries "
                                 "(mask-magnitude) (Fig. 7).";
-    paper_files(r, md);
-    if (!r->finished) {
-        fprintf(md, "No usable compare.tsv (needs columns method, mse and threshold).\n\n");
-        paper_verdict(md, "reuse has a lower error than masking at equal savings (Fig. 7).", "cannot tell (no table)", "-");
-        return 0;
-    }
     /* methods in the order met; reuse, mask-skip, mask-magnitude first */
     enum { MAXM = 12, MAXL = 128 };
     const char *meth[MAXM] = {"reuse", "mask-skip", "mask-magnitude"}, *lv[MAXL];
@@ -574,7 +561,6 @@ static int index_section(exp_run *r, FILE *md)
                                   "of mask-skip and of mask-magnitude (the attention-map columns are shown for "
                                   "Table 2, not judged here).");
     index_matched(r, md);
-    return 0;
 }
 
 static const exp_plot_def plots[] = {{"compare", 800, 1000, plot, NULL}};
@@ -585,6 +571,7 @@ const exp_def exp_compare = {
     .state_size = sizeof(compare_state), .tables = tables, .ntables = 2,
     .plan = plan, .key = key, .row = compute, .finish = finish, .progress = "compare",
     .plots = plots, .nplots = 1, .index = index_section,
+    .claim = "reuse has a lower error than masking at equal savings (Fig. 7).",
 };
 
 int cmd_compare(int argc, char **argv) { return exp_main(&exp_compare, argc, argv); }

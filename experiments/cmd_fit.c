@@ -24,6 +24,28 @@
 #include <math.h>
 #include <string.h>
 
+typedef struct fit_opts {
+    double target, theta_max, tol;
+    int have_theta_max;
+    int max_evals, floor, keep_mb;
+    ripple_threshold_mode mode;
+    unsigned axes, groups;
+    int window;
+    const char *model;
+} fit_opts;
+
+typedef struct fit_state {
+    ripple_reuse_params rp;
+    int S, ns;
+    struct fit_step *si;
+    rampfit_fit_result fr;
+    rampfit_ramp ramp;
+    int have_ramp;
+    int reused1, reused2, reloads;
+    double kept_bytes; /* of the steps kept in memory for the ramp's evaluation */
+    char ramp_path[4200];
+} fit_state;
+
 static const char usage[] =
     "usage: ripple fit CAPTURE... --out DIR --target MSE [options]\n\n"
     "For a target output error, finds per captured denoising step the largest\n"
@@ -119,15 +141,16 @@ typedef struct fit_step {
 /* ------------------------------------------------ per-step error function */
 
 typedef struct {
+    double theta, mse;
+    ripple_savings sv; /* mean over the step's units */
+} evaluation;
+
+typedef struct {
     eval_unit *units; /* every selected (capture, layer) of one step */
-    int nu;
+    int nu, nlog, cap;
     ripple_reuse_params rp;
-    /* log of evaluations, to find the savings at the chosen theta */
-    int nlog, caplog;
-    double *theta, *mse;
-    ripple_savings *sv;
+    evaluation *log; /* every evaluation, to find the savings at the chosen theta */
     ripple_status status;
-    int nomem;
 } step_ctx;
 
 /* Mean MSE (and savings) over the step's units at threshold theta. */
@@ -145,35 +168,15 @@ static int step_error(void *vctx, double theta, double *err)
         ripple_savings_add(&mean, &sv);
     }
     ripple_savings_scale(&mean, 1.0 / c->nu);
-    if (c->nlog == c->caplog) {
-        c->caplog = c->caplog ? 2 * c->caplog : 64;
-        double *t = realloc(c->theta, (size_t)c->caplog * sizeof *t), *e = t ? realloc(c->mse, (size_t)c->caplog * sizeof *e) : NULL;
-        ripple_savings *s = e ? realloc(c->sv, (size_t)c->caplog * sizeof *s) : NULL;
-        if (t) c->theta = t;
-        if (e) c->mse = e;
-        if (!s) {
-            c->nomem = 1;
-            return 1;
-        }
-        c->sv = s;
-    }
-    c->theta[c->nlog] = theta;
-    c->mse[c->nlog] = sum / c->nu;
-    c->sv[c->nlog++] = mean;
-    *err = sum / c->nu;
+    EXP_ASSERT(c->nlog < c->cap); /* the bisection's evaluations, the rounded theta and theta 0 */
+    c->log[c->nlog++] = (evaluation){theta, *err = sum / c->nu, mean};
     return 0;
-}
-
-/* The error of a failed step_error. */
-static int step_failed(exp_run *r, const step_ctx *c)
-{
-    return c->nomem ? exp_fail(r, EXP_DATA, "out of memory") : exp_lib(r, c->status, "reuse");
 }
 
 static int logged(const step_ctx *c, double theta)
 {
     for (int i = c->nlog - 1; i >= 0; i--)
-        if (c->theta[i] == theta) return i;
+        if (c->log[i].theta == theta) return i;
     return -1;
 }
 
@@ -203,14 +206,7 @@ static int cmp_member(const void *a, const void *b)
 static int add_meta(exp_run *r, int t)
 {
     const fit_opts *o = r->opts;
-    char axes[4], groups[4], sel[256];
-    EXP_TRY(exp_meta(r, t, "command", "ripple fit (paper Table 1, Eq. 4)"));
-    for (int c = 0; c < r->c.ncaptures; c++) {
-        const ripple_capture_info *info = r->srcs[c].info;
-        EXP_TRY(exp_meta(r, t, "capture", "%d %s model=%s num_steps=%lld prompt=%s", c, r->c.captures[c], info->model,
-                         (long long)info->num_steps, info->prompt[0] ? info->prompt : "(none)"));
-    }
-    EXP_TRY(exp_meta(r, t, "selection", "%s", exp_selection(r, sel, sizeof sel)));
+    char axes[4], groups[4];
     EXP_TRY(exp_meta(r, t, "target", "mean attention-output MSE per step <= %g (mean over captures, layers; "
                                      "each unit's MSE over all its heads)", o->target));
     EXP_TRY(exp_meta(r, t, "threshold_mode", "%s (theta columns hold %s)",
@@ -299,16 +295,17 @@ static int bisect(exp_run *r, const exp_job *j, step_ctx *ctx, exp_row *row)
     rampfit_bisect_opts bo = {start, cap, o->tol, o->max_evals};
     rampfit_bisect_result b;
     int rc = rampfit_bisect(step_error, ctx, o->target, &bo, &b);
-    if (rc && (ctx->status || ctx->nomem)) return step_failed(r, ctx);
+    if (rc && ctx->status) return exp_lib(r, ctx->status, "reuse");
     EXP_ASSERT(rc == 0); /* the arguments are checked above: start and cap > 0 and finite */
     double theta = round_down_cell(b.theta), e;
-    if (logged(ctx, theta) < 0 && step_error(ctx, theta, &e)) return step_failed(r, ctx);
+    if (logged(ctx, theta) < 0 && step_error(ctx, theta, &e)) return exp_lib(r, ctx->status, "reuse");
     int li = logged(ctx, theta);
     double floor_mse = NAN;
     if (o->floor) EXP_TRY(exp_floor(r, j->group, &floor_mse));
     const fit_step *s = &st->si[j->group];
-    const double v[] = {s->step, s->timestep, g->count, theta, ctx->mse[li], ctx->sv[li].s_score, ctx->sv[li].s_attn,
-                        ctx->sv[li].rows_reused, b.saturated, b.infeasible, ctx->nlog, b.theta_hi, b.err_hi, start,
+    const evaluation *at = &ctx->log[li];
+    const double v[] = {s->step, s->timestep, g->count, theta, at->mse, at->sv.s_score, at->sv.s_attn,
+                        at->sv.rows_reused, b.saturated, b.infeasible, ctx->nlog, b.theta_hi, b.err_hi, start,
                         cap, floor_mse};
     memcpy(row->v, v, sizeof v);
     return 0;
@@ -318,11 +315,8 @@ static int compute(exp_run *r, const exp_job *j, exp_row *row)
 {
     const fit_opts *o = r->opts;
     fit_state *st = r->state;
-    step_ctx ctx = {.rp = st->rp};
-    int rc = bisect(r, j, &ctx, row);
-    free(ctx.theta);
-    free(ctx.mse);
-    free(ctx.sv);
+    step_ctx ctx = {.rp = st->rp, .cap = o->max_evals + 2, .log = exp_alloc(r, (size_t)o->max_evals + 2, sizeof *ctx.log)};
+    int rc = ctx.log ? bisect(r, j, &ctx, row) : EXP_DATA;
     /* the step stays in memory for the ramp's evaluation while --keep-mb allows */
     double bytes = rc ? 0 : (double)(unit_bytes(&ctx.units[0]) * (size_t)r->groups[j->group].count);
     if (!rc && st->kept_bytes + bytes <= (double)o->keep_mb * 1048576.0) {
@@ -361,15 +355,12 @@ static int ramp_rows(exp_run *r)
         ripple_savings sv = {0};
         if (s->r_theta > 0) { /* theta 0 reuses nothing (delta < 0 never holds): error 0, savings 0 */
             cli_progress("fit: error at the ramp", g, st->ns);
-            step_ctx ctx = {.rp = st->rp, .nu = r->groups[g].count};
+            evaluation one;
+            step_ctx ctx = {.rp = st->rp, .nu = r->groups[g].count, .cap = 1, .log = &one};
             st->reloads += !r->groups[g].eu;
             EXP_TRY(exp_load(r, g, &ctx.units));
-            int failed = step_error(&ctx, s->r_theta, &mse);
-            if (!failed) sv = ctx.sv[0];
-            free(ctx.theta);
-            free(ctx.mse);
-            free(ctx.sv);
-            if (failed) return step_failed(r, &ctx);
+            if (step_error(&ctx, s->r_theta, &mse)) return exp_lib(r, ctx.status, "reuse");
+            sv = one.sv;
         }
         const double v[] = {1, s->timestep, s->theta, s->mse, s->s_score, s->s_attn, s->saturated, s->r_theta, mse,
                             sv.s_score, sv.s_attn};
@@ -531,17 +522,11 @@ static int plot(exp_run *r, exp_text *gp)
     return 0;
 }
 
-static int index_section(exp_run *r, FILE *md)
+static void index_section(exp_run *r, FILE *md)
 {
     const fit_state *st = r->state;
     static const char claim[] = "each model needs a threshold that ramps up over the steps, with no reuse before "
                                 "i_min and at the last step (Table 1: e.g. HunyuanVideo 0.2/0.5/10/20).";
-    if (!r->finished) {
-        fprintf(md, "No usable fit_steps.tsv.\n\n");
-        paper_verdict(md, "the threshold ramps up over the denoising steps.", "cannot tell (no table)", "-");
-        return 0;
-    }
-    paper_files(r, md);
     const char *tg = rtable_meta_get(r->tabs[T_STEPS], "target");
     fprintf(md, "Target: %s\n\n| step | largest theta within target | its MSE | score savings |\n|---:|---:|---:|---:|\n",
             tg ? tg : "?");
@@ -557,7 +542,6 @@ static int index_section(exp_run *r, FILE *md)
     snprintf(res, sizeof res, "%s — theta_start %.4g, theta_end %.4g.", verdict_word(verdict_fit(p)), p->theta_start,
              p->theta_end);
     paper_verdict(md, claim, res, "agree when the fitted ramp has theta_end >= theta_start.");
-    return 0;
 }
 
 static const exp_plot_def plots[] = {{"fit", 1000, 560, plot, NULL}};
@@ -568,6 +552,7 @@ const exp_def exp_fit = {
     .state_size = sizeof(fit_state), .tables = tables, .ntables = 2, .timing_table = T_FIT,
     .plan = plan, .key = key, .row = compute, .finish = finish,
     .plots = plots, .nplots = 1, .index = index_section,
+    .claim = "the threshold ramps up over the denoising steps.",
 };
 
 int cmd_fit(int argc, char **argv) { return exp_main(&exp_fit, argc, argv); }

@@ -18,6 +18,19 @@
 #include <math.h>
 #include <string.h>
 
+typedef struct groups_opts {
+    int frame; /* -1 = T/2 */
+    int heat_step, heat_layer;
+    int window, floor;
+} groups_opts;
+
+typedef struct groups_state {
+    int ngroups, gaxis[3];
+    int heat_unit;
+    int64_t frame, H, W;
+    double mse[3][3]; /* mean mse per (channel group, reuse axis) */
+} groups_state;
+
 static const char usage[] =
     "usage: ripple groups CAPTURE... --out DIR [options]\n\n"
     "Paper Fig. 5: forced reuse (threshold infinite, so every window of 2 tokens\n"
@@ -105,12 +118,6 @@ static int plan(exp_run *r)
     exp_selection(r, sel, sizeof sel);
     snprintf(buf, sizeof buf, "groups theta=inf window=%d floor=%d %s", o->window, o->floor, sel);
     EXP_TRY(exp_open(r, T_ROWS, buf));
-    EXP_TRY(exp_meta(r, T_ROWS, "command", "ripple groups"));
-    for (int c = 0; c < r->c.ncaptures; c++)
-        EXP_TRY(exp_meta(r, T_ROWS, "capture", "%s (model %s, rope_axes %s)", r->c.captures[c], r->srcs[c].info->model,
-                         r->srcs[c].info->rope_axes));
-    EXP_TRY(exp_meta(r, T_ROWS, "selection", "%s", sel));
-    EXP_TRY(exp_meta(r, T_ROWS, "backend", "%s", ripple_backend_name(r->c.backend)));
     EXP_TRY(exp_meta(r, T_ROWS, "reuse", "forced: absolute theta = inf on the one axis, window %d, only the one "
                                          "channel group", o->window));
     EXP_TRY(exp_meta(r, T_ROWS, "savings", "s_score = score savings; s_attn = s_score/2 = attention savings"));
@@ -118,11 +125,8 @@ static int plan(exp_run *r)
     snprintf(buf, sizeof buf, "groups-heat capture=%s step=%d layer=%d frame=%lld window=%d %s",
              r->c.captures[hu->source], hu->id.step, hu->id.layer, (long long)st->frame, o->window, sel);
     EXP_TRY(exp_open(r, T_HEAT, buf));
-    EXP_TRY(exp_meta(r, T_HEAT, "command", "ripple groups (heat maps)"));
-    EXP_TRY(exp_meta(r, T_HEAT, "capture", "%s", r->c.captures[hu->source]));
-    EXP_TRY(exp_meta(r, T_HEAT, "unit", "step %d layer %d frame %lld of %lld; grid %lldx%lldx%lld", hu->id.step,
+    EXP_TRY(exp_meta(r, T_HEAT, "unit", "capture %d step %d layer %d frame %lld of %lld; grid %lldx%lldx%lld", hu->source, hu->id.step,
                      hu->id.layer, (long long)st->frame, (long long)T, (long long)T, (long long)st->H, (long long)st->W));
-    EXP_TRY(exp_meta(r, T_HEAT, "backend", "%s", ripple_backend_name(r->c.backend)));
     EXP_TRY(exp_meta(r, T_HEAT, "err", "mean over heads and channels of (O' - O)^2 at token (frame, h, w); "
                                        "cell = 3*group_idx + axis_idx"));
     r->njobs = st->ngroups * 3;
@@ -207,8 +211,7 @@ static int finish(exp_run *r)
         if (g >= 0 && g < st->ngroups && a >= 0 && a < 3) exp_mean_add(&m[g][a], r, T_ROWS, row);
     }
     EXP_TRY(exp_open(r, T_SUMMARY, NULL));
-    EXP_TRY(exp_meta(r, T_SUMMARY, "command", "ripple groups (summary of groups.tsv: mean mse over %d unit(s))", r->nunits));
-    EXP_TRY(exp_meta(r, T_SUMMARY, "ripple", "%s", RIPPLE_GIT_DESCRIBE));
+    EXP_TRY(exp_meta(r, T_SUMMARY, "summary", "of groups.tsv: mean mse over %d unit(s)", r->nunits));
     EXP_TRY(exp_meta(r, T_SUMMARY, "rows", "reused channel group; columns: reuse axis; theta = inf, window %d", o->window));
     printf("ripple groups: forced reuse (theta = inf, window %d), %d unit(s)%s\n", o->window, r->nunits,
            r->reused_rows[T_ROWS] ? " (finished rows of an earlier run reused)" : "");
@@ -304,15 +307,9 @@ static int plot_heat(exp_run *r, exp_text *gp)
     return 0;
 }
 
-static int index_section(exp_run *r, FILE *md)
+static void index_section(exp_run *r, FILE *md)
 {
     const groups_state *st = r->state;
-    if (!r->finished || exp_rows(r, T_ROWS) == 0) {
-        fprintf(md, "No usable groups.tsv.\n\n");
-        paper_verdict(md, "each channel group carries the position along its own RoPE axis.", "cannot tell (no table)", "-");
-        return 0;
-    }
-    paper_files(r, md);
     fprintf(md, "Mean output MSE (rows: reused channel group; columns: reuse axis; theta = infinity):\n\n"
                 "| channel group | along t | along h | along w |\n|---|---:|---:|---:|\n");
     for (int g = 0; g < st->ngroups; g++)
@@ -334,7 +331,6 @@ static int index_section(exp_run *r, FILE *md)
                       "the figure).", res,
                   "for each channel group (row), the reuse axis with the largest mean MSE is the group's own RoPE "
                   "axis (rows compare like with like: the same channels and the same reused fraction).");
-    return 0;
 }
 
 static void heat_size(const exp_run *r, int *width, int *height)
@@ -351,6 +347,7 @@ const exp_def exp_groups = {
     .state_size = sizeof(groups_state), .tables = tables, .ntables = 3,
     .plan = plan, .key = key, .needed = heat_needed, .row = compute, .finish = finish, .progress = "groups",
     .plots = plots, .nplots = 2, .index = index_section,
+    .claim = "each channel group carries the position along its own RoPE axis.",
 };
 
 int cmd_groups(int argc, char **argv) { return exp_main(&exp_groups, argc, argv); }

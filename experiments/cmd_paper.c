@@ -5,8 +5,10 @@
  * The experiments run in this process, one after the other, each into
  * DIR/<name>/ (with that folder's lock): an experiment that fails returns
  * its error, which is printed and reported in the index, and the others
- * still run. Their options are set as structs and their results read as
- * structs (tables and state), nothing is parsed back from text; each
+ * still run. Their options are set through their option tables, as a
+ * command line would give them (exp_set: the same checks, and the index
+ * shows the command that reproduces each); their results are read as
+ * structs (their tables and state), nothing is parsed back from files. Each
  * experiment writes its own section of the index, and every verdict comes
  * from a stated numeric criterion on those numbers (verdict.h). */
 #include "experiments.h"
@@ -79,7 +81,7 @@ void paper_verdict(FILE *md, const char *claim, const char *result, const char *
 static int cmp_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 /* The figures of the run's folder as images, its tables and ramp as links. */
-void paper_files(const exp_run *r, FILE *md)
+static void paper_files(const exp_run *r, FILE *md)
 {
     const char *name = r->def->name;
     DIR *d = opendir(r->c.out_dir);
@@ -133,6 +135,9 @@ static exp_run *prepare(const exp_run *r, experiment *x, const exp_def *def, con
     return s;
 }
 
+/* Options paper gives are valid: a refusal would be a bug. */
+static void set(exp_run *x, const char *name, const char *value) { EXP_ASSERT(exp_set(x, name, value) == 0); }
+
 static void run(experiment *x)
 {
     const exp_def *d = x->run->def;
@@ -167,7 +172,13 @@ static void section(FILE *md, experiment *x)
         fprintf(md, "Status: **FAILED** (exit %d after %.1f s; its messages are on the terminal; the files below "
                     "are what it left)\n\n", x->rc, x->wall);
     else fprintf(md, "Status: done in %.1f s, of which exact attention %.2f s\n\n", x->wall, x->run->exact_seconds);
-    d->index(x->run, md);
+    if (x->run->finished && exp_rows(x->run, 0)) {
+        paper_files(x->run, md);
+        d->index(x->run, md);
+        return;
+    }
+    fprintf(md, "No usable %s.tsv.\n\n", d->tables[0].name);
+    paper_verdict(md, d->claim, "cannot tell (no table)", "-");
 }
 
 /* A signal ends paper as it would end any command, after saying how to go on:
@@ -255,60 +266,52 @@ static int paper_run(exp_run *r)
     }
     experiment xs[X_COUNT] = {{0}};
     static const exp_def *const defs[X_COUNT] = {&exp_window, &exp_groups, &exp_steps, &exp_fit, &exp_compare};
-    int rc = 0;
+    int rc = 0, failed = 0, recorded = 0;
+    double wall = 0, exact = 0;
     for (int i = 0; i < X_COUNT && !rc; i++)
         if (!prepare(r, &xs[i], defs[i], first_layer)) rc = exp_fail(r, EXP_DATA, "out of memory");
 
+    if (rc) goto done;
     /* window first: its threshold is that of steps */
-    window_opts *wo = xs[X_WINDOW].run->opts;
-    if (!rc && o->quick) wo->windows[1] = 4, wo->windows[2] = 8, wo->nwindows = 3, wo->floor = 0;
-    if (!rc) run(&xs[X_WINDOW]);
-    const window_state *ws = xs[X_WINDOW].run->state;
-    double theta_w = NAN, mse_w2 = NAN;
-    if (xs[X_WINDOW].run->finished && exp_rows(xs[X_WINDOW].run, 0)) {
-        theta_w = exp_num(xs[X_WINDOW].run, 0, exp_rows(xs[X_WINDOW].run, 0) - 1, "theta");
-        for (int k = 0; k < wo->nwindows; k++)
-            if (wo->windows[k] == 2) mse_w2 = ws->mse[k];
-    }
+    if (o->quick) set(xs[X_WINDOW].run, "windows", "2,4,8");
+    for (int i = 0; i < X_COMPARE && o->quick; i++) set(xs[i].run, "no-floor", NULL);
+    run(&xs[X_WINDOW]);
+    const exp_run *w = xs[X_WINDOW].run;
+    int wdone = w->finished && exp_rows(w, 0);
+    double theta_w = wdone ? exp_num(w, 0, exp_rows(w, 0) - 1, "theta") : NAN;
+    double mse_w2 = wdone ? ((const window_result *)w->state)->mse_w2 : NAN;
+    run(&xs[X_GROUPS]);
 
-    if (!rc && o->quick) ((groups_opts *)xs[X_GROUPS].run->opts)->floor = 0;
-    if (!rc) run(&xs[X_GROUPS]);
+    /* numbers reach the next experiment as a command line would give them:
+     * window's threshold as its table holds it, the target in 6 digits */
+    static char theta[64], target[64], ramp[4400];
+    snprintf(theta, sizeof theta, "%.9g", isnan(o->theta) ? theta_w : o->theta);
+    if (isnan(o->theta) && isnan(theta_w)) not_run(&xs[X_STEPS], "no threshold: window gave none (it failed); give --theta X");
+    else set(xs[X_STEPS].run, "theta", theta), run(&xs[X_STEPS]);
+    const exp_run *sr = xs[X_STEPS].run;
+    double mse_steps = sr->finished ? ((const steps_result *)sr->state)->mse_over_steps : NAN;
 
-    steps_opts *so = xs[X_STEPS].run->opts;
-    so->theta = isnan(o->theta) ? theta_w : o->theta, so->have_theta = 1, so->floor = !o->quick;
-    if (rc) {
-    } else if (isnan(so->theta)) not_run(&xs[X_STEPS], "no threshold: window gave none (it failed); give --theta X");
-    else run(&xs[X_STEPS]);
-    const steps_state *ss = xs[X_STEPS].run->state;
-    double mse_steps = xs[X_STEPS].run->finished ? ss->mse_over_steps : NAN;
+    double t = !isnan(o->target) ? o->target : !isnan(mse_steps) && mse_steps > 0 ? mse_steps : mse_w2;
+    snprintf(target, sizeof target, "%.6g", t);
+    if (!(t > 0))
+        not_run(&xs[X_FIT], isnan(t) ? "no target MSE: steps and window measured none (they failed); give --target MSE"
+                                     : "no target MSE: the error measured at the threshold is 0 (nothing reused); "
+                                       "give --target MSE");
+    else set(xs[X_FIT].run, "target", target), run(&xs[X_FIT]);
 
-    /* the target as a command line would give it (6 digits), so that the command shown reproduces it */
-    fit_opts *fo = xs[X_FIT].run->opts;
-    double target = !isnan(o->target) ? o->target : !isnan(mse_steps) && mse_steps > 0 ? mse_steps : mse_w2;
-    fo->target = rtable_round(target), fo->floor = !o->quick;
-    if (rc) {
-    } else if (!(target > 0))
-        not_run(&xs[X_FIT], isnan(target) ? "no target MSE: steps and window measured none (they failed); give --target MSE"
-                                          : "no target MSE: the error measured at the threshold is 0 (nothing reused); "
-                                            "give --target MSE");
-    else run(&xs[X_FIT]);
-
-    compare_opts *co = xs[X_COMPARE].run->opts;
-    static char ramp[4400];
     snprintf(ramp, sizeof ramp, "%s/fit/ramp.txt", r->c.out_dir);
     if (!o->quick) { /* Tables 3 and 4: temporal-only, the fitted ramp, channel-wise thresholds */
-        co->table3 = co->table4 = 1;
-        if (xs[X_FIT].ran && xs[X_FIT].rc == 0 && access(ramp, R_OK) == 0) co->ramp_path = ramp;
+        set(xs[X_COMPARE].run, "table3", NULL), set(xs[X_COMPARE].run, "table4", NULL);
+        if (xs[X_FIT].ran && xs[X_FIT].rc == 0 && access(ramp, R_OK) == 0) set(xs[X_COMPARE].run, "ramp", ramp);
     }
-    if (!rc) run(&xs[X_COMPARE]);
+    run(&xs[X_COMPARE]);
 
-    double wall = cli_now() - t0, exact = 0;
-    int failed = 0, recorded = 0;
+    wall = cli_now() - t0;
     for (int i = 0; i < X_COUNT; i++) {
         failed += xs[i].rc != 0;
         if (xs[i].ran) exact += xs[i].run->exact_seconds, recorded++;
     }
-    if (!rc) rc = write_index(r, xs, wall, exact, recorded, failed);
+    rc = write_index(r, xs, wall, exact, recorded, failed);
     if (!rc) {
         printf("\n%-8s %-15s %-7s %9s %9s\n", "driver", "paper", "status", "wall s", "exact s");
         for (int i = 0; i < X_COUNT; i++) {
@@ -322,6 +325,7 @@ static int paper_run(exp_run *r)
         printf("wrote %s/index.md\n", r->c.out_dir);
         fflush(stdout);
     }
+done:
     for (int i = 0; i < X_COUNT; i++) exp_free(xs[i].run);
     if (rc || !failed) return rc;
     fprintf(stderr, "ripple paper: %d experiment(s) failed (see %s/index.md)\n", failed, r->c.out_dir);

@@ -16,6 +16,25 @@
 #include <math.h>
 #include <string.h>
 
+typedef struct steps_opts {
+    double theta;
+    int have_theta, have_alpha;
+    unsigned axes, groups;
+    int window, floor;
+} steps_opts;
+
+typedef struct steps_state {
+    steps_result result; /* first: what paper reads */
+    ripple_reuse_params rp;
+    char (*labels)[128];
+    int nsteps;            /* steps 0..nsteps-1 have room */
+    int *nmean;            /* [nsteps]: 1 where a mean row exists */
+    double *mean;          /* [nsteps][8]: the mean row's averaged columns, as printed */
+    double *ts, *capmse;   /* [nsteps], [captures][nsteps] (mse of the capture rows, nan where none) */
+    double slope, intercept, floor_mean;
+    int used;
+} steps_state;
+
 static const char usage[] =
     "usage: ripple steps CAPTURE... --out DIR (--theta X | --alpha X) [options]\n\n"
     "Output error of the ripple transform per denoising step at one fixed\n"
@@ -95,17 +114,11 @@ static int plan(exp_run *r)
              o->have_alpha ? "alpha" : "theta", o->theta, axes, o->window, groups, o->floor, sel,
              exp_capture_list(r, caps, sizeof caps));
     EXP_TRY(exp_open(r, 0, buf));
-    EXP_TRY(exp_meta(r, 0, "command", "ripple steps (paper Fig. 8, 9)"));
     if (!(st->labels = exp_alloc(r, (size_t)r->c.ncaptures, sizeof *st->labels))) return EXP_DATA;
     for (int c = 0; c < r->c.ncaptures; c++) {
-        const ripple_capture_info *info = r->srcs[c].info;
-        capture_label(info, r->c.captures[c], st->labels[c], sizeof st->labels[c]);
-        EXP_TRY(exp_meta(r, 0, "capture", "%d %s model=%s num_steps=%lld seed=%lld prompt=%s label=%s", c,
-                         r->c.captures[c], info->model, (long long)info->num_steps,
-                         info->has_seed ? (long long)info->seed : -1LL, info->prompt[0] ? info->prompt : "(none)",
-                         st->labels[c]));
+        capture_label(r->srcs[c].info, r->c.captures[c], st->labels[c], sizeof st->labels[c]);
+        EXP_TRY(exp_meta(r, 0, "label", "%d %s", c, st->labels[c]));
     }
-    EXP_TRY(exp_meta(r, 0, "selection", "%s", sel));
     EXP_TRY(exp_meta(r, 0, "threshold_mode", "%s (the theta column holds %s)", o->have_alpha ? "channel" : "absolute",
                      o->have_alpha ? "alpha" : "the absolute threshold"));
     EXP_TRY(exp_meta(r, 0, "reuse", "axes=%s window=%d groups=%s", axes, o->window, groups));
@@ -217,12 +230,12 @@ static int finish(exp_run *r)
         xs[npts] = s;
         ys[npts++] = st->mean[(size_t)s * NAVG + A_MSE];
     }
-    st->floor_mean = st->mse_over_steps = 0;
+    st->floor_mean = st->result.mse_over_steps = 0;
     for (int k = 0; k < npts; k++) {
         st->floor_mean += st->mean[(size_t)xs[k] * NAVG + A_FLOOR] / npts;
-        st->mse_over_steps += ys[k];
+        st->result.mse_over_steps += ys[k];
     }
-    st->mse_over_steps = npts ? st->mse_over_steps / npts : NAN;
+    st->result.mse_over_steps = npts ? st->result.mse_over_steps / npts : NAN;
     st->used = rampfit_trend_log10(npts, xs, ys, &st->slope, &st->intercept);
     for (int k = 0; k < npts && isfinite(st->slope); k++) {
         double tr[NAVG] = {NAN, NAN, NAN, pow(10.0, st->intercept + st->slope * xs[k]), NAN, NAN, NAN, NAN};
@@ -233,26 +246,18 @@ static int finish(exp_run *r)
     char axes[4], path[4200];
     printf("ripple steps: %s %g, axes %s, window %d; mse = mean output MSE over layers and heads\n",
            o->have_alpha ? "alpha" : "theta", o->theta, cli_axes_str(o->axes, axes), o->window);
-    static const exp_show show[] = {{"step", "%5s", "%5.0f", 0},          {"timestep", "%10s", "%10.4g", 0},
-        {"mse mean", "%11s", "%11.4g", 0}, {"mse min", "%11s", "%11.4g", 0}, {"mse max", "%11s", "%11.4g", 0},
-        {"trend", "%11s", "%11.4g", 0},    {"s_score", "%8s", "%8.4f", 0},  {"s_attn", "%8s", "%8.4f", 0}};
-    enum { NSHOW = (int)(sizeof show / sizeof show[0]) };
-    double *v = exp_alloc(r, (size_t)ns * NSHOW, sizeof *v);
-    if (!v) return EXP_DATA;
-    int nrows = 0;
+    printf("%5s %10s %11s %11s %11s %11s %8s %8s\n", "step", "timestep", "mse mean", "mse min", "mse max",
+           "trend", "s_score", "s_attn");
     for (int s = 0; s < ns; s++) {
         if (!st->nmean[s]) continue;
-        double lo = INFINITY, hi = -INFINITY;
+        double lo = INFINITY, hi = -INFINITY, *m = st->mean + (size_t)s * NAVG;
         for (int c = 0; c < nc; c++) {
             double x = st->capmse[(size_t)c * (size_t)ns + (size_t)s];
             if (!isnan(x)) lo = fmin(lo, x), hi = fmax(hi, x);
         }
-        const double *m = st->mean + (size_t)s * NAVG;
-        const double one[NSHOW] = {s, st->ts[s], m[A_MSE], lo, hi,
-                                   isfinite(st->slope) ? pow(10.0, st->intercept + st->slope * s) : NAN, m[0], m[1]};
-        memcpy(v + (size_t)nrows++ * NSHOW, one, sizeof one);
+        printf("%5d %10.4g %11.4g %11.4g %11.4g %11.4g %8.4f %8.4f\n", s, st->ts[s], m[A_MSE], lo, hi,
+               isfinite(st->slope) ? pow(10.0, st->intercept + st->slope * s) : NAN, m[0], m[1]);
     }
-    exp_show_table(stdout, NSHOW, show, nrows, v);
     if (isfinite(st->slope))
         printf("trend: log10(mse) = %.4g %+.4g * step (%d steps): x%.3g per step, x%.3g per 10 steps\n", st->intercept,
                st->slope, st->used, pow(10.0, st->slope), pow(10.0, 10 * st->slope));
@@ -307,15 +312,9 @@ static int plot(exp_run *r, exp_text *gp)
     return 0;
 }
 
-static int index_section(exp_run *r, FILE *md)
+static void index_section(exp_run *r, FILE *md)
 {
     const steps_state *st = r->state;
-    if (!r->finished) {
-        fprintf(md, "No usable steps.tsv.\n\n");
-        paper_verdict(md, "early denoising steps are more sensitive to reuse.", "cannot tell (no table)", "-");
-        return 0;
-    }
-    paper_files(r, md);
     const char *opt = rtable_meta_get(r->tabs[0], "options");
     fprintf(md, "Options: `%s`\n\n| step | mean output MSE | score savings |\n|---:|---:|---:|\n", opt ? opt : "?");
     double mse[1024];
@@ -338,7 +337,6 @@ static int index_section(exp_run *r, FILE *md)
                       "is higher, which is why the threshold ramps up over the steps (Fig. 8, 9).", res,
                   "agree when the mean MSE over the earlier half of the captured steps (rows of kind mean) exceeds "
                   "that of the later half.");
-    return 0;
 }
 
 static const exp_plot_def plots[] = {{"steps", 900, 600, plot, NULL}};
@@ -349,6 +347,7 @@ const exp_def exp_steps = {
     .state_size = sizeof(steps_state), .tables = tables, .ntables = 1,
     .plan = plan, .key = key, .row = compute, .finish = finish, .progress = "steps: (capture, step, layer)",
     .plots = plots, .nplots = 1, .index = index_section,
+    .claim = "early denoising steps are more sensitive to reuse.",
 };
 
 int cmd_steps(int argc, char **argv) { return exp_main(&exp_steps, argc, argv); }

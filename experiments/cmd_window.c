@@ -11,6 +11,24 @@
 #include <math.h>
 #include <string.h>
 
+#define WINDOW_MAX 16
+typedef struct window_opts {
+    double value; /* theta or alpha as given */
+    int have_theta, have_alpha;
+    int windows[WINDOW_MAX], nwindows;
+    unsigned axes;
+    int floor;
+} window_opts;
+
+typedef struct window_state {
+    window_result result; /* first: what paper reads */
+    ripple_reuse_params rp;
+    double theta;      /* the threshold of every window size */
+    const char *rule;  /* where it comes from */
+    /* means over the rows of each window size (in the order of --windows) */
+    double s_score[WINDOW_MAX], s_attn[WINDOW_MAX], mse[WINDOW_MAX], rel_l2[WINDOW_MAX];
+} window_state;
+
 static const char usage[] =
     "usage: ripple window CAPTURE... --out DIR [options]\n\n"
     "Paper Fig. 11: the ripple transform with windows of 2, 3, 4, 6 and 8 tokens,\n"
@@ -92,11 +110,6 @@ static int plan(exp_run *r)
              st->theta, o->have_theta || o->have_alpha ? "given" : "median-w2", wl, axes, o->floor,
              exp_selection(r, sel, sizeof sel));
     EXP_TRY(exp_open(r, 0, buf));
-    EXP_TRY(exp_meta(r, 0, "command", "ripple window"));
-    for (int c = 0; c < r->c.ncaptures; c++)
-        EXP_TRY(exp_meta(r, 0, "capture", "%s (model %s)", r->c.captures[c], r->srcs[c].info->model));
-    EXP_TRY(exp_meta(r, 0, "selection", "%s", sel));
-    EXP_TRY(exp_meta(r, 0, "backend", "%s", ripple_backend_name(r->c.backend)));
     EXP_TRY(exp_meta(r, 0, "threshold_mode", "%s", o->have_alpha ? "channel (theta column holds alpha)" : "absolute"));
     EXP_TRY(exp_meta(r, 0, "theta", "%.9g (%s); the same for every window size", st->theta, st->rule));
     EXP_TRY(exp_meta(r, 0, "axes", "%s", axes));
@@ -145,25 +158,21 @@ static int finish(exp_run *r)
     for (int row = 0; row < exp_rows(r, 0); row++)
         for (int w = 0; w < o->nwindows; w++)
             if (exp_num(r, 0, row, "window") == o->windows[w]) exp_mean_add(&m[w], r, 0, row), exp_mean_add(&all, r, 0, row);
-    enum { NSHOW = 8 };
-    double v[WINDOW_MAX * NSHOW];
-    for (int w = 0; w < o->nwindows; w++) {
-        st->s_score[w] = exp_mean_of(&m[w], r, 0, "s_score"), st->s_attn[w] = exp_mean_of(&m[w], r, 0, "s_attn");
-        st->rows[w] = exp_mean_of(&m[w], r, 0, "rows_reused"), st->mse[w] = exp_mean_of(&m[w], r, 0, "mse");
-        st->rel_l2[w] = exp_mean_of(&m[w], r, 0, "rel_l2"), st->cosine[w] = exp_mean_of(&m[w], r, 0, "cosine");
-        st->psnr[w] = exp_mean_of(&m[w], r, 0, "psnr"), st->count[w] = m[w].rows;
-        const double one[NSHOW] = {o->windows[w], st->s_score[w], st->s_attn[w], st->rows[w], st->mse[w],
-                                   st->rel_l2[w], st->cosine[w], st->psnr[w]};
-        memcpy(v + w * NSHOW, one, sizeof one);
-    }
     char axes[4];
     printf("ripple window: %s=%.4g (%s), axes %s, %d unit(s)%s\n", o->have_alpha ? "alpha" : "theta", st->theta,
            st->rule, cli_axes_str(o->axes, axes), r->nunits,
            r->reused_rows[0] ? " (finished rows of an earlier run reused)" : "");
-    static const exp_show show[NSHOW] = {{"window", "%6s", "%6.0f", 0},     {"s_score", "%9s", "%8.2f%%", 100},
-        {"s_attn", "%9s", "%8.2f%%", 100},   {"rows_reused", "%11s", "%10.2f%%", 100}, {"mse", "%12s", "%12.4g", 0},
-        {"rel_l2", "%9s", "%9.4g", 0},       {"cosine", "%8s", "%8.5f", 0},      {"psnr", "%8s", "%8.2f", 0}};
-    exp_show_table(stdout, NSHOW, show, o->nwindows, v);
+    printf("%6s %9s %9s %11s %12s %9s %8s %8s\n", "window", "s_score", "s_attn", "rows_reused", "mse", "rel_l2",
+           "cosine", "psnr");
+    st->result.mse_w2 = NAN;
+    for (int w = 0; w < o->nwindows; w++) {
+        st->s_score[w] = exp_mean_of(&m[w], r, 0, "s_score"), st->s_attn[w] = exp_mean_of(&m[w], r, 0, "s_attn");
+        st->mse[w] = exp_mean_of(&m[w], r, 0, "mse"), st->rel_l2[w] = exp_mean_of(&m[w], r, 0, "rel_l2");
+        if (o->windows[w] == 2) st->result.mse_w2 = st->mse[w];
+        printf("%6d %8.2f%% %8.2f%% %10.2f%% %12.4g %9.4g %8.5f %8.2f\n", o->windows[w], 100 * st->s_score[w],
+               100 * st->s_attn[w], 100 * exp_mean_of(&m[w], r, 0, "rows_reused"), st->mse[w], st->rel_l2[w],
+               exp_mean_of(&m[w], r, 0, "cosine"), exp_mean_of(&m[w], r, 0, "psnr"));
+    }
     if (o->floor)
         printf("noise floor (fp32 vs fp64 exact attention): mse %.4g\n", exp_mean_of(&all, r, 0, "floor_mse"));
     printf("(means over units; s_score = score savings, s_attn = attention savings)\n");
@@ -216,18 +225,12 @@ static int plot(exp_run *r, exp_text *gp)
     return 0;
 }
 
-static int index_section(exp_run *r, FILE *md)
+static void index_section(exp_run *r, FILE *md)
 {
     const window_opts *o = r->opts;
     const window_state *st = r->state;
     static const char claim[] = "with the threshold of window 2 kept, larger windows give more savings at a higher "
                                 "output error (Fig. 11).";
-    if (!r->finished || exp_rows(r, 0) == 0) {
-        fprintf(md, "No usable window.tsv.\n\n");
-        paper_verdict(md, "larger windows give more savings at a higher error.", "cannot tell (no table)", "-");
-        return 0;
-    }
-    paper_files(r, md);
     const char *th = rtable_meta_get(r->tabs[0], "theta");
     fprintf(md, "Threshold: %s\n\n| window | score savings s_score | attention savings s_attn | output MSE | rel. L2 |\n"
                 "|---:|---:|---:|---:|---:|\n", th ? th : "?");
@@ -244,7 +247,6 @@ static int index_section(exp_run *r, FILE *md)
              up_m ? "grows" : "does not grow", st->mse[0], st->mse[n - 1]);
     paper_verdict(md, claim, res, "agree when the mean s_score and the mean MSE over units both do not decrease from "
                                   "one window size to the next (sizes in increasing order).");
-    return 0;
 }
 
 static const exp_plot_def plots[] = {{"window", 800, 500, plot, NULL}};
@@ -255,6 +257,7 @@ const exp_def exp_window = {
     .state_size = sizeof(window_state), .tables = tables, .ntables = 1,
     .plan = plan, .key = key, .row = compute, .finish = finish, .progress = "window",
     .plots = plots, .nplots = 1, .index = index_section,
+    .claim = "larger windows give more savings at a higher error.",
 };
 
 int cmd_window(int argc, char **argv) { return exp_main(&exp_window, argc, argv); }

@@ -84,12 +84,18 @@ exp_run *exp_new(const exp_def *def)
     return r;
 }
 
+static void unload(exp_group *g)
+{
+    if (!g->eu) return;
+    for (int k = 0; k < g->count; k++) eval_unit_free(&g->eu[k]);
+    free(g->eu);
+    g->eu = NULL;
+}
+
 void exp_free(exp_run *r)
 {
     if (!r) return;
-    for (int g = 0; g < r->ngroups; g++)
-        if (r->groups[g].eu)
-            for (int k = 0; k < r->groups[g].count; k++) eval_unit_free(&r->groups[g].eu[k]);
+    for (int g = 0; g < r->ngroups; g++) unload(&r->groups[g]);
     for (int i = 0; r->tabs && i < r->def->ntables; i++) rtable_free(r->tabs[i]);
     for (int c = 0; r->srcs && c < r->c.ncaptures; c++) src_close(&r->srcs[c]);
     if (r->lock_fd >= 0) close(r->lock_fd);
@@ -159,18 +165,20 @@ static int common_option(exp_run *r, int c, char *arg)
         else if (!strcmp(arg, "cuda")) o->backend = RIPPLE_BACKEND_CUDA;
         else return exp_fail(r, EXP_USAGE, "--backend: '%s' is not cpu or cuda", arg);
         return 0;
-    default: EXP_ASSERT(0);
+    default: abort(); /* not a common option: a bug */
     }
 }
 
 /* Option o of the description with its value arg. */
-static int own_option(exp_run *r, const exp_opt *o, char *arg)
+static int own_option(exp_run *r, const exp_opt *o, const char *arg)
 {
     char name[64], err[CLI_ERR], buf[2048], *items[256];
     snprintf(name, sizeof name, "--%s", o->name);
     char *field = (char *)r->opts + o->off;
     int64_t iv;
     int n, rc = 0;
+    size_t len = strlen(r->given);
+    snprintf(r->given + len, sizeof r->given - len, " %s%s%s", name, arg ? " " : "", arg ? arg : "");
     if (o->given) *(int *)((char *)r->opts + o->given - 1) = 1;
     switch (o->kind) {
     case EXP_FLAG: *(int *)field = 1; break;
@@ -242,54 +250,12 @@ int exp_parse(exp_run *r, int argc, char **argv)
     return 0;
 }
 
-/* The value of option o in opts as a command line gives it; "" when it is
- * at its default (in def). */
-static void show_option(const exp_opt *o, const void *opts, const void *def, char *buf, size_t n)
+int exp_set(exp_run *r, const char *name, const char *value)
 {
-    const char *f = (const char *)opts + o->off, *d = (const char *)def + o->off;
-    size_t len = 0;
-    buf[0] = '\0';
-    switch (o->kind) {
-    case EXP_FLAG:
-    case EXP_UNSET:
-        if (*(const int *)f != *(const int *)d) snprintf(buf, n, "--%s", o->name);
-        return;
-    case EXP_INT:
-        if (*(const int *)f != *(const int *)d) snprintf(buf, n, "--%s %d", o->name, *(const int *)f);
-        return;
-    case EXP_DOUBLE:
-        if (memcmp(f, d, sizeof(double)) && !(isnan(*(const double *)f) && isnan(*(const double *)d)))
-            snprintf(buf, n, "--%s %.9g", o->name, *(const double *)f);
-        return;
-    case EXP_TEXT:
-        if (*(const char *const *)f && *(const char *const *)f != *(const char *const *)d)
-            snprintf(buf, n, "--%s %s", o->name, *(const char *const *)f);
-        return;
-    case EXP_AXES: {
-        char a[4];
-        if (*(const unsigned *)f != *(const unsigned *)d)
-            snprintf(buf, n, "--%s %s", o->name, cli_axes_str(*(const unsigned *)f, a));
-        return;
-    }
-    case EXP_MODE:
-        if (*(const int *)f != *(const int *)d)
-            snprintf(buf, n, "--%s %s", o->name, *(const int *)f == RIPPLE_THRESHOLD_CHANNEL ? "channel" : "absolute");
-        return;
-    case EXP_DOUBLES:
-    case EXP_INTS: {
-        int cnt = *(const int *)((const char *)opts + o->count), dcnt = *(const int *)((const char *)def + o->count);
-        size_t el = o->kind == EXP_INTS ? sizeof(int) : sizeof(double);
-        if (cnt == dcnt && !memcmp(f, d, (size_t)cnt * el)) return;
-        len = (size_t)snprintf(buf, n, "--%s ", o->name);
-        for (int i = 0; i < cnt && len < n; i++)
-            len += o->kind == EXP_INTS ? (size_t)snprintf(buf + len, n - len, "%s%d", i ? "," : "", ((const int *)f)[i])
-                                       : (size_t)snprintf(buf + len, n - len, "%s%.6g", i ? "," : "", ((const double *)f)[i]);
-        return;
-    }
-    case EXP_CUSTOM:
-        if (o->show) o->show(opts, buf, n);
-        return;
-    }
+    for (const exp_opt *o = r->def->opts; o && o->name; o++)
+        if (!strcmp(o->name, name)) return own_option(r, o, value);
+    fprintf(stderr, "ripple: internal error: %s has no option --%s\n", r->def->name, name);
+    abort();
 }
 
 const char *exp_cmdline(const exp_run *r, char *buf, size_t n)
@@ -306,17 +272,8 @@ const char *exp_cmdline(const exp_run *r, char *buf, size_t n)
     if (r->c.svg) ADD(" --svg");
     if (r->c.pdf) ADD(" --pdf");
     if (r->c.fresh) ADD(" --fresh");
-    char *def = calloc(1, r->def->opts_size ? r->def->opts_size : 1), one[1024];
-    if (def && r->def->defaults) r->def->defaults(def);
-    for (const exp_opt *o = r->def->opts; def && o && o->name; o++) {
-        int alias = 0; /* another name of an option above (--alpha-sweep) */
-        for (const exp_opt *p = r->def->opts; p < o; p++) alias |= p->off == o->off && !o->given;
-        if (alias || (o->given && !*(const int *)((const char *)r->opts + o->given - 1))) continue;
-        show_option(o, r->opts, def, one, sizeof one);
-        if (one[0]) ADD(" %s", one);
-    }
+    ADD("%s", r->given);
 #undef ADD
-    free(def);
     return buf;
 }
 
@@ -403,15 +360,8 @@ const char *exp_path(const exp_run *r, const char *name, char *buf, size_t n)
 
 /* ---------------------------------------------------------------- units */
 
-static int cmp_unit(const void *a, const void *b)
-{
-    const exp_unit *x = a, *y = b;
-    if (x->source != y->source) return x->source - y->source;
-    if (x->id.step != y->id.step) return x->id.step - y->id.step;
-    return x->id.layer - y->id.layer;
-}
-
-/* Opens every capture and lists the selected units. */
+/* Opens every capture and lists the selected units, in the sources' order
+ * (step-major, source.h): by capture, step, layer. */
 static int plan_units(exp_run *r)
 {
     int cap = 0;
@@ -442,7 +392,6 @@ static int plan_units(exp_run *r)
         return exp_fail(r, EXP_DATA, "the selection (%s) matches no captured step and layer; `ripple info` lists them",
                         exp_selection(r, sel, sizeof sel));
     }
-    qsort(r->units, (size_t)r->nunits, sizeof *r->units, cmp_unit);
     int *one = exp_alloc(r, (size_t)r->nunits, sizeof *one), *members = exp_alloc(r, (size_t)r->nunits, sizeof *one);
     if (!one || !members) return EXP_DATA;
     for (int i = 0; i < r->nunits; i++) one[i] = 1, members[i] = i;
@@ -467,13 +416,6 @@ void exp_heads(const exp_run *r, int s, int64_t *lo, int64_t *nh)
     *nh = hi - r->c.head_lo;
 }
 
-static void unload(exp_group *g)
-{
-    if (!g->eu) return;
-    for (int k = 0; k < g->count; k++) eval_unit_free(&g->eu[k]);
-    free(g->eu);
-    g->eu = NULL;
-}
 
 int exp_load(exp_run *r, int g, eval_unit **units)
 {
@@ -526,15 +468,13 @@ void exp_row_init(exp_row *row)
     for (int c = 0; c < EXP_MAX_COLS; c++) row->v[c] = NAN, row->s[c] = NULL;
 }
 
-const char *exp_cell(char buf[48], double v) { return rtable_format_num(buf, 48, v); }
-
 /* The cells of row in table i as text, into cells[] (buffers in b). */
 static void format_row(const exp_table_def *td, const exp_row *row, int n, char (*b)[48], const char **cells)
 {
     for (int c = 0; c < n; c++) {
         if (row->s[c]) cells[c] = row->s[c];
         else if (td->cols[c].type == 'i' && isfinite(row->v[c])) snprintf(b[c], 48, "%lld", (long long)row->v[c]), cells[c] = b[c];
-        else cells[c] = exp_cell(b[c], row->v[c]);
+        else cells[c] = rtable_format_num(b[c], 48, row->v[c]);
     }
 }
 
@@ -572,10 +512,19 @@ int exp_open(exp_run *r, int i, const char *options)
     EXP_ASSERT(td->ncols <= EXP_MAX_COLS && !r->tabs[i]);
     for (int c = 0; c < td->ncols; c++) names[c] = td->cols[c].name;
     if (!(r->tabs[i] = rtable_new(td->ncols, names))) return exp_fail(r, EXP_DATA, "out of memory");
-    if (!td->keys) return 0;
     char line[1200], path[4200];
-    EXP_TRY(exp_meta(r, i, "options", "%s", options));
+    if (td->keys) EXP_TRY(exp_meta(r, i, "options", "%s", options));
     EXP_TRY(exp_meta(r, i, "ripple", "%s", RIPPLE_GIT_DESCRIBE));
+    EXP_TRY(exp_meta(r, i, "command", "ripple %s (paper %s)", r->def->name, r->def->paper));
+    if (!td->keys) return 0;
+    for (int c = 0; c < r->c.ncaptures; c++) {
+        const ripple_capture_info *f = r->srcs[c].info;
+        EXP_TRY(exp_meta(r, i, "capture", "%d %s model=%s num_steps=%lld rope_axes=%s seed=%lld prompt=%s", c,
+                         r->c.captures[c], f->model, (long long)f->num_steps, f->rope_axes,
+                         f->has_seed ? (long long)f->seed : -1LL, f->prompt[0] ? f->prompt : "(none)"));
+    }
+    EXP_TRY(exp_meta(r, i, "selection", "%s", exp_selection(r, line, sizeof line)));
+    EXP_TRY(exp_meta(r, i, "backend", "%s", ripple_backend_name(r->c.backend)));
     snprintf(line, sizeof line, "# options: %s", rtable_meta_get(r->tabs[i], "options"));
     if (!r->c.fresh) {
         tsv_path(r, i, "", path, sizeof path);
@@ -671,10 +620,10 @@ static int close_tables(exp_run *r)
 
 /* ---------------------------------------------------------------- sweep */
 
-int exp_sweep(exp_run *r, int table, int (*key)(exp_run *, const exp_job *, exp_row *),
-              int (*needed)(exp_run *, const exp_job *), int (*row)(exp_run *, const exp_job *, exp_row *),
-              const char *progress)
+/* The description's jobs over every group, into its first table. */
+static int sweep(exp_run *r)
 {
+    const exp_def *d = r->def;
     const int64_t total = (int64_t)r->ngroups * r->njobs;
     int64_t done = 0;
     for (int g = 0; g < r->ngroups; g++) {
@@ -682,15 +631,15 @@ int exp_sweep(exp_run *r, int table, int (*key)(exp_run *, const exp_job *, exp_
             const exp_job job = {g, j, &r->units[r->members[r->groups[g].first]]};
             exp_row rw;
             exp_row_init(&rw);
-            EXP_TRY(key(r, &job, &rw));
-            if (exp_find(r, table, &rw) >= 0 && !(needed && needed(r, &job))) continue;
-            EXP_TRY(row(r, &job, &rw));
-            EXP_TRY(exp_put(r, table, &rw));
-            if (progress) cli_progress(progress, done + 1, total);
+            EXP_TRY(d->key(r, &job, &rw));
+            if (exp_find(r, 0, &rw) >= 0 && !(d->needed && d->needed(r, &job))) continue;
+            EXP_TRY(d->row(r, &job, &rw));
+            EXP_TRY(exp_put(r, 0, &rw));
+            if (d->progress) cli_progress(d->progress, done + 1, total);
         }
         if (!r->groups[g].kept) unload(&r->groups[g]);
     }
-    if (progress) cli_progress_done();
+    if (d->progress) cli_progress_done();
     return 0;
 }
 
@@ -710,22 +659,6 @@ double exp_mean_of(const exp_mean *m, const exp_run *r, int table, const char *c
     int c = rtable_col(r->tabs[table], col);
     EXP_ASSERT(c >= 0);
     return m->n[c] ? m->sum[c] / m->n[c] : NAN;
-}
-
-void exp_show_table(FILE *f, int n, const exp_show *cols, int nrows, const double *v)
-{
-    for (int k = 0; k < n; k++) {
-        fprintf(f, k ? " " : "");
-        fprintf(f, cols[k].hfmt, cols[k].head);
-    }
-    fprintf(f, "\n");
-    for (int row = 0; row < nrows; row++) {
-        for (int k = 0; k < n; k++) {
-            fprintf(f, k ? " " : "");
-            fprintf(f, cols[k].vfmt, v[row * n + k] * (cols[k].scale ? cols[k].scale : 1));
-        }
-        fprintf(f, "\n");
-    }
 }
 
 /* ---------------------------------------------------------------- plots */
@@ -1034,7 +967,7 @@ int exp_execute(exp_run *r)
     if (d->run) return d->run(r);
     EXP_TRY(plan_units(r));
     EXP_TRY(d->plan(r));
-    EXP_TRY(exp_sweep(r, 0, d->key, d->needed, d->row, d->progress));
+    EXP_TRY(sweep(r));
     if (d->finish) EXP_TRY(d->finish(r));
     EXP_TRY(close_tables(r));
     int missing = 0;
