@@ -206,6 +206,38 @@ Test(compare, reuse_rows_agree_with_eval)
     free(e.text);
 }
 
+/* The attention-map masks run from the registry by `ripple eval --method`
+ * exactly as compare runs them: the same density target (1 - s_attn of
+ * reuse as printed) and so the same rows. */
+Test(compare, attention_map_rows_agree_with_eval)
+{
+    const char *dir = out_dir("run_eval_maps");
+    char args[2048];
+    snprintf(args, sizeof args, "compare '%s' --out '%s' --thetas 0.05 --methods reuse,svg,window,oracle-topk "
+             "--steps 49", capture(), dir);
+    cr_assert_eq(tu_ripple(NULL, args), 0, "compare failed: %s", tu_err());
+    tsv t;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/compare.tsv", dir);
+    tsv_read(&t, path);
+    cr_assert_eq(t.nrows, 4);
+    snprintf(args, sizeof args, "eval '%s' --step 49 --layer 0 --theta 0.05 --method svg,window,oracle-topk "
+             "--format tsv", capture());
+    cr_assert_eq(tu_ripple(NULL, args), 0, "eval failed: %s", tu_err());
+    tsv e;
+    tsv_read(&e, tu_tmp_path("out.txt"));
+    const char *methods[] = {"svg", "window", "oracle-topk"};
+    const char *cols[] = {"s_score", "s_attn", "mse", "rel_l2", "cosine", "max_abs"};
+    for (size_t m = 0; m < 3; m++) {
+        int rc = find_row(&t, methods[m], NULL, NULL), re = find_row(&e, methods[m], NULL, NULL);
+        cr_assert(rc >= 0 && re >= 0, "%s missing", methods[m]);
+        for (size_t c = 0; c < sizeof cols / sizeof cols[0]; c++)
+            cr_expect_str_eq(t.cells[rc][col(&t, cols[c])], e.cells[re][col(&e, cols[c])], "%s %s", methods[m], cols[c]);
+    }
+    free(t.text);
+    free(e.text);
+}
+
 Test(compare, rerun_reuses_finished_rows)
 {
     const char *dir = out_dir("run_resume");
