@@ -419,6 +419,7 @@ static void plot_panel(const exp_run *r, exp_text *gp, const char *xcol, int sco
                    eval_methods[m].name);
         first = 0;
     }
+    if (first) exp_printf(gp, "plot NaN notitle"); /* no method of this panel (only attention-map masks) */
     if (o->floor) exp_printf(gp, ", \\\n     floor with lines dt 2 lw 2 lc rgb \"black\" title \"fp32 noise floor\"");
     exp_printf(gp, "\n");
 }
