@@ -349,8 +349,11 @@ static void run(experiment *x, args *a, const paper_opts *o)
 {
     size_t n = 0;
     n += (size_t)snprintf(x->cmdline + n, sizeof x->cmdline - n, "ripple");
-    for (int i = 0; i < a->n && n < sizeof x->cmdline; i++)
-        n += (size_t)snprintf(x->cmdline + n, sizeof x->cmdline - n, " %s", a->v[i]);
+    for (int i = 0; i < a->n && n < sizeof x->cmdline; i++) {
+        char word[1100];
+        n += (size_t)snprintf(x->cmdline + n, sizeof x->cmdline - n, " %s",
+                              drv_shell_word(word, sizeof word, a->v[i]));
+    }
     printf("\n== %s (%s): %s\n", x->name, x->paper, x->cmdline);
     fflush(NULL); /* nothing buffered may be written twice by the child */
     double t0 = cli_now();
