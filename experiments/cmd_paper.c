@@ -369,9 +369,9 @@ static void run(experiment *x, args *a, const paper_opts *o)
         cli_cmd = x->name;
         optind = 0; /* glibc: full reinitialisation of getopt */
         int rc = x->run(a->n, a->v);
-        fflush(stdout);
+        int out = cli_flush_stdout(); /* _exit skips the check at exit */
         fflush(stderr);
-        _exit(rc);
+        _exit(rc ? rc : out);
     }
     child_pid = pid;
     if (pending_signal) kill(pid, pending_signal); /* arrived before child_pid was set */
