@@ -45,6 +45,18 @@ static void check_stdout(void)
     _exit(CLI_EXIT_DATA);
 }
 
+int cli_flush_stdout(void)
+{
+    errno = 0;
+    int bad = fflush(stdout) != 0;
+    int err = bad ? errno : 0;
+    if (!bad && !ferror(stdout)) return CLI_EXIT_OK;
+    if (!error_reported)
+        fprintf(stderr, "ripple %s: cannot write to standard output: %s\n", cli_cmd,
+                err ? strerror(err) : "a write failed");
+    return CLI_EXIT_DATA;
+}
+
 void cli_check_stdout_at_exit(void)
 {
     if (atexit(check_stdout)) {

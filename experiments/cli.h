@@ -23,6 +23,10 @@ extern const char *cli_cmd;
  * output: REASON" goes to stderr and the exit status becomes 1. Call once,
  * first thing in main. */
 void cli_check_stdout_at_exit(void);
+/* The same check now, for a process that ends with _exit (a forked child):
+ * flushes stdout; returns CLI_EXIT_OK, or prints the message and returns
+ * CLI_EXIT_DATA. */
+int cli_flush_stdout(void);
 
 /* Prints "ripple CMD: msg" and exits 2 (usage) or 1 (data). */
 _Noreturn void cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

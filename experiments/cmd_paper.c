@@ -349,8 +349,11 @@ static void run(experiment *x, args *a, const paper_opts *o)
 {
     size_t n = 0;
     n += (size_t)snprintf(x->cmdline + n, sizeof x->cmdline - n, "ripple");
-    for (int i = 0; i < a->n && n < sizeof x->cmdline; i++)
-        n += (size_t)snprintf(x->cmdline + n, sizeof x->cmdline - n, " %s", a->v[i]);
+    for (int i = 0; i < a->n && n < sizeof x->cmdline; i++) {
+        char word[1100];
+        n += (size_t)snprintf(x->cmdline + n, sizeof x->cmdline - n, " %s",
+                              drv_shell_word(word, sizeof word, a->v[i]));
+    }
     printf("\n== %s (%s): %s\n", x->name, x->paper, x->cmdline);
     fflush(NULL); /* nothing buffered may be written twice by the child */
     double t0 = cli_now();
@@ -366,9 +369,9 @@ static void run(experiment *x, args *a, const paper_opts *o)
         cli_cmd = x->name;
         optind = 0; /* glibc: full reinitialisation of getopt */
         int rc = x->run(a->n, a->v);
-        fflush(stdout);
+        int out = cli_flush_stdout(); /* _exit skips the check at exit */
         fflush(stderr);
-        _exit(rc);
+        _exit(rc ? rc : out);
     }
     child_pid = pid;
     if (pending_signal) kill(pid, pending_signal); /* arrived before child_pid was set */

@@ -440,6 +440,27 @@ const char *drv_gp_string(char *dst, size_t n, const char *s)
     return dst;
 }
 
+const char *drv_shell_word(char *dst, size_t n, const char *s)
+{
+    if (*s && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./:=,+@%-") == strlen(s)) {
+        snprintf(dst, n, "%s", s);
+        return dst;
+    }
+    size_t k = 0;
+    if (k + 1 < n) dst[k++] = '\'';
+    for (; *s; s++) {
+        const char *piece = *s == '\'' ? "'\\''" : NULL;
+        size_t len = piece ? 4 : 1;
+        if (k + len + 1 >= n) break;
+        if (piece) memcpy(dst + k, piece, 4);
+        else dst[k] = *s;
+        k += len;
+    }
+    if (k + 1 < n) dst[k++] = '\'';
+    if (n) dst[k < n ? k : n - 1] = '\0';
+    return dst;
+}
+
 int drv_exit_status(int plot_rc) { return plot_rc < 0 ? CLI_EXIT_DATA : CLI_EXIT_OK; }
 
 /* Full path of the executable prog found in $PATH into buf; 0 if none
@@ -668,10 +689,11 @@ int drv_plot(const drv_opts *o, const char *name, const char *body, int width, i
     }
     char gnuplot[4200];
     if (!find_in_path("gnuplot", gnuplot, sizeof gnuplot)) {
+        char dir[8400];
         fprintf(stderr,
                 "ripple %s: gnuplot not found: %s.tsv and %s.gp are written; to draw the figure,\n"
                 "  apt-get install gnuplot-nox && (cd %s && gnuplot %s.gp)\n",
-                cli_cmd, name, name, o->out_dir, name);
+                cli_cmd, name, name, drv_shell_word(dir, sizeof dir, o->out_dir), name);
         return 1;
     }
     const char *fmts[3] = {"png", o->svg ? "svg" : NULL, o->pdf ? "pdf" : NULL};

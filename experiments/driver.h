@@ -146,6 +146,10 @@ int drv_plot(const drv_opts *o, const char *name, const char *body, int width, i
 /* Exit status of a driver after its figures: CLI_EXIT_DATA when a
  * drv_plot call failed (returned -1), else CLI_EXIT_OK. */
 int drv_exit_status(int plot_rc);
+/* s as one word for a POSIX shell, for commands printed to be copied: as it
+ * is when made of [A-Za-z0-9_./:=,+@%-] only, else in single quotes (a
+ * quote inside as '\''). Cut to dst[n]. Returns dst. */
+const char *drv_shell_word(char *dst, size_t n, const char *s);
 /* Copies s into dst[n] as the inside of a gnuplot double-quoted string:
  * backslash and double quote escaped, control characters as spaces, cut at
  * a character boundary of the escaped text. Returns dst. */

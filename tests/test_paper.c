@@ -216,6 +216,14 @@ static pid_t child_of(pid_t pid)
     return 0;
 }
 
+/* 1 when the kernel lists a process's children in /proc (child_of needs it). */
+static int have_proc_children(void)
+{
+    char p[64];
+    snprintf(p, sizeof p, "/proc/%d/task/%d/children", (int)getpid(), (int)getpid());
+    return tu_exists(p);
+}
+
 /* Starts `ripple paper CAPTURE --out dir` in the background. */
 static pid_t start_paper(const char *capture_path, const char *dir)
 {
@@ -242,7 +250,7 @@ static const char *slow_capture(void)
 
 Test(paper, signals_reach_the_children_and_a_second_run_is_refused)
 {
-    if (!tu_exists("/proc/self/task")) cr_skip_test("no /proc");
+    if (!have_proc_children()) cr_skip_test("no /proc/PID/task/TID/children (CONFIG_PROC_CHILDREN)");
     const char *c = slow_capture();
     const char *dir = tu_tmp("p_signal");
     pid_t paper = start_paper(c, dir);
@@ -277,7 +285,7 @@ Test(paper, signals_reach_the_children_and_a_second_run_is_refused)
 
 Test(paper, children_die_when_paper_is_killed)
 {
-    if (!tu_exists("/proc/self/task")) cr_skip_test("no /proc");
+    if (!have_proc_children()) cr_skip_test("no /proc/PID/task/TID/children (CONFIG_PROC_CHILDREN)");
     const char *c = slow_capture();
     const char *dir = tu_tmp("p_kill");
     pid_t paper = start_paper(c, dir);
