@@ -20,7 +20,7 @@ if python3 -c 'import h5py, numpy' 2>/dev/null; then
     python3 - "$out" <<'PY'
 import sys, h5py, numpy as np
 out = sys.argv[1]
-def base(name, strings=str, **kw):
+def base(name, strings=np.bytes_, **kw):  # fixed-length strings: no global heap
     f = h5py.File(f"{out}/{name}.h5", "w")
     a = f.attrs
     a["format"] = strings("ripple-capture"); a["format_version"] = 1; a["model"] = strings("m")
@@ -34,7 +34,7 @@ def base(name, strings=str, **kw):
 f, l, x = base("contiguous", strings=np.bytes_)
 for t in "qkvo": l.create_dataset(t, data=x.astype(np.float32))
 f.close()
-f, l, x = base("compact")
+f, l, x = base("compact", strings=str)
 for t in "qkv": l.create_dataset(t, data=x.astype(np.float16), chunks=None)
 f.close()
 f, l, x = base("filters")
