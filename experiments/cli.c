@@ -1,6 +1,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <poll.h>
 #include <signal.h>
@@ -317,9 +318,17 @@ static void limit_child_memory(void)
 
 /* The child of cli_capture_open: one status digit (0 ok, 1 data error,
  * 2 usage error) then the message, on fd; then _exit (no exit handlers:
- * libhdf5's could crash on what the file did to it). */
+ * libhdf5's could crash on what the file did to it). Its own stdout and
+ * stderr go to /dev/null. */
 static _Noreturn void check_child(const char *path, int fd)
 {
+    /* what a dying libhdf5 or libc prints would make the one-line error two */
+    int nul = open("/dev/null", O_WRONLY);
+    if (nul >= 0) {
+        dup2(nul, STDOUT_FILENO);
+        dup2(nul, STDERR_FILENO);
+        close(nul);
+    }
     limit_child_memory();
     ripple_capture *cap = NULL;
     ripple_status s = ripple_capture_open(path, &cap);
@@ -393,7 +402,9 @@ ripple_capture *cli_capture_open(const char *path, const char *what)
             corrupted(path, why);
         }
         if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || got == 0 || !strchr("012", buf[0])) {
-            snprintf(why, sizeof why, "the check ended with status %d and no answer", st);
+            /* e.g. a sanitizer's exit code, or an abort that ended as an exit */
+            snprintf(why, sizeof why, "the check process exited with code %d without an answer",
+                     WIFEXITED(st) ? WEXITSTATUS(st) : -1);
             corrupted(path, why);
         }
         if (buf[0] != '0') {

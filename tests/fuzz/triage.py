@@ -84,6 +84,14 @@ def main():
             rows.append((art, "timeout", "other", "no libFuzzer report in 120 s", ""))
             continue
         kind, verdict, sig, ours = classify(rep)
+        if kind == "oom" and sig == "no-frames":
+            # the RSS limit fired (no stack): again, with a malloc limit that names the allocation
+            try:
+                r = subprocess.run([a.fuzzer, f"-timeout={a.timeout}", "-rss_limit_mb=4096", "-malloc_limit_mb=2048",
+                                    "-runs=1", art], capture_output=True, text=True, errors="replace", timeout=120)
+                kind, verdict, sig, ours = classify(r.stdout + r.stderr)
+            except subprocess.TimeoutExpired:
+                pass
         rows.append((art, kind, verdict, sig, ours))
         if verdict == "libhdf5" and a.copy_libhdf5:
             os.makedirs(a.copy_libhdf5, exist_ok=True)
