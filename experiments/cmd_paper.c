@@ -841,9 +841,7 @@ int cmd_paper(int argc, char **argv)
     /* The first captured layer, for --quick; and a check that every capture opens. */
     char first_layer[32] = "";
     for (int c = 0; c < o.d.ncaptures; c++) {
-        ripple_capture *cap;
-        ripple_status s = ripple_capture_open(o.d.captures[c], &cap);
-        if (s) cli_lib_error(s, "cannot use capture");
+        ripple_capture *cap = cli_capture_open(o.d.captures[c], "cannot use capture"); /* checked in a child */
         if (c == 0 && ripple_capture_num_entries(cap))
             snprintf(first_layer, sizeof first_layer, "%d", ripple_capture_get_entry(cap, 0)->layer);
         ripple_capture_close(cap);

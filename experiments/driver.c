@@ -155,8 +155,7 @@ void drv_units_open(drv_units *u, const drv_opts *o)
     u->caps = cli_alloc((size_t)o->ncaptures, sizeof *u->caps, "captures");
     size_t cap_ids = 0;
     for (int c = 0; c < o->ncaptures; c++) {
-        ripple_status s = ripple_capture_open(o->captures[c], &u->caps[c]);
-        if (s) cli_lib_error(s, "cannot use capture");
+        u->caps[c] = cli_capture_open(o->captures[c], "cannot use capture"); /* metadata checked in a child first */
         const ripple_capture_info *info = ripple_capture_get_info(u->caps[c]);
         if (o->head_lo >= info->num_heads || o->head_hi > info->num_heads)
             cli_usage_error("--heads: %s stores heads 0:%lld", o->captures[c], (long long)info->num_heads);

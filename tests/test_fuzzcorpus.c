@@ -46,3 +46,30 @@ Test(fuzzcorpus, every_file_exits_1)
     }
     cr_log_info("%d files, %d failures", n, bad);
 }
+
+/* The experiment drivers open captures through the same child check: on the
+ * corpus files that crash libhdf5, each driver (and paper) exits 1 saying
+ * the file is corrupted, instead of dying by the signal. */
+Test(fuzzcorpus, drivers_survive_libhdf5_crashes)
+{
+    DIR *d = opendir(CORPUS);
+    cr_assert(d, "no folder %s", CORPUS);
+    char path[1024] = "";
+    for (struct dirent *e; (e = readdir(d));)
+        if (!strncmp(e->d_name, "crash-H5HG_read", 15)) {
+            snprintf(path, sizeof path, "%s/%s", CORPUS, e->d_name);
+            break;
+        }
+    closedir(d);
+    cr_assert(path[0], "the corpus has no crash-H5HG_read-* file");
+    const char *drivers[] = {"window", "groups", "steps --theta 0.1", "fit --target 1e-4", "compare", "paper"};
+    for (size_t i = 0; i < sizeof drivers / sizeof drivers[0]; i++) {
+        char args[1400];
+        char out[32];
+        snprintf(out, sizeof out, "drv%zu", i);
+        snprintf(args, sizeof args, "%s '%s' --out '%s'", drivers[i], path, tu_tmp(out));
+        int rc = tu_ripple("RIPPLE_CHECK_TIMEOUT=5 timeout -s KILL 60", args);
+        cr_expect_eq(rc, 1, "`ripple %s`: exit %d, stderr: %s", args, rc, tu_err());
+        cr_expect(strstr(tu_err(), "corrupted"), "`ripple %s`: %s", args, tu_err());
+    }
+}
