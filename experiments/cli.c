@@ -1,6 +1,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <poll.h>
 #include <signal.h>
@@ -43,6 +44,18 @@ static void check_stdout(void)
     fprintf(stderr, "ripple%s%s: cannot write to standard output: %s\n", strcmp(cli_cmd, "ripple") ? " " : "",
             strcmp(cli_cmd, "ripple") ? cli_cmd : "", err ? strerror(err) : "a write failed");
     _exit(CLI_EXIT_DATA);
+}
+
+int cli_flush_stdout(void)
+{
+    errno = 0;
+    int bad = fflush(stdout) != 0;
+    int err = bad ? errno : 0;
+    if (!bad && !ferror(stdout)) return CLI_EXIT_OK;
+    if (!error_reported)
+        fprintf(stderr, "ripple %s: cannot write to standard output: %s\n", cli_cmd,
+                err ? strerror(err) : "a write failed");
+    return CLI_EXIT_DATA;
 }
 
 void cli_check_stdout_at_exit(void)
@@ -306,7 +319,8 @@ void cli_require_entry(const ripple_capture *cap, int step, int layer)
 /* ------------------------------------------------ opening untrusted files */
 
 /* Seconds the metadata check of path may take: RIPPLE_CHECK_TIMEOUT, else
- * 30 plus 1 per GiB of file (metadata grows with the number of chunks). */
+ * 30 plus 1 per GiB of file (metadata grows with the number of chunks);
+ * -1 when RIPPLE_CHECK_TIMEOUT is not a number of seconds. */
 static double check_limit(const char *path)
 {
     const char *env = getenv("RIPPLE_CHECK_TIMEOUT");
@@ -314,8 +328,7 @@ static double check_limit(const char *path)
         char *end;
         errno = 0;
         double v = strtod(env, &end);
-        if (*end || errno || !(v >= 0) || v > 1e6)
-            cli_usage_error("RIPPLE_CHECK_TIMEOUT='%s' must be seconds in 0..1e6 (0 skips the metadata check)", env);
+        if (*end || errno || !(v >= 0) || v > 1e6) return -1;
         return v;
     }
     struct stat st;
@@ -348,9 +361,17 @@ static void limit_child_memory(void)
 
 /* The child of cli_capture_open: one status digit (0 ok, 1 data error,
  * 2 usage error) then the message, on fd; then _exit (no exit handlers:
- * libhdf5's could crash on what the file did to it). */
+ * libhdf5's could crash on what the file did to it). Its own stdout and
+ * stderr go to /dev/null. */
 static _Noreturn void check_child(const char *path, int fd)
 {
+    /* what a dying libhdf5 or libc prints would make the one-line error two */
+    int nul = open("/dev/null", O_WRONLY);
+    if (nul >= 0) {
+        dup2(nul, STDOUT_FILENO);
+        dup2(nul, STDERR_FILENO);
+        close(nul);
+    }
     limit_child_memory();
     ripple_capture *cap = NULL;
     ripple_status s = ripple_capture_open(path, &cap);
@@ -368,71 +389,115 @@ static _Noreturn void check_child(const char *path, int fd)
     _exit(0);
 }
 
-static _Noreturn void corrupted(const char *path, const char *why)
+/* The message of a file that killed or hung the check. */
+static int corrupted(char *msg, size_t n, const char *path, const char *why)
 {
-    cli_data_error("%s: the file is corrupted (libhdf5 failed reading its metadata: %s)", path, why);
+    snprintf(msg, n, "%s: the file is corrupted (libhdf5 failed reading its metadata: %s)", path, why);
+    return CLI_EXIT_DATA;
+}
+
+int cli_capture_check(const char *path, const char *what, char *msg, size_t n)
+{
+    const double limit = check_limit(path);
+    if (limit < 0) {
+        snprintf(msg, n, "RIPPLE_CHECK_TIMEOUT='%s' must be seconds in 0..1e6 (0 skips the metadata check)",
+                 getenv("RIPPLE_CHECK_TIMEOUT"));
+        return CLI_EXIT_USAGE;
+    }
+    if (limit == 0) return CLI_EXIT_OK;
+    int fds[2];
+    if (pipe(fds) != 0) {
+        snprintf(msg, n, "%s: cannot check the file: pipe: %s", path, strerror(errno));
+        return CLI_EXIT_DATA;
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        snprintf(msg, n, "%s: cannot check the file: fork: %s", path, strerror(errno));
+        close(fds[0]);
+        close(fds[1]);
+        return CLI_EXIT_DATA;
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        check_child(path, fds[1]);
+    }
+    close(fds[1]);
+    char buf[1200];
+    size_t got = 0;
+    int timed_out = 0;
+    const double deadline = cli_now() + limit;
+    for (;;) {
+        double left = deadline - cli_now();
+        if (left <= 0) {
+            timed_out = 1;
+            break;
+        }
+        struct pollfd pf = {.fd = fds[0], .events = POLLIN};
+        int pr = poll(&pf, 1, left > 1e6 ? 1000000000 : (int)(left * 1000.0) + 1);
+        if (pr < 0 && errno == EINTR) continue;
+        if (pr < 0) break;
+        if (pr == 0) continue; /* the loop's clock decides */
+        ssize_t r = read(fds[0], buf + got, sizeof buf - 1 - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break; /* EOF: the child is gone */
+        got += (size_t)r;
+        if (got == sizeof buf - 1) break;
+    }
+    close(fds[0]);
+    buf[got] = '\0';
+    int st = 0;
+    if (timed_out) kill(pid, SIGKILL);
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+    char why[96];
+    if (timed_out) {
+        snprintf(why, sizeof why, "no answer after %.0f s", limit);
+        return corrupted(msg, n, path, why);
+    }
+    if (WIFSIGNALED(st)) {
+        snprintf(why, sizeof why, "signal %d, %s", WTERMSIG(st), strsignal(WTERMSIG(st)));
+        return corrupted(msg, n, path, why);
+    }
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || got == 0 || !strchr("012", buf[0])) {
+        /* e.g. a sanitizer's exit code, or an abort that ended as an exit */
+        snprintf(why, sizeof why, "the check process exited with code %d without an answer",
+                 WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+        return corrupted(msg, n, path, why);
+    }
+    if (buf[0] == '0') return CLI_EXIT_OK;
+    snprintf(msg, n, "%s: %s", what, buf + 1);
+    return buf[0] == '2' ? CLI_EXIT_USAGE : CLI_EXIT_DATA;
 }
 
 ripple_capture *cli_capture_open(const char *path, const char *what)
 {
+    char msg[1400];
+    int rc = cli_capture_check(path, what, msg, sizeof msg);
+    if (rc == CLI_EXIT_USAGE) cli_usage_error("%s", msg);
+    if (rc) cli_data_error("%s", msg);
     ripple_capture *cap = NULL;
-    const double limit = check_limit(path);
-    if (limit > 0) {
-        int fds[2];
-        if (pipe(fds) != 0) cli_data_error("%s: cannot check the file: pipe: %s", path, strerror(errno));
-        fflush(NULL);
-        pid_t pid = fork();
-        if (pid < 0) cli_data_error("%s: cannot check the file: fork: %s", path, strerror(errno));
-        if (pid == 0) {
-            close(fds[0]);
-            check_child(path, fds[1]);
-        }
-        close(fds[1]);
-        char buf[1200];
-        size_t got = 0;
-        int timed_out = 0;
-        const double deadline = cli_now() + limit;
-        for (;;) {
-            double left = deadline - cli_now();
-            if (left <= 0) {
-                timed_out = 1;
-                break;
-            }
-            struct pollfd pf = {.fd = fds[0], .events = POLLIN};
-            int pr = poll(&pf, 1, left > 1e6 ? 1000000000 : (int)(left * 1000.0) + 1);
-            if (pr < 0 && errno == EINTR) continue;
-            if (pr < 0) break;
-            if (pr == 0) continue; /* the loop's clock decides */
-            ssize_t r = read(fds[0], buf + got, sizeof buf - 1 - got);
-            if (r < 0 && errno == EINTR) continue;
-            if (r <= 0) break; /* EOF: the child is gone */
-            got += (size_t)r;
-            if (got == sizeof buf - 1) break;
-        }
-        close(fds[0]);
-        buf[got] = '\0';
-        int st = 0;
-        if (timed_out) kill(pid, SIGKILL);
-        while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
-        char why[96];
-        if (timed_out) {
-            snprintf(why, sizeof why, "no answer after %.0f s", limit);
-            corrupted(path, why);
-        }
-        if (WIFSIGNALED(st)) {
-            snprintf(why, sizeof why, "signal %d, %s", WTERMSIG(st), strsignal(WTERMSIG(st)));
-            corrupted(path, why);
-        }
-        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || got == 0 || !strchr("012", buf[0])) {
-            snprintf(why, sizeof why, "the check ended with status %d and no answer", st);
-            corrupted(path, why);
-        }
-        if (buf[0] != '0') {
-            fprintf(stderr, "ripple %s: %s: %s\n", cli_cmd, what, buf + 1);
-            exit(buf[0] == '2' ? CLI_EXIT_USAGE : CLI_EXIT_DATA);
-        }
-    }
     ripple_status s = ripple_capture_open(path, &cap);
     if (s) cli_lib_error(s, what);
     return cap;
+}
+
+const char *cli_shell_word(char *dst, size_t n, const char *s)
+{
+    if (*s && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./:=,+@%-") == strlen(s)) {
+        snprintf(dst, n, "%s", s);
+        return dst;
+    }
+    size_t k = 0;
+    if (k + 1 < n) dst[k++] = '\'';
+    for (; *s; s++) {
+        const char *piece = *s == '\'' ? "'\\''" : NULL;
+        size_t len = piece ? 4 : 1;
+        if (k + len + 1 >= n) break;
+        if (piece) memcpy(dst + k, piece, 4);
+        else dst[k] = *s;
+        k += len;
+    }
+    if (k + 1 < n) dst[k++] = '\'';
+    if (n) dst[k < n ? k : n - 1] = '\0';
+    return dst;
 }

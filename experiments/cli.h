@@ -23,6 +23,10 @@ extern const char *cli_cmd;
  * output: REASON" goes to stderr and the exit status becomes 1. Call once,
  * first thing in main. */
 void cli_check_stdout_at_exit(void);
+/* The same check now, for a process that ends with _exit (a forked child):
+ * flushes stdout; returns CLI_EXIT_OK, or prints the message and returns
+ * CLI_EXIT_DATA. */
+int cli_flush_stdout(void);
 
 /* Prints "ripple CMD: msg" and exits 2 (usage) or 1 (data). */
 _Noreturn void cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -69,6 +73,15 @@ const char *cli_axes_str(unsigned axes, char buf[4]);
  * exit 1 with "FILE: the file is corrupted (libhdf5 failed reading its
  * metadata: ...)"; a data error found there is printed as it would be here. */
 ripple_capture *cli_capture_open(const char *path, const char *what);
+/* The check of cli_capture_open without exiting: CLI_EXIT_OK when the
+ * file's metadata reads in the child (or RIPPLE_CHECK_TIMEOUT is 0), else
+ * CLI_EXIT_DATA or CLI_EXIT_USAGE with "what: reason" (or the corrupted
+ * file's message) in msg[n]. */
+int cli_capture_check(const char *path, const char *what, char *msg, size_t n);
+/* s as one word for a POSIX shell, for commands printed to be copied: as it
+ * is when made of [A-Za-z0-9_./:=,+@%-] only, else in single quotes (a
+ * quote inside as '\''). Cut to dst[n]. Returns dst. */
+const char *cli_shell_word(char *dst, size_t n, const char *s);
 
 /* Layout of a capture for the library. */
 const ripple_layout *cli_layout(const ripple_capture *cap);

@@ -77,6 +77,35 @@ static void fill(float *x, size_t n, uint64_t seed)
     }
 }
 
+/* The processor from /proc/cpuinfo: name, family/model, and the vector
+ * extensions the paths use; "unknown" without it. */
+static const char *cpu_model(void)
+{
+    static char out[320] = "unknown";
+    char model[160] = "", fam[16] = "?", mod[16] = "?", line[4096];
+    int avx2 = 0, fma = 0, avx512 = 0, got = 0;
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    while (f && fgets(line, sizeof line, f) && got < 4) {
+        char *val = strchr(line, ':');
+        if (!val) continue;
+        val += val[1] == ' ' ? 2 : 1;
+        val[strcspn(val, "\n")] = 0;
+        if (!strncmp(line, "model name", 10)) snprintf(model, sizeof model, "%s", val), got++;
+        else if (!strncmp(line, "cpu family", 10)) snprintf(fam, sizeof fam, "%.15s", val), got++;
+        else if (!strncmp(line, "model\t", 6)) snprintf(mod, sizeof mod, "%.15s", val), got++;
+        else if (!strncmp(line, "flags", 5)) {
+            avx2 = strstr(val, " avx2") != NULL, fma = strstr(val, " fma") != NULL;
+            avx512 = strstr(val, " avx512f") != NULL;
+            got++;
+        }
+    }
+    if (f) fclose(f);
+    if (model[0])
+        snprintf(out, sizeof out, "%s (family %s, model %s; avx2 %s, fma %s, avx512f %s)", model, fam, mod,
+                 avx2 ? "yes" : "no", fma ? "yes" : "no", avx512 ? "yes" : "no");
+    return out;
+}
+
 /* One thing timed: an attention path, sgemm, or torch. */
 typedef struct bench_op {
     char name[32];
@@ -323,6 +352,7 @@ int cmd_bench(int argc, char **argv)
     if (backend == RIPPLE_BACKEND_CPU)
         printf("# cpu path used by default here: %s\n", ripple_cpu_path_name(selected));
     printf("# threads: %lld (attention workers, OpenBLAS sgemm, torch)\n", (long long)threads);
+    printf("# cpu: %s\n", cpu_model());
     printf("# openblas: %s\n", openblas_get_config());
     printf("# shape: heads %lld, seq %lld, dim %lld; reps %lld after 1 warm-up, interleaved\n",
            (long long)heads, (long long)seq, (long long)dim, (long long)reps);

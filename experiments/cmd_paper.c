@@ -196,6 +196,10 @@ static int capture_lines(exp_run *r, FILE *md)
 {
     for (int c = 0; c < r->c.ncaptures; c++) {
         src s;
+        if (!md) { /* the first pass: the metadata is read in a child first (libhdf5 may crash on it) */
+            int chk = cli_capture_check(r->c.captures[c], "cannot use capture", r->msg, sizeof r->msg);
+            if (chk) return chk == CLI_EXIT_USAGE ? EXP_USAGE : EXP_DATA;
+        }
         ripple_status st = src_open_capture(r->c.captures[c], &s);
         if (st) return exp_lib(r, st, "cannot use capture");
         const ripple_capture_info *i = s.info;

@@ -178,7 +178,9 @@ static int own_option(exp_run *r, const exp_opt *o, const char *arg)
     int64_t iv;
     int n, rc = 0;
     size_t len = strlen(r->given);
-    snprintf(r->given + len, sizeof r->given - len, " %s%s%s", name, arg ? " " : "", arg ? arg : "");
+    char word[1100];
+    snprintf(r->given + len, sizeof r->given - len, " %s%s%s", name, arg ? " " : "",
+             arg ? cli_shell_word(word, sizeof word, arg) : "");
     if (o->given) *(int *)((char *)r->opts + o->given - 1) = 1;
     switch (o->kind) {
     case EXP_FLAG: *(int *)field = 1; break;
@@ -262,10 +264,11 @@ const char *exp_cmdline(const exp_run *r, char *buf, size_t n)
 {
     size_t len = (size_t)snprintf(buf, n, "ripple %s", r->def->name);
 #define ADD(...) (len += len < n ? (size_t)snprintf(buf + len, n - len, __VA_ARGS__) : 0)
-    for (int c = 0; c < r->c.ncaptures; c++) ADD(" %s", r->c.captures[c]);
-    ADD(" --out %s", r->c.out_dir ? r->c.out_dir : "?");
-    if (r->c.steps) ADD(" --steps %s", r->c.steps);
-    if (r->c.layers) ADD(" --layers %s", r->c.layers);
+    char w[1100];
+    for (int c = 0; c < r->c.ncaptures; c++) ADD(" %s", cli_shell_word(w, sizeof w, r->c.captures[c]));
+    ADD(" --out %s", r->c.out_dir ? cli_shell_word(w, sizeof w, r->c.out_dir) : "?");
+    if (r->c.steps) ADD(" --steps %s", cli_shell_word(w, sizeof w, r->c.steps));
+    if (r->c.layers) ADD(" --layers %s", cli_shell_word(w, sizeof w, r->c.layers));
     if (r->c.head_hi >= 0) ADD(" --heads %lld:%lld", (long long)r->c.head_lo, (long long)r->c.head_hi);
     else if (r->c.head_lo) ADD(" --heads %lld:", (long long)r->c.head_lo);
     if (r->c.backend != RIPPLE_BACKEND_CPU) ADD(" --backend %s", ripple_backend_name(r->c.backend));
@@ -367,6 +370,9 @@ static int plan_units(exp_run *r)
     int cap = 0;
     if (!(r->srcs = exp_alloc(r, (size_t)r->c.ncaptures, sizeof *r->srcs))) return EXP_DATA;
     for (int c = 0; c < r->c.ncaptures; c++) {
+        /* libhdf5 may crash or hang on corrupted metadata: read it in a child first */
+        int chk = cli_capture_check(r->c.captures[c], "cannot use capture", r->msg, sizeof r->msg);
+        if (chk) return chk == CLI_EXIT_USAGE ? EXP_USAGE : EXP_DATA;
         ripple_status s = src_open_capture(r->c.captures[c], &r->srcs[c]);
         if (s) return exp_lib(r, s, "cannot use capture");
         const ripple_capture_info *info = r->srcs[c].info;
@@ -939,10 +945,11 @@ static int plot(exp_run *r, const exp_plot_def *p)
     if (rc) return rc;
     char gnuplot[4200];
     if (!find_in_path("gnuplot", gnuplot, sizeof gnuplot)) {
+        char dir[8400];
         fprintf(stderr,
                 "ripple %s: gnuplot not found: %s.tsv and %s.gp are written; to draw the figure,\n"
                 "  apt-get install gnuplot-nox && (cd %s && gnuplot %s.gp)\n",
-                r->def->name, name, name, r->c.out_dir, name);
+                r->def->name, name, name, cli_shell_word(dir, sizeof dir, r->c.out_dir), name);
         return 1;
     }
     const char *fmts[3] = {"png", r->c.svg ? "svg" : NULL, r->c.pdf ? "pdf" : NULL};

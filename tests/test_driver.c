@@ -171,6 +171,25 @@ Test(driver, out_paths_with_shell_characters_work)
     /* the script names its files relative to the folder, never the path */
     snprintf(p, sizeof p, "%s/steps.gp", dir);
     cr_expect(!strstr(tu_slurp(p), "PWNED"), "the script embeds the --out path");
+
+    /* without gnuplot, the printed command renders the figure when pasted
+     * into a shell: the folder is quoted for it */
+    snprintf(p, sizeof p, "%s/steps.png", dir);
+    cr_assert_eq(unlink(p), 0);
+    cr_assert_eq(chdir(base), 0);
+    rc = tu_ripple("PATH=/nonexistent", a);
+    cr_assert_eq(chdir(cwd), 0);
+    cr_assert_eq(rc, 0, "%s", tu_err());
+    const char *hint = strstr(tu_err(), "(cd ");
+    cr_assert(hint, "no render command in: %s", tu_err());
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%.*s >/dev/null 2>&1", (int)strcspn(hint, "\n"), hint);
+    cr_assert_eq(chdir(base), 0);
+    rc = tu_system(cmd);
+    cr_assert_eq(chdir(cwd), 0);
+    cr_expect_eq(rc, 0, "the printed command failed: %s", cmd);
+    cr_expect(complete_png(p), "the printed command drew no figure: %s", cmd);
+    cr_expect(!tu_exists(marker), "the printed command ran text of the path");
 }
 
 /* ------------------------------------------------------------ ramp files */

@@ -340,6 +340,8 @@ static int in_process(const char *path)
 
 Test(hostile, libhdf5_crash_is_reported)
 {
+    if (getenv("RIPPLE_SANITIZER_RUN"))
+        cr_skip_test("crashes libhdf5 on purpose: under ASan that is libhdf5's report, not ripple's");
     const char *p = heap_patched("heap_crash.h5", 25, 0xff);
     int inproc = in_process(p);
     cr_log_info("in-process (no check): %d", inproc);
@@ -359,6 +361,8 @@ Test(hostile, libhdf5_crash_is_reported)
 
 Test(hostile, libhdf5_hang_is_reported)
 {
+    if (getenv("RIPPLE_SANITIZER_RUN"))
+        cr_skip_test("crashes libhdf5 on purpose: under ASan that is libhdf5's report, not ripple's");
     const char *p = heap_patched("heap_hang.h5", 8, 0xff);
     int inproc = in_process(p);
     cr_log_info("in-process (no check): %d", inproc);

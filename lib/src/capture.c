@@ -51,7 +51,15 @@ static const char axis_letter[] = "thw"; /* indexed by ripple_axis */
 
 /* ------------------------------------------------------------ HDF5 glue */
 
-static void h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+/* HDF5's automatic error printing goes off once per thread, at that thread's
+ * first capture call (ripple.h documents it; Debian's libhdf5 is built
+ * thread-safe, where the setting is per thread); our messages come from the
+ * error stack instead (h5_msg). Every entry point calls h5_quiet. */
+static void h5_quiet(void)
+{
+    static _Thread_local int done;
+    if (!done) H5Eset_auto2(H5E_DEFAULT, NULL, NULL), done = 1;
+}
 
 static void close_id(hid_t *id, herr_t (*fn)(hid_t))
 {

@@ -220,8 +220,9 @@ RIPPLE_API ripple_status ripple_attn_exact(ripple_backend b, int64_t heads, int6
  * online CPUs), read at each call. Process-wide settings the library makes,
  * each once and never again: the first CPU call sets OpenBLAS to one thread
  * (openblas_set_num_threads(1); ripple's workers run sgemm side by side),
- * and the first capture call turns off HDF5's automatic error printing
- * (H5Eset_auto2; ripple reports HDF5 errors through ripple_last_error). A
+ * and a thread's first capture call turns off HDF5's automatic error
+ * printing for that thread (H5Eset_auto2 on H5E_DEFAULT; ripple reports HDF5
+ * errors through ripple_last_error). A
  * program that wants OpenBLAS threads for its own sgemm sets them after
  * ripple's first call and back to 1 before ripple's next.
  *
