@@ -372,6 +372,11 @@ static _Noreturn void check_child(const char *path, int fd)
         dup2(nul, STDERR_FILENO);
         close(nul);
     }
+    /* no inherited descriptor but fd: a lock the parent holds (flock is
+     * shared across fork) must end with the parent, not with this check */
+    long maxfd = sysconf(_SC_OPEN_MAX);
+    for (int i = 3; i < (maxfd > 0 && maxfd < 65536 ? maxfd : 65536); i++)
+        if (i != fd) close(i);
     limit_child_memory();
     ripple_capture *cap = NULL;
     ripple_status s = ripple_capture_open(path, &cap);
