@@ -159,16 +159,22 @@ class _CogVideoX(_Spec):
         # (embed_dim = attention_head_dim): read the split off that function on a 2x2x2 grid
         from diffusers.models.embeddings import get_3d_rotary_pos_embed
         d = self.head_dim()
-        if _cfg(self.model, "patch_size_t") is None:
-            cos, sin = get_3d_rotary_pos_embed(d, ((0, 0), (2, 2)), (2, 2), 2)
-        else:
-            cos, sin = get_3d_rotary_pos_embed(d, None, (2, 2), 2, grid_type="slice", max_size=(2, 2))
-        axes, split = _rope_split_from_sin(sin.reshape(2, 2, 2, -1), d, "CogVideoX get_3d_rotary_pos_embed")
-        if _cfg(self.model, "use_rotary_positional_embeddings"):
+        rotary = bool(_cfg(self.model, "use_rotary_positional_embeddings"))
+        try:
+            if _cfg(self.model, "patch_size_t") is None:
+                cos, sin = get_3d_rotary_pos_embed(d, ((0, 0), (2, 2)), (2, 2), 2)
+            else:
+                cos, sin = get_3d_rotary_pos_embed(d, None, (2, 2), 2, grid_type="slice", max_size=(2, 2))
+            axes, split = _rope_split_from_sin(sin.reshape(2, 2, 2, -1), d, "CogVideoX get_3d_rotary_pos_embed")
+        except (AssertionError, UnsupportedModelError, RuntimeError) as e:
+            if rotary:
+                raise UnsupportedModelError(f"CogVideoX with head_dim {d}: its RoPE cannot be split ({e!r})") from e
+            axes, split = "thw", (d - 2 * (d * 3 // 8), d * 3 // 8, d * 3 // 8)
+        if rotary:
             return axes, split, "3D RoPE (diffusers get_3d_rotary_pos_embed, as CogVideoXPipeline builds it)"
         return axes, split, ("none: this CogVideoX adds sin-cos positions to its input and has no RoPE; "
-                             "rope_split is the split of CogVideoX's RoPE variant, kept so that every "
-                             "channel can be reused; its channel groups carry no axis")
+                             "rope_split is the split of CogVideoX's RoPE variant (or thirds where that has "
+                             "none), kept so that every channel can be reused; its groups carry no axis")
 
     def grid(self, hidden_states):
         _, F_, _, H, W = hidden_states.shape

@@ -112,7 +112,23 @@ def tiny_models():
 def cogvideox_rope(model, latent_frames, latent_h, latent_w):
     """The rotary embedding as CogVideoXPipeline._prepare_rotary_positional_embeddings
     builds it (its lines, on latent sizes; the pipeline needs a text encoder)."""
-    from diffusers.models.embeddings import get_3d_rotary_pos_embed, get_resize_crop_region_for_grid
+    from diffusers.models.embeddings import get_3d_rotary_pos_embed
+    try:
+        from diffusers.pipelines.cogvideo.pipeline_cogvideox import get_resize_crop_region_for_grid
+    except ImportError:   # the pipeline module needs transformers; its helper, verbatim:
+        def get_resize_crop_region_for_grid(src, tgt_width, tgt_height):
+            tw, th = tgt_width, tgt_height
+            h, w = src
+            r = h / w
+            if r > (th / tw):
+                resize_height = th
+                resize_width = int(round(th / h * w))
+            else:
+                resize_width = tw
+                resize_height = int(round(tw / w * h))
+            crop_top = int(round((th - resize_height) / 2.0))
+            crop_left = int(round((tw - resize_width) / 2.0))
+            return (crop_top, crop_left), (crop_top + resize_height, crop_left + resize_width)
     c = model.config
     p, pt = c.patch_size, c.patch_size_t
     gh, gw = latent_h // p, latent_w // p
