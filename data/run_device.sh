@@ -29,7 +29,7 @@ python3 -m tinyvdit.make_mini --weights "$WT" --head-mass "$W/head_mass.tsv" --o
 python3 -m tinyvdit.golden --weights "$WT" --data .devdata --out "$W/tiny-vdit-golden.h5" --class 7 --seed 0 --t 0.6
 python3 -c "
 import sys; sys.path.insert(0, 'data')
-from ripple_capture import check_capture
+from ripple_py.capture_file import check_capture
 s = check_capture('$W/tiny-vdit-mini.h5'); print('mini capture ok', s['steps'])"
 ls -la "$W"
 (cd "$W" && tar cf - --exclude='*.tmp' . ) | split -b 15000000 - "$OUTD/bundle.tar.part-"

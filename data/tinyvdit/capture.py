@@ -15,9 +15,9 @@ import sys
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # data/ for ripple_capture
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # data/ for ripple_py
 
-from ripple_capture import CaptureWriter  # noqa: E402
+from ripple_py.capture_file import CaptureWriter  # noqa: E402
 
 from .model import load_weights  # noqa: E402
 from .moving_fmnist import CLASS_NAMES  # noqa: E402
