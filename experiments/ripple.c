@@ -22,6 +22,7 @@ static const command commands[] = {
     {"fit", cmd_fit, "fit a threshold ramp over steps for a target error (Table 1, Eq. 4)"},
     {"window", cmd_window, "savings and error per window size (Fig. 11)"},
     {"groups", cmd_groups, "forced reuse per channel group and axis (Fig. 5)"},
+    {"generate", cmd_generate, "generate a clip of tiny-vdit in C, a method inside the denoising loop"},
     {"paper", cmd_paper, "run every experiment and write an index of figures and tables"},
 };
 
