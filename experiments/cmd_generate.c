@@ -208,63 +208,6 @@ static void parse(int argc, char **argv, gen_opts *o)
         cli_usage_error("--capture-steps/-layers/-heads/-no-o need --capture FILE");
 }
 
-/* A ramp file (`ripple fit` writes it): "key value" lines, # comments.
- * The same keys and rules as the other commands' --ramp. */
-static void load_ramp(const char *path, rampfit_ramp *r, ripple_threshold_mode *mode)
-{
-    FILE *f = fopen(path, "r");
-    if (!f) cli_data_error("cannot open ramp %s: %s", path, strerror(errno));
-    static const char *const keys[] = {"mode", "theta_start", "theta_end", "i_min", "i_max", "num_steps"};
-    int seen[6] = {0}, lineno = 0;
-    char line[512];
-    memset(r, 0, sizeof *r);
-    *mode = RIPPLE_THRESHOLD_ABSOLUTE;
-    while (fgets(line, sizeof line, f)) {
-        lineno++;
-        char *hash = strchr(line, '#');
-        if (hash) *hash = '\0';
-        char key[64], val[128], extra[8];
-        int n = sscanf(line, "%63s %127s %7s", key, val, extra);
-        if (n <= 0) continue;
-        if (n != 2) {
-            fclose(f);
-            cli_data_error("%s:%d: expected 'key value' (keys: mode, theta_start, theta_end, i_min, i_max, num_steps)",
-                           path, lineno);
-        }
-        int k = 0;
-        while (k < 6 && strcmp(key, keys[k])) k++;
-        if (k == 6 || seen[k]) {
-            fclose(f);
-            cli_data_error("%s:%d: %s key '%.60s'", path, lineno, k == 6 ? "unknown" : "repeated", key);
-        }
-        seen[k] = 1;
-        char *end;
-        errno = 0;
-        double v = k ? strtod(val, &end) : 0;
-        int bad = 0;
-        if (k == 0) {
-            if (!strcmp(val, "channel")) *mode = RIPPLE_THRESHOLD_CHANNEL;
-            else bad = strcmp(val, "absolute") != 0;
-        } else {
-            bad = *end || errno || !isfinite(v) || v < 0 || (k >= 3 && (v != floor(v) || v > 1e6));
-        }
-        if (bad) {
-            fclose(f);
-            cli_data_error("%s:%d: bad value '%.60s' for %s", path, lineno, val, key);
-        }
-        if (k == 1) r->theta_start = v;
-        if (k == 2) r->theta_end = v;
-        if (k == 3) r->i_min = (int)v;
-        if (k == 4) r->i_max = (int)v;
-        if (k == 5) r->num_steps = (int)v;
-    }
-    fclose(f);
-    for (int k = 1; k < 6; k++)
-        if (!seen[k]) cli_data_error("%s: missing key %s", path, keys[k]);
-    if (r->i_min > r->i_max || r->i_max >= r->num_steps || r->num_steps < 1)
-        cli_data_error("%s: needs 0 <= i_min <= i_max < num_steps", path);
-}
-
 /* "all" or a comma list of integers in [0, n): flags[n]. */
 static void parse_select(const char *opt, const char *s, int n, unsigned char *flags)
 {
@@ -615,8 +558,9 @@ int cmd_generate(int argc, char **argv)
     char ramp_desc[256] = "";
     if (o.ramp) {
         rampfit_ramp r;
-        ripple_threshold_mode mode;
-        load_ramp(o.ramp, &r, &mode);
+        char err[RAMPFIT_ERR];
+        if (rampfit_load(o.ramp, &r, err)) cli_data_error("%s", err); /* the one ramp reader */
+        ripple_threshold_mode mode = r.mode;
         if (r.num_steps != o.steps)
             cli_data_error("%s: a ramp of %d steps, the run has %d", o.ramp, r.num_steps, o.steps);
         step_theta = cli_alloc((size_t)o.steps, sizeof(double), "the ramp");
