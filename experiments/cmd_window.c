@@ -4,7 +4,8 @@
  *
  * Output in --out DIR: window.tsv (one row per capture, step, layer and
  * window size), window.gp and window.png (savings and mse against window
- * size, both means over the selected units). */
+ * size, and below on an axis of its own the fully reused rows, all means
+ * over the selected units). */
 #include "experiments.h"
 #include "scale.h"
 
@@ -180,30 +181,45 @@ static int finish(exp_run *r)
     return 0;
 }
 
-/* Means per window size (smooth unique) of the savings on the left axis (%)
- * and of mse on the right axis (log); the x tics are the run's sizes. */
+/* Two panels on one x axis (the run's window sizes as tics): above, the
+ * means per window size (smooth unique) of the savings on the left axis (%)
+ * and of mse on the right axis (log); below, on an axis of its own, the
+ * share of query rows fully reused, which is often well under 1% and would
+ * lie on the x axis of the savings' 0-100% scale. */
+enum { WIN_W = 800, WIN_H = 680, WIN_TITLE = 50, WIN_LOWER = 240 }; /* canvas; multiplot title, lower panel */
 static int plot(exp_run *r, exp_text *gp)
 {
     const window_opts *o = r->opts;
     int wmin = o->windows[0], wmax = o->windows[0];
-    char tics[512] = "";
-    size_t nt = 0;
+    char tics[512] = "", blank[512] = ""; /* the tics with and without labels */
+    size_t nt = 0, nb = 0;
     for (int i = 0; i < o->nwindows; i++) {
         wmin = o->windows[i] < wmin ? o->windows[i] : wmin;
         wmax = o->windows[i] > wmax ? o->windows[i] : wmax;
         nt += (size_t)snprintf(tics + nt, sizeof tics - nt, "%s\"%d\" %d", i ? ", " : "", o->windows[i], o->windows[i]);
+        nb += (size_t)snprintf(blank + nb, sizeof blank - nb, "%s\"\" %d", i ? ", " : "", o->windows[i]);
     }
+    const double H = WIN_H;
     exp_printf(gp,
         "set datafile columnheaders\n"
         "stats \"window.tsv\" using (column(\"mse\")) nooutput\n"
         "mse_lo = STATS_min; mse_hi = STATS_max\n"
+        "stats \"window.tsv\" using (100*column(\"rows_reused\")) nooutput\n"
+        "rows_hi = STATS_max\n"
         "stats \"window.tsv\" using (strcol(\"floor_mse\") eq \"nan\" ? 0 : column(\"floor_mse\")) nooutput\n"
         "floor = STATS_mean\n"
         "floor_text = floor > 0 ? sprintf(\"%%.1e\", floor) : \"not computed\"\n"
-        "set title sprintf(\"Window size (paper Fig. 11): the threshold of window 2 at every size\\n"
+        "set multiplot title sprintf(\"Window size (paper Fig. 11): the threshold of window 2 at every size\\n"
         "mean over captured steps and layers; noise floor (fp32 vs fp64) MSE %%s\", floor_text)\n"
-        "set xlabel \"window size w (tokens)\" offset 0,0.6\n"
-        "set bmargin 6.5\n"
+        "set lmargin at screen %.4f\n"
+        "set rmargin at screen %.4f\n"
+        "set xrange [%g:%g]\n"
+        "# upper panel: savings (left) and MSE (right); x tic labels only on the lower panel\n"
+        "set origin 0, %.4f\n"
+        "set size 1, %.4f\n"
+        "set bmargin 1\n"
+        "set xtics (%s)\n"
+        "set key outside top center horizontal Left reverse box samplen 2 width 2\n"
         "set my2tics 10\n"
         "set ylabel \"savings (%%)\"\n"
         "set y2label sprintf(\"output MSE vs exact attention%%s\", mse_lo > 0 ? \" (log)\" : \"\")\n"
@@ -214,14 +230,32 @@ static int plot(exp_run *r, exp_text *gp)
         "else { set y2range [0 : (mse_hi > 0 ? mse_hi * 1.1 : 1)] }\n"
         "set y2tics\n"
         "set format y2 \"%%.1e\"\n"
-        "set xrange [%g:%g]\n"
-        "set xtics (%s)\n"
-        "set key below center horizontal box\n"
         "plot \"window.tsv\" using (column(\"window\")):(100*column(\"s_score\")) smooth unique with linespoints lw 2 pt 7 lc rgb \"#1f77b4\" title \"score savings s_score (left)\", \\\n"
         "     \"\" using (column(\"window\")):(100*column(\"s_attn\")) smooth unique with linespoints lw 2 pt 5 lc rgb \"#2ca02c\" title \"attention savings s_attn (left)\", \\\n"
-        "     \"\" using (column(\"window\")):(100*column(\"rows_reused\")) smooth unique with linespoints lw 1.5 dt 2 pt 4 lc rgb \"#17becf\" title \"query rows fully reused (left)\", \\\n"
-        "     \"\" using (column(\"window\")):(column(\"mse\")) smooth unique axes x1y2 with linespoints lw 2 pt 9 lc rgb \"#d62728\" title \"MSE (right)\"\n",
-        wmin - 0.5, wmax + 0.5, tics);
+        "     \"\" using (column(\"window\")):(column(\"mse\")) smooth unique axes x1y2 with linespoints lw 2 pt 9 lc rgb \"#d62728\" title sprintf(\"output MSE (right%%s)\", mse_lo > 0 ? \", log\" : \"\")\n"
+        "# lower panel: query rows fully reused, on a linear axis fitted to its values\n"
+        "unset y2tics\n"
+        "unset y2label\n"
+        "unset logscale y2\n"
+        "set origin 0, 0\n"
+        "set size 1, %.4f\n"
+        "set bmargin 3.2\n"
+        "set xtics (%s)\n"
+        "set xlabel \"window size w (tokens)\" offset 0,0.3\n"
+        "set ylabel \"rows reused (%%)\"\n"
+        "rows_top = rows_hi > 0 ? rows_hi * 1.25 : 1.0\n"
+        "set yrange [0 : rows_top]\n"
+        "# about 4 tic steps of 1, 2 or 5 times a power of 10\n"
+        "tic_m = 10.0**floor(log10(rows_top / 4.0)); tic_f = rows_top / 4.0 / tic_m\n"
+        "set ytics mirror 0, tic_m * (tic_f < 1.5 ? 1 : tic_f < 3.5 ? 2 : tic_f < 7.5 ? 5 : 10)\n"
+        "set format y \"%%g\"\n"
+        "set key outside top center horizontal Left reverse box samplen 2 width 2\n"
+        "if (!(rows_hi > 0)) set label 1 \"no query row fully reused at any window size\" at graph 0.5, graph 0.5 center\n"
+        "plot \"window.tsv\" using (column(\"window\")):(100*column(\"rows_reused\")) smooth unique with linespoints lw 2 pt 4 "
+        "lc rgb \"#17becf\" title \"query rows fully reused (%% of rows; none of their scores computed)\"\n"
+        "unset multiplot\n",
+        78 / (double)WIN_W, 1 - 110 / (double)WIN_W, wmin - 0.5, wmax + 0.5,
+        WIN_LOWER / H, 1 - WIN_TITLE / H - WIN_LOWER / H, blank, WIN_LOWER / H, tics);
     return 0;
 }
 
@@ -249,7 +283,7 @@ static void index_section(exp_run *r, FILE *md)
                                   "one window size to the next (sizes in increasing order).");
 }
 
-static const exp_plot_def plots[] = {{"window", 800, 500, plot, NULL}};
+static const exp_plot_def plots[] = {{"window", WIN_W, WIN_H, plot, NULL}};
 
 const exp_def exp_window = {
     .name = "window", .paper = "Fig. 11", .title = "window size", .usage = usage,
