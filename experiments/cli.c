@@ -372,6 +372,11 @@ static _Noreturn void check_child(const char *path, int fd)
         dup2(nul, STDERR_FILENO);
         close(nul);
     }
+    /* no inherited descriptor but fd: a lock the parent holds (flock is
+     * shared across fork) must end with the parent, not with this check */
+    long maxfd = sysconf(_SC_OPEN_MAX);
+    for (int i = 3; i < (maxfd > 0 && maxfd < 65536 ? maxfd : 65536); i++)
+        if (i != fd) close(i);
     limit_child_memory();
     ripple_capture *cap = NULL;
     ripple_status s = ripple_capture_open(path, &cap);
@@ -500,4 +505,38 @@ const char *cli_shell_word(char *dst, size_t n, const char *s)
     if (k + 1 < n) dst[k++] = '\'';
     if (n) dst[k < n ? k : n - 1] = '\0';
     return dst;
+}
+
+cli_unit_opts cli_unit_defaults(void)
+{
+    return (cli_unit_opts){.step = -1, .layer = -1, .head_lo = 0, .head_hi = -1, .tsv = !isatty(STDOUT_FILENO),
+                           .backend = RIPPLE_BACKEND_CPU};
+}
+
+int cli_unit_option(int c, const char *arg, char **argv, cli_unit_opts *u)
+{
+    switch (c) {
+    case CLI_O_STEP: u->step = (int)cli_int("--step", arg, 0, 1000000); return 1;
+    case CLI_O_LAYER: u->layer = (int)cli_int("--layer", arg, 0, 1000000); return 1;
+    case CLI_O_HEADS: cli_range("--heads", arg, &u->head_lo, &u->head_hi); return 1;
+    case CLI_O_FORMAT:
+        if (!strcmp(arg, "tsv")) u->tsv = 1;
+        else if (!strcmp(arg, "table")) u->tsv = 0;
+        else cli_usage_error("--format: '%s' is not table or tsv", arg);
+        return 1;
+    case CLI_O_BACKEND:
+        if (!strcmp(arg, "cpu")) u->backend = RIPPLE_BACKEND_CPU;
+        else if (!strcmp(arg, "cuda")) u->backend = RIPPLE_BACKEND_CUDA;
+        else cli_usage_error("--backend: '%s' is not cpu or cuda", arg);
+        return 1;
+    case ':': cli_usage_error("option %s needs a value", argv[optind - 1]);
+    default: cli_usage_error("unknown option '%s'", argv[optind - 1]);
+    }
+}
+
+const char *cli_one_capture(int argc, char **argv)
+{
+    if (optind >= argc) cli_usage_error("missing CAPTURE (an HDF5 capture file)");
+    if (optind + 1 < argc) cli_usage_error("unexpected argument '%s'", argv[optind + 1]);
+    return argv[optind];
 }

@@ -64,6 +64,29 @@ unsigned cli_axes(const char *opt, const char *s);
 /* Writes the axis letters of a set into buf[4] ("thw"). */
 const char *cli_axes_str(unsigned axes, char buf[4]);
 
+/* The options of the commands that read one unit of one capture (eval,
+ * info): --step, --layer, --heads, --format table|tsv (CLI_UNIT_LONGOPTS),
+ * and --backend cpu|cuda (a command that has it adds its entry). Their
+ * getopt_long codes: */
+enum { CLI_O_STEP = 0x4000, CLI_O_LAYER, CLI_O_HEADS, CLI_O_FORMAT, CLI_O_BACKEND };
+#define CLI_UNIT_LONGOPTS                                                                                        \
+    {"step", required_argument, 0, CLI_O_STEP}, {"layer", required_argument, 0, CLI_O_LAYER},                  \
+        {"heads", required_argument, 0, CLI_O_HEADS}, {"format", required_argument, 0, CLI_O_FORMAT}
+typedef struct cli_unit_opts {
+    int step, layer;          /* -1: not given */
+    int64_t head_lo, head_hi; /* hi = -1: to the last stored head */
+    int tsv;                  /* --format tsv (default: when stdout is not a terminal) */
+    ripple_backend backend;
+} cli_unit_opts;
+/* Defaults of the above. */
+cli_unit_opts cli_unit_defaults(void);
+/* Handles getopt_long's code c when it is a CLI_O_* code (exits with a usage
+ * error on a bad value) and returns 1; otherwise reports the getopt error
+ * c stands for (':' a missing value, else an unknown option) and exits 2. */
+int cli_unit_option(int c, const char *arg, char **argv, cli_unit_opts *u);
+/* The one CAPTURE operand after the options, or a usage error. */
+const char *cli_one_capture(int argc, char **argv);
+
 /* Opens a capture for a command, or exits (1, or 2 for a usage error) with
  * "ripple CMD: what: reason". libhdf5 1.10 can crash or hang on corrupted
  * metadata, so the file's metadata is first read in a child process

@@ -62,15 +62,12 @@ static void usage(FILE *f)
 
 typedef struct {
     const char *path;
-    int step, layer;
-    int64_t head_lo, head_hi;
+    cli_unit_opts u;
     ripple_reuse_params rp;
     int have_theta, have_alpha;
     const char *ramp;
     const ripple_layout *lay;
     int methods[EVAL_METHOD_COUNT];
-    ripple_backend backend;
-    int tsv;
     int floor;
     int wide;
 } eval_opts;
@@ -93,27 +90,21 @@ static void parse_methods(const char *s, int *on)
 
 static void parse(int argc, char **argv, eval_opts *o)
 {
-    enum { O_STEP = 256, O_LAYER, O_HEADS, O_THETA, O_TT, O_TH, O_TW, O_ALPHA, O_AXES,
-           O_WINDOW, O_GROUPS, O_METHOD, O_BACKEND, O_FORMAT, O_NOFLOOR, O_RAMP, O_WIDE };
-    static const struct option longopts[] = {
-        {"step", required_argument, 0, O_STEP},     {"layer", required_argument, 0, O_LAYER},
-        {"heads", required_argument, 0, O_HEADS},   {"theta", required_argument, 0, O_THETA},
+    enum { O_THETA = 256, O_TT, O_TH, O_TW, O_ALPHA, O_AXES, O_WINDOW, O_GROUPS, O_METHOD, O_NOFLOOR, O_RAMP, O_WIDE };
+    static const struct option longopts[] = {CLI_UNIT_LONGOPTS,
+        {"backend", required_argument, 0, CLI_O_BACKEND}, {"theta", required_argument, 0, O_THETA},
         {"theta-t", required_argument, 0, O_TT},    {"theta-h", required_argument, 0, O_TH},
         {"theta-w", required_argument, 0, O_TW},    {"alpha", required_argument, 0, O_ALPHA},
         {"axes", required_argument, 0, O_AXES},     {"window", required_argument, 0, O_WINDOW},
         {"groups", required_argument, 0, O_GROUPS}, {"method", required_argument, 0, O_METHOD},
-        {"backend", required_argument, 0, O_BACKEND}, {"format", required_argument, 0, O_FORMAT},
         {"no-floor", no_argument, 0, O_NOFLOOR},    {"ramp", required_argument, 0, O_RAMP},
-        {"wide", no_argument, 0, O_WIDE},    {"help", no_argument, 0, 'h'},
+        {"wide", no_argument, 0, O_WIDE},           {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
-    o->step = o->layer = -1;
-    o->head_lo = 0;
-    o->head_hi = -1;
+    o->u = cli_unit_defaults();
     o->rp.axes = RIPPLE_AXES_ALL;
     o->rp.window = 2;
     o->floor = 1;
-    o->tsv = !isatty(STDOUT_FILENO);
     for (int m = 0; m <= EVAL_MASK_MAGNITUDE; m++) o->methods[m] = 1;
     double theta_all = 0, theta_axis[3] = {NAN, NAN, NAN};
     opterr = 0;
@@ -121,9 +112,6 @@ static void parse(int argc, char **argv, eval_opts *o)
     while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
         switch (c) {
         case 'h': usage(stdout); exit(CLI_EXIT_OK);
-        case O_STEP: o->step = (int)cli_int("--step", optarg, 0, 1000000); break;
-        case O_LAYER: o->layer = (int)cli_int("--layer", optarg, 0, 1000000); break;
-        case O_HEADS: cli_range("--heads", optarg, &o->head_lo, &o->head_hi); break;
         case O_THETA: theta_all = cli_double("--theta", optarg, 0, INFINITY); o->have_theta = 1; break;
         case O_TT: theta_axis[0] = cli_double("--theta-t", optarg, 0, INFINITY); o->have_theta = 1; break;
         case O_TH: theta_axis[1] = cli_double("--theta-h", optarg, 0, INFINITY); o->have_theta = 1; break;
@@ -133,27 +121,14 @@ static void parse(int argc, char **argv, eval_opts *o)
         case O_WINDOW: o->rp.window = (int)cli_int("--window", optarg, 2, 1 << 20); break;
         case O_GROUPS: o->rp.groups = cli_axes("--groups", optarg); break;
         case O_METHOD: parse_methods(optarg, o->methods); break;
-        case O_BACKEND:
-            if (!strcmp(optarg, "cpu")) o->backend = RIPPLE_BACKEND_CPU;
-            else if (!strcmp(optarg, "cuda")) o->backend = RIPPLE_BACKEND_CUDA;
-            else cli_usage_error("--backend: '%s' is not cpu or cuda", optarg);
-            break;
-        case O_FORMAT:
-            if (!strcmp(optarg, "tsv")) o->tsv = 1;
-            else if (!strcmp(optarg, "table")) o->tsv = 0;
-            else cli_usage_error("--format: '%s' is not table or tsv", optarg);
-            break;
         case O_NOFLOOR: o->floor = 0; break;
         case O_RAMP: o->ramp = cli_nonempty("--ramp", optarg); break;
         case O_WIDE: o->wide = 1; break;
-        case ':': cli_usage_error("option %s needs a value", argv[optind - 1]);
-        default: cli_usage_error("unknown option '%s'", argv[optind - 1]);
+        default: cli_unit_option(c, optarg, argv, &o->u);
         }
     }
-    if (optind >= argc) cli_usage_error("missing CAPTURE (an HDF5 capture file)");
-    if (optind + 1 < argc) cli_usage_error("unexpected argument '%s'", argv[optind + 1]);
-    o->path = argv[optind];
-    if (o->step < 0 || o->layer < 0)
+    o->path = cli_one_capture(argc, argv);
+    if (o->u.step < 0 || o->u.layer < 0)
         cli_usage_error("--step and --layer are required (`ripple info %s` lists them)", o->path);
     if (o->have_theta && o->have_alpha)
         cli_usage_error("--theta and --alpha exclude each other (absolute vs channel thresholds)");
@@ -168,7 +143,7 @@ static void parse(int argc, char **argv, eval_opts *o)
         char err[RAMPFIT_ERR];
         if (rampfit_load(o->ramp, &r, err)) cli_data_error("%s", err);
         o->rp.mode = r.mode;
-        o->rp.theta[0] = o->rp.theta[1] = o->rp.theta[2] = rampfit_theta(&r, o->step);
+        o->rp.theta[0] = o->rp.theta[1] = o->rp.theta[2] = rampfit_theta(&r, o->u.step);
     }
 }
 
@@ -218,21 +193,21 @@ int cmd_eval(int argc, char **argv)
 
     ripple_capture *cap = cli_capture_open(o.path, "cannot use capture");
     const ripple_capture_info *info = ripple_capture_get_info(cap);
-    cli_require_entry(cap, o.step, o.layer);
+    cli_require_entry(cap, o.u.step, o.u.layer);
     src source;
     ripple_status s;
     if ((s = src_from_capture(cap, &source))) cli_lib_error(s, "cannot use capture");
     o.lay = &info->layout;
-    if (o.head_hi < 0) o.head_hi = info->num_heads;
-    if (o.head_lo >= info->num_heads || o.head_hi > info->num_heads)
-        cli_usage_error("--heads %lld:%lld: the capture stores heads 0:%lld", (long long)o.head_lo,
-                        (long long)o.head_hi, (long long)info->num_heads);
-    if (o.backend == RIPPLE_BACKEND_CUDA && !ripple_backend_available(RIPPLE_BACKEND_CUDA))
+    if (o.u.head_hi < 0) o.u.head_hi = info->num_heads;
+    if (o.u.head_lo >= info->num_heads || o.u.head_hi > info->num_heads)
+        cli_usage_error("--heads %lld:%lld: the capture stores heads 0:%lld", (long long)o.u.head_lo,
+                        (long long)o.u.head_hi, (long long)info->num_heads);
+    if (o.u.backend == RIPPLE_BACKEND_CUDA && !ripple_backend_available(RIPPLE_BACKEND_CUDA))
         cli_data_error("--backend cuda: no usable CUDA device, or ripple was built without CUDA");
 
     eval_unit u;
-    const src_unit id = {o.step, o.layer, 0};
-    if ((s = eval_unit_load(&u, &source, &id, o.head_lo, o.head_hi - o.head_lo, o.backend)))
+    const src_unit id = {o.u.step, o.u.layer, 0};
+    if ((s = eval_unit_load(&u, &source, &id, o.u.head_lo, o.u.head_hi - o.u.head_lo, o.u.backend)))
         cli_lib_error(s, "cannot evaluate");
 
     static const char *const columns[] = {"method", "mode", "theta", "theta_t", "theta_h", "theta_w",
@@ -244,10 +219,10 @@ int cmd_eval(int argc, char **argv)
     rtable_meta(t, "ripple", "%s", RIPPLE_GIT_DESCRIBE);
     rtable_meta(t, "capture", "%s", o.path);
     rtable_meta(t, "model", "%s", info->model);
-    rtable_meta(t, "step", "%d", o.step);
-    rtable_meta(t, "layer", "%d", o.layer);
-    rtable_meta(t, "heads", "%lld:%lld", (long long)o.head_lo, (long long)o.head_hi);
-    rtable_meta(t, "backend", "%s", ripple_backend_name(o.backend));
+    rtable_meta(t, "step", "%d", o.u.step);
+    rtable_meta(t, "layer", "%d", o.u.layer);
+    rtable_meta(t, "heads", "%lld:%lld", (long long)o.u.head_lo, (long long)o.u.head_hi);
+    rtable_meta(t, "backend", "%s", ripple_backend_name(o.u.backend));
     rtable_meta(t, "threshold_mode", "%s (theta columns hold %s)",
                 o.rp.mode == RIPPLE_THRESHOLD_CHANNEL ? "channel" : "absolute",
                 o.rp.mode == RIPPLE_THRESHOLD_CHANNEL ? "alpha" : "absolute thresholds");
@@ -279,10 +254,10 @@ int cmd_eval(int argc, char **argv)
     /* the terminal table shows the main columns; TSV and --wide show all */
     static const char *const brief[] = {"method", "theta", "window", "axes", "s_score", "s_attn",
         "rows_reused", "q_reused", "k_reused", "mse", "rel_l2", "cosine", "psnr"};
-    int rc = o.tsv    ? rtable_write_tsv(t, stdout)
+    int rc = o.u.tsv    ? rtable_write_tsv(t, stdout)
              : o.wide ? rtable_write_pretty(t, stdout)
                       : rtable_write_pretty_cols(t, stdout, (int)(sizeof brief / sizeof brief[0]), brief);
-    if (!o.tsv)
+    if (!o.u.tsv)
         printf("s_score: score savings (partial scores not computed); s_attn: attention savings "
                "(share of QK^T+PV FLOPs); row exact: fp32 vs fp64 noise floor. %s\n",
                o.rp.mode == RIPPLE_THRESHOLD_CHANNEL ? "theta holds alpha (channel-wise thresholds)."

@@ -41,41 +41,25 @@ static void usage(FILE *f)
 
 typedef struct {
     const char *path;
-    int step, layer; /* -1: not given */
-    int64_t head_lo, head_hi;
-    int tsv, deltas;
+    cli_unit_opts u;
+    int deltas;
 } info_opts;
 
 static void parse(int argc, char **argv, info_opts *o)
 {
-    enum { O_STEP = 256, O_LAYER, O_HEADS, O_FORMAT, O_NODELTAS };
+    enum { O_NODELTAS = 256 };
     static const struct option longopts[] = {
-        {"step", required_argument, 0, O_STEP},     {"layer", required_argument, 0, O_LAYER},
-        {"heads", required_argument, 0, O_HEADS},   {"format", required_argument, 0, O_FORMAT},
-        {"no-deltas", no_argument, 0, O_NODELTAS},  {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
-    *o = (info_opts){.step = -1, .layer = -1, .head_lo = 0, .head_hi = -1, .deltas = 1};
+        CLI_UNIT_LONGOPTS, {"no-deltas", no_argument, 0, O_NODELTAS}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    *o = (info_opts){.u = cli_unit_defaults(), .deltas = 1};
+    o->u.tsv = 0; /* info's default is the table, terminal or not */
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'h': usage(stdout); exit(CLI_EXIT_OK);
-        case O_STEP: o->step = (int)cli_int("--step", optarg, 0, 1000000); break;
-        case O_LAYER: o->layer = (int)cli_int("--layer", optarg, 0, 1000000); break;
-        case O_HEADS: cli_range("--heads", optarg, &o->head_lo, &o->head_hi); break;
-        case O_FORMAT:
-            if (!strcmp(optarg, "tsv")) o->tsv = 1;
-            else if (!strcmp(optarg, "table")) o->tsv = 0;
-            else cli_usage_error("--format: '%s' is not table or tsv", optarg);
-            break;
-        case O_NODELTAS: o->deltas = 0; break;
-        case ':': cli_usage_error("option %s needs a value", argv[optind - 1]);
-        default: cli_usage_error("unknown option '%s'", argv[optind - 1]);
-        }
+        if (c == 'h') usage(stdout), exit(CLI_EXIT_OK);
+        else if (c == O_NODELTAS) o->deltas = 0;
+        else cli_unit_option(c, optarg, argv, &o->u);
     }
-    if (optind >= argc) cli_usage_error("missing CAPTURE (an HDF5 capture file)");
-    if (optind + 1 < argc) cli_usage_error("unexpected argument '%s'", argv[optind + 1]);
-    o->path = argv[optind];
+    o->path = cli_one_capture(argc, argv);
 }
 
 /* ------------------------------------------------------------- helpers */
@@ -288,24 +272,24 @@ int cmd_info(int argc, char **argv)
 
     /* the (step, layer) and heads of the delta table, checked before printing */
     int dstep = -1, dlayer = -1;
-    int64_t h0 = o.head_lo, h1 = o.head_hi < 0 ? info->num_heads : o.head_hi;
+    int64_t h0 = o.u.head_lo, h1 = o.u.head_hi < 0 ? info->num_heads : o.u.head_hi;
     if (h0 >= info->num_heads || h1 > info->num_heads)
         cli_usage_error("--heads: %s stores heads 0:%lld", o.path, (long long)info->num_heads);
     if (ne > 0) {
-        if (o.step >= 0 && o.layer >= 0) {
-            cli_require_entry(cap, o.step, o.layer);
-            dstep = o.step, dlayer = o.layer;
+        if (o.u.step >= 0 && o.u.layer >= 0) {
+            cli_require_entry(cap, o.u.step, o.u.layer);
+            dstep = o.u.step, dlayer = o.u.layer;
         } else {
             for (size_t i = 0; i < ne && dstep < 0; i++) {
                 const ripple_capture_entry *e = ripple_capture_get_entry(cap, i);
-                if ((o.step < 0 || e->step == o.step) && (o.layer < 0 || e->layer == o.layer))
+                if ((o.u.step < 0 || e->step == o.u.step) && (o.u.layer < 0 || e->layer == o.u.layer))
                     dstep = e->step, dlayer = e->layer;
             }
-            if (dstep < 0 && o.step >= 0) cli_require_entry(cap, o.step, 0);
+            if (dstep < 0 && o.u.step >= 0) cli_require_entry(cap, o.u.step, 0);
             if (dstep < 0)
-                cli_data_error("%s: layer %d is not captured at any step", o.path, o.layer);
+                cli_data_error("%s: layer %d is not captured at any step", o.path, o.u.layer);
         }
-    } else if (o.step >= 0 || o.layer >= 0) {
+    } else if (o.u.step >= 0 || o.u.layer >= 0) {
         cli_data_error("%s: no step or layer is captured", o.path);
     }
 
@@ -345,7 +329,7 @@ int cmd_info(int argc, char **argv)
         app(groups, sizeof groups, &gn, "%sno group %lld-%lld", lay->num_groups ? ", " : "",
             (long long)start, (long long)lay->head_dim - 1);
 
-    if (o.tsv) {
+    if (o.u.tsv) {
         printf("capture\t%s\n", tsv_cell(o.path));
         printf("model\t%s\n", tsv_cell(info->model));
         if (info->source[0]) printf("source\t%s\n", tsv_cell(info->source));
@@ -425,7 +409,7 @@ int cmd_info(int argc, char **argv)
     if (o.deltas && ne > 0) {
         delta_table dt;
         compute_deltas(cap, dstep, dlayer, h0, h1, &dt);
-        print_deltas(&dt, o.tsv, dstep, dlayer, h0, h1);
+        print_deltas(&dt, o.u.tsv, dstep, dlayer, h0, h1);
     }
     ripple_capture_close(cap);
     return CLI_EXIT_OK;

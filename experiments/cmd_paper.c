@@ -217,6 +217,9 @@ static int capture_lines(exp_run *r, FILE *md)
     return 0;
 }
 
+/* The threshold steps ran at and the target fit had, as they were passed on. */
+static char theta[64], target[64];
+
 static int write_index(exp_run *r, experiment *xs, double wall, double exact, int recorded, int failed)
 {
     const paper_opts *o = r->opts;
@@ -238,6 +241,12 @@ static int write_index(exp_run *r, experiment *xs, double wall, double exact, in
                 "paper's \"computation savings\"); *attention savings* s_attn = s_score / 2 (QK^T and PV each cost "
                 "2N^2d; reuse spares only QK^T). Errors compare the attention output with float32 exact "
                 "attention.\n\n");
+    fprintf(md, "Threshold of steps: %s (%s). Target MSE of fit: %s (%s).\n\n", theta[0] ? theta : "none",
+            !isnan(o->theta) ? "given with --theta" : "window's rule: the median window-2 delta of q; set it with --theta X",
+            target[0] ? target : "none",
+            !isnan(o->target) ? "given with --target"
+                              : "the mean MSE steps measured at that threshold, i.e. the MSE at the median-delta "
+                                "threshold; set it with --target MSE");
     /* the paper's order */
     static const int order[X_COUNT] = {X_GROUPS, X_COMPARE, X_STEPS, X_FIT, X_WINDOW};
     fprintf(md, "| experiment | paper | status | wall (s) |\n|---|---|---|---:|\n");
@@ -282,13 +291,13 @@ static int paper_run(exp_run *r)
     run(&xs[X_WINDOW]);
     const exp_run *w = xs[X_WINDOW].run;
     int wdone = w->finished && exp_rows(w, 0);
-    double theta_w = wdone ? exp_num(w, 0, exp_rows(w, 0) - 1, "theta") : NAN;
+    double theta_w = wdone ? rtable_round(((const window_result *)w->state)->theta) : NAN; /* as its table holds it */
     double mse_w2 = wdone ? ((const window_result *)w->state)->mse_w2 : NAN;
     run(&xs[X_GROUPS]);
 
     /* numbers reach the next experiment as a command line would give them:
      * window's threshold as its table holds it, the target in 6 digits */
-    static char theta[64], target[64], ramp[4400];
+    static char ramp[4400];
     snprintf(theta, sizeof theta, "%.9g", isnan(o->theta) ? theta_w : o->theta);
     if (isnan(o->theta) && isnan(theta_w)) not_run(&xs[X_STEPS], "no threshold: window gave none (it failed); give --theta X");
     else set(xs[X_STEPS].run, "theta", theta), run(&xs[X_STEPS]);

@@ -11,7 +11,8 @@
 extern const exp_def exp_window, exp_groups, exp_steps, exp_fit, exp_compare, exp_paper;
 
 typedef struct window_result {
-    double mse_w2; /* mean output MSE of window size 2 (nan when not run) */
+    double mse_w2; /* mean output MSE of window size 2 at theta (nan when not run) */
+    double theta;  /* the threshold at the median window-2 delta (or the first one given) */
 } window_result;
 
 typedef struct steps_result {

@@ -67,18 +67,22 @@ Test(paper, quick_run_writes_an_index_with_working_links)
                       !strncmp(q, "cannot tell", 11),
                   "a verdict that is none of agree, partly, disagree, cannot tell: %.60s", q);
     }
-    cr_expect_eq(verdicts, 5, "%d verdicts in the index", verdicts);
+    /* window 2 (shape, matched savings), groups, steps 2 (trend, prompts), fit, compare */
+    cr_expect_eq(verdicts, 7, "%d verdicts in the index", verdicts);
     free(md);
     free(so);
 }
 
-/* The verdict of a section of index.md: the word after "These captures:". */
-static const char *index_verdict(const char *md, const char *section)
+/* The nth (0-based) verdict of a section of index.md: the word after "These captures:". */
+static const char *index_verdict_n(const char *md, const char *section, int nth)
 {
     const char *s = strstr(md, section);
     cr_assert(s, "no section %s", section);
-    const char *q = strstr(s, "**These captures:** ");
-    cr_assert(q, "no verdict in %s", section);
+    const char *q = s, *next = strstr(s + 1, "\n## ");
+    for (int i = 0; i <= nth; i++) {
+        q = strstr(i ? q + 1 : q, "**These captures:** ");
+        cr_assert(q && (!next || q < next), "no verdict %d in %s", nth, section);
+    }
     q += strlen("**These captures:** ");
     static const verdict_kind kinds[] = {VERDICT_AGREE, VERDICT_PARTLY, VERDICT_DISAGREE, VERDICT_CANNOT_TELL};
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
@@ -87,12 +91,22 @@ static const char *index_verdict(const char *md, const char *section)
     return NULL;
 }
 
-/* Mean of column col over the rows of TSV text whose column key holds val. */
-static double mean_where(const char *text, const char *key, const char *val, const char *col)
+static const char *index_verdict(const char *md, const char *section) { return index_verdict_n(md, section, 0); }
+
+/* Sum of column col over the rows of TSV text whose key columns hold val
+ * (key and val: tab-separated lists of as many names and values); *n: the
+ * number of such rows. */
+static double sum_where(const char *text, const char *key, const char *val, const char *col, int *n)
 {
-    char *t = strdup(text), *save = NULL, *cells[64];
-    int ck = -1, cc = -1, header = 0, n = 0;
+    char *t = strdup(text), *save = NULL, *cells[64], *keys = strdup(key), *vals = strdup(val), *kn[8], *kv[8];
+    int ck[8], nk = 0, cc = -1, header = 0;
+    for (char *q = keys, *r = vals; q && r && nk < 8; nk++) {
+        kn[nk] = q, kv[nk] = r, ck[nk] = -1;
+        if ((q = strchr(q, '\t'))) *q++ = '\0';
+        if ((r = strchr(r, '\t'))) *r++ = '\0';
+    }
     double sum = 0;
+    *n = 0;
     for (char *line = strtok_r(t, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         if (line[0] == '#') continue;
         int nc = 0;
@@ -103,16 +117,36 @@ static double mean_where(const char *text, const char *key, const char *val, con
         }
         if (!header++) {
             for (int c = 0; c < nc; c++) {
-                if (!strcmp(cells[c], key)) ck = c;
+                for (int k = 0; k < nk; k++)
+                    if (!strcmp(cells[c], kn[k])) ck[k] = c;
                 if (!strcmp(cells[c], col)) cc = c;
             }
-            cr_assert(ck >= 0 && cc >= 0, "no column %s or %s", key, col);
-        } else if (!strcmp(cells[ck], val)) {
-            sum += strtod(cells[cc], NULL);
-            n++;
+            for (int k = 0; k < nk; k++) cr_assert(ck[k] >= 0, "no column %s", kn[k]);
+            cr_assert(cc >= 0, "no column %s", col);
+            continue;
         }
+        int match = 1;
+        for (int k = 0; k < nk; k++) match &= ck[k] < nc && !strcmp(cells[ck[k]], kv[k]);
+        if (match) sum += strtod(cells[cc], NULL), ++*n;
     }
-    free(t);
+    free(t), free(keys), free(vals);
+    return sum;
+}
+
+static int count_where(const char *text, const char *key, const char *val)
+{
+    int n;
+    char first[64];
+    snprintf(first, sizeof first, "%.*s", (int)strcspn(key, "\t"), key);
+    sum_where(text, key, val, first, &n);
+    return n;
+}
+
+/* Mean of column col over the rows of TSV text whose key columns hold val. */
+static double mean_where(const char *text, const char *key, const char *val, const char *col)
+{
+    int n;
+    double sum = sum_where(text, key, val, col, &n);
     cr_assert_gt(n, 0, "no row with %s = %s", key, val);
     return sum / n;
 }
@@ -128,22 +162,59 @@ Test(paper, index_verdicts_are_those_of_the_tables)
     cr_assert_eq(tu_ripple(NULL, a), 0, "paper failed: %s", tu_err());
     snprintf(p, sizeof p, "%s/index.md", out);
     char *md = strdup(tu_slurp(p));
-    /* window: mean s_score and mse over the units per window size 2, 4, 8 */
+    /* window: mean s_score and mse over the units per threshold and window size 2, 4, 8 */
     snprintf(p, sizeof p, "%s/window/window.tsv", out);
     char *w = tu_read_table(p);
     cr_assert(w);
-    double s_score[3], mse[3];
-    for (int k = 0; k < 3; k++) {
-        s_score[k] = mean_where(w, "window", k == 0 ? "2" : k == 1 ? "4" : "8", "s_score");
-        mse[k] = mean_where(w, "window", k == 0 ? "2" : k == 1 ? "4" : "8", "mse");
+    const char *thetas[VERDICT_MAX_SWEEP];
+    int nt = 0;
+    {
+        /* the distinct thresholds, in the order of the rows (column 4) */
+        static char cells[VERDICT_MAX_SWEEP][48];
+        for (const char *line = strchr(w, '\n'); line && line[1]; line = strchr(line + 1, '\n')) {
+            if (line[1] == '#' || !strncmp(line + 1, "capture\t", 8)) continue;
+            const char *c = line + 1;
+            for (int col = 0; col < 3; col++) c = strchr(c, '\t') + 1;
+            char v[48];
+            snprintf(v, sizeof v, "%.*s", (int)strcspn(c, "\t"), c);
+            int k;
+            for (k = 0; k < nt && strcmp(cells[k], v); k++) {}
+            if (k == nt && nt < VERDICT_MAX_SWEEP) snprintf(cells[nt], 48, "%s", v), thetas[nt] = cells[nt], nt++;
+        }
     }
-    cr_expect_str_eq(index_verdict(md, "## Fig. 11 —"), verdict_word(verdict_window(3, s_score, mse)));
+    cr_assert_geq(nt, 2, "paper --quick sweeps the thresholds of window (%d)", nt);
+    double wss[3][VERDICT_MAX_SWEEP], wms[3][VERDICT_MAX_SWEEP], outm[3][VERDICT_MAX_SWEEP];
+    for (int k = 0; k < nt; k++)
+        for (int a = 0; a < 3; a++) {
+            char sel[128];
+            snprintf(sel, sizeof sel, "%s\t%d", thetas[k], a == 0 ? 2 : a == 1 ? 4 : 8);
+            wss[a][k] = mean_where(w, "theta\twindow", sel, "s_score");
+            wms[a][k] = mean_where(w, "theta\twindow", sel, "mse");
+        }
+    int agree, judged;
+    cr_expect_str_eq(index_verdict_n(md, "## Fig. 11 —", 1),
+                     verdict_word(verdict_window_matched(3, nt, (const double(*)[VERDICT_MAX_SWEEP])wss,
+                                                         (const double(*)[VERDICT_MAX_SWEEP])wms, outm, &agree, &judged)));
     /* fit: the ramp file */
     snprintf(p, sizeof p, "%s/fit/ramp.txt", out);
     rampfit_ramp ramp;
     char err[RAMPFIT_ERR];
     cr_assert_eq(rampfit_load(p, &ramp, err), 0, "%s", err);
-    cr_expect_str_eq(index_verdict(md, "## Table 1, Eq. 4 —"), verdict_word(verdict_fit(&ramp)));
+    /* fit: the ramp's mse over the target at the captured steps where it reuses */
+    snprintf(p, sizeof p, "%s/fit/fit.tsv", out);
+    char *ft = tu_read_table(p);
+    cr_assert(ft);
+    double ratio[64], lo, hi;
+    int nr = 0;
+    for (int step = 0; step < ramp.num_steps && nr < 64; step++) {
+        char sel[32];
+        snprintf(sel, sizeof sel, "%d\t1", step);
+        if (!count_where(ft, "step\tcaptured", sel)) continue;
+        if (!(mean_where(ft, "step\tcaptured", sel, "theta_ramp") > 0)) continue;
+        ratio[nr++] = mean_where(ft, "step\tcaptured", sel, "mse_at_ramp") / mean_where(ft, "step\tcaptured", sel, "target");
+    }
+    cr_expect_str_eq(index_verdict(md, "## Table 1, Eq. 4 —"), verdict_word(verdict_fit(nr, ratio, 2, &lo, &hi)));
+    free(ft);
     /* steps: the mse of the mean rows, in step order (column 11 of steps.tsv) */
     snprintf(p, sizeof p, "%s/steps/steps.tsv", out);
     char *st = tu_read_table(p);
@@ -168,13 +239,42 @@ Test(paper, index_verdicts_are_those_of_the_tables)
 /* Each verdict on numbers built to agree, to agree in part and to disagree. */
 Test(paper, window_verdict)
 {
-    const double s_up[] = {0.3, 0.5, 0.6}, m_up[] = {1e-5, 2e-5, 2e-5}, s_down[] = {0.6, 0.5, 0.3};
-    const double m_down[] = {3e-5, 2e-5, 1e-5};
-    cr_expect_eq(verdict_window(3, s_up, m_up), VERDICT_AGREE, "savings and error grow");
-    cr_expect_eq(verdict_window(3, s_down, m_down), VERDICT_DISAGREE, "both fall (our model's Fig. 11)");
-    cr_expect_eq(verdict_window(3, s_up, m_down), VERDICT_DISAGREE, "savings grow, error falls");
-    cr_expect_eq(verdict_window(3, s_down, m_up), VERDICT_DISAGREE, "error grows, savings fall");
-    cr_expect_eq(verdict_window(0, s_up, m_up), VERDICT_CANNOT_TELL);
+    /* the paper's shape at one threshold: w=4 reuses and errs more than w=2, w=8 saves less than w=4 */
+    const int w[] = {2, 4, 8};
+    const double s_paper[] = {0.959, 0.970, 0.925}, m_paper[] = {1e-4, 3e-4, 5e-4};
+    const double s_less[] = {0.851, 0.720, 0.550}, m_less[] = {2e-4, 1e-4, 5e-5}; /* our median-delta regime */
+    const double s_more[] = {0.5, 0.6, 0.7}, m_more[] = {1e-5, 2e-5, 3e-5};     /* w=4 as the paper, w=8 not */
+    int more, less;
+    cr_expect_eq(verdict_window_shape(3, w, s_paper, m_paper, &more, &less), VERDICT_AGREE);
+    cr_expect(more == 1 && less == 1);
+    cr_expect_eq(verdict_window_shape(3, w, s_less, m_less, &more, &less), VERDICT_PARTLY);
+    cr_expect(more == 0 && less == 1, "sizes above 4 do save less here, but w=4 does not reuse more");
+    const double s_none[] = {0.5, 0.4, 0.6};
+    cr_expect_eq(verdict_window_shape(3, w, s_none, m_paper, &more, &less), VERDICT_DISAGREE);
+    cr_expect_eq(verdict_window_shape(3, w, s_more, m_more, &more, &less), VERDICT_PARTLY);
+    cr_expect_eq(verdict_window_shape(2, w, s_paper, m_paper, &more, &less), VERDICT_AGREE, "no size above 4");
+    cr_expect_eq(less, -1);
+    cr_expect_eq(verdict_window_shape(1, w, s_paper, m_paper, &more, &less), VERDICT_CANNOT_TELL, "no w=4");
+
+    /* matched savings: window 2 (first) against 4 and 8 over a sweep of 3 thresholds */
+    const double ss[3][VERDICT_MAX_SWEEP] = {{0.6, 0.8, 0.9}, {0.5, 0.7, 0.95}, {0.4, 0.85, 0.99}};
+    const double best2[3][VERDICT_MAX_SWEEP] = {{1e-5, 1e-4, 1e-3}, {1e-4, 1e-3, 1e-2}, {1e-4, 1e-2, 1e-1}};
+    const double worst2[3][VERDICT_MAX_SWEEP] = {{1e-2, 1e-1, 1}, {1e-4, 1e-3, 1e-2}, {1e-4, 1e-2, 1e-1}};
+    double out[3][VERDICT_MAX_SWEEP];
+    int agree, judged;
+    cr_expect_eq(verdict_window_matched(3, 3, ss, best2, out, &agree, &judged), VERDICT_AGREE);
+    cr_expect(agree == 6 && judged == 6, "%d of %d", agree, judged);
+    /* w=4 at s_score 0.8: between (0.7, 1e-3) and (0.95, 1e-2), log-linear */
+    cr_expect_float_eq(out[1][1], pow(10, -3 + 0.1 / 0.25), 1e-12 * out[1][1]);
+    cr_expect_eq(verdict_window_matched(3, 3, ss, worst2, out, &agree, &judged), VERDICT_DISAGREE);
+    const double ss_short[3][VERDICT_MAX_SWEEP] = {{0.6, 0.8, 0.9}, {0.1, 0.2, 0.3}, {0.4, 0.85, 0.99}};
+    cr_expect_eq(verdict_window_matched(3, 3, ss_short, best2, out, &agree, &judged), VERDICT_AGREE,
+                 "a size whose sweep does not reach a saving is not judged there");
+    cr_expect(judged == 3 && isnan(out[1][0]), "%d", judged);
+    const double mixed[3][VERDICT_MAX_SWEEP] = {{1e-3, 1e-4, 1e-3}, {1e-4, 1e-3, 1e-2}, {1e-4, 1e-2, 1e-1}};
+    cr_expect_eq(verdict_window_matched(3, 3, ss, mixed, out, &agree, &judged), VERDICT_PARTLY);
+    cr_expect_eq(verdict_window_matched(1, 3, ss, best2, out, &agree, &judged), VERDICT_CANNOT_TELL);
+
     cr_expect_str_eq(verdict_word(VERDICT_AGREE), "**agree**");
     cr_expect_str_eq(verdict_word(VERDICT_DISAGREE), "**disagree**");
     cr_expect(!strstr(verdict_word(VERDICT_DISAGREE), verdict_word(VERDICT_AGREE)),
@@ -213,13 +313,29 @@ Test(paper, steps_verdict)
 
 Test(paper, fit_verdict)
 {
-    const rampfit_ramp up = {0.2, 0.5, 9, 19, 50, RIPPLE_THRESHOLD_ABSOLUTE};
-    const rampfit_ramp flat = {0.4, 0.4, 9, 19, 50, RIPPLE_THRESHOLD_ABSOLUTE};
-    const rampfit_ramp down = {0.5, 0.2, 9, 19, 50, RIPPLE_THRESHOLD_ABSOLUTE};
-    cr_expect_eq(verdict_fit(&up), VERDICT_AGREE);
-    cr_expect_eq(verdict_fit(&flat), VERDICT_AGREE, "theta_end >= theta_start");
-    cr_expect_eq(verdict_fit(&down), VERDICT_DISAGREE);
-    cr_expect_eq(verdict_fit(NULL), VERDICT_CANNOT_TELL);
+    const double equal[] = {0.9, 1.1, 1.6, 0.6}, spread[] = {0.38, 1.0, 1.68}, off[] = {3, 0.1}, none[] = {NAN};
+    double lo, hi;
+    cr_expect_eq(verdict_fit(4, equal, 2, &lo, &hi), VERDICT_AGREE);
+    cr_expect(lo == 0.6 && hi == 1.6);
+    cr_expect_eq(verdict_fit(3, spread, 2, &lo, &hi), VERDICT_PARTLY, "0.38x is outside [0.5, 2]");
+    cr_expect_eq(verdict_fit(2, off, 2, &lo, &hi), VERDICT_DISAGREE);
+    cr_expect_eq(verdict_fit(1, none, 2, &lo, &hi), VERDICT_CANNOT_TELL);
+    cr_expect_eq(verdict_fit(0, equal, 2, &lo, &hi), VERDICT_CANNOT_TELL);
+}
+
+Test(paper, prompts_verdict)
+{
+    /* two prompts of 4 steps: both falling, alike; both falling, opposite wiggles; one rising */
+    const double alike[] = {4e-4, 3e-4, 1e-4, 5e-5, 8e-4, 5e-4, 2e-4, 1e-4};
+    const double wiggle[] = {4e-4, 1e-4, 3e-4, 5e-5, 4e-4, 5e-4, 1e-4, 2e-4};
+    const double one_up[] = {4e-4, 3e-4, 1e-4, 5e-5, 5e-5, 1e-4, 3e-4, 4e-4};
+    double c;
+    cr_expect_eq(verdict_prompts(2, 4, alike, 0.5, &c), VERDICT_AGREE);
+    cr_expect_gt(c, 0.9);
+    cr_expect_eq(verdict_prompts(2, 4, wiggle, 0.5, &c), VERDICT_PARTLY, "trend in both, correlation %g", c);
+    cr_expect_eq(verdict_prompts(2, 4, one_up, 0.5, &c), VERDICT_DISAGREE);
+    cr_expect_eq(verdict_prompts(1, 4, alike, 0.5, &c), VERDICT_CANNOT_TELL, "one prompt shows nothing about prompts");
+    cr_expect_eq(verdict_prompts(2, 2, alike, 0.5, &c), VERDICT_CANNOT_TELL, "two steps");
 }
 
 Test(paper, compare_verdict)
