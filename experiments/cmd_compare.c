@@ -56,9 +56,10 @@ static const char usage[] =
     "%s\n"
     "Output in DIR: compare.tsv (one row per capture, step, layer, method,\n"
     "threshold), compare_summary.tsv (mean over units per method and threshold),\n"
-    "compare.gp and compare.png: output MSE (log) against attention savings, one\n"
-    "curve per method, the noise floor dashed; a second panel against score savings\n"
-    "for the score-level methods.\n\n"
+    "compare.gp and compare.png: output MSE (log, fitted to the data) against\n"
+    "attention savings, one curve per method, the noise floor dashed (or, when it\n"
+    "lies far below the data, its value in the titles); a second panel against\n"
+    "score savings for the score-level methods.\n\n"
     "Savings: s_score = 1 - computed partial scores / (N^2 d) (the paper's\n"
     "\"computation savings\"); s_attn = s_score / 2, the share of attention FLOPs\n"
     "(QK^T + PV) spared. An attention-map mask of density D (fraction of the N^2\n"
@@ -420,12 +421,19 @@ static void plot_panel(const exp_run *r, exp_text *gp, const char *xcol, int sco
         first = 0;
     }
     if (first) exp_printf(gp, "plot NaN notitle"); /* no method of this panel (only attention-map masks) */
-    if (o->floor) exp_printf(gp, ", \\\n     floor with lines dt 2 lw 2 lc rgb \"black\" title \"fp32 noise floor\"");
+    /* the floor as a line only where it lies in the y range (the title says where it is otherwise) */
+    if (o->floor)
+        exp_printf(gp, ", \\\n     (floor_on ? floor : NaN) with lines dt 2 lw 2 lc rgb \"black\" "
+                       "title (floor_on ? \"fp32 noise floor\" : \"\")");
     exp_printf(gp, "\n");
 }
 
 /* A log y axis when some mean mse is > 0 (else, with nothing reused, every
- * mse is 0 and a log axis would have no point to draw: the axis is linear). */
+ * mse is 0 and a log axis would have no point to draw: the axis is linear).
+ * The log axis is fitted to the data (a factor 3 each side); the noise floor
+ * is drawn as a line only when it lies within two decades below the data,
+ * else the panels' titles give its value and say it is below the axis (a
+ * floor at 1e-13 under data at 1e-8 would squeeze the curves into a strip). */
 static int plot(exp_run *r, exp_text *gp)
 {
     const compare_opts *o = r->opts;
@@ -435,21 +443,31 @@ static int plot(exp_run *r, exp_text *gp)
         "# written by the same run as compare.tsv.\n"
         "S = \"compare_summary.tsv\"\n"
         "set datafile columnheaders\n"
+        "floor = NaN\n"
         "%s"
         "set key outside right top Left reverse box samplen 2 spacing 1.1 width 1\n"
         "%s"
         "set ylabel \"output MSE vs exact attention\"\n"
         "set style data linespoints\n"
         "set multiplot layout 2,1\n"
-        "set title \"Reuse vs masking at equal attention savings (mean over units)\"\n"
+        "set title \"Reuse vs masking at equal attention savings (mean over units)\".floor_note\n"
         "set xlabel \"attention savings s_attn (%% of QK^T + PV FLOPs)\"\n",
         o->floor ? "stats S using (column(\"mse_floor\") > 0 ? column(\"mse_floor\") : NaN) nooutput\n"
                    "floor = STATS_mean\n" : "",
         st->any_mse ? "set logscale y\nset format y \"%.0e\"\n"
+                      "stats S using (column(\"mse\") > 0 ? column(\"mse\") : NaN) nooutput\n"
+                      "mse_lo = STATS_min; mse_hi = STATS_max\n"
+                      "# the floor as a line when within two decades below the data, else a note\n"
+                      "floor_on = floor > 0 && floor >= mse_lo / 100\n"
+                      "set yrange [(floor_on && floor < mse_lo ? floor : mse_lo) / 3 : mse_hi * 3]\n"
+                      "floor_note = floor > 0 && !floor_on ? sprintf(\"\\nfp32 noise floor (fp32 vs fp64 exact "
+                      "attention): MSE %.1e, below the y axis\", floor) : \"\"\n"
                     : "set yrange [0:1]\nset format y \"%.1f\"\n"
-                      "set label 1 \"every output MSE is 0\" at graph 0.5, graph 0.6 center\n");
+                      "set label 1 \"every output MSE is 0\" at graph 0.5, graph 0.6 center\n"
+                      "floor_on = floor > 0\n"
+                      "floor_note = \"\"\n");
     plot_panel(r, gp, "s_attn", 0);
-    exp_printf(gp, "set title \"Score-level methods at equal score savings\"\n"
+    exp_printf(gp, "set title \"Score-level methods at equal score savings\".floor_note\n"
                    "set xlabel \"score savings s_score (%% of partial scores q_c k_c)\"\n");
     plot_panel(r, gp, "s_score", 1);
     exp_printf(gp, "unset multiplot\n");

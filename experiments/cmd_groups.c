@@ -266,42 +266,86 @@ static int plot_bars(exp_run *r, exp_text *gp)
     return 0;
 }
 
+/* Layout of the heat maps, in pixels: 3 equal square panels per row, one
+ * row per channel group, and one colour bar for all of them at the right
+ * (a colour box of its own position, so that no panel shrinks for it). */
+enum { HEAT_W = 800, HEAT_L = 75, HEAT_R = 690, HEAT_SX = 40, HEAT_TOP = 105, HEAT_BOT = 62, HEAT_SY = 75,
+       HEAT_PANEL = (HEAT_R - HEAT_L - 2 * HEAT_SX) / 3 };
+
+/* A panel's height in pixels: its width times the grid's H/W (within 1/4 and 2 panels). */
+static int heat_panel_h(const groups_state *st)
+{
+    double h = HEAT_PANEL * (double)st->H / (double)st->W;
+    return h < HEAT_PANEL / 4 ? HEAT_PANEL / 4 : h > 2 * HEAT_PANEL ? 2 * HEAT_PANEL : (int)(h + 0.5);
+}
+
+static int heat_height(const groups_state *st)
+{
+    return HEAT_TOP + HEAT_BOT + st->ngroups * heat_panel_h(st) + (st->ngroups - 1) * HEAT_SY;
+}
+
+/* A tic step that puts at most 5 labels on an axis of n tokens. */
+static int heat_tic(int64_t n)
+{
+    static const int steps[] = {1, 2, 4, 5, 8, 10, 16, 20, 25, 32, 50, 64, 100, 128, 200, 256, 500, 1000};
+    int i = 0;
+    while (i + 1 < (int)(sizeof steps / sizeof steps[0]) && n > 5 * (int64_t)steps[i]) i++;
+    return steps[i];
+}
+
 /* One panel per cell, rows = channel groups, columns = reuse axes; a shared
- * colour range, logarithmic when it spans more than two decades. */
+ * colour range, logarithmic when it spans more than two decades. Axis
+ * labels on the outer panels only (every panel has the same axes). */
 static int plot_heat(exp_run *r, exp_text *gp)
 {
     const groups_state *st = r->state;
     const exp_unit *hu = &r->units[st->heat_unit];
+    const double W = HEAT_W, H = heat_height(st);
     exp_printf(gp,
         "set datafile columnheaders\n"
         "stats \"groups_heat.tsv\" using (column(\"err\")) nooutput\n"
         "hi = STATS_max\n"
         "stats \"groups_heat.tsv\" using (column(\"err\") > 0 ? column(\"err\") : 1/0) nooutput\n"
         "lo = STATS_min\n"
-        "if (hi > 100 * lo) { set logscale cb; set format cb \"%%.0e\" } else { set format cb \"%%.1e\" }\n"
+        "log_cb = hi > 100 * lo\n"
+        "if (log_cb) { set logscale cb; set format cb \"%%.0e\" } else { set format cb \"%%.1e\" }\n"
+        "# on a log bar, labels at 2 and 5 times each decade too (a bar often spans only two decades)\n"
+        "if (log_cb) { do for [e = floor(log10(lo)) : ceil(log10(hi))] { "
+        "set cbtics add (sprintf(\"%%.0e\", 2 * 10.0**e) 2 * 10.0**e, sprintf(\"%%.0e\", 5 * 10.0**e) 5 * 10.0**e) } }\n"
         "set cbrange [lo:hi]\n"
         "set palette defined (0 \"#440154\", 0.25 \"#3b528b\", 0.5 \"#21918c\", 0.75 \"#5ec962\", 1 \"#fde725\")\n"
+        "# one colour bar for every panel, at the right, placed by hand (no panel shrinks for it):\n"
+        "# drawn with the last panel (@colorbox), none with the others\n"
+        "colorbox = \"set colorbox user origin screen %.4f, screen %.4f size screen %.4f, screen %.4f\"\n"
+        "set cbtics font \",10\"\n"
+        "set cblabel sprintf(\"output error per token, (O'-O)^2%%s\", log_cb ? \" (log scale)\" : \"\") "
+        "offset 0.5,0 font \",11\"\n"
         "unset key\n"
+        "unset grid\n"
         "set size ratio %g\n"
         "set xrange [-0.5:%g]\n"
         "set yrange [%g:-0.5]\n"
-        "set xtics out nomirror 4 font \",8\"\n"
-        "set ytics out nomirror 4 font \",8\"\n"
-        "set cbtics font \",8\"\n"
-        "set xlabel \"w (column)\" offset 0,0.5 font \",9\"\n"
-        "set ylabel \"h (row)\" offset 1,0 font \",9\"\n"
-        "set multiplot layout %d,3 title \"Per-token output error (O'-O)^2, mean over heads and channels: "
-        "frame %lld of step %d, layer %d\\nforced reuse (theta = inf) of one channel group (row) along one axis "
-        "(column); shared colour scale\"\n",
-        (double)st->H / (double)st->W, (double)st->W - 0.5, (double)st->H - 0.5, st->ngroups, (long long)st->frame,
-        hu->id.step, hu->id.layer);
+        "set xtics out nomirror %d font \",10\"\n"
+        "set ytics out nomirror %d font \",10\"\n"
+        "set multiplot layout %d,3 margins screen %.4f, %.4f, %.4f, %.4f spacing screen %.4f, %.4f "
+        "title \"Per-token output error (O'-O)^2, mean over heads and channels: frame %lld of step %d, layer %d\\n"
+        "forced reuse (theta = inf) of one channel group (row) along one axis (column); one colour scale\" "
+        "font \",12\"\n",
+        (HEAT_R + 18) / W, HEAT_BOT / H, 16 / W, (H - HEAT_TOP - HEAT_BOT) / H,
+        (double)st->H / (double)st->W, (double)st->W - 0.5, (double)st->H - 0.5, heat_tic(st->W), heat_tic(st->H),
+        st->ngroups,
+        HEAT_L / W, HEAT_R / W, HEAT_BOT / H, (H - HEAT_TOP) / H, HEAT_SX / W, HEAT_SY / H,
+        (long long)st->frame, hu->id.step, hu->id.layer);
     for (int g = 0; g < st->ngroups; g++)
         for (int a = 0; a < 3; a++) {
             long long first = (long long)(g * 3 + a) * st->H * st->W, last = first + st->H * st->W - 1;
-            exp_printf(gp, "%s\nset title \"%c-channels along %c\" font \",10\"\n"
+            exp_printf(gp, "\n%s\n%s\n%s\nset title \"%c-channels along %c\" offset 0,-0.4 font \",11\"\n"
                            "plot \"groups_heat.tsv\" every ::%lld::%lld using (column(\"w\")):(column(\"h\")):"
                            "(column(\"err\")) with image\n",
-                       a == 2 ? "set colorbox" : "unset colorbox", "thw"[st->gaxis[g]], "thw"[a], first, last);
+                       g == st->ngroups - 1 && a == 2 ? "@colorbox" : "unset colorbox",
+                       a == 0 ? "set ylabel \"h token index (row)\" offset 1,0 font \",10\"" : "unset ylabel",
+                       g == st->ngroups - 1 ? "set xlabel \"w token index (column)\" offset 0,0.3 font \",10\"" : "unset xlabel",
+                       "thw"[st->gaxis[g]], "thw"[a], first, last);
         }
     exp_printf(gp, "unset multiplot\n");
     return 0;
@@ -335,8 +379,7 @@ static void index_section(exp_run *r, FILE *md)
 
 static void heat_size(const exp_run *r, int *width, int *height)
 {
-    const int ng = ((const groups_state *)r->state)->ngroups;
-    *width = 800, *height = ng == 3 ? 760 : 300 + 230 * ng;
+    *width = HEAT_W, *height = heat_height(r->state);
 }
 
 static const exp_plot_def plots[] = {{"groups", 800, 500, plot_bars, NULL}, {"groups_heat", 800, 760, plot_heat, heat_size}};

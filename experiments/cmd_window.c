@@ -7,8 +7,9 @@
  * window 2 is the best trade-off (the lowest error at matched s_score).
  *
  * Output in --out DIR: window.tsv (one row per capture, step, layer,
- * threshold and window size), window.gp and window.png (savings and mse
- * against window size per regime, means over the selected units). */
+ * threshold and window size), window.gp and window.png (score savings,
+ * fully reused rows and mse against window size per regime, three panels,
+ * means over the selected units). */
 #include "experiments.h"
 #include "scale.h"
 
@@ -226,59 +227,98 @@ static int finish(exp_run *r)
     return 0;
 }
 
-/* Two panels against window size, one curve per regime (smooth unique over
- * the rows of that threshold): score savings (and the query rows fully
- * reused, dashed, on the same 0-100% axis) above, MSE (log) below. */
+/* Three panels on one x axis (the run's window sizes as tics), one curve per
+ * regime (threshold), each point the mean over the selected units: score
+ * savings (%) above; the query rows fully reused (%) in the middle, on an
+ * axis of their own (often well under 1%, they would lie on the x axis of a
+ * 0-100% scale); output MSE (log) below. The means: gnuplot's smooth unique
+ * averages the rows of equal x, but only within a run of valid points, so a
+ * filter that blanks the other regimes' rows (x = NaN) would leave one curve
+ * per unit. Every row is kept instead, at x = WIN_SPAN * regime + window, into
+ * a table of means per (regime, window) that the curves then split by x. */
+enum { WIN_W = 800, WIN_H = 900, WIN_SPAN = 10000 };
 static int plot(exp_run *r, exp_text *gp)
 {
     const window_opts *o = r->opts;
     const window_state *st = r->state;
     int wmin = o->windows[0], wmax = o->windows[0];
-    char tics[512] = "", tb[48];
-    size_t nt = 0;
+    char tics[512] = "", blank[512] = "", tb[48]; /* the tics with and without labels */
+    size_t nt = 0, nb = 0;
     for (int i = 0; i < o->nwindows; i++) {
         wmin = o->windows[i] < wmin ? o->windows[i] : wmin;
         wmax = o->windows[i] > wmax ? o->windows[i] : wmax;
         nt += (size_t)snprintf(tics + nt, sizeof tics - nt, "%s\"%d\" %d", i ? ", " : "", o->windows[i], o->windows[i]);
+        nb += (size_t)snprintf(blank + nb, sizeof blank - nb, "%s\"\" %d", i ? ", " : "", o->windows[i]);
     }
+    /* the regime of a row, by its theta as printed in the TSV (-1: none of this run's) */
+    exp_printf(gp, "set datafile columnheaders\nregime(s) = ");
+    for (int k = 0; k < st->nr; k++) exp_printf(gp, "s eq \"%s\" ? %d : ", rtable_format_num(tb, sizeof tb, st->theta[k]), k);
     exp_printf(gp,
-        "set datafile columnheaders\n"
-        "set multiplot layout 2,1 title \"Window size (paper Fig. 11): every size at the threshold of window 2, "
-        "one curve per threshold\\nmeans over captured steps and layers\"\n"
-        "set xrange [%g:%g]\nset xtics (%s)\nset grid ytics\n"
-        "set key outside right top vertical\nset lmargin 10\nset rmargin 24\n"
-        "set ylabel \"savings (%%)\"\nset yrange [0:100]\n"
-        "set label 1 \"solid: score savings s_score\\ndashed: query rows fully reused\" at graph 0.02, graph 0.12 front\n",
-        wmin - 0.5, wmax + 0.5, tics);
+        "-1\n"
+        "# means over units per (regime, window): x = %d * regime + window\n"
+        "rx = \"%d * regime(strcol(\\\"theta\\\")) + column(\\\"window\\\")\"\n"
+        "set table $SCORE\nplot \"window.tsv\" using (@rx):(100*column(\"s_score\")) smooth unique\n"
+        "set table $ROWS\nplot \"window.tsv\" using (@rx):(100*column(\"rows_reused\")) smooth unique\n"
+        "set table $MSE\nplot \"window.tsv\" using (@rx):(column(\"mse\")) smooth unique\nunset table\n"
+        "# the tables have no header and spaces between their columns: x, mean\n"
+        "set datafile nocolumnheaders\nset datafile separator whitespace\n"
+        "stats $ROWS using 2 nooutput\nrows_hi = STATS_max\n"
+        "stats $MSE using 2 nooutput\nmse_hi = STATS_max\n"
+        "set multiplot title \"Window size (paper Fig. 11): every size at the threshold of window 2, one curve per "
+        "threshold\\nmeans over captured steps and layers\"\n"
+        "set lmargin at screen %.4f\nset rmargin at screen %.4f\n"
+        "set xrange [%g:%g]\nset grid ytics\nunset key\n"
+        "# upper panel: score savings, and the key of the thresholds at its right\n"
+        "set tmargin at screen %.4f\nset bmargin at screen %.4f\nset xtics (%s)\n"
+        "set title \"score savings s_score (partial scores not computed)\" offset 0,-0.6\n"
+        "set ylabel \"score savings (%%)\"\nset yrange [0:100]\nset ytics 20\n"
+        "set key at screen %.4f, screen %.4f left top vertical Left reverse nobox samplen 2 title \"threshold\"\n",
+        WIN_SPAN, WIN_SPAN, 80.0 / WIN_W, 1 - 230.0 / WIN_W, wmin - 0.5, wmax + 0.5,
+        1 - 95.0 / WIN_H, 1 - 345.0 / WIN_H, blank, 1 - 215.0 / WIN_W, 1 - 95.0 / WIN_H);
     static const char *const colours[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
                                           "#7f7f7f", "#bcbd22", "#17becf"};
-    for (int pass = 0; pass < 2; pass++) {
+    for (int pass = 0; pass < 3; pass++) {
+        static const char *const table[] = {"$SCORE", "$ROWS", "$MSE"};
         if (pass == 1)
-            exp_printf(gp, "unset label 1\nset xlabel \"window size w (tokens)\"\nset yrange [*:*]\n"
-                           "stats \"window.tsv\" using (column(\"mse\")) nooutput\n"
-                           "# a log axis needs mse > 0; with nothing reused (--theta 0) every mse is 0\n"
-                           "if (STATS_max > 0) { set logscale y; set format y \"%%.0e\"; "
-                           "set ylabel \"output MSE vs exact (log)\" } \\\n"
-                           "else { set yrange [0:1]; set ylabel \"output MSE vs exact (all 0)\" }\n"
-                           "mse_pos = STATS_max > 0\n");
+            exp_printf(gp,
+                "# middle panel: query rows fully reused, on a log axis fitted to its values > 0\n"
+                "# (they span decades across thresholds); a mean of 0 is a triangle on the bottom edge\n"
+                "unset key\nset tmargin at screen %.4f\nset bmargin at screen %.4f\n"
+                "set title \"query rows fully reused (%% of rows; none of their scores computed)\".(rows_hi > 0 ? "
+                "\"\\nlog axis; a triangle on the bottom edge: no row fully reused\" : \"\") offset 0,-0.6\n"
+                "set ylabel \"rows reused (%%)\"\nset ytics autofreq\n"
+                "if (rows_hi > 0) { stats $ROWS using ($2 > 0 ? $2 : NaN) nooutput; rows_lo = STATS_min / 3; "
+                "set logscale y; set yrange [rows_lo : rows_hi * 2]; set format y \"%%g\"; "
+                "if (rows_hi * 2 < 100 * rows_lo) { do for [e = floor(log10(rows_lo)) : ceil(log10(rows_hi * 2))] "
+                "{ set ytics add (2 * 10.0**e, 5 * 10.0**e) } } } \\\n"
+                "else { rows_lo = 0; set yrange [0:1]; "
+                "set label 1 \"no query row fully reused at any window size\" at graph 0.5, graph 0.5 center }\n",
+                1 - 415.0 / WIN_H, 1 - 570.0 / WIN_H);
+        if (pass == 2)
+            exp_printf(gp,
+                "# lower panel: output MSE; a log axis needs mse > 0 (with nothing reused every mse is 0)\n"
+                "unset label 1\nunset logscale y\nset tmargin at screen %.4f\nset bmargin at screen %.4f\nset xtics (%s)\n"
+                "set xlabel \"window size w (tokens)\"\n"
+                "set title \"output MSE vs exact attention\" offset 0,-0.6\n"
+                "set autoscale y\nset ytics autofreq\n"
+                "if (mse_hi > 0) { set logscale y; set format y \"%%.0e\"; set ylabel \"output MSE (log)\" } \\\n"
+                "else { set yrange [0:1]; set ylabel \"output MSE (all 0)\" }\n",
+                1 - 620.0 / WIN_H, 70.0 / WIN_H, tics);
         exp_printf(gp, "plot ");
         for (int k = 0; k < st->nr; k++) {
-            rtable_format_num(tb, sizeof tb, st->theta[k]);
-            const char *c = colours[k % 10];
-            char title[96];
-            if (isnan(st->scale[k])) snprintf(title, sizeof title, "theta %.3g", st->theta[k]);
-            else snprintf(title, sizeof title, "theta %.3g (%gx median)", st->theta[k], st->scale[k]);
-            if (pass == 0)
-                exp_printf(gp, "%s\"window.tsv\" using (strcol(\"theta\") eq \"%s\" ? column(\"window\") : NaN):"
-                               "(100*column(\"s_score\")) smooth unique with linespoints lw 2 pt 7 lc rgb \"%s\" title \"%s\", \\\n"
-                               "  \"\" using (strcol(\"theta\") eq \"%s\" ? column(\"window\") : NaN):(100*column(\"rows_reused\")) "
-                               "smooth unique with linespoints lw 1.5 dt 2 pt 6 lc rgb \"%s\" notitle",
-                           k ? ", \\\n  " : "", tb, c, title, tb, c);
-            else
-                exp_printf(gp, "%s\"window.tsv\" using (strcol(\"theta\") eq \"%s\" && (column(\"mse\") > 0 || !mse_pos) ? "
-                               "column(\"window\") : NaN):(column(\"mse\")) smooth unique with linespoints lw 2 pt 7 "
-                               "lc rgb \"%s\" title \"%s\"",
-                           k ? ", \\\n  " : "", tb, c, title);
+            char title[96] = "";
+            if (pass == 0 && isnan(st->scale[k])) snprintf(title, sizeof title, "%.3g", st->theta[k]);
+            else if (pass == 0) snprintf(title, sizeof title, "%.3g (%gx median)", st->theta[k], st->scale[k]);
+            exp_printf(gp, "%s%s using ($1 >= %d && $1 < %d ? $1 - %d : NaN):%s with linespoints lw 2 pt 7 lc rgb \"%s\" "
+                           "title \"%s\"",
+                       k ? ", \\\n     " : "", table[pass], WIN_SPAN * k, WIN_SPAN * (k + 1), WIN_SPAN * k,
+                       pass == 2 ? "(mse_hi > 0 && $2 <= 0 ? NaN : $2)" : pass == 1 ? "(rows_hi > 0 && $2 <= 0 ? NaN : $2)" : "2",
+                       colours[k % 10], title);
+            if (pass == 1) /* the means of 0 on the bottom edge */
+                exp_printf(gp, ", \\\n     %s using ($1 >= %d && $1 < %d && rows_hi > 0 && $2 <= 0 ? $1 - %d %+.3f : NaN):(rows_lo) "
+                               "with points pt 11 ps 1.2 lc rgb \"%s\" notitle",
+                           table[pass], WIN_SPAN * k, WIN_SPAN * (k + 1), WIN_SPAN * k,
+                           0.08 * (k - (st->nr - 1) / 2.0), colours[k % 10]); /* side by side where several are 0 */
         }
         exp_printf(gp, "\n");
     }
@@ -359,7 +399,7 @@ static void index_section(exp_run *r, FILE *md)
                   "some (needs a sweep of at least two thresholds).");
 }
 
-static const exp_plot_def plots[] = {{"window", 800, 500, plot, NULL}};
+static const exp_plot_def plots[] = {{"window", WIN_W, WIN_H, plot, NULL}};
 
 const exp_def exp_window = {
     .name = "window", .paper = "Fig. 11", .title = "window size", .usage = usage,

@@ -1,5 +1,9 @@
 """50-step Euler sampler of the rectified flow, and PNG strips of generated clips.
 
+A strip has one row per clip, frames left to right; rows come per class in class order
+(class 0 sample 0, class 0 sample 1, ..., the classes of moving_fmnist.CLASS_NAMES), labelled
+at the left (label_strip, which needs Pillow).
+
 t runs from 1 (noise) to 0 (data) on a uniform grid of num_steps + 1 points;
 step i evaluates the model at t_i = 1 - i / num_steps and moves x by (t_{i+1} - t_i) * v.
 
@@ -68,6 +72,41 @@ def strip_image(clips, upscale=3, gap=2):
     return out
 
 
+def label_strip(img, labels, rows_per_label, frames, tile=96, gap=2, font_px=20):
+    """Adds class labels to a strip of strip_image's layout (rows of tile + gap pixels under a
+    gap-pixel border; frames across): a white margin at the left with labels[i] centred on rows
+    i * rows_per_label .. (i + 1) * rows_per_label - 1, a line between the labels, and a top
+    margin with the frame numbers. img: uint8 [H, W] -> uint8 [H + top, W + left]."""
+    from PIL import Image, ImageDraw, ImageFont  # only the labels need Pillow
+    H, W = img.shape
+    rows, cols = (H - gap) // (tile + gap), (W - gap) // (tile + gap)
+    if (rows * (tile + gap) + gap, cols * (tile + gap) + gap) != (H, W) or cols != frames \
+            or rows != len(labels) * rows_per_label:
+        raise ValueError(f"a {W}x{H} image is not a strip of {len(labels)} x {rows_per_label} rows of "
+                         f"{frames} frames of {tile} px (already labelled?)")
+    try:
+        font = ImageFont.truetype("DejaVuSans.ttf", font_px)
+    except OSError:
+        font = ImageFont.load_default(size=font_px)
+    draw0 = ImageDraw.Draw(Image.new("L", (1, 1)))
+    width = lambda s: draw0.textbbox((0, 0), s, font=font)[2]
+    texts = [f"{name} ({i})" for i, name in enumerate(labels)]
+    left, top = max(width(t) for t in texts) + 24, font_px + 16
+    out = Image.new("L", (W + left, H + top), 255)
+    out.paste(Image.fromarray(np.ascontiguousarray(img, dtype=np.uint8)), (left, top))
+    d = ImageDraw.Draw(out)
+    d.text((left // 2, top // 2), "class", font=font, fill=0, anchor="mm")
+    for f in range(cols):
+        d.text((left + gap + f * (tile + gap) + tile // 2, top // 2), f"frame {f}", font=font, fill=0, anchor="mm")
+    span = rows_per_label * (tile + gap)
+    for i, t in enumerate(texts):
+        y0 = top + gap + i * span
+        d.text((left - 12, y0 + (span - gap) // 2), t, font=font, fill=0, anchor="rm")
+        if i:
+            d.line([(4, y0 - gap // 2 - 1), (left - 4, y0 - gap // 2 - 1)], fill=160, width=1)
+    return np.asarray(out)
+
+
 @torch.no_grad()
 def class_strips(model, device, seed=0, per_class=2, cfg_scale=2.0, num_steps=50):
     """Returns clips [num_classes * per_class, T, H, W] (rows: class 0 sample 0, class 0 sample 1, ...)."""
@@ -92,7 +131,9 @@ def main():
     from .model import load_weights
     model, _ = load_weights(a.weights, a.device)
     clips = class_strips(model, a.device, a.seed, a.per_class, a.cfg, a.steps)
-    write_png(a.out, strip_image(clips))
+    from .moving_fmnist import CLASS_NAMES
+    names = CLASS_NAMES if len(CLASS_NAMES) == model.cfg.num_classes else [str(c) for c in range(model.cfg.num_classes)]
+    write_png(a.out, label_strip(strip_image(clips), names, a.per_class, clips.shape[1]))
     np.save(a.out.rsplit(".", 1)[0] + ".npy", clips.astype(np.float16))
 
 
