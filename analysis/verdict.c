@@ -109,7 +109,8 @@ verdict_kind verdict_fit(int n, const double *ratio, double tol, double *lo, dou
         judged++;
         agree += ratio[i] >= 1 / tol && ratio[i] <= tol;
     }
-    return judged ? of_count(agree, judged) : VERDICT_CANNOT_TELL;
+    /* two free values (theta_start, theta_end) fit two steps exactly: a test needs a third */
+    return judged >= 3 ? of_count(agree, judged) : VERDICT_CANNOT_TELL;
 }
 
 verdict_kind verdict_prompts(int np, int ns, const double *mse, double min_corr, double *min_seen)

@@ -57,7 +57,8 @@ verdict_kind verdict_steps(int n, const double *mse, double *early, double *late
  * step": the ratio of the ramp's per-step MSE to the target, ratio[0..n-1],
  * over the captured steps where the ramp reuses (theta > 0). A ratio within
  * [1/tol, tol] is equalised: all steps agree, some partly, none disagree;
- * no step: cannot tell. *lo and *hi: the smallest and largest ratio. */
+ * fewer than 3 steps: cannot tell (the ramp's two thresholds fit two steps
+ * exactly). *lo and *hi: the smallest and largest ratio. */
 verdict_kind verdict_fit(int n, const double *ratio, double tol, double *lo, double *hi);
 
 /* Fig. 8 "all prompts show similar trends", with np prompts (captures) of

@@ -560,7 +560,8 @@ static void index_section(exp_run *r, FILE *md)
                       "Table 1's values does that, leaving the first 10 steps and the last one untouched (Sec. 3.3, "
                       "Table 1).",
                   res, "agree when at every captured step where the fitted ramp reuses, its mean MSE is within a factor "
-                       "2 of the target (0.5x to 2x); partly when at some; i_min is reported beside it, not judged "
+                       "2 of the target (0.5x to 2x); partly when at some; cannot tell with fewer than 3 such steps "
+                       "(the ramp's two thresholds fit two steps exactly); i_min is reported beside it, not judged "
                        "(our captures may start reusing safely earlier).");
 }
 

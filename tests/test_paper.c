@@ -313,13 +313,15 @@ Test(paper, steps_verdict)
 
 Test(paper, fit_verdict)
 {
-    const double equal[] = {0.9, 1.1, 1.6, 0.6}, spread[] = {0.38, 1.0, 1.68}, off[] = {3, 0.1}, none[] = {NAN};
+    const double equal[] = {0.9, 1.1, 1.6, 0.6}, spread[] = {0.38, 1.0, 1.68}, none[] = {NAN};
     double lo, hi;
     cr_expect_eq(verdict_fit(4, equal, 2, &lo, &hi), VERDICT_AGREE);
     cr_expect(lo == 0.6 && hi == 1.6);
     cr_expect_eq(verdict_fit(3, spread, 2, &lo, &hi), VERDICT_PARTLY, "0.38x is outside [0.5, 2]");
-    cr_expect_eq(verdict_fit(2, off, 2, &lo, &hi), VERDICT_DISAGREE);
+    const double off3[] = {3, 0.1, 2.5};
+    cr_expect_eq(verdict_fit(3, off3, 2, &lo, &hi), VERDICT_DISAGREE);
     cr_expect_eq(verdict_fit(1, none, 2, &lo, &hi), VERDICT_CANNOT_TELL);
+    cr_expect_eq(verdict_fit(2, equal, 2, &lo, &hi), VERDICT_CANNOT_TELL, "two steps are fitted exactly");
     cr_expect_eq(verdict_fit(0, equal, 2, &lo, &hi), VERDICT_CANNOT_TELL);
 }
 
