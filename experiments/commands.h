@@ -14,5 +14,6 @@ int cmd_fit(int argc, char **argv);
 int cmd_window(int argc, char **argv);
 int cmd_groups(int argc, char **argv);
 int cmd_paper(int argc, char **argv);
+int cmd_merge(int argc, char **argv);
 
 #endif

@@ -23,6 +23,7 @@ static const command commands[] = {
     {"window", cmd_window, "savings and error per window size (Fig. 11)"},
     {"groups", cmd_groups, "forced reuse per channel group and axis (Fig. 5)"},
     {"paper", cmd_paper, "run every experiment and write an index of figures and tables"},
+    {"merge", cmd_merge, "combine the shards of a sweep (--shard I/N) into its tables and figures"},
 };
 
 static void usage(FILE *f)
