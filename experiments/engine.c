@@ -927,6 +927,7 @@ typedef struct exp_lead {
     const int *todo;
     int ntodo, next, workers_left, nfail;
     int *current; /* per rank: the group it was given last */
+    int *given;   /* per rank: groups it was given */
     lead_msg *head, **tail;
     double exact;
     char fails[2048];
@@ -967,6 +968,7 @@ static void *lead_serve(void *arg)
             char a[32];
             pthread_mutex_lock(&L->mu);
             L->current[src] = g;
+            L->given[src] += g >= 0;
             pthread_mutex_unlock(&L->mu);
             int n = snprintf(a, sizeof a, "%d", g);
             send_or_die(src, TAG_ASSIGN, a, (size_t)n + 1);
@@ -1021,13 +1023,16 @@ static int lead_sweep(exp_run *r, const int *todo, int ntodo, int64_t total)
 {
     exp_lead L = {.r = r, .todo = todo, .ntodo = ntodo, .workers_left = dist_size() - 1};
     L.tail = &L.head;
-    if (!(L.current = exp_alloc(r, (size_t)dist_size(), sizeof *L.current))) return EXP_DATA;
+    L.current = exp_alloc(r, (size_t)dist_size(), sizeof *L.current);
+    L.given = exp_alloc(r, (size_t)dist_size(), sizeof *L.given);
+    if (!L.current || !L.given) return EXP_DATA;
     pthread_mutex_init(&L.mu, NULL);
     r->lead = &L;
     pthread_t th;
     if (pthread_create(&th, NULL, lead_serve, &L)) transport_broken("cannot start a thread");
     int rc = 0, g;
     while ((g = lead_take(&L)) >= 0) {
+        L.given[0]++; /* only this thread writes given[0] */
         if (!(rc = run_group(r, g, total))) continue;
         pthread_mutex_lock(&L.mu);
         lead_failed(&L, 0, g, r->msg);
@@ -1054,11 +1059,15 @@ static int lead_sweep(exp_run *r, const int *todo, int ntodo, int64_t total)
     pthread_mutex_destroy(&L.mu);
     r->exact_seconds += L.exact;
     if (r->def->progress) cli_progress_done();
+    size_t nn = (size_t)snprintf(r->note, sizeof r->note, "; groups computed by ranks 0..%d:", dist_size() - 1);
+    for (int k = 0; k < dist_size() && nn + 16 < sizeof r->note; k++)
+        nn += (size_t)snprintf(r->note + nn, sizeof r->note - nn, " %d", L.given[k]);
     if (L.nfail) {
         char part[4200];
         tsv_path(r, 0, ".partial", part, sizeof part);
         return exp_fail(r, EXP_DATA, "%d unit(s) failed: %s. The other units' rows are kept in %s: rerun the same command "
-                        "to compute the failed unit(s) (finished rows are taken back)", L.nfail, L.fails, part);
+                        "to compute the failed unit(s) once the cause is fixed (finished rows are taken back), or "
+                        "leave them out with --steps/--layers", L.nfail, L.fails, part);
     }
     return rc;
 }
@@ -1596,9 +1605,10 @@ static int shard_done(exp_run *r)
 {
     EXP_TRY(close_tables(r));
     char dir[4200];
-    printf("ripple %s: shard %d/%d: wrote %s/%s.tsv (%d of %d groups of units); when every shard is done: ripple merge %s\n",
+    printf("ripple %s: shard %d/%d: wrote %s/%s.tsv (%d of %d groups of units; %d rows taken back from an earlier run)%s; "
+           "when every shard is done: ripple merge %s\n",
            r->def->name, r->c.shard, r->c.nshards, r->c.out_dir, r->def->tables[0].name, r->in_shard, r->ngroups,
-           cli_shell_word(dir, sizeof dir, r->out_parent));
+           r->reused_rows[0], r->note, cli_shell_word(dir, sizeof dir, r->out_parent));
     return 0;
 }
 
@@ -1643,7 +1653,7 @@ int exp_execute(exp_run *r)
         n += (size_t)snprintf(line + n, sizeof line - n, "%s %s.gp", i ? "," : " and", d->plots[i].name);
     for (int i = 0; i < d->nplots && !missing && !r->plot_failed && n < sizeof line; i++)
         n += (size_t)snprintf(line + n, sizeof line - n, "%s %s.png", i ? "," : "; figures", d->plots[i].name);
-    printf("%s%s\n", line, missing ? " (no figure: gnuplot missing)" : r->plot_failed ? " (figures not drawn)" : "");
+    printf("%s%s%s\n", line, missing ? " (no figure: gnuplot missing)" : r->plot_failed ? " (figures not drawn)" : "", r->note);
     if (!r->plot_failed) return 0;
     r->msg[0] = '\0'; /* each failed figure said why */
     return EXP_DATA;

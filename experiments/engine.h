@@ -246,6 +246,7 @@ struct exp_run {
     double merge_exact, merge_wall;
     const char *out_parent;  /* sharded: --out as given (out_dir is its shard-I-of-N) */
     struct exp_lead *lead;   /* EXP_LEAD during the sweep (engine.c) */
+    char note[256];          /* EXP_LEAD: groups per rank, after the "wrote" line */
 };
 
 exp_run *exp_new(const exp_def *def); /* NULL when out of memory */
