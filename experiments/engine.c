@@ -1040,10 +1040,10 @@ static int lead_sweep(exp_run *r, const int *todo, int ntodo, int64_t total)
         break;
     }
     /* the workers finish their groups; rank 0 keeps writing their rows */
-    for (;;) {
+    for (int shown = -1;;) {
         int drc = lead_drain(r);
         if (!rc) rc = drc;
-        progress(r, total);
+        if (exp_rows(r, 0) != shown) progress(r, total), shown = exp_rows(r, 0);
         pthread_mutex_lock(&L.mu);
         int left = L.workers_left;
         if (rc) L.next = L.ntodo; /* rank 0 cannot write: no more groups */
