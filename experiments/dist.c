@@ -107,6 +107,7 @@ void dist_finalize(void)
 
 void dist_abort(int code)
 {
+    (void)code;
 #if RIPPLE_HAVE_MPI
     if (started_) MPI_Abort(MPI_COMM_WORLD, code);
 #endif
