@@ -334,6 +334,8 @@ const char *rtable_meta_get(const rtable *t, const char *key)
     return v;
 }
 
+const char *rtable_meta_at(const rtable *t, int k) { return k >= 0 && k < t->nmeta ? t->meta[k] : NULL; }
+
 int rtable_col(const rtable *t, const char *name) { return col_index(t, name); }
 
 const char *rtable_cell(const rtable *t, int row, int col)
@@ -367,6 +369,25 @@ int rtable_add_cells(rtable *t, const char *const *cells)
     for (int c = 0; c < t->ncols; c++)
         if (!(t->cells[r][c] = dup_str(cells[c]))) return -1;
     return r;
+}
+
+int rtable_reorder(rtable *t, const int *order, int n)
+{
+    char ***cells = malloc((size_t)(t->nrows ? t->nrows : 1) * sizeof *cells);
+    char *moved = calloc((size_t)(t->nrows ? t->nrows : 1), 1);
+    if (!cells || !moved) {
+        free(cells);
+        free(moved);
+        return -1;
+    }
+    int k = 0;
+    for (int i = 0; i < n; i++) cells[k++] = t->cells[order[i]], moved[order[i]] = 1;
+    for (int r = 0; r < t->nrows; r++)
+        if (!moved[r]) cells[k++] = t->cells[r];
+    memcpy(t->cells, cells, (size_t)t->nrows * sizeof *cells);
+    free(cells);
+    free(moved);
+    return 0;
 }
 
 /* -------------------------------------------------------------- streaming */

@@ -61,6 +61,8 @@ int rtable_save_tsv(const rtable *t, const char *path);
 rtable *rtable_load_tsv(const char *path);
 /* Value of the last metadata line "# key: value", or NULL. */
 const char *rtable_meta_get(const rtable *t, const char *key);
+/* Metadata line k as written ("# key: value"), or NULL past the last. */
+const char *rtable_meta_at(const rtable *t, int k);
 /* Column index by name, or -1. */
 int rtable_col(const rtable *t, const char *name);
 /* Cell parsed as a number (inf, nan spelled out); nan when empty or text. */
@@ -70,6 +72,10 @@ const char *rtable_cell(const rtable *t, int row, int col);
 int rtable_find(const rtable *t, int nkeys, const char *const *key);
 /* Appends a row of ncols cells (copied). Returns its index or -1. */
 int rtable_add_cells(rtable *t, const char *const *cells);
+/* Puts rows order[0..n) (distinct row indices) first, in that order, and
+ * the other rows after them in the order they had. 0, or -1 when out of
+ * memory (the table unchanged). A stream's file is not rewritten. */
+int rtable_reorder(rtable *t, const int *order, int n);
 
 /* -------------------------------------------------------------- streaming */
 

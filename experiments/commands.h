@@ -15,5 +15,6 @@ int cmd_window(int argc, char **argv);
 int cmd_groups(int argc, char **argv);
 int cmd_paper(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
+int cmd_merge(int argc, char **argv);
 
 #endif

@@ -1,4 +1,5 @@
 #include "engine.h"
+#include "dist.h"
 
 #include "ripple_version.h"
 
@@ -6,6 +7,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +18,15 @@
 #include <sys/prctl.h>
 #endif
 #include <signal.h>
+#include <time.h>
 #include <unistd.h>
+
+/* Messages of an MPI run (dist.h): rank 0 sends a run's command (JOB) or
+ * the end (QUIT); each worker answers with what it planned (PLAN), rank 0
+ * says whether the sweep goes ahead (GO); then workers ask for a group
+ * (REQ), get one or -1 (ASSIGN), send each row they finish (ROW) and at the
+ * end their status, exact-attention seconds and failed unit (DONE). */
+enum { TAG_JOB = 1, TAG_QUIT, TAG_PLAN, TAG_GO, TAG_REQ, TAG_ASSIGN, TAG_ROW, TAG_DONE };
 
 const char exp_common_help[] =
     "common options:\n"
@@ -27,7 +37,12 @@ const char exp_common_help[] =
     "  --backend B        cpu (default) or cuda, for exact attention\n"
     "  --svg, --pdf       also render the figure as SVG / PDF\n"
     "  --fresh            recompute rows finished by an earlier run with the same options\n"
-    "  -h, --help         this text\n";
+    "  --shard I/N        compute shard I of N of the units (a fixed split) into\n"
+    "                     DIR/shard-I-of-N/; `ripple merge DIR` combines the shards.\n"
+    "                     Default: from SLURM_ARRAY_TASK_ID/_COUNT, or OMPI_COMM_WORLD_RANK/\n"
+    "                     _SIZE or PMI_RANK/_SIZE (mpirun of a build without MPI); 1/1: none\n"
+    "  -h, --help         this text\n"
+    "Under mpirun (a build with MPI) the ranks share the units, rank 0 writes the files.\n";
 
 /* ------------------------------------------------------- errors, memory */
 
@@ -72,6 +87,7 @@ exp_run *exp_new(const exp_def *def)
     r->lock_fd = -1;
     r->c.head_hi = -1;
     r->c.backend = RIPPLE_BACKEND_CPU;
+    r->role = dist_size() > 1 ? (dist_rank() ? EXP_WORKER : EXP_LEAD) : EXP_SOLO;
     r->opts = exp_alloc(r, 1, def->opts_size ? def->opts_size : 1);
     r->state = exp_alloc(r, 1, def->state_size ? def->state_size : 1);
     r->tabs = exp_alloc(r, (size_t)def->ntables + 1, sizeof *r->tabs);
@@ -98,6 +114,7 @@ void exp_free(exp_run *r)
     for (int g = 0; g < r->ngroups; g++) unload(&r->groups[g]);
     for (int i = 0; r->tabs && i < r->def->ntables; i++) rtable_free(r->tabs[i]);
     for (int c = 0; r->srcs && c < r->c.ncaptures; c++) src_close(&r->srcs[c]);
+    for (int i = 0; r->merge_tabs && i < r->def->ntables * r->merge_n; i++) rtable_free(r->merge_tabs[i]);
     if (r->lock_fd >= 0) close(r->lock_fd);
     while (r->blocks) {
         exp_block *b = r->blocks;
@@ -136,14 +153,30 @@ static int selected(exp_run *r, const char *opt, const char *sel, int value)
     return hit;
 }
 
-enum { O_STEPS = 1, O_LAYERS, O_HEADS, O_OUT, O_SVG, O_PDF, O_BACKEND, O_FRESH, O_HELP, O_OWN = 1000 };
+enum { O_STEPS = 1, O_LAYERS, O_HEADS, O_OUT, O_SVG, O_PDF, O_BACKEND, O_FRESH, O_SHARD, O_HELP, O_OWN = 1000 };
 static const struct option common_longopts[] = {
     {"steps", required_argument, 0, O_STEPS},     {"layers", required_argument, 0, O_LAYERS},
     {"heads", required_argument, 0, O_HEADS},     {"out", required_argument, 0, O_OUT},
     {"svg", no_argument, 0, O_SVG},               {"pdf", no_argument, 0, O_PDF},
     {"backend", required_argument, 0, O_BACKEND}, {"fresh", no_argument, 0, O_FRESH},
-    {"help", no_argument, 0, O_HELP}};
+    {"shard", required_argument, 0, O_SHARD},     {"help", no_argument, 0, O_HELP}};
 enum { NCOMMON = (int)(sizeof common_longopts / sizeof common_longopts[0]) };
+
+/* "I/N", 1 <= I <= N, into *i, *n. */
+static int parse_shard(exp_run *r, const char *what, const char *arg, int *i, int *n)
+{
+    char a[32], err[CLI_ERR];
+    const char *slash = strchr(arg, '/');
+    int64_t vi, vn;
+    if (!slash || slash == arg || (size_t)(slash - arg) >= sizeof a)
+        return exp_fail(r, EXP_USAGE, "%s: '%s' is not I/N (shard I of N, 1 <= I <= N)", what, arg);
+    memcpy(a, arg, (size_t)(slash - arg));
+    a[slash - arg] = '\0';
+    if (cli_parse_int(what, slash + 1, 1, 1 << 20, &vn, err) || cli_parse_int(what, a, 1, vn, &vi, err))
+        return exp_fail(r, EXP_USAGE, "%s (in '%s': shard I of N, 1 <= I <= N)", err, arg);
+    *i = (int)vi, *n = (int)vn;
+    return 0;
+}
 
 static int common_option(exp_run *r, int c, char *arg)
 {
@@ -160,6 +193,7 @@ static int common_option(exp_run *r, int c, char *arg)
     case O_SVG: o->svg = 1; return 0;
     case O_PDF: o->pdf = 1; return 0;
     case O_FRESH: o->fresh = 1; return 0;
+    case O_SHARD: o->shard_from = "--shard"; return parse_shard(r, "--shard", arg, &o->shard, &o->nshards);
     case O_BACKEND:
         if (!strcmp(arg, "cpu")) o->backend = RIPPLE_BACKEND_CPU;
         else if (!strcmp(arg, "cuda")) o->backend = RIPPLE_BACKEND_CUDA;
@@ -182,6 +216,9 @@ static int own_option(exp_run *r, const exp_opt *o, const char *arg)
     snprintf(r->given + len, sizeof r->given - len, " %s%s%s", name, arg ? " " : "",
              arg ? cli_shell_word(word, sizeof word, arg) : "");
     if (o->given) *(int *)((char *)r->opts + o->given - 1) = 1;
+    EXP_ASSERT(r->nown_words + 2 <= 2 * EXP_MAX_OWN);
+    r->own_words[r->nown_words++] = o->name;
+    r->own_words[r->nown_words++] = arg;
     switch (o->kind) {
     case EXP_FLAG: *(int *)field = 1; break;
     case EXP_UNSET: *(int *)field = 0; break;
@@ -266,7 +303,8 @@ const char *exp_cmdline(const exp_run *r, char *buf, size_t n)
 #define ADD(...) (len += len < n ? (size_t)snprintf(buf + len, n - len, __VA_ARGS__) : 0)
     char w[1100];
     for (int c = 0; c < r->c.ncaptures; c++) ADD(" %s", cli_shell_word(w, sizeof w, r->c.captures[c]));
-    ADD(" --out %s", r->c.out_dir ? cli_shell_word(w, sizeof w, r->c.out_dir) : "?");
+    const char *out = r->out_parent ? r->out_parent : r->c.out_dir;
+    ADD(" --out %s", out ? cli_shell_word(w, sizeof w, out) : "?");
     if (r->c.steps) ADD(" --steps %s", cli_shell_word(w, sizeof w, r->c.steps));
     if (r->c.layers) ADD(" --layers %s", cli_shell_word(w, sizeof w, r->c.layers));
     if (r->c.head_hi >= 0) ADD(" --heads %lld:%lld", (long long)r->c.head_lo, (long long)r->c.head_hi);
@@ -275,6 +313,7 @@ const char *exp_cmdline(const exp_run *r, char *buf, size_t n)
     if (r->c.svg) ADD(" --svg");
     if (r->c.pdf) ADD(" --pdf");
     if (r->c.fresh) ADD(" --fresh");
+    if (r->c.nshards > 1) ADD(" --shard %d/%d", r->c.shard, r->c.nshards);
     ADD("%s", r->given);
 #undef ADD
     return buf;
@@ -287,17 +326,98 @@ void exp_report(const exp_run *r, int status)
     if (status == EXP_USAGE) fprintf(stderr, "Try 'ripple %s --help'.\n", r->def->name);
 }
 
+const exp_def *exp_lookup(const char *name)
+{
+    for (int i = 0; exp_registry[i]; i++)
+        if (!strcmp(exp_registry[i]->name, name)) return exp_registry[i];
+    return NULL;
+}
+
+/* The transport of an MPI run broke (or a peer broke the protocol): no
+ * rank can go on alone, so every rank ends. */
+static void transport_broken(const char *what)
+{
+    fprintf(stderr, "ripple: rank %d: MPI transport failed (%s); ending every rank\n", dist_rank(), what);
+    dist_abort(CLI_EXIT_DATA);
+}
+
+static void send_or_die(int to, int tag, const void *buf, size_t len)
+{
+    if (dist_send(to, tag, buf, len)) transport_broken("send");
+}
+
+/* A message of tag from rank from, waiting for it. */
+/* (not inlined: gcc 12 takes the returned pointer for one to its local variable) */
+__attribute__((noinline)) static char *recv_or_die(int from, int tag, size_t *len, int *src)
+{
+    char *buf = NULL;
+    size_t n = 0;
+    if (dist_recv(from, tag, 1, src, NULL, &buf, &n) != 1) transport_broken("receive");
+    if (len) *len = n;
+    return buf;
+}
+
+/* A worker rank: runs what rank 0 sends, until QUIT. Its own exit code is
+ * 0: rank 0 reports every failure, and its exit code is the run's. */
+static int follow(void)
+{
+    for (;;) {
+        int tag;
+        char *buf = NULL;
+        size_t len = 0;
+        if (dist_recv(0, -1, 1, NULL, &tag, &buf, &len) != 1) transport_broken("receive");
+        if (tag == TAG_QUIT) {
+            free(buf);
+            return 0;
+        }
+        if (tag != TAG_JOB) transport_broken("unexpected message");
+        /* name \0 word \0 word ... */
+        int argc = 0;
+        for (size_t i = 0; i < len; i++) argc += buf[i] == '\0';
+        char **argv = calloc((size_t)argc + 1, sizeof *argv);
+        if (!argv) transport_broken("out of memory");
+        for (size_t i = 0, k = 0; i < len && k < (size_t)argc; i += strlen(buf + i) + 1) argv[k++] = buf + i;
+        const exp_def *def = exp_lookup(argv[0]);
+        exp_run *r = def ? exp_new(def) : NULL;
+        int rc = r ? exp_parse(r, argc, argv) : EXP_DATA;
+        if (!rc) rc = exp_execute(r);
+        if (!r || !r->synced) { /* failed before planning: rank 0 waits for every rank's plan */
+            char msg[1200];
+            int n = snprintf(msg, sizeof msg, "%d\n%s", rc ? rc : EXP_DATA,
+                             !def ? "unknown experiment" : !r ? "out of memory" : r->msg[0] ? r->msg : "did not plan");
+            send_or_die(0, TAG_PLAN, msg, (size_t)n + 1);
+            free(recv_or_die(0, TAG_GO, NULL, NULL));
+        }
+        exp_free(r);
+        free(argv);
+        free(buf);
+    }
+}
+
 int exp_main(const exp_def *def, int argc, char **argv)
 {
-    exp_run *r = exp_new(def);
-    if (!r) {
-        fprintf(stderr, "ripple %s: out of memory\n", def->name);
+    char err[256];
+    if (dist_init(err, sizeof err)) {
+        fprintf(stderr, "ripple %s: %s\n", def->name, err);
+        dist_finalize();
         return CLI_EXIT_DATA;
     }
-    int rc = exp_parse(r, argc, argv);
-    if (rc == 0) rc = exp_execute(r);
-    exp_report(r, rc);
-    exp_free(r);
+    if (dist_rank() > 0) {
+        int rc = follow();
+        dist_finalize();
+        return rc;
+    }
+    exp_run *r = exp_new(def);
+    int rc = EXP_DATA;
+    if (!r) fprintf(stderr, "ripple %s: out of memory\n", def->name);
+    else {
+        rc = exp_parse(r, argc, argv);
+        if (rc == 0) rc = exp_execute(r);
+        exp_report(r, rc);
+        exp_free(r);
+    }
+    for (int w = 1; w < dist_size(); w++) send_or_die(w, TAG_QUIT, "", 1);
+    dist_finalize();
     return rc == EXP_HELP ? CLI_EXIT_OK : rc;
 }
 
@@ -511,6 +631,78 @@ static int take_old(exp_run *r, int i, const char *path, const char *options_lin
     return 0;
 }
 
+/* Lines that differ between the shards of one run, and between them and
+ * their merge. */
+static int run_dependent(const char *line)
+{
+    static const char *const keys[] = {"# shard:", "# shard_command:", "# exact_attention_seconds:", "# wall_seconds:",
+                                       "# ripple:", "# merged:"};
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
+        if (!strncmp(line, keys[k], strlen(keys[k]))) return 1;
+    return 0;
+}
+
+/* EXP_MERGE: the rows of table i from every shard, which must have been
+ * run with this options line (the rest of their metadata is checked when
+ * the plan is complete: merge_check). */
+static int take_shards(exp_run *r, int i, const char *options)
+{
+    const exp_table_def *td = &r->def->tables[i];
+    rtable *t = r->tabs[i];
+    const int n = r->merge_n;
+    char path[4200];
+    for (int k = 0; k < n; k++) {
+        snprintf(path, sizeof path, "%s/%s.tsv", r->merge_dirs[k], td->name);
+        rtable *sh = r->merge_tabs[i * n + k] = rtable_load_tsv(path);
+        if (!sh) return exp_fail(r, EXP_DATA, "cannot read %s (shard %d/%d): %s", path, k + 1, n, strerror(errno));
+        int ok = rtable_cols(sh) == td->ncols;
+        for (int c = 0; ok && c < td->ncols; c++) ok = !strcmp(rtable_col_name(sh, c), td->cols[c].name);
+        if (!ok) return exp_fail(r, EXP_DATA, "%s: its columns are not those ripple %s writes (another version of ripple?)", path, r->def->name);
+        const char *opt = rtable_meta_get(sh, "options");
+        if (!opt || strcmp(opt, options))
+            return exp_fail(r, EXP_DATA, "%s: shard %d/%d was run with other options than shard 1/%d: it has '%s', the merge expects '%s'",
+                            path, k + 1, n, n, opt ? opt : "(none)", options);
+        const char *cells[EXP_MAX_COLS];
+        for (int row = 0; row < rtable_rows(sh); row++) {
+            for (int c = 0; c < td->ncols; c++) cells[c] = rtable_cell(sh, row, c);
+            if (rtable_find(t, td->keys, cells) >= 0)
+                return exp_fail(r, EXP_DATA, "%s: a row of shard %d/%d (%s %s ...) is also in an earlier shard: these folders are not the shards of one run",
+                                path, k + 1, n, cells[0], td->keys > 1 ? cells[1] : "");
+            if (rtable_add_cells(t, cells) < 0) return exp_fail(r, EXP_DATA, "out of memory");
+        }
+        if (i == r->def->timing_table) {
+            const char *e = rtable_meta_get(sh, "exact_attention_seconds"), *w = rtable_meta_get(sh, "wall_seconds");
+            r->merge_exact += e ? strtod(e, NULL) : 0;
+            r->merge_wall += w ? strtod(w, NULL) : 0;
+        }
+    }
+    return exp_meta(r, i, "merged", "%d shards (exact_attention_seconds and wall_seconds: sums over the shards)", n);
+}
+
+/* EXP_MERGE, once planned: every shard's metadata is this run's (the same
+ * captures, thresholds chosen from them, selection), line for line. */
+static int merge_check(exp_run *r)
+{
+    const int n = r->merge_n;
+    for (int i = 0; i < r->def->ntables; i++)
+        for (int k = 0; k < n; k++) {
+            const rtable *sh = r->merge_tabs[i * n + k], *t = r->tabs[i];
+            if (!sh) continue;
+            int a = 0, b = 0;
+            for (;;) {
+                while (rtable_meta_at(t, a) && run_dependent(rtable_meta_at(t, a))) a++;
+                while (rtable_meta_at(sh, b) && run_dependent(rtable_meta_at(sh, b))) b++;
+                const char *x = rtable_meta_at(t, a), *y = rtable_meta_at(sh, b);
+                if (!x && !y) break;
+                if (!x || !y || strcmp(x, y))
+                    return exp_fail(r, EXP_DATA, "%s/%s.tsv (shard %d/%d) does not come from these captures and options: it has '%s' where the merge has '%s'",
+                                    r->merge_dirs[k], r->def->tables[i].name, k + 1, n, y ? y : "(nothing)", x ? x : "(nothing)");
+                a++, b++;
+            }
+        }
+    return 0;
+}
+
 int exp_open(exp_run *r, int i, const char *options)
 {
     const exp_table_def *td = &r->def->tables[i];
@@ -523,6 +715,11 @@ int exp_open(exp_run *r, int i, const char *options)
     EXP_TRY(exp_meta(r, i, "ripple", "%s", RIPPLE_GIT_DESCRIBE));
     EXP_TRY(exp_meta(r, i, "command", "ripple %s (paper %s)", r->def->name, r->def->paper));
     if (!td->keys) return 0;
+    if (r->c.nshards > 1) {
+        char cmd[4096];
+        EXP_TRY(exp_meta(r, i, "shard", "%d/%d", r->c.shard, r->c.nshards));
+        EXP_TRY(exp_meta(r, i, "shard_command", "%s", exp_cmdline(r, cmd, sizeof cmd)));
+    }
     for (int c = 0; c < r->c.ncaptures; c++) {
         const ripple_capture_info *f = r->srcs[c].info;
         EXP_TRY(exp_meta(r, i, "capture", "%d %s model=%s num_steps=%lld rope_axes=%s seed=%lld prompt=%s", c,
@@ -532,7 +729,9 @@ int exp_open(exp_run *r, int i, const char *options)
     EXP_TRY(exp_meta(r, i, "selection", "%s", exp_selection(r, line, sizeof line)));
     EXP_TRY(exp_meta(r, i, "backend", "%s", ripple_backend_name(r->c.backend)));
     snprintf(line, sizeof line, "# options: %s", rtable_meta_get(r->tabs[i], "options"));
-    if (!r->c.fresh) {
+    if (r->role == EXP_MERGE && r->planning) {
+        EXP_TRY(take_shards(r, i, line + strlen("# options: ")));
+    } else if (!r->c.fresh) {
         tsv_path(r, i, "", path, sizeof path);
         EXP_TRY(take_old(r, i, path, line));
         tsv_path(r, i, ".partial", path, sizeof path);
@@ -570,20 +769,48 @@ static int stream(exp_run *r, int i)
     return 0;
 }
 
-int exp_put(exp_run *r, int i, exp_row *row)
+/* A worker's row goes to rank 0 as "table\0cell\0cell...\0". */
+static int send_row(exp_run *r, int i, const char *const *cells)
+{
+    const int n = r->def->tables[i].ncols;
+    size_t len = 16;
+    for (int c = 0; c < n; c++) len += strlen(cells[c]) + 1;
+    char *buf = malloc(len);
+    if (!buf) return exp_fail(r, EXP_DATA, "out of memory");
+    size_t k = (size_t)snprintf(buf, 16, "%d", i) + 1;
+    for (int c = 0; c < n; c++) {
+        size_t l = strlen(cells[c]) + 1;
+        memcpy(buf + k, cells[c], l);
+        k += l;
+    }
+    send_or_die(0, TAG_ROW, buf, k);
+    free(buf);
+    return 0;
+}
+
+/* A row as text: kept as it was when its key is finished; otherwise added,
+ * and written to the partial file (by a worker: sent to rank 0). */
+static int put_cells(exp_run *r, int i, const char *const *cells)
 {
     const exp_table_def *td = &r->def->tables[i];
     rtable *t = r->tabs[i];
+    if (td->keys && rtable_find(t, td->keys, cells) >= 0) return 0; /* finished: kept as it was */
+    if (td->keys && r->role != EXP_WORKER && !rtable_stream_is_open(t)) EXP_TRY(stream(r, i));
+    if (rtable_add_cells(t, cells) < 0) return exp_fail(r, EXP_DATA, "out of memory");
+    if (td->keys && r->role == EXP_WORKER) return send_row(r, i, cells);
+    if (td->keys && rtable_stream_row(t)) return exp_fail(r, EXP_DATA, "cannot write the rows of %s.tsv: %s", td->name, strerror(errno));
+    return 0;
+}
+
+int exp_put(exp_run *r, int i, exp_row *row)
+{
+    const exp_table_def *td = &r->def->tables[i];
     char b[EXP_MAX_COLS][48];
     const char *cells[EXP_MAX_COLS];
     format_row(td, row, td->ncols, b, cells);
     for (int c = 0; c < td->ncols; c++)
         if (!row->s[c]) row->v[c] = strtod(cells[c], NULL);
-    if (td->keys && !rtable_stream_is_open(t)) EXP_TRY(stream(r, i));
-    if (td->keys && rtable_find(t, td->keys, cells) >= 0) return 0; /* finished: kept as it was */
-    if (rtable_add_cells(t, cells) < 0) return exp_fail(r, EXP_DATA, "out of memory");
-    if (td->keys && rtable_stream_row(t)) return exp_fail(r, EXP_DATA, "cannot write the rows of %s.tsv: %s", td->name, strerror(errno));
-    return 0;
+    return put_cells(r, i, cells);
 }
 
 double exp_num(const exp_run *r, int i, int row, const char *col)
@@ -598,8 +825,10 @@ const char *exp_str(const exp_run *r, int i, int row, const char *col)
 
 int exp_rows(const exp_run *r, int i) { return r->tabs[i] ? rtable_rows(r->tabs[i]) : 0; }
 
-/* Writes every open table under its final name; the timing lines go to the
- * description's timing table. */
+/* Writes every open table under its final name, whole and atomically
+ * (the rows in the table's order, which order_rows made the plan's; the
+ * partial file, in the order rows finished, is removed after); the timing
+ * lines go to the description's timing table. */
 static int close_tables(exp_run *r)
 {
     char path[4200], part[4200];
@@ -607,18 +836,17 @@ static int close_tables(exp_run *r)
         rtable *t = r->tabs[i];
         if (!t) continue;
         tsv_path(r, i, "", path, sizeof path);
-        if (!r->def->tables[i].keys) {
-            if (rtable_save_tsv(t, path)) return exp_fail(r, EXP_DATA, "cannot write %s: %s", path, strerror(errno));
-            continue;
-        }
-        if (!rtable_stream_is_open(t)) EXP_TRY(stream(r, i));
         tsv_path(r, i, ".partial", part, sizeof part);
-        if (rtable_stream_close(t, path)) return exp_fail(r, EXP_DATA, "cannot write %s: %s", path, strerror(errno));
-        if (i != r->def->timing_table) continue;
-        FILE *f = fopen(path, "a");
-        if (!f) return exp_fail(r, EXP_DATA, "cannot append to %s: %s", path, strerror(errno));
-        fprintf(f, "# exact_attention_seconds: %.3f\n# wall_seconds: %.3f\n", r->exact_seconds, cli_now() - r->t0);
-        if (fclose(f)) return exp_fail(r, EXP_DATA, "cannot write %s", path);
+        const int timing = r->def->tables[i].keys && i == r->def->timing_table;
+        if (timing) {
+            int merged = r->role == EXP_MERGE;
+            EXP_TRY(exp_meta(r, i, "exact_attention_seconds", "%.3f", merged ? r->merge_exact : r->exact_seconds));
+            EXP_TRY(exp_meta(r, i, "wall_seconds", "%.3f", merged ? r->merge_wall : cli_now() - r->t0));
+        }
+        if (rtable_stream_is_open(t) && rtable_stream_close(t, NULL))
+            return exp_fail(r, EXP_DATA, "cannot write %s: %s", part, strerror(errno));
+        if (rtable_save_tsv(t, path)) return exp_fail(r, EXP_DATA, "cannot write %s: %s", path, strerror(errno));
+        if (r->def->tables[i].keys) unlink(part);
     }
     r->finished = 1;
     return 0;
@@ -626,27 +854,302 @@ static int close_tables(exp_run *r)
 
 /* ---------------------------------------------------------------- sweep */
 
-/* The description's jobs over every group, into its first table. */
-static int sweep(exp_run *r)
+static exp_job job_of(const exp_run *r, int g, int j)
+{
+    return (exp_job){g, j, &r->units[r->members[r->groups[g].first]]};
+}
+
+/* 1 when job j of group g has no finished row (or needed says it must run). */
+static int job_open(exp_run *r, int g, int j, int *rc)
 {
     const exp_def *d = r->def;
-    const int64_t total = (int64_t)r->ngroups * r->njobs;
-    int64_t done = 0;
+    const exp_job job = job_of(r, g, j);
+    exp_row rw;
+    exp_row_init(&rw);
+    if ((*rc = d->key(r, &job, &rw))) return 0;
+    return exp_find(r, 0, &rw) < 0 || (d->needed && d->needed(r, &job));
+}
+
+/* "capture a.h5 step 3 layer 0" (and how many more units the group has). */
+static const char *group_name(const exp_run *r, int g, char *buf, size_t n)
+{
+    const exp_group *gr = &r->groups[g];
+    const exp_unit *u = &r->units[r->members[gr->first]];
+    int w = snprintf(buf, n, "capture %s step %d layer %d", r->c.captures[u->source], u->id.step, u->id.layer);
+    if (gr->count > 1 && w > 0 && (size_t)w < n) snprintf(buf + w, n - (size_t)w, " (and %d more units of its group)", gr->count - 1);
+    return buf;
+}
+
+/* 1 when group g is one of this run's shard (all of them when not sharded). */
+static int in_shard(const exp_run *r, int g) { return r->c.nshards <= 1 || g % r->c.nshards == r->c.shard - 1; }
+
+static void progress(const exp_run *r, int64_t total)
+{
+    if (r->def->progress && r->role != EXP_WORKER) cli_progress(r->def->progress, exp_rows(r, 0), total);
+}
+
+static int lead_drain(exp_run *r);
+
+/* The open jobs of group g into its table. */
+static int run_group(exp_run *r, int g, int64_t total)
+{
+    const exp_def *d = r->def;
+    for (int j = 0; j < r->njobs; j++) {
+        const exp_job job = job_of(r, g, j);
+        exp_row rw;
+        exp_row_init(&rw);
+        EXP_TRY(d->key(r, &job, &rw));
+        if (exp_find(r, 0, &rw) >= 0 && !(d->needed && d->needed(r, &job))) continue;
+        EXP_TRY(d->row(r, &job, &rw));
+        EXP_TRY(exp_put(r, 0, &rw));
+        if (r->role == EXP_LEAD) EXP_TRY(lead_drain(r));
+        progress(r, total);
+    }
+    if (!r->groups[g].kept) unload(&r->groups[g]);
+    return 0;
+}
+
+/* ------------------------------------------------- rank 0 of an MPI run */
+
+/* A message received while rank 0's main thread computes. */
+typedef struct lead_msg {
+    struct lead_msg *next;
+    size_t len;
+    char *data;
+} lead_msg;
+
+/* Rank 0's sweep: a thread answers the workers (the only caller of MPI
+ * until it is joined: MPI_THREAD_SERIALIZED), the main thread computes
+ * groups from the same list and writes the rows the thread queued. */
+typedef struct exp_lead {
+    exp_run *r;
+    pthread_mutex_t mu;
+    const int *todo;
+    int ntodo, next, workers_left, nfail;
+    int *current; /* per rank: the group it was given last */
+    int *given;   /* per rank: groups it was given */
+    lead_msg *head, **tail;
+    double exact;
+    char fails[2048];
+} exp_lead;
+
+/* The next group to compute, or -1. */
+static int lead_take(exp_lead *L)
+{
+    pthread_mutex_lock(&L->mu);
+    int g = L->next < L->ntodo ? L->todo[L->next++] : -1;
+    pthread_mutex_unlock(&L->mu);
+    return g;
+}
+
+static void lead_failed(exp_lead *L, int rank, int g, const char *msg)
+{
+    char unit[600];
+    size_t n = strlen(L->fails);
+    snprintf(L->fails + n, sizeof L->fails - n, "%srank %d, %s: %s", L->nfail ? "; " : "", rank,
+             g >= 0 ? group_name(L->r, g, unit, sizeof unit) : "before its first unit", msg);
+    L->nfail++;
+}
+
+static void *lead_serve(void *arg)
+{
+    exp_lead *L = arg;
+    for (;;) {
+        pthread_mutex_lock(&L->mu);
+        int left = L->workers_left;
+        pthread_mutex_unlock(&L->mu);
+        if (!left) return NULL;
+        char *buf;
+        size_t len;
+        int src, tag;
+        if (dist_recv(-1, -1, 1, &src, &tag, &buf, &len) != 1) transport_broken("receive");
+        if (tag == TAG_REQ) {
+            int g = lead_take(L);
+            char a[32];
+            pthread_mutex_lock(&L->mu);
+            L->current[src] = g;
+            L->given[src] += g >= 0;
+            pthread_mutex_unlock(&L->mu);
+            int n = snprintf(a, sizeof a, "%d", g);
+            send_or_die(src, TAG_ASSIGN, a, (size_t)n + 1);
+            free(buf);
+        } else if (tag == TAG_ROW) {
+            lead_msg *m = malloc(sizeof *m);
+            if (!m) transport_broken("out of memory");
+            *m = (lead_msg){NULL, len, buf};
+            pthread_mutex_lock(&L->mu);
+            *L->tail = m, L->tail = &m->next;
+            pthread_mutex_unlock(&L->mu);
+        } else if (tag == TAG_DONE) { /* "rc exact_seconds\nmessage" */
+            int rc = atoi(buf);
+            const char *sp = strchr(buf, ' '), *nl = strchr(buf, '\n');
+            pthread_mutex_lock(&L->mu);
+            L->exact += sp ? strtod(sp + 1, NULL) : 0;
+            if (rc) lead_failed(L, src, L->current[src], nl ? nl + 1 : "failed");
+            L->workers_left--;
+            pthread_mutex_unlock(&L->mu);
+            free(buf);
+        } else {
+            transport_broken("unexpected message");
+        }
+    }
+}
+
+/* Writes the rows the workers sent so far (main thread). */
+static int lead_drain(exp_run *r)
+{
+    exp_lead *L = r->lead;
+    pthread_mutex_lock(&L->mu);
+    lead_msg *m = L->head;
+    L->head = NULL, L->tail = &L->head;
+    pthread_mutex_unlock(&L->mu);
+    int rc = 0;
+    while (m) {
+        lead_msg *next = m->next;
+        const char *cells[EXP_MAX_COLS + 1];
+        int n = 0;
+        for (size_t i = 0; i < m->len && n <= EXP_MAX_COLS; i += strlen(m->data + i) + 1) cells[n++] = m->data + i;
+        int t = n ? atoi(cells[0]) : -1;
+        if (t < 0 || t >= r->def->ntables || !r->tabs[t] || n != r->def->tables[t].ncols + 1) transport_broken("malformed row");
+        if (!rc) rc = put_cells(r, t, cells + 1);
+        free(m->data);
+        free(m);
+        m = next;
+    }
+    return rc;
+}
+
+static int lead_sweep(exp_run *r, const int *todo, int ntodo, int64_t total)
+{
+    exp_lead L = {.r = r, .todo = todo, .ntodo = ntodo, .workers_left = dist_size() - 1};
+    L.tail = &L.head;
+    L.current = exp_alloc(r, (size_t)dist_size(), sizeof *L.current);
+    L.given = exp_alloc(r, (size_t)dist_size(), sizeof *L.given);
+    if (!L.current || !L.given) return EXP_DATA;
+    pthread_mutex_init(&L.mu, NULL);
+    r->lead = &L;
+    pthread_t th;
+    if (pthread_create(&th, NULL, lead_serve, &L)) transport_broken("cannot start a thread");
+    int rc = 0, g;
+    while ((g = lead_take(&L)) >= 0) {
+        L.given[0]++; /* only this thread writes given[0] */
+        if (!(rc = run_group(r, g, total))) continue;
+        pthread_mutex_lock(&L.mu);
+        lead_failed(&L, 0, g, r->msg);
+        pthread_mutex_unlock(&L.mu);
+        break;
+    }
+    /* the workers finish their groups; rank 0 keeps writing their rows */
+    for (int shown = -1;;) {
+        int drc = lead_drain(r);
+        if (!rc) rc = drc;
+        if (exp_rows(r, 0) != shown) progress(r, total), shown = exp_rows(r, 0);
+        pthread_mutex_lock(&L.mu);
+        int left = L.workers_left;
+        if (rc) L.next = L.ntodo; /* rank 0 cannot write: no more groups */
+        pthread_mutex_unlock(&L.mu);
+        if (!left) break;
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    pthread_join(th, NULL);
+    int drc = lead_drain(r);
+    if (!rc) rc = drc;
+    r->lead = NULL;
+    pthread_mutex_destroy(&L.mu);
+    r->exact_seconds += L.exact;
+    if (r->def->progress) cli_progress_done();
+    size_t nn = (size_t)snprintf(r->note, sizeof r->note, "; groups computed by ranks 0..%d:", dist_size() - 1);
+    for (int k = 0; k < dist_size() && nn + 16 < sizeof r->note; k++)
+        nn += (size_t)snprintf(r->note + nn, sizeof r->note - nn, " %d", L.given[k]);
+    if (L.nfail) {
+        char part[4200];
+        tsv_path(r, 0, ".partial", part, sizeof part);
+        return exp_fail(r, EXP_DATA, "%d unit(s) failed: %s. The other units' rows are kept in %s: rerun the same command "
+                        "to compute the failed unit(s) once the cause is fixed (finished rows are taken back), or "
+                        "leave them out with --steps/--layers", L.nfail, L.fails, part);
+    }
+    return rc;
+}
+
+/* ------------------------------------------------ a worker of an MPI run */
+
+/* Groups as rank 0 gives them, each row sent to it; at the end the status. */
+static int worker_sweep(exp_run *r)
+{
+    int rc = 0;
+    for (;;) {
+        send_or_die(0, TAG_REQ, "", 1);
+        char *a = recv_or_die(0, TAG_ASSIGN, NULL, NULL);
+        int g = atoi(a);
+        free(a);
+        if (g < 0 || g >= r->ngroups) break;
+        if ((rc = run_group(r, g, 0))) break;
+    }
+    char buf[1400];
+    int n = snprintf(buf, sizeof buf, "%d %.17g\n%s", rc, r->exact_seconds, rc ? r->msg : "");
+    send_or_die(0, TAG_DONE, buf, (size_t)(n < (int)sizeof buf ? n : (int)sizeof buf - 1) + 1);
+    return rc;
+}
+
+/* --------------------------------------------------------- the whole */
+
+/* The description's jobs over every group (of the shard), into its first
+ * table; a merge only checks that the shards gave every row. */
+static int sweep(exp_run *r)
+{
+    if (r->role == EXP_WORKER) return worker_sweep(r);
+    int *todo = exp_alloc(r, (size_t)r->ngroups + 1, sizeof *todo), ntodo = 0, rc = 0;
+    if (!todo) return EXP_DATA;
+    r->in_shard = 0;
     for (int g = 0; g < r->ngroups; g++) {
-        for (int j = 0; j < r->njobs; j++, done++) {
-            const exp_job job = {g, j, &r->units[r->members[r->groups[g].first]]};
+        if (!in_shard(r, g)) continue;
+        r->in_shard++;
+        for (int j = 0; j < r->njobs; j++) {
+            if (!job_open(r, g, j, &rc)) {
+                if (rc) return rc;
+                continue;
+            }
+            if (r->role == EXP_MERGE) {
+                char unit[600], cmd[4200];
+                const int k = g % r->merge_n;
+                snprintf(cmd, sizeof cmd, "%s/%s.tsv", r->merge_dirs[k], r->def->tables[0].name);
+                return exp_fail(r, EXP_DATA, "shard %d/%d (%s) has no row for %s, job %d: the shard is incomplete or of "
+                                "another run; rerun its command (its `# shard_command:` line)",
+                                k + 1, r->merge_n, cmd, group_name(r, g, unit, sizeof unit), j);
+            }
+            todo[ntodo++] = g;
+            break;
+        }
+    }
+    const int64_t total = (int64_t)r->in_shard * r->njobs;
+    if (r->role == EXP_MERGE) return 0;
+    if (r->role == EXP_LEAD) return lead_sweep(r, todo, ntodo, total);
+    for (int k = 0; k < ntodo; k++) EXP_TRY(run_group(r, todo[k], total));
+    if (r->def->progress) cli_progress_done();
+    return 0;
+}
+
+/* The rows of the first table in the order of the plan (group, job); rows
+ * of an earlier run that no job has (aggregates) after them as they were. */
+static int order_rows(exp_run *r)
+{
+    rtable *t = r->tabs[0];
+    if (!t || !r->def->tables[0].keys) return 0;
+    const int n = rtable_rows(t);
+    int *order = exp_alloc(r, (size_t)n + 1, sizeof *order), k = 0;
+    char *used = exp_alloc(r, (size_t)n + 1, 1);
+    if (!order || !used) return EXP_DATA;
+    for (int g = 0; g < r->ngroups; g++)
+        for (int j = 0; j < r->njobs; j++) {
+            const exp_job job = job_of(r, g, j);
             exp_row rw;
             exp_row_init(&rw);
-            EXP_TRY(d->key(r, &job, &rw));
-            if (exp_find(r, 0, &rw) >= 0 && !(d->needed && d->needed(r, &job))) continue;
-            EXP_TRY(d->row(r, &job, &rw));
-            EXP_TRY(exp_put(r, 0, &rw));
-            if (d->progress) cli_progress(d->progress, done + 1, total);
+            EXP_TRY(r->def->key(r, &job, &rw));
+            int at = exp_find(r, 0, &rw);
+            if (at >= 0 && !used[at]) used[at] = 1, order[k++] = at;
         }
-        if (!r->groups[g].kept) unload(&r->groups[g]);
-    }
-    if (d->progress) cli_progress_done();
-    return 0;
+    return rtable_reorder(t, order, k) ? exp_fail(r, EXP_DATA, "out of memory") : 0;
 }
 
 /* ----------------------------------------------------------- aggregates */
@@ -960,6 +1463,155 @@ static int plot(exp_run *r, const exp_plot_def *p)
 
 /* ------------------------------------------------------------- pipeline */
 
+/* --shard not given: the shard of a Slurm array task, or of a rank that
+ * mpirun started in a build without MPI (with MPI the ranks share the run
+ * instead). Then the shard's folder DIR/shard-I-of-N. */
+static int shard_setup(exp_run *r)
+{
+    static const char *const env[][2] = {{"SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT"},
+                                         {"OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"},
+                                         {"PMI_RANK", "PMI_SIZE"}};
+    static const char *const from[] = {"SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT",
+                                       "OMPI_COMM_WORLD_RANK/OMPI_COMM_WORLD_SIZE", "PMI_RANK/PMI_SIZE"};
+    exp_common *c = &r->c;
+    for (int k = 0; k < 3 && !c->shard_from; k++) {
+        const char *id = getenv(env[k][0]), *count = getenv(env[k][1]);
+        if (!id || !count || (k > 0 && dist_size() > 1)) continue;
+        char *e1, *e2;
+        long i = strtol(id, &e1, 10), n = strtol(count, &e2, 10);
+        if (*e1 || *e2 || !*id || !*count)
+            return exp_fail(r, EXP_USAGE, "%s=%s, %s=%s are not whole numbers; give --shard I/N", env[k][0], id, env[k][1], count);
+        if (k == 0) { /* array indices: MIN, MIN+STEP, ... (--array=1-8, 0-15:2) */
+            const char *mn = getenv("SLURM_ARRAY_TASK_MIN"), *st = getenv("SLURM_ARRAY_TASK_STEP");
+            long lo = mn ? strtol(mn, NULL, 10) : 0, step = st ? strtol(st, NULL, 10) : 1;
+            if (step < 1 || (i - lo) % step) i = -1;
+            else i = (i - lo) / step;
+        }
+        if (n <= 1) break;
+        if (i < 0 || i >= n)
+            return exp_fail(r, EXP_USAGE, "%s=%s is not a task of %s=%s (an array of indices MIN, MIN+STEP, ...); give --shard I/N",
+                            env[k][0], id, env[k][1], count);
+        c->shard = (int)i + 1, c->nshards = (int)n, c->shard_from = from[k];
+    }
+    if (c->nshards <= 1) return 0;
+    if (r->def->run)
+        return exp_fail(r, EXP_USAGE, "%s asks for shard %d/%d, but %s cannot be sharded: each experiment takes its "
+                        "thresholds from the complete results of the one before; run it under mpirun (a build with "
+                        "-Dmpi), or shard the experiments one by one and merge each; --shard 1/1 runs it whole",
+                        c->shard_from, c->shard, c->nshards, r->def->name);
+    size_t n = strlen(c->out_dir) + 64;
+    char *dir = exp_alloc(r, n, 1);
+    if (!dir) return EXP_DATA;
+    snprintf(dir, n, "%s/shard-%d-of-%d", c->out_dir, c->shard, c->nshards);
+    r->out_parent = c->out_dir;
+    c->out_dir = dir;
+    return 0;
+}
+
+/* Rank 0: the run's command, as words, to every worker. */
+static void lead_send_job(exp_run *r)
+{
+    const char *w[4 * EXP_MAX_OWN + 64];
+    char heads[64], names[EXP_MAX_OWN][72];
+    int n = 0;
+    w[n++] = r->def->name;
+    EXP_ASSERT(r->c.ncaptures < 2 * EXP_MAX_OWN);
+    for (int c = 0; c < r->c.ncaptures; c++) w[n++] = r->c.captures[c];
+    w[n++] = "--out", w[n++] = r->c.out_dir;
+    if (r->c.steps) w[n++] = "--steps", w[n++] = r->c.steps;
+    if (r->c.layers) w[n++] = "--layers", w[n++] = r->c.layers;
+    if (r->c.head_hi >= 0) snprintf(heads, sizeof heads, "%lld:%lld", (long long)r->c.head_lo, (long long)r->c.head_hi);
+    else snprintf(heads, sizeof heads, "%lld:", (long long)r->c.head_lo);
+    w[n++] = "--heads", w[n++] = heads;
+    w[n++] = "--backend", w[n++] = ripple_backend_name(r->c.backend);
+    if (r->c.fresh) w[n++] = "--fresh";
+    for (int k = 0; k < r->nown_words; k += 2) {
+        snprintf(names[k / 2], sizeof names[k / 2], "--%s", r->own_words[k]);
+        w[n++] = names[k / 2];
+        if (r->own_words[k + 1]) w[n++] = r->own_words[k + 1];
+    }
+    size_t len = 0;
+    for (int k = 0; k < n; k++) len += strlen(w[k]) + 1;
+    char *buf = malloc(len), *p = buf;
+    if (!buf) transport_broken("out of memory");
+    for (int k = 0; k < n; k++) p = memcpy(p, w[k], strlen(w[k]) + 1), p += strlen(w[k]) + 1;
+    for (int k = 1; k < dist_size(); k++) send_or_die(k, TAG_JOB, buf, len);
+    free(buf);
+}
+
+/* What a rank planned: the same on every rank, or they would not compute
+ * the same rows. */
+static void plan_signature(const exp_run *r, char *buf, size_t n)
+{
+    const char *opt = r->tabs[0] ? rtable_meta_get(r->tabs[0], "options") : NULL;
+    snprintf(buf, n, "%d units, %d groups of %d jobs; options %s", r->nunits, r->ngroups, r->njobs, opt ? opt : "-");
+}
+
+/* After planning (status rc): workers say what they planned, rank 0
+ * compares it with its own and tells every worker whether to go on. */
+static int plan_sync(exp_run *r, int rc)
+{
+    char sig[1400], msg[1400];
+    if (!rc) plan_signature(r, sig, sizeof sig);
+    r->synced = 1;
+    if (r->role == EXP_WORKER) {
+        int n = snprintf(msg, sizeof msg, "%d\n%s", rc, rc ? r->msg : sig);
+        send_or_die(0, TAG_PLAN, msg, (size_t)(n < (int)sizeof msg ? n : (int)sizeof msg - 1) + 1);
+        char *go = recv_or_die(0, TAG_GO, NULL, NULL);
+        int ok = go[0] == '1';
+        free(go);
+        if (ok) return rc;
+        r->msg[0] = '\0'; /* rank 0 says why */
+        return rc ? rc : EXP_DATA;
+    }
+    char why[2000] = "";
+    for (int k = 1; k < dist_size(); k++) {
+        char *b = recv_or_die(k, TAG_PLAN, NULL, NULL), *nl = strchr(b, '\n');
+        int wrc = atoi(b);
+        const char *text = nl ? nl + 1 : b + strlen(b);
+        if (!why[0] && wrc) snprintf(why, sizeof why, "rank %d: %s", k, text);
+        else if (!why[0] && !rc && strcmp(text, sig))
+            snprintf(why, sizeof why, "rank %d planned other units than rank 0 (%s; rank 0: %s): every rank must read the "
+                     "same captures and files", k, text, sig);
+        free(b);
+    }
+    const char *go = !rc && !why[0] ? "1" : "0";
+    for (int k = 1; k < dist_size(); k++) send_or_die(k, TAG_GO, go, 2);
+    if (rc) return rc;
+    return why[0] ? exp_fail(r, EXP_DATA, "%s", why) : 0;
+}
+
+/* Units and the description's plan; a worker's messages about it (the
+ * thresholds it chose...) would repeat rank 0's, so they are not shown. */
+static int plan(exp_run *r)
+{
+    int saved = -1;
+    if (r->role == EXP_WORKER) {
+        fflush(stderr);
+        int null = open("/dev/null", O_WRONLY);
+        saved = dup(STDERR_FILENO);
+        if (null >= 0) dup2(null, STDERR_FILENO), close(null);
+    }
+    r->planning = 1;
+    int rc = plan_units(r);
+    if (!rc) rc = r->def->plan(r);
+    r->planning = 0;
+    if (saved >= 0) fflush(stderr), dup2(saved, STDERR_FILENO), close(saved);
+    return rc;
+}
+
+/* A shard's tables (its rows only: aggregates and figures come with the merge). */
+static int shard_done(exp_run *r)
+{
+    EXP_TRY(close_tables(r));
+    char dir[4200];
+    printf("ripple %s: shard %d/%d: wrote %s/%s.tsv (%d of %d groups of units; %d rows taken back from an earlier run)%s; "
+           "when every shard is done: ripple merge %s\n",
+           r->def->name, r->c.shard, r->c.nshards, r->c.out_dir, r->def->tables[0].name, r->in_shard, r->ngroups,
+           r->reused_rows[0], r->note, cli_shell_word(dir, sizeof dir, r->out_parent));
+    return 0;
+}
+
 int exp_execute(exp_run *r)
 {
     const exp_def *d = r->def;
@@ -967,14 +1619,23 @@ int exp_execute(exp_run *r)
     if (r->c.ncaptures < 1)
         return exp_fail(r, EXP_USAGE, "missing CAPTURE (one or more HDF5 capture files; `ripple synth` makes one)");
     if (!r->c.out_dir) return exp_fail(r, EXP_USAGE, "--out DIR is required (where the table and figure go)");
+    if (r->role == EXP_SOLO || r->role == EXP_LEAD) EXP_TRY(shard_setup(r));
     if (r->c.backend == RIPPLE_BACKEND_CUDA && !ripple_backend_available(RIPPLE_BACKEND_CUDA))
         return exp_fail(r, EXP_DATA, "--backend cuda: no usable CUDA device, or ripple was built without CUDA");
-    EXP_TRY(mkdir_p(r, r->c.out_dir));
-    EXP_TRY(lock_out_dir(r));
+    if (r->role != EXP_WORKER) {
+        EXP_TRY(mkdir_p(r, r->c.out_dir));
+        EXP_TRY(lock_out_dir(r));
+    }
     if (d->run) return d->run(r);
-    EXP_TRY(plan_units(r));
-    EXP_TRY(d->plan(r));
+    if (r->role == EXP_LEAD) lead_send_job(r);
+    int rc = plan(r);
+    if (r->role == EXP_LEAD || r->role == EXP_WORKER) rc = plan_sync(r, rc);
+    if (!rc && r->role == EXP_MERGE) rc = merge_check(r);
+    if (rc) return rc;
     EXP_TRY(sweep(r));
+    if (r->role == EXP_WORKER) return 0;
+    EXP_TRY(order_rows(r));
+    if (r->c.nshards > 1) return shard_done(r);
     if (d->finish) EXP_TRY(d->finish(r));
     EXP_TRY(close_tables(r));
     int missing = 0;
@@ -992,7 +1653,7 @@ int exp_execute(exp_run *r)
         n += (size_t)snprintf(line + n, sizeof line - n, "%s %s.gp", i ? "," : " and", d->plots[i].name);
     for (int i = 0; i < d->nplots && !missing && !r->plot_failed && n < sizeof line; i++)
         n += (size_t)snprintf(line + n, sizeof line - n, "%s %s.png", i ? "," : "; figures", d->plots[i].name);
-    printf("%s%s\n", line, missing ? " (no figure: gnuplot missing)" : r->plot_failed ? " (figures not drawn)" : "");
+    printf("%s%s%s\n", line, missing ? " (no figure: gnuplot missing)" : r->plot_failed ? " (figures not drawn)" : "", r->note);
     if (!r->plot_failed) return 0;
     r->msg[0] = '\0'; /* each failed figure said why */
     return EXP_DATA;

@@ -22,6 +22,24 @@
  *            by gnuplot without a shell, and removed when it fails
  *   errors   returned as a status (EXP_DATA, EXP_USAGE: the exit codes) with
  *            a message in the run; only exp_main prints it and exits.
+ *   shards   --shard I/N (or the environment of a Slurm array or of mpirun
+ *            in a build without MPI) runs the groups g with g mod N = I-1
+ *            into DIR/shard-I-of-N/: the rows table with `# shard:` and
+ *            `# shard_command:` lines, resumable as any run, no aggregates
+ *            or figures. `ripple merge` (cmd_merge.c) runs the experiment
+ *            again with role EXP_MERGE: the rows come from the shards'
+ *            tables (same options and capture lines, or it refuses), a row
+ *            no shard has is an error naming the shard, and the rest
+ *            (aggregates, figures) is that of an unsharded run.
+ *   MPI      under mpirun (a build with -Dmpi, dist.h) rank 0 leads
+ *            (EXP_LEAD): it plans, gives groups to the ranks as they ask
+ *            (dynamic: units differ in cost), computes groups itself, and
+ *            writes every row the workers (EXP_WORKER) send; only rank 0
+ *            writes files. Workers plan the same run from the command rank
+ *            0 sends them and check that they planned the same units.
+ *   order    whoever computed them, the rows table is written in the
+ *            order of the plan (group, job), so a resumed, sharded-and-
+ *            merged or MPI run writes the rows of an uninterrupted one.
  * `ripple paper` runs experiments in one process (exp_new, set the options
  * struct, exp_execute) and reads their tables and state as structs.
  * README.md, "How to add an experiment", shows a description. */
@@ -97,6 +115,8 @@ typedef struct exp_common {
     const char *out_dir;
     int svg, pdf, fresh;
     ripple_backend backend;
+    int shard, nshards;     /* shard of nshards (1-based); nshards 0: not sharded */
+    const char *shard_from; /* "--shard" or the environment variables it came from */
 } exp_common;
 
 extern const char exp_common_help[]; /* the %s of a description's usage */
@@ -193,8 +213,15 @@ typedef struct exp_group {
     double floor;
 } exp_group;
 
+/* What this process does with a run: all of it (one process), lead or work
+ * in an MPI run, or merge shards (cmd_merge.c). */
+typedef enum exp_role { EXP_SOLO, EXP_LEAD, EXP_WORKER, EXP_MERGE } exp_role;
+
+#define EXP_MAX_OWN 128 /* options of the description given to one run */
+
 struct exp_run {
     const exp_def *def;
+    exp_role role;
     exp_common c;
     void *opts, *state;
     src *srcs;         /* [c.ncaptures] */
@@ -207,13 +234,31 @@ struct exp_run {
     double t0, exact_seconds;
     char msg[1024], given[2048]; /* the description's options as given (" --name value...") */
     struct exp_block *blocks;
+    /* the description's options as given, as words: sent to MPI workers */
+    const char *own_words[2 * EXP_MAX_OWN];
+    int nown_words;
+    int planning, synced, in_shard; /* in_shard: groups of this shard */
+    /* EXP_MERGE: the shards' folders by shard (merge_dirs[I-1]), their
+     * tables as read (merge_tabs[table * nshards + I-1]), their timing */
+    char **merge_dirs;
+    rtable **merge_tabs;
+    int merge_n;
+    double merge_exact, merge_wall;
+    const char *out_parent;  /* sharded: --out as given (out_dir is its shard-I-of-N) */
+    struct exp_lead *lead;   /* EXP_LEAD during the sweep (engine.c) */
+    char note[256];          /* EXP_LEAD: groups per rank, after the "wrote" line */
 };
 
 exp_run *exp_new(const exp_def *def); /* NULL when out of memory */
 void exp_free(exp_run *r);
 int exp_parse(exp_run *r, int argc, char **argv); /* EXP_HELP: --help printed the usage */
 int exp_execute(exp_run *r);
-int exp_main(const exp_def *def, int argc, char **argv); /* the command: its exit code */
+/* The command: its exit code. Under mpirun (a build with MPI) every rank
+ * calls it; ranks > 0 then work for rank 0 until it is done. */
+int exp_main(const exp_def *def, int argc, char **argv);
+/* Every experiment with units, by name (cmd_merge.c); NULL-terminated. */
+extern const exp_def *const exp_registry[];
+const exp_def *exp_lookup(const char *name);
 void exp_report(const exp_run *r, int status);         /* "ripple NAME: message" */
 /* Sets an option of the description as a command line would (value NULL
  * for a flag; kept, not copied): paper sets its experiments' options so. */

@@ -24,6 +24,7 @@ static const command commands[] = {
     {"groups", cmd_groups, "forced reuse per channel group and axis (Fig. 5)"},
     {"generate", cmd_generate, "generate a clip of tiny-vdit in C, a method inside the denoising loop"},
     {"paper", cmd_paper, "run every experiment and write an index of figures and tables"},
+    {"merge", cmd_merge, "combine the shards of a sweep (--shard I/N) into its tables and figures"},
 };
 
 static void usage(FILE *f)
