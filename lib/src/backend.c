@@ -130,6 +130,19 @@ const ripple_variant *ripple_variant_select(ripple_op op, ripple_backend b)
         }
         return &attn_exact_variants[selected_exact];
     }
+    if (op == RIPPLE_OP_ATTN_REUSE) {
+        /* RIPPLE_CPU_PATH picks the reuse kernel of the same ISA, so that a
+         * comparison on one path times both ops in one width; "blas" (no
+         * fused reuse kernel) runs "exact" */
+        pthread_once(&cpu_path_once, select_cpu_path);
+        if (cpu_path_env[0]) {
+            for (int i = 0; i < ops[op].n; i++)
+                if (ops[op].v[i].backend == RIPPLE_BACKEND_CPU && ops[op].v[i].available() &&
+                    (!strcmp(ops[op].v[i].name, cpu_path_env) || !strcmp(ops[op].v[i].name, "exact")))
+                    best = &ops[op].v[i];
+            if (best) return best;
+        }
+    }
     for (int i = 0; i < ops[op].n; i++)
         if (ops[op].v[i].backend == RIPPLE_BACKEND_CPU && ops[op].v[i].available()) best = &ops[op].v[i];
     if (!best)

@@ -295,7 +295,12 @@ RIPPLE_API ripple_status ripple_window_delta_mean(const ripple_layout *lay, ripp
  * q_rippled, k_rippled, v, o: [heads, seq_len, head_dim] of lay. Memory: the
  * size of k and v twice, plus O(block * seq) per thread. The CPU backend
  * runs the last variant this CPU can run (avx512, avx2, else "exact":
- * ripple_attn_exact on Q~, K~); CUDA runs the CPU one (host arrays). */
+ * ripple_attn_exact on Q~, K~), or the one RIPPLE_CPU_PATH names ("blas"
+ * gives "exact"); CUDA runs the CPU one (host arrays). Hook for generation
+ * (`ripple generate --kernel reuse`): where a step applies
+ * ripple_reuse_apply to each head of q and k and then calls
+ * ripple_attn_exact on the results, call this instead with the same
+ * rippled q, k and the transform's window. */
 RIPPLE_API ripple_status ripple_attn_reuse(ripple_backend b, const ripple_layout *lay, int window, int64_t heads,
                                 double scale, const float *q_rippled, const float *k_rippled,
                                 const float *v, float *o);
