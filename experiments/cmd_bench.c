@@ -2,6 +2,7 @@
  * the same run. Validates first (backend vs the float64 reference on the
  * first min(seq, 512) tokens of head 0), warms up, then times with the
  * monotonic clock: median, min and max over the repetitions. */
+#include "bench_reuse.h"
 #include "cli.h"
 #include "commands.h"
 
@@ -23,6 +24,7 @@
 #define BENCH_VALID_REL_L2 1e-5
 #define BENCH_VALID_SEQ 512
 #define BENCH_SGEMM_N 2048
+#define BENCH_REUSE_THETAS "0.03,0.05,0.07,0.1,0.2,0.5"
 /* attention must reach this fraction of the same run's sgemm GFLOP/s (issue 7) */
 #define BENCH_TARGET 0.7
 
@@ -32,6 +34,7 @@ static void usage(FILE *f)
             "usage: ripple bench [--seq N] [--dim D] [--heads H] [--reps R] [--threads N]\n"
             "                    [--backend cpu|cuda] [--path NAME|all] [--torch]\n"
             "                    [--format table|tsv]\n"
+            "       ripple bench --reuse CAPTURE --out DIR [--theta LIST] [--reps R] [--threads N]\n"
             "Times exact attention o = softmax(q k^T / sqrt(D)) v on random inputs against\n"
             "OpenBLAS sgemm %d^3 in the same run (repetitions interleaved); 4 N^2 D flops\n"
             "per head. Every path is first checked against the float64 reference.\n"
@@ -47,8 +50,13 @@ static void usage(FILE *f)
             "                 (RIPPLE_CPU_PATH) or on the one named\n"
             "  --torch        also time PyTorch's CPU scaled_dot_product_attention on the\n"
             "                 same shape and threads (python3 with torch; a note if absent)\n"
-            "  --format F     table (default) or tsv\n",
-            BENCH_SGEMM_N);
+            "  --format F     table (default) or tsv\n"
+            "With --reuse: the fused reuse kernel (ripple_attn_reuse) against the dense CPU\n"
+            "path on the same rippled q, k (every captured step and layer, all heads, each\n"
+            "threshold of --theta, default %s) in the same run, repetitions\n"
+            "alternating; writes DIR/bench_reuse.tsv, .gp and .png (speedup against s_score,\n"
+            "the work bound beside it) and prints the issue-11 targets.\n",
+            BENCH_SGEMM_N, BENCH_REUSE_THETAS);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -242,12 +250,14 @@ int cmd_bench(int argc, char **argv)
         {"threads", required_argument, NULL, 't'}, {"backend", required_argument, NULL, 'b'},
         {"format", required_argument, NULL, 'f'},  {"path", required_argument, NULL, 'p'},
         {"torch", no_argument, NULL, 'T'},         {"help", no_argument, NULL, 'h'},
+        {"reuse", required_argument, NULL, 'R'},   {"theta", required_argument, NULL, 'e'},
+        {"out", required_argument, NULL, 'o'},
         {NULL, 0, NULL, 0},
     };
     int64_t seq = 4096, dim = 64, heads = 4, reps = 5, threads = 0;
     ripple_backend backend = RIPPLE_BACKEND_CPU;
     int tsv = 0, want_torch = 0;
-    const char *path_arg = NULL;
+    const char *path_arg = NULL, *reuse_capture = NULL, *out_dir = NULL, *theta_arg = NULL;
     cli_cmd = "bench";
     optind = 1;
     for (int c; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1;) {
@@ -269,6 +279,9 @@ int cmd_bench(int argc, char **argv)
             break;
         case 'p': path_arg = optarg; break;
         case 'T': want_torch = 1; break;
+        case 'R': reuse_capture = optarg; break;
+        case 'e': theta_arg = optarg; break;
+        case 'o': out_dir = optarg; break;
         case 'h': usage(stdout); return CLI_EXIT_OK;
         default: usage(stderr); return CLI_EXIT_USAGE;
         }
@@ -278,11 +291,21 @@ int cmd_bench(int argc, char **argv)
         cli_data_error("backend %s is not available here (no device, or built without it: "
                        "meson setup build -Dcuda=enabled)", ripple_backend_name(backend));
     if (path_arg && backend != RIPPLE_BACKEND_CPU) cli_usage_error("--path applies to --backend cpu only");
+    if ((theta_arg || out_dir) && !reuse_capture) cli_usage_error("--theta and --out go with --reuse CAPTURE");
+    if (reuse_capture && (!out_dir || backend != RIPPLE_BACKEND_CPU || want_torch || path_arg))
+        cli_usage_error("--reuse needs --out DIR, and takes no --backend cuda, --torch or --path");
     if (threads == 0) threads = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 1;
     char tbuf[32];
     snprintf(tbuf, sizeof tbuf, "%lld", (long long)threads);
     setenv("RIPPLE_NUM_THREADS", tbuf, 1); /* read by the CPU backend at each call */
     openblas_set_num_threads((int)threads);
+    if (reuse_capture) {
+        char buf[512], *items[32];
+        int nt = cli_list("--theta", theta_arg ? theta_arg : BENCH_REUSE_THETAS, buf, sizeof buf, items, 32);
+        double thetas[32];
+        for (int i = 0; i < nt; i++) thetas[i] = cli_double("--theta", items[i], 0.0, INFINITY);
+        return bench_reuse(reuse_capture, out_dir, thetas, nt, reps, threads, cpu_model());
+    }
 
     /* what to time: the attention paths, then sgemm, then torch */
     bench_op ops[16];

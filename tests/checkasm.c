@@ -4,7 +4,7 @@
  * left unwritten shows; then, with --bench, the same variants timed side by
  * side on one shape.
  *
- *   build/tests/checkasm [--seed N] [--bench] [--seq N --dim D --heads H --reps R]
+ *   build/tests/checkasm [--seed N] [--no-captures] [--bench] [--seq N --dim D --heads H --reps R]
  *
  * Prints one line per (op, variant, shape), then "checkasm: N passed, N
  * failed, N skipped"; exits 1 on any failure. Variants this machine cannot
@@ -12,9 +12,14 @@
  * attn_exact and attn_masked against float64 (attn_ref.c) with the
  * tolerance numcheck.c derives; the transform has one variant ("c"), which
  * is itself the reference of its brute-force test (test_reuse.c); the fused
- * reuse op is a slot with no variant yet. */
+ * reuse op (attn_reuse) against float64 exact attention on the rippled
+ * Q~, K~, with the tolerance of delta chains of depth 3 (numcheck.c), on
+ * awkward layouts with planted reuse (REUSE_CASES) and on the real captures
+ * in data/captures/ (all heads of one step and layer, two thresholds). */
 #include "backend.h"
 #include "numcheck.h"
+
+#include "ripple/ripple.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -27,6 +32,10 @@
 #define FUSED_MIN_CHUNK 128
 
 static int passed, failed, skipped;
+
+/* Longest delta chain of the fused reuse kernels: each step moves at least
+ * one of t, h, w to its window's first position (attn_reuse_body.h). */
+#define REUSE_MAX_DEPTH 3
 
 typedef struct shape {
     int64_t heads, seq, dim;
@@ -112,6 +121,154 @@ static void check_attn(ripple_op op, const ripple_variant *var, data *d)
     report(ripple_op_name(op), var, s, r.ok, r.why);
 }
 
+/* Layouts for attn_reuse: one token; dims below a vector; windows 3 whose
+ * cubes are cut at the grid's edges; text tokens before and after the video;
+ * sequences that are no multiple of the item (96) or the key chunk. */
+typedef struct reuse_case {
+    int64_t heads, T, H, W, text_before, text_after, dim;
+    int window;
+    double theta;
+} reuse_case;
+
+static const reuse_case REUSE_CASES[] = {
+    {1, 1, 1, 1, 0, 0, 64, 2, 0.5},  {2, 3, 1, 5, 2, 0, 3, 2, 0.5},  {1, 5, 7, 3, 4, 1, 17, 3, 0.3},
+    {2, 4, 6, 6, 0, 0, 128, 2, 0.3}, {1, 2, 16, 16, 4, 0, 80, 2, 0.2}, {1, 3, 9, 11, 1, 2, 64, 2, 1e9},
+};
+
+static void report_reuse(const ripple_variant *var, const char *what, int ok, const char *why)
+{
+    printf("%-12s %-8s %s %s%s\n", "attn_reuse", var->name, what, ok ? "ok" : "FAILED: ", ok ? "" : why);
+    ok ? passed++ : failed++;
+}
+
+/* Runs one attn_reuse variant on q~, k~, v of lay (poisoned output) and
+ * checks it against float64 exact attention on q~, k~. */
+static void check_reuse_on(const ripple_variant *var, const ripple_layout *lay, int window, int64_t heads,
+                           double scale, const float *qr, const float *kr, const float *v, const char *what)
+{
+    const int64_t seq = lay->seq_len, dim = lay->head_dim;
+    const size_t n = (size_t)(heads * seq * dim);
+    float *o = malloc(n * sizeof *o);
+    double *ref = malloc(n * sizeof *ref);
+    if (!o || !ref) {
+        report_reuse(var, what, 0, "no memory");
+        free(o), free(ref);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) o[i] = NAN;
+    ripple_attn_reuse_work wk;
+    ripple_status st = var->fn.attn_reuse(lay, window, heads, scale, qr, kr, v, o, &wk);
+    if (st == RIPPLE_OK) st = ripple_attn_exact_f64(heads, seq, dim, scale, qr, kr, v, ref);
+    if (st != RIPPLE_OK) {
+        report_reuse(var, what, 0, ripple_last_error());
+    } else if (wk.rows != heads * seq || wk.dense_rows + wk.delta_rows != wk.rows) {
+        report_reuse(var, what, 0, "work counts do not add up to the rows");
+    } else {
+        nc_attn_result r;
+        nc_check_attn_delta(heads, seq, dim, scale, qr, kr, v, NULL, o, ref, FUSED_MIN_CHUNK, REUSE_MAX_DEPTH, &r);
+        char buf[160];
+        snprintf(buf, sizeof buf, "%s (delta rows %.2f, work %.2f)", what,
+                 (double)wk.delta_rows / (double)wk.rows, ripple_attn_reuse_work_frac(&wk, dim));
+        report_reuse(var, buf, r.ok, r.why);
+    }
+    free(o), free(ref);
+}
+
+/* Smooth fields over (t, h, w) plus a little noise, so that the transform
+ * at c->theta reuses many entries; text tokens i.i.d. N(0, 1). */
+static void reuse_case_run(const ripple_variant *var, const reuse_case *c, uint64_t seed)
+{
+    ripple_layout lay;
+    memset(&lay, 0, sizeof lay);
+    lay.grid[0] = c->T, lay.grid[1] = c->H, lay.grid[2] = c->W;
+    lay.video_offset = c->text_before;
+    lay.seq_len = c->text_before + c->T * c->H * c->W + c->text_after;
+    lay.head_dim = c->dim;
+    lay.num_groups = c->dim >= 3 ? 3 : 1;
+    for (int g = 0; g < lay.num_groups; g++) {
+        lay.group_axis[g] = g;
+        lay.group_len[g] = c->dim / lay.num_groups + (g < c->dim % lay.num_groups);
+    }
+    const int64_t seq = lay.seq_len, dim = c->dim;
+    const size_t n = (size_t)(c->heads * seq * dim);
+    float *x[3], *xr[2];
+    tu_rng r = {seed};
+    for (int t = 0; t < 3; t++) x[t] = malloc(n * sizeof(float));
+    xr[0] = malloc(n * sizeof(float)), xr[1] = malloc(n * sizeof(float));
+    for (int t = 0; t < 3; t++) {
+        tu_fill_normal(&r, x[t], n, t == 2 ? 1.0 : 0.05);
+        if (t == 2) continue;
+        for (int64_t h = 0; h < c->heads; h++)
+            for (int64_t ch = 0; ch < dim; ch++) {
+                double f[3], ph = 6.283 * tu_uniform(&r);
+                for (int a = 0; a < 3; a++) f[a] = 0.5 * tu_uniform(&r);
+                for (int64_t tok = 0; tok < c->T * c->H * c->W; tok++) {
+                    int64_t tt = tok / (c->H * c->W), hh = tok / c->W % c->H, ww = tok % c->W;
+                    x[t][(size_t)((h * seq + c->text_before + tok) * dim + ch)] +=
+                        (float)(2.0 * sin(ph + f[0] * (double)tt + f[1] * (double)hh + f[2] * (double)ww));
+                }
+            }
+    }
+    ripple_reuse_params p;
+    memset(&p, 0, sizeof p);
+    p.window = c->window;
+    p.theta[0] = p.theta[1] = p.theta[2] = c->theta;
+    ripple_status st = RIPPLE_OK;
+    for (int t = 0; t < 2 && st == RIPPLE_OK; t++)
+        for (int64_t h = 0; h < c->heads && st == RIPPLE_OK; h++) {
+            size_t off = (size_t)(h * seq * dim);
+            st = ripple_reuse_apply(&lay, &p, x[t] + off, xr[t] + off, NULL);
+        }
+    char what[96];
+    snprintf(what, sizeof what, "h%lld %lldx%lldx%lld+%lld d%lld w%d th%g", (long long)c->heads, (long long)c->T,
+             (long long)c->H, (long long)c->W, (long long)(c->text_before + c->text_after), (long long)dim,
+             c->window, c->theta);
+    if (st != RIPPLE_OK) report_reuse(var, what, 0, ripple_last_error());
+    else check_reuse_on(var, &lay, c->window, c->heads, 1.0 / sqrt((double)dim), xr[0], xr[1], x[2], what);
+    for (int t = 0; t < 3; t++) free(x[t]);
+    free(xr[0]), free(xr[1]);
+}
+
+/* All heads of the first captured (step, layer) of a real capture, at two
+ * thresholds (one at s_score ~0.8, one high). Skipped when absent. */
+static void reuse_capture_run(const ripple_variant *var, const char *path)
+{
+    ripple_capture *cap = NULL;
+    if (ripple_capture_open(path, &cap) != RIPPLE_OK) {
+        printf("%-12s %-8s %s skipped: %s\n", "attn_reuse", var->name, path, ripple_last_error());
+        skipped++;
+        return;
+    }
+    const ripple_capture_info *info = ripple_capture_get_info(cap);
+    const ripple_layout *lay = &info->layout;
+    const ripple_capture_entry *e = ripple_capture_get_entry(cap, 0);
+    const int64_t H = info->num_heads, seq = lay->seq_len, dim = lay->head_dim;
+    const size_t n = (size_t)(H * seq * dim);
+    float *x[3], *xr[2];
+    for (int t = 0; t < 3; t++) x[t] = malloc(n * sizeof(float));
+    xr[0] = malloc(n * sizeof(float)), xr[1] = malloc(n * sizeof(float));
+    ripple_status st = RIPPLE_OK;
+    for (int t = 0; t < 3 && st == RIPPLE_OK; t++) st = ripple_capture_read(cap, e->step, e->layer, (ripple_tensor)t, 0, H, x[t]);
+    const double thetas[2] = {0.05, 0.5};
+    for (int ti = 0; ti < 2 && st == RIPPLE_OK; ti++) {
+        ripple_reuse_params p;
+        memset(&p, 0, sizeof p);
+        p.theta[0] = p.theta[1] = p.theta[2] = thetas[ti];
+        for (int t = 0; t < 2 && st == RIPPLE_OK; t++)
+            for (int64_t h = 0; h < H && st == RIPPLE_OK; h++)
+                st = ripple_reuse_apply(lay, &p, x[t] + (size_t)(h * seq * dim), xr[t] + (size_t)(h * seq * dim), NULL);
+        char what[200];
+        const char *base = strrchr(path, '/');
+        snprintf(what, sizeof what, "%s step %d layer %d h%lld n%lld th%g", base ? base + 1 : path, e->step,
+                 e->layer, (long long)H, (long long)seq, thetas[ti]);
+        if (st == RIPPLE_OK) check_reuse_on(var, lay, 2, H, info->scale, xr[0], xr[1], x[2], what);
+    }
+    if (st != RIPPLE_OK) report_reuse(var, path, 0, ripple_last_error());
+    for (int t = 0; t < 3; t++) free(x[t]);
+    free(xr[0]), free(xr[1]);
+    ripple_capture_close(cap);
+}
+
 static double now(void)
 {
     struct timespec t;
@@ -176,18 +333,19 @@ done:
 int main(int argc, char **argv)
 {
     uint64_t seed = 1;
-    int do_bench = 0, reps = 5;
+    int do_bench = 0, reps = 5, do_captures = 1;
     shape bs = {4, 4096, 64, 1.0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--bench")) do_bench = 1;
         else if (!strcmp(a, "--seed") && val) seed = strtoull(argv[++i], NULL, 10);
+        else if (!strcmp(a, "--no-captures")) do_captures = 0;
         else if (!strcmp(a, "--seq") && val) bs.seq = atoll(argv[++i]);
         else if (!strcmp(a, "--dim") && val) bs.dim = atoll(argv[++i]);
         else if (!strcmp(a, "--heads") && val) bs.heads = atoll(argv[++i]);
         else if (!strcmp(a, "--reps") && val) reps = atoi(argv[++i]);
         else {
-            fprintf(stderr, "usage: checkasm [--seed N] [--bench] [--seq N --dim D --heads H --reps R]\n");
+            fprintf(stderr, "usage: checkasm [--seed N] [--no-captures] [--bench] [--seq N --dim D --heads H --reps R]\n");
             return 2;
         }
     }
@@ -206,6 +364,12 @@ int main(int argc, char **argv)
             if (!var->available()) {
                 printf("%-12s %-8s skipped: this machine cannot run it\n", ripple_op_name(op), var->name);
                 skipped++;
+                continue;
+            }
+            if (op == RIPPLE_OP_ATTN_REUSE) {
+                for (size_t ci = 0; ci < sizeof REUSE_CASES / sizeof REUSE_CASES[0]; ci++)
+                    reuse_case_run(var, &REUSE_CASES[ci], seed + 100 + ci);
+                if (do_captures) reuse_capture_run(var, RIPPLE_SOURCE_ROOT "/data/captures/tiny-vdit-mini.h5");
                 continue;
             }
             if (op == RIPPLE_OP_TRANSFORM) {

@@ -43,4 +43,11 @@ void nc_check_attn(int64_t heads, int64_t seq, int64_t dim, double scale, const 
                    const float *k, const float *v, const ripple_row_rule *rule, const float *o,
                    const double *ref, int64_t fused_chunk, nc_attn_result *r);
 
+/* The same for a kernel whose scores come from delta chains of at most
+ * `depth` steps (fused reuse attention): the score terms of the tolerance
+ * grow as numcheck.c derives; depth 0 is nc_check_attn. */
+void nc_check_attn_delta(int64_t heads, int64_t seq, int64_t dim, double scale, const float *q,
+                         const float *k, const float *v, const ripple_row_rule *rule, const float *o,
+                         const double *ref, int64_t fused_chunk, int depth, nc_attn_result *r);
+
 #endif

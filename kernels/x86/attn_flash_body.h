@@ -160,6 +160,9 @@ static inline void qk_tile(const float *qb, int64_t dim, const float *panel, flo
 PV_TILE(pv_tile_wide, PV_NV)
 PV_TILE(pv_tile_one, 1)
 
+/* attn_reuse_body.h includes this file for its pieces (the vector exp2,
+ * the packing, the register tiles) and defines its own entry point. */
+#ifndef FLASH_NO_ENTRY
 /* Work item it = head * nqb + query block. */
 static ripple_status flash_item(void *ctx, int worker, int64_t it)
 {
@@ -291,3 +294,4 @@ ripple_status FLASH_FN(int64_t heads, int64_t seq, int64_t dim, double scale, co
 
     return st;
 }
+#endif /* FLASH_NO_ENTRY */

@@ -43,6 +43,14 @@ static const ripple_variant attn_exact_variants[] = {
 static const ripple_variant attn_masked_variants[] = {
     {"blas", CPU, any_machine, {.attn_masked = ripple_attn_masked_blas}},
 };
+/* The fused reuse kernels are x86 only: elsewhere the op runs "exact". */
+static const ripple_variant attn_reuse_variants[] = {
+    {"exact", CPU, any_machine, {.attn_reuse = ripple_attn_reuse_exact}},
+#if RIPPLE_HAVE_X86_KERNELS
+    {"avx2", CPU, cpu_avx2, {.attn_reuse = ripple_attn_reuse_avx2}},
+    {"avx512", CPU, cpu_avx512, {.attn_reuse = ripple_attn_reuse_avx512}},
+#endif
+};
 static const ripple_variant transform_variants[] = {
     {"c", CPU, any_machine, {.transform = ripple_reuse_apply_c}},
 };
@@ -58,7 +66,7 @@ static const struct {
     OP(RIPPLE_OP_ATTN_EXACT, "attn_exact", attn_exact_variants),
     OP(RIPPLE_OP_ATTN_MASKED, "attn_masked", attn_masked_variants),
     OP(RIPPLE_OP_TRANSFORM, "transform", transform_variants),
-    [RIPPLE_OP_ATTN_REUSE] = {"attn_reuse", NULL, 0}, /* the fused reuse kernel's slot */
+    OP(RIPPLE_OP_ATTN_REUSE, "attn_reuse", attn_reuse_variants),
 #undef OP
 };
 
@@ -121,6 +129,19 @@ const ripple_variant *ripple_variant_select(ripple_op op, ripple_backend b)
                    NULL;
         }
         return &attn_exact_variants[selected_exact];
+    }
+    if (op == RIPPLE_OP_ATTN_REUSE) {
+        /* RIPPLE_CPU_PATH picks the reuse kernel of the same ISA, so that a
+         * comparison on one path times both ops in one width; "blas" (no
+         * fused reuse kernel) runs "exact" */
+        pthread_once(&cpu_path_once, select_cpu_path);
+        if (cpu_path_env[0]) {
+            for (int i = 0; i < ops[op].n; i++)
+                if (ops[op].v[i].backend == RIPPLE_BACKEND_CPU && ops[op].v[i].available() &&
+                    (!strcmp(ops[op].v[i].name, cpu_path_env) || !strcmp(ops[op].v[i].name, "exact")))
+                    best = &ops[op].v[i];
+            if (best) return best;
+        }
     }
     for (int i = 0; i < ops[op].n; i++)
         if (ops[op].v[i].backend == RIPPLE_BACKEND_CPU && ops[op].v[i].available()) best = &ops[op].v[i];
@@ -273,4 +294,47 @@ ripple_status ripple_reuse_apply(const ripple_layout *lay, const ripple_reuse_pa
     const ripple_variant *var = ripple_variant_select(RIPPLE_OP_TRANSFORM, RIPPLE_BACKEND_CPU);
     if (!var) return RIPPLE_ERR_UNSUPPORTED;
     return var->fn.transform(lay, p, x, x_out, mask);
+}
+
+/* ------------------------------------------------------- reuse attention */
+
+/* Variant "exact": the definition itself, exact attention on Q~, K~ (what
+ * reuse cost before the fused kernels; the fallback off x86). */
+ripple_status ripple_attn_reuse_exact(const ripple_layout *lay, int window, int64_t heads, double scale,
+                                      const float *q, const float *k, const float *v, float *o,
+                                      ripple_attn_reuse_work *work)
+{
+    (void)window;
+    ripple_status st = ripple_attn_exact(RIPPLE_BACKEND_CPU, heads, lay->seq_len, lay->head_dim, scale, q, k, v, o);
+    if (st == RIPPLE_OK && work) {
+        memset(work, 0, sizeof *work);
+        work->rows = work->dense_rows = heads * lay->seq_len;
+    }
+    return st;
+}
+
+double ripple_attn_reuse_work_frac(const ripple_attn_reuse_work *w, int64_t dim)
+{
+    if (!w || w->rows <= 0 || dim <= 0) return 1.0;
+    const double qk = ((double)w->dense_rows * (double)dim + (double)w->delta_channels + (double)w->delta_rows) /
+                      ((double)w->rows * (double)dim);
+    return 0.5 * qk + 0.5;
+}
+
+ripple_status ripple_attn_reuse(ripple_backend b, const ripple_layout *lay, int window, int64_t heads,
+                                double scale, const float *q_rippled, const float *k_rippled, const float *v,
+                                float *o)
+{
+    ripple_status st = ripple_layout_check(lay);
+    if (st != RIPPLE_OK) return st;
+    if (window != 0 && window < 2)
+        return ripple_fail(RIPPLE_ERR_INVALID, "reuse attention: window %d must be >= 2 (0 = default 2)", window);
+    if (!ripple_backend_available(b))
+        return ripple_fail(RIPPLE_ERR_UNSUPPORTED, "reuse attention: backend %s is not available here",
+                           ripple_backend_name(b));
+    st = ripple_attn_check(heads, lay->seq_len, lay->head_dim, scale, q_rippled, k_rippled, v, o);
+    if (st != RIPPLE_OK) return st;
+    const ripple_variant *var = ripple_variant_select(RIPPLE_OP_ATTN_REUSE, b);
+    if (!var) return RIPPLE_ERR_UNSUPPORTED;
+    return var->fn.attn_reuse(lay, window, heads, scale, q_rippled, k_rippled, v, o, NULL);
 }

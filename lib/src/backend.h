@@ -9,7 +9,10 @@
  *                                               kernels/x86/attn_exact_avx512.c
  *   attn_masked        attn_ref.c (float64)     kernels/attn_exact.c "blas"        -
  *   transform          tests' brute force       lib/src/reuse.c "c"                -
- *   attn_reuse (slot)  attn_exact on Q~, K~     - (the fused reuse kernel, to come) -
+ *   attn_reuse         attn_ref.c on Q~, K~     "exact" (attn_exact on Q~, K~),     -
+ *                      (float64)                kernels/x86/attn_reuse_avx2.c,
+ *                                               kernels/x86/attn_reuse_avx512.c
+ *                                               (delta rows, attn_reuse_body.h)
  *
  * A backend without a variant of an op runs the CPU one (the data are host
  * arrays either way). ripple_attn_exact, ripple_attnmap_apply and
@@ -47,13 +50,30 @@ typedef ripple_status (*ripple_attn_masked_fn)(int64_t heads, int64_t seq, int64
 typedef ripple_status (*ripple_transform_fn)(const ripple_layout *lay, const ripple_reuse_params *p,
                                              const float *x, float *x_out, ripple_mask_t *mask);
 
-/* Fused reuse attention: o = softmax(scale Q~ K~^T) V from q, k, v and the
- * transform's masks, computing only what reuse does not spare. A slot: no
- * variant yet. */
-typedef ripple_status (*ripple_attn_reuse_fn)(const ripple_layout *lay, int64_t heads, double scale,
-                                              const float *q, const float *k, const float *v,
-                                              const ripple_mask_t *mq, const ripple_mask_t *mk,
-                                              float *o);
+/* Work a fused reuse kernel did, counted (ripple_attn_reuse_work_frac
+ * turns it into a fraction of dense attention's work). */
+typedef struct ripple_attn_reuse_work {
+    int64_t rows;           /* query rows, all heads */
+    int64_t dense_rows;     /* rows whose scores took the full d x N dot products */
+    int64_t delta_rows;     /* rows computed as S_src + dQ K~^T */
+    int64_t delta_channels; /* sum over delta rows of |C_i| (channels of dQ_i) */
+} ripple_attn_reuse_work;
+
+/* Fused reuse attention: o = softmax(scale Q~ K~^T) V for the rippled
+ * q~, k~ (ripple_reuse_apply's outputs), [heads, seq, dim] with seq and dim
+ * those of lay; window: the transform's window (0 = 2), which only tells
+ * the kernel where reuse sources lie. work: counts of what it did (NULL:
+ * none). Arguments checked by ripple_attn_reuse. */
+typedef ripple_status (*ripple_attn_reuse_fn)(const ripple_layout *lay, int window, int64_t heads, double scale,
+                                              const float *q, const float *k, const float *v, float *o,
+                                              ripple_attn_reuse_work *work);
+
+/* Work of the reuse kernel as a fraction of dense attention's 4 N^2 d
+ * (QK^T 2 N^2 d scaled by the delta rows' channels, PV 2 N^2 d whole):
+ *   (dense_rows d + sum |C_i| + delta_rows) / (rows d) / 2 + 1/2,
+ * the + delta_rows being the read of the source's scores (one add per
+ * score, counted as one channel). */
+double ripple_attn_reuse_work_frac(const ripple_attn_reuse_work *w, int64_t dim);
 
 typedef enum ripple_op {
     RIPPLE_OP_ATTN_EXACT = 0,
@@ -99,6 +119,15 @@ ripple_status ripple_attn_exact_avx512(int64_t heads, int64_t seq, int64_t dim, 
 ripple_status ripple_attn_masked_blas(int64_t heads, int64_t seq, int64_t dim, double scale,
                                       const float *q, const float *k, const float *v,
                                       const ripple_row_rule *rule, float *o);
+ripple_status ripple_attn_reuse_exact(const ripple_layout *lay, int window, int64_t heads, double scale,
+                                      const float *q, const float *k, const float *v, float *o,
+                                      ripple_attn_reuse_work *work);
+ripple_status ripple_attn_reuse_avx2(const ripple_layout *lay, int window, int64_t heads, double scale,
+                                     const float *q, const float *k, const float *v, float *o,
+                                     ripple_attn_reuse_work *work);
+ripple_status ripple_attn_reuse_avx512(const ripple_layout *lay, int window, int64_t heads, double scale,
+                                       const float *q, const float *k, const float *v, float *o,
+                                       ripple_attn_reuse_work *work);
 ripple_status ripple_reuse_apply_c(const ripple_layout *lay, const ripple_reuse_params *p,
                                    const float *x, float *x_out, ripple_mask_t *mask);
 /* Masked attention in float64 (the reference). o: [heads, seq, dim]. The

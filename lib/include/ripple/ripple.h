@@ -284,6 +284,27 @@ RIPPLE_API ripple_status ripple_reuse_apply(const ripple_layout *lay, const ripp
 RIPPLE_API ripple_status ripple_window_delta_mean(const ripple_layout *lay, ripple_axis axis, int window,
                                        const float *x, double *delta_mean);
 
+/* Reuse attention by the fused reuse kernel: o = softmax(scale Q~ K~^T) V,
+ * where q_rippled, k_rippled are Q~, K~ (ripple_reuse_apply's x_out for each
+ * head of q and k, with the same layout and window). The result is that
+ * function for any input, within float32 rounding (README, "Reuse
+ * kernel"); what reuse left in Q~ (rows equal to a neighbour's on most
+ * channels) only makes it faster: a query row whose entries mostly equal
+ * those of its window's first position along t, h or w costs the channels
+ * where they differ instead of all d. window: the transform's window (0 = 2).
+ * q_rippled, k_rippled, v, o: [heads, seq_len, head_dim] of lay. Memory: the
+ * size of k and v twice, plus O(block * seq) per thread. The CPU backend
+ * runs the last variant this CPU can run (avx512, avx2, else "exact":
+ * ripple_attn_exact on Q~, K~), or the one RIPPLE_CPU_PATH names ("blas"
+ * gives "exact"); CUDA runs the CPU one (host arrays). Hook for generation
+ * (`ripple generate --kernel reuse`): where a step applies
+ * ripple_reuse_apply to each head of q and k and then calls
+ * ripple_attn_exact on the results, call this instead with the same
+ * rippled q, k and the transform's window. */
+RIPPLE_API ripple_status ripple_attn_reuse(ripple_backend b, const ripple_layout *lay, int window, int64_t heads,
+                                double scale, const float *q_rippled, const float *k_rippled,
+                                const float *v, float *o);
+
 /* ---------------------------------------------------------------- savings */
 
 /* Savings of one head (method.md section 2). Fractions in [0, 1]. */
