@@ -5,10 +5,11 @@
  *
  *   op                 reference (tests)        CPU variants                       CUDA
  *   attn_exact         attn_ref.c (float64)     kernels/attn_exact.c "blas",       kernels/cuda/attn_exact_cuda.cu
+ *                                                                                   (+ attn_flash_cuda.cu)
  *                                               kernels/x86/attn_exact_avx2.c,
  *                                               kernels/x86/attn_exact_avx512.c
  *   attn_masked        attn_ref.c (float64)     kernels/attn_exact.c "blas"        -
- *   transform          tests' brute force       lib/src/reuse.c "c"                -
+ *   transform          tests' brute force       lib/src/reuse.c "c"                kernels/cuda/reuse_cuda.cu
  *   attn_reuse (slot)  attn_exact on Q~, K~     - (the fused reuse kernel, to come) -
  *
  * A backend without a variant of an op runs the CPU one (the data are host
@@ -99,6 +100,8 @@ ripple_status ripple_attn_exact_avx512(int64_t heads, int64_t seq, int64_t dim, 
 ripple_status ripple_attn_masked_blas(int64_t heads, int64_t seq, int64_t dim, double scale,
                                       const float *q, const float *k, const float *v,
                                       const ripple_row_rule *rule, float *o);
+/* The transform's parameter check (reuse.c), shared by its variants. */
+ripple_status ripple_reuse_check(const ripple_reuse_params *p);
 ripple_status ripple_reuse_apply_c(const ripple_layout *lay, const ripple_reuse_params *p,
                                    const float *x, float *x_out, ripple_mask_t *mask);
 /* Masked attention in float64 (the reference). o: [heads, seq, dim]. The
