@@ -7,9 +7,9 @@
  *   (attn_ref.c), outputs poisoned with NaN first. The float32 paths must
  *   pass numcheck.c's attention check (the tolerance derived from float32
  *   arithmetic and flash-attention's rule: normalised MSE at most 4x a naive
- *   float32 kernel's). bf16 (dim 64 / 128 only) must keep its relative L2
- *   error under BF16_REL_L2 and is printed beside the floor that rounding
- *   q, k, v to bf16 alone costs (float64 attention on the rounded inputs).
+ *   float32 kernel's). bf16 (dim 64 / 128 only): relative L2 error at most
+ *   about twice the floor that rounding q, k, v to bf16 alone costs (float64
+ *   attention on the rounded inputs), both printed.
  * - the ripple transform, "cuda" against "c" (reuse.c), on layouts with
  *   text tokens, groups, windows 2 and 3, absolute and channel thresholds:
  *   the same masks and the same values, bit for bit.
@@ -25,10 +25,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* bf16 keeps 8 significant bits (u = 2^-9): inputs, P and o each rounded,
- * so a relative L2 error of a few 1e-3; METHOD.md's band for bf16 operands
- * is 1e-3 .. 1e-2. */
-#define BF16_REL_L2 1e-2
+/* bf16 keeps 8 significant bits (u = 2^-9). Rounding q, k and v alone
+ * costs a relative L2 error `floor` (measured per case: float64 attention on
+ * the rounded inputs; 3e-3 .. 1.4e-2 here, growing with the score scale);
+ * the kernel also rounds P and o (u each, relative). Flash-attention's rule
+ * of thumb: at most about twice the unavoidable error, so
+ * rel L2 <= BF16_FLOOR_FACTOR floor + BF16_EXTRA. */
+#define BF16_FLOOR_FACTOR 2.0
+#define BF16_EXTRA (2.0 * 0x1.0p-9)
 /* The smallest key tile of the fused float32 kernels (attn_flash_cuda.cu). */
 #define FUSED_MIN_CHUNK 32
 
@@ -104,9 +108,10 @@ static void check_attn_path(int path, const shape *s, uint64_t seed)
         int64_t bad = -1;
         for (size_t i = 0; i < n && bad < 0; i++)
             if (!isfinite(o[i])) bad = (int64_t)i;
-        ok = bad < 0 && err <= BF16_REL_L2;
-        snprintf(line, sizeof line, "%srel L2 %.3e (limit %.0e; inputs rounded to bf16 alone: %.3e)%s",
-                 ok ? "ok " : "FAILED: ", err, BF16_REL_L2, floor_err, bad >= 0 ? ", non-finite output" : "");
+        const double limit = BF16_FLOOR_FACTOR * floor_err + BF16_EXTRA;
+        ok = bad < 0 && err <= limit; /* NaN floor: fails */
+        snprintf(line, sizeof line, "%srel L2 %.3e (limit %.3e; inputs rounded to bf16 alone: %.3e)%s",
+                 ok ? "ok " : "FAILED: ", err, limit, floor_err, bad >= 0 ? ", non-finite output" : "");
     } else {
         nc_attn_result res;
         nc_check_attn(s->heads, s->seq, s->dim, scale, q, k, v, NULL, o, ref,

@@ -7,7 +7,8 @@
  *                 (mma.sync m16n8k8 TF32) in 3xTF32: x = big + rest with big
  *                 = tf32(x), rest = tf32(x - big), and a.b ~ rest_a.big_b +
  *                 big_a.rest_b + big_a.big_b (the rest.rest term is ~2^-22
- *                 relative), float32 accumulation. 8 warps, 16 query rows
+ *                 relative), float32 accumulation: each 8-term MMA into a
+ *                 zeroed fragment, then float32 adds. 8 warps, 16 query rows
  *                 each (BM = 128); key tiles of BN keys, split into (big,
  *                 rest) pairs once per block when stored to shared memory,
  *                 laid out so that each B fragment is one 16-byte load; the
@@ -56,7 +57,7 @@ DEV void split_tf32(float x, uint32_t &big, uint32_t &rest)
 DEV void mma_tf32(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0,
                   uint32_t b1)
 {
-    asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+    asm("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
                  "{%8,%9}, {%0,%1,%2,%3};"
                  : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
                  : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
@@ -64,7 +65,7 @@ DEV void mma_tf32(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t
 
 DEV void mma_bf16(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1)
 {
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
                  "{%8,%9}, {%0,%1,%2,%3};"
                  : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
@@ -184,7 +185,7 @@ DEV void load_tile(const float *k, const float *v, long long seq, int dim, bool 
     }
 }
 
-template <int DP, int BN>
+template <int DP, int BN, bool FRESH>
 __global__ void __launch_bounds__(THREADS, 1)
     flash_tf32x3(long long seq, int dim, float scale, const float *__restrict__ q,
                  const float *__restrict__ k, const float *__restrict__ v, float *__restrict__ o,
@@ -231,7 +232,12 @@ __global__ void __launch_bounds__(THREADS, 1)
         float s[BN / 8][4];
 #pragma unroll
         for (int n = 0; n < BN / 8; n++) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
-#pragma unroll
+        /* Each 8-channel step into a zeroed fragment, added to s in float32:
+         * the tensor cores' own accumulation is not round-to-nearest float32
+         * (measured: accumulating all of a row in the fragment gave 10-200x
+         * a naive float32 kernel's error), so it only ever sums 8 products.
+         * Unrolled by 4 only: fully unrolled, the loads hoisted ahead spill. */
+#pragma unroll 4
         for (int kk = 0; kk < DP / 8; kk++) {
             uint32_t ab[4], ar[4];
             split_tf32(qa[kk * 8], ab[0], ar[0]);
@@ -241,9 +247,17 @@ __global__ void __launch_bounds__(THREADS, 1)
 #pragma unroll
             for (int n = 0; n < BN / 8; n++) {
                 const uint4 b = *reinterpret_cast<const uint4 *>(K4 + (n * 8 + g) * C::KS + kk * 16 + t * 4);
-                mma_tf32(s[n], ar[0], ar[1], ar[2], ar[3], b.x, b.z);
-                mma_tf32(s[n], ab[0], ab[1], ab[2], ab[3], b.y, b.w);
-                mma_tf32(s[n], ab[0], ab[1], ab[2], ab[3], b.x, b.z);
+                if (FRESH) {
+                    float p[4] = {0.f, 0.f, 0.f, 0.f};
+                    mma_tf32(p, ar[0], ar[1], ar[2], ar[3], b.x, b.z);
+                    mma_tf32(p, ab[0], ab[1], ab[2], ab[3], b.y, b.w);
+                    mma_tf32(p, ab[0], ab[1], ab[2], ab[3], b.x, b.z);
+                    s[n][0] += p[0], s[n][1] += p[1], s[n][2] += p[2], s[n][3] += p[3];
+                } else {
+                    mma_tf32(s[n], ar[0], ar[1], ar[2], ar[3], b.x, b.z);
+                    mma_tf32(s[n], ab[0], ab[1], ab[2], ab[3], b.y, b.w);
+                    mma_tf32(s[n], ab[0], ab[1], ab[2], ab[3], b.x, b.z);
+                }
             }
         }
         /* online softmax; c0, c1: row g, keys 8n+2t, 8n+2t+1; c2, c3: row g+8 */
@@ -290,9 +304,17 @@ __global__ void __launch_bounds__(THREADS, 1)
 #pragma unroll
             for (int n = 0; n < DP / 8; n++) {
                 const uint4 b = *reinterpret_cast<const uint4 *>(V4 + (kk * 4 + t) * C::VS + (n * 8 + g) * 4);
-                mma_tf32(acc_o[n], ar[0], ar[1], ar[2], ar[3], b.x, b.z);
-                mma_tf32(acc_o[n], ab[0], ab[1], ab[2], ab[3], b.y, b.w);
-                mma_tf32(acc_o[n], ab[0], ab[1], ab[2], ab[3], b.x, b.z);
+                if (FRESH) { /* 8 keys, then float32 adds (see S) */
+                    float p[4] = {0.f, 0.f, 0.f, 0.f};
+                    mma_tf32(p, ar[0], ar[1], ar[2], ar[3], b.x, b.z);
+                    mma_tf32(p, ab[0], ab[1], ab[2], ab[3], b.y, b.w);
+                    mma_tf32(p, ab[0], ab[1], ab[2], ab[3], b.x, b.z);
+                    acc_o[n][0] += p[0], acc_o[n][1] += p[1], acc_o[n][2] += p[2], acc_o[n][3] += p[3];
+                } else {
+                    mma_tf32(acc_o[n], ar[0], ar[1], ar[2], ar[3], b.x, b.z);
+                    mma_tf32(acc_o[n], ab[0], ab[1], ab[2], ab[3], b.y, b.w);
+                    mma_tf32(acc_o[n], ab[0], ab[1], ab[2], ab[3], b.x, b.z);
+                }
             }
         }
         __syncthreads();
@@ -326,17 +348,17 @@ __global__ void __launch_bounds__(THREADS, 1)
     }
 }
 
-template <int DP, int BN>
+template <int DP, int BN, bool FRESH>
 static cudaError_t launch(long long heads, long long seq, int dim, float scale, const float *q,
                           const float *k, const float *v, float *o, unsigned long long *bad,
                           cudaStream_t st)
 {
     const size_t smem = cfg<DP, BN>::SMEM;
-    cudaError_t e = cudaFuncSetAttribute(flash_tf32x3<DP, BN>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                         (int)smem);
+    cudaError_t e = cudaFuncSetAttribute(flash_tf32x3<DP, BN, FRESH>,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
     if (e != cudaSuccess) return e;
     dim3 grid((unsigned)((seq + BM - 1) / BM), (unsigned)heads);
-    flash_tf32x3<DP, BN><<<grid, THREADS, smem, st>>>(seq, dim, scale, q, k, v, o, bad);
+    flash_tf32x3<DP, BN, FRESH><<<grid, THREADS, smem, st>>>(seq, dim, scale, q, k, v, o, bad);
     return cudaGetLastError();
 }
 
@@ -665,11 +687,11 @@ extern "C" int ripple_flash_attn_f32(int kind, long long heads, long long seq, i
 {
     cudaStream_t st = (cudaStream_t)stream;
     if (heads <= 0 || seq <= 0 || dim <= 0 || dim > 128 || heads > 65535) return (int)cudaErrorInvalidValue;
-    if (kind == RIPPLE_FLASH_TF32X3) {
-        if (dim <= 32) return (int)tf32x3::launch<32, 32>(heads, seq, dim, scale, d_q, d_k, d_v, d_o, d_bad, st);
-        if (dim <= 64) return (int)tf32x3::launch<64, 64>(heads, seq, dim, scale, d_q, d_k, d_v, d_o, d_bad, st);
-        return (int)tf32x3::launch<128, 32>(heads, seq, dim, scale, d_q, d_k, d_v, d_o, d_bad, st);
-    }
+#define TF(DP, BN, FR) (int)tf32x3::launch<DP, BN, FR>(heads, seq, dim, scale, d_q, d_k, d_v, d_o, d_bad, st)
+    if (kind == RIPPLE_FLASH_TF32X3) return dim <= 32 ? TF(32, 32, true) : dim <= 64 ? TF(64, 64, true) : TF(128, 32, true);
+    if (kind == RIPPLE_FLASH_TF32X3_CHAINED)
+        return dim <= 32 ? TF(32, 32, false) : dim <= 64 ? TF(64, 64, false) : TF(128, 32, false);
+#undef TF
     if (kind == RIPPLE_FLASH_FP32) {
         if (dim <= 64) return (int)fp32::launch<64>(heads, seq, dim, scale, d_q, d_k, d_v, d_o, d_bad, st);
         return (int)fp32::launch<128>(heads, seq, dim, scale, d_q, d_k, d_v, d_o, d_bad, st);
@@ -682,9 +704,9 @@ static const struct {
     const char *name;
     int warps, bn;
 } bf16_variants[] = {
+    {"w4_bn128", 4, 128}, /* the fastest of the three on the H200 (kernels/results) */
     {"w4_bn64", 4, 64},
     {"w8_bn64", 8, 64},
-    {"w4_bn128", 4, 128},
 };
 
 extern "C" int ripple_flash_bf16_variant_count(void) { return (int)(sizeof bf16_variants / sizeof bf16_variants[0]); }
@@ -704,12 +726,12 @@ extern "C" int ripple_flash_attn_bf16(int variant, long long heads, long long se
         return (int)cudaErrorInvalidValue;
 #define BF(D, W, N) bf16::launch<D, W, N>(heads, seq, scale, d_q, d_k, d_v, d_o, st)
     switch (variant * 2 + (dim == 128)) {
-    case 0: return (int)BF(64, 4, 64);
-    case 1: return (int)BF(128, 4, 64);
-    case 2: return (int)BF(64, 8, 64);
-    case 3: return (int)BF(128, 8, 64);
-    case 4: return (int)BF(64, 4, 128);
-    default: return (int)BF(128, 4, 128);
+    case 0: return (int)BF(64, 4, 128);
+    case 1: return (int)BF(128, 4, 128);
+    case 2: return (int)BF(64, 4, 64);
+    case 3: return (int)BF(128, 4, 64);
+    case 4: return (int)BF(64, 8, 64);
+    default: return (int)BF(128, 8, 64);
     }
 #undef BF
 }

@@ -23,9 +23,15 @@ extern "C" {
  *   float32 operand split into a TF32 big part and a TF32 rest; three
  *   products big*big + big*rest + rest*big, float32 accumulation): float32
  *   accuracy at tensor-core speed. dim <= 128.
- * RIPPLE_FLASH_FP32: the same tiling with plain float32 FMA (no tensor
- *   cores), the accuracy and speed yardstick. dim <= 128. */
-enum { RIPPLE_FLASH_TF32X3 = 0, RIPPLE_FLASH_FP32 = 1 };
+ *   Each 8-term product goes into a zeroed fragment and is added to the
+ *   running sums in float32 (the tensor cores do not accumulate in
+ *   round-to-nearest float32).
+ * RIPPLE_FLASH_FP32: plain float32 FMA (no tensor cores), the accuracy and
+ *   speed yardstick. dim <= 128.
+ * RIPPLE_FLASH_TF32X3_CHAINED: tf32x3 with the sums kept in the tensor-core
+ *   fragments (faster, and measured 10-200x a naive float32 kernel's
+ *   normalised MSE: for the benchmark only). */
+enum { RIPPLE_FLASH_TF32X3 = 0, RIPPLE_FLASH_FP32 = 1, RIPPLE_FLASH_TF32X3_CHAINED = 2 };
 
 int ripple_flash_attn_f32(int kind, long long heads, long long seq, int dim, float scale,
                           const float *d_q, const float *d_k, const float *d_v, float *d_o,

@@ -10,7 +10,8 @@ stream and GPU, repetitions interleaved, timed with CUDA events.
       --out DIR [--reps N] [--quick]
 
 Rows (DIR/bench_cuda_attn.tsv, '#' metadata lines first):
-  float32 in/out, seq 4096/16384/32768: ours tf32x3 and fp32 (FFMA) beside
+  float32 in/out, seq 4096/16384/32768: ours tf32x3, tf32x3_chained and
+    fp32 (FFMA) beside
     torch's float32 SDPA (EFFICIENT_ATTENTION backend; cuDNN takes no
     float32);
   bf16 in/out, seq 16384 and 67200 (a 21x40x80 video grid), head_dim 64 and
@@ -140,7 +141,7 @@ def main():
         ref = ref_rows(q, k, v, scale, rows)
         outs = {}
         fns = {}
-        for name, kind in (("ripple_tf32x3", 0), ("ripple_fp32", 1)):
+        for name, kind in (("ripple_tf32x3", 0), ("ripple_fp32", 1), ("ripple_tf32x3_chained", 2)):
             o = torch.full_like(q, float("nan"))
             outs[name] = o
             fns[name] = (lambda kind=kind, o=o: check(lib.ripple_flash_attn_f32(

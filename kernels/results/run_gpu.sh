@@ -9,6 +9,8 @@
 #   cpu    ripple bench --torch, 2 and 1 threads       -> OUT/bench_cpu_device.txt
 #   test   test_cuda, then checkasm                    -> OUT/test_cuda.log, OUT/checkasm.log
 #   bench  attn_cuda_bench.py                          -> OUT/bench_cuda_attn.tsv, OUT/bench_cuda_attn.log
+#   lib    ripple bench --backend cuda (the library path, host copies
+#          included) per RIPPLE_CUDA_PATH at seq 32768, 8 heads, dim 128 -> OUT/bench_cuda_lib.txt
 #   paper  ripple synth (21x40x80 = 67200 tokens) + ripple paper --backend cuda -> OUT/paper_gpu.log
 # Each step has its own time limit so that one hang leaves the others' logs.
 set -uo pipefail
@@ -41,6 +43,12 @@ for s in $steps; do
       PYTHONUNBUFFERED=1 timeout 300 python3 "$b/attn_cuda_bench.py" --lib "$b/libripple_flash.so" --out "$out" \
         > "$out/bench_cuda_attn.log" 2>&1; echo "bench exit $?" | tee -a "$out/bench_cuda_attn.log"
       cut -f1-9 "$out/bench_cuda_attn.log" | grep -v "^#" | tail -32;;
+    lib)
+      for p in tf32x3 fp32 cublas; do
+        echo "## RIPPLE_CUDA_PATH=$p ripple bench --backend cuda --seq 32768 --heads 8 --dim 128 --reps 5"
+        RIPPLE_CUDA_PATH=$p timeout 120 ripple bench --backend cuda --seq 32768 --heads 8 --dim 128 --reps 5; echo "## exit $?"
+      done > "$out/bench_cuda_lib.txt" 2>&1
+      grep -E "^##|attn|sgemm" "$out/bench_cuda_lib.txt";;
     paper)
       # what is left of DEADLINE (seconds since this script began, default 540)
       left=$(( ${DEADLINE:-540} - SECONDS )); [ $left -gt 20 ] || { echo "paper: no time left"; continue; }
