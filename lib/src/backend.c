@@ -53,6 +53,7 @@ static const ripple_variant attn_reuse_variants[] = {
 };
 static const ripple_variant transform_variants[] = {
     {"c", CPU, any_machine, {.transform = ripple_reuse_apply_c}},
+    {"cuda", CUDA, ripple_cuda_available, {.transform = ripple_reuse_apply_cuda}},
 };
 #undef CPU
 #undef CUDA

@@ -5,10 +5,11 @@
  *
  *   op                 reference (tests)        CPU variants                       CUDA
  *   attn_exact         attn_ref.c (float64)     kernels/attn_exact.c "blas",       kernels/cuda/attn_exact_cuda.cu
+ *                                                                                   (+ attn_flash_cuda.cu)
  *                                               kernels/x86/attn_exact_avx2.c,
  *                                               kernels/x86/attn_exact_avx512.c
  *   attn_masked        attn_ref.c (float64)     kernels/attn_exact.c "blas"        -
- *   transform          tests' brute force       lib/src/reuse.c "c"                -
+ *   transform          tests' brute force       lib/src/reuse.c "c"                kernels/cuda/reuse_cuda.cu
  *   attn_reuse         attn_ref.c on Q~, K~     "exact" (attn_exact on Q~, K~),     -
  *                      (float64)                kernels/x86/attn_reuse_avx2.c,
  *                                               kernels/x86/attn_reuse_avx512.c
@@ -128,6 +129,8 @@ ripple_status ripple_attn_reuse_avx2(const ripple_layout *lay, int window, int64
 ripple_status ripple_attn_reuse_avx512(const ripple_layout *lay, int window, int64_t heads, double scale,
                                        const float *q, const float *k, const float *v, float *o,
                                        ripple_attn_reuse_work *work);
+/* The transform's parameter check (reuse.c), shared by its variants. */
+ripple_status ripple_reuse_check(const ripple_reuse_params *p);
 ripple_status ripple_reuse_apply_c(const ripple_layout *lay, const ripple_reuse_params *p,
                                    const float *x, float *x_out, ripple_mask_t *mask);
 /* Masked attention in float64 (the reference). o: [heads, seq, dim]. The

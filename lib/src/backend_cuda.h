@@ -17,6 +17,25 @@ int ripple_cuda_available(void);
 ripple_status ripple_attn_exact_cuda(int64_t heads, int64_t seq, int64_t dim, double scale,
                                      const float *q, const float *k, const float *v, float *o);
 
+/* The CUDA paths of exact attention (kernels/cuda/attn_exact_cuda.cu says
+ * what each is); ripple_attn_exact_cuda runs RIPPLE_CUDA_PATH's, by default
+ * tf32x3 for dim <= 128 and cublas past it. */
+enum {
+    RIPPLE_CUDA_PATH_TF32X3 = 0,
+    RIPPLE_CUDA_PATH_FP32,
+    RIPPLE_CUDA_PATH_CUBLAS,
+    RIPPLE_CUDA_PATH_BF16,
+    RIPPLE_CUDA_PATH_COUNT
+};
+const char *ripple_cuda_path_name(int path);
+ripple_status ripple_attn_exact_cuda_path(int path, int64_t heads, int64_t seq, int64_t dim, double scale,
+                                          const float *q, const float *k, const float *v, float *o);
+
+/* The ripple transform of one head on device 0 (kernels/cuda/reuse_cuda.cu),
+ * host arrays in and out as ripple_reuse_apply; the same marks and values. */
+ripple_status ripple_reuse_apply_cuda(const ripple_layout *lay, const ripple_reuse_params *p,
+                                      const float *x, float *x_out, ripple_mask_t *mask);
+
 #ifdef __cplusplus
 }
 #endif

@@ -151,7 +151,7 @@ ripple_status ripple_window_delta_mean(const ripple_layout *lay, ripple_axis axi
     return RIPPLE_OK;
 }
 
-static ripple_status check_params(const ripple_reuse_params *p)
+ripple_status ripple_reuse_check(const ripple_reuse_params *p)
 {
     if (p->axes & ~ALL_AXES)
         return ripple_fail(RIPPLE_ERR_INVALID, "axes 0x%x has bits other than t, h, w (0x7)", p->axes);
@@ -177,7 +177,7 @@ ripple_status ripple_reuse_apply_c(const ripple_layout *lay, const ripple_reuse_
     ripple_status st = ripple_layout_check(lay);
     if (st) return st;
     if (!p) p = &defaults;
-    if ((st = check_params(p))) return st;
+    if ((st = ripple_reuse_check(p))) return st;
     if (!x || !x_out) return ripple_fail(RIPPLE_ERR_INVALID, "x or x_out is NULL");
 
     const unsigned axes = p->axes ? p->axes : ALL_AXES;

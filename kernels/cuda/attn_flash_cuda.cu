@@ -1,0 +1,767 @@
+/* Fused exact attention on the GPU (issue 14): one pass over K and V per
+ * block of query rows with the online softmax (flash attention), so the
+ * scores never reach device memory. Interface and conventions:
+ * attn_flash_cuda.h. Three kernels:
+ *
+ *   flash_tf32x3  float32 in/out; S = Q K^T and O += P V on the tensor cores
+ *                 (mma.sync m16n8k8 TF32) in 3xTF32: x = big + rest with big
+ *                 = tf32(x), rest = tf32(x - big), and a.b ~ rest_a.big_b +
+ *                 big_a.rest_b + big_a.big_b (the rest.rest term is ~2^-22
+ *                 relative), float32 accumulation: each 8-term MMA into a
+ *                 zeroed fragment, then float32 adds. 8 warps, 16 query rows
+ *                 each (BM = 128); key tiles of BN keys, split into (big,
+ *                 rest) pairs once per block when stored to shared memory,
+ *                 laid out so that each B fragment is one 16-byte load; the
+ *                 next tile is loaded to registers while this one is used.
+ *                 P V uses the score fragments as A fragments directly: the
+ *                 8 keys of a score tile are taken in the order (0,2,4,6,
+ *                 1,3,5,7), which makes the C layout of S the A layout of P,
+ *                 and V's rows are read in the same order.
+ *   flash_fp32    float32 in/out with plain FFMA (the yardstick): 128
+ *                 threads, 64 query rows, 64-key tiles, 8x4 score and 8x8
+ *                 output register tiles, P through shared memory.
+ *   flash_bf16    bf16 in/out (mma.sync m16n8k16, float32 accumulation and
+ *                 softmax), FA2's layout: Q fragments in registers, K and V
+ *                 double-buffered by cp.async, ldmatrix (.trans for V), P
+ *                 packed from the score fragments; BM = 16 * warps * MT.
+ *
+ * Softmax in every kernel: s = scale * q.k in float32, running max m and sum
+ * l per row, p = exp(s - m) (expf for the float32 kernels, exp2 of
+ * pre-scaled scores for bf16), O rescaled by exp(m_old - m_new) per tile,
+ * divided by l at the end. Keys past seq are masked (-inf); query rows past
+ * seq are computed on zeros and not stored. */
+#include "attn_flash_cuda.h"
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+#define DEV __device__ __forceinline__
+
+/* ------------------------------------------------------------ helpers */
+
+DEV uint32_t f2tf32(float x)
+{
+    uint32_t r;
+    asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(x));
+    return r;
+}
+
+/* x = big + rest, both TF32 bit patterns. */
+DEV void split_tf32(float x, uint32_t &big, uint32_t &rest)
+{
+    big = f2tf32(x);
+    rest = f2tf32(x - __uint_as_float(big));
+}
+
+DEV void mma_tf32(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0,
+                  uint32_t b1)
+{
+    asm("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+                 "{%8,%9}, {%0,%1,%2,%3};"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+DEV void mma_bf16(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1)
+{
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+                 "{%8,%9}, {%0,%1,%2,%3};"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+DEV uint32_t smem_u32(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
+
+DEV void ldmatrix_x4(uint32_t (&r)[4], const void *p)
+{
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(smem_u32(p)));
+}
+
+DEV void ldmatrix_x4_trans(uint32_t (&r)[4], const void *p)
+{
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(smem_u32(p)));
+}
+
+/* 16 bytes global -> shared; bytes = 0 zero-fills. */
+DEV void cp_async16(void *smem, const void *gmem, int bytes)
+{
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(smem_u32(smem)), "l"(gmem),
+                 "r"(bytes));
+}
+DEV void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
+template <int N> DEV void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N)); }
+
+DEV uint32_t pack_bf16(float lo, float hi)
+{
+    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<uint32_t *>(&v);
+}
+
+DEV void record_bad(unsigned long long *d_bad, long long head, long long seq, long long row)
+{
+    if (d_bad && row < seq) atomicMin(d_bad, (unsigned long long)(head * seq + row));
+}
+
+/* Four consecutive channels c..c+3 of one row (zeros past dim or when the
+ * row is out of range); vec: dim % 4 == 0 and rows 16-byte aligned. */
+DEV float4 load4(const float *row, int c, int dim, bool ok, bool vec)
+{
+    float4 z = make_float4(0.f, 0.f, 0.f, 0.f);
+    if (!ok) return z;
+    if (vec) return c < dim ? __ldg(reinterpret_cast<const float4 *>(row + c)) : z;
+    z.x = c < dim ? __ldg(row + c) : 0.f;
+    z.y = c + 1 < dim ? __ldg(row + c + 1) : 0.f;
+    z.z = c + 2 < dim ? __ldg(row + c + 2) : 0.f;
+    z.w = c + 3 < dim ? __ldg(row + c + 3) : 0.f;
+    return z;
+}
+
+/* -------------------------------------------------------- flash_tf32x3 */
+
+namespace tf32x3 {
+
+constexpr int WARPS = 8, THREADS = WARPS * 32, BM = WARPS * 16;
+
+template <int DP, int BN> struct cfg {
+    static constexpr int QS = DP + 4;      /* floats per Q row (conflict-free A loads) */
+    static constexpr int KS = 2 * DP + 16; /* floats per key row of K4 */
+    static constexpr int VS = 4 * DP + 8;  /* floats per key pair row of V4 */
+    static constexpr int Q_FLOATS = BM * QS, K_FLOATS = BN * KS, V_FLOATS = BN / 2 * VS;
+    static constexpr size_t SMEM = sizeof(float) * (Q_FLOATS + K_FLOATS + V_FLOATS);
+    static constexpr int F4 = BN * DP / 4; /* float4 per K (or V) tile */
+    static constexpr int PER_THREAD = F4 / THREADS;
+    static_assert(F4 % THREADS == 0, "tile must split evenly over the threads");
+};
+
+/* K4: key r, channel c -> r*KS + (c/8)*16 + (c%4)*4 + ((c%8)/4)*2 + {big, rest}:
+ * lane (g, t) of an S B-fragment reads b0 = K[g][8kk+t], b1 = K[g][8kk+t+4]
+ * (big, rest each) as one float4.
+ * V4: key r, channel c -> (r/2)*VS + c*4 + (r%2)*2 + {big, rest}: the P V
+ * B-fragment of lane (g, t) is keys 2t, 2t+1 of the group (see the key
+ * order above) at channel g: one float4. */
+template <int DP, int BN>
+DEV void store_split(float *K4, float *V4, const float4 (&kr)[cfg<DP, BN>::PER_THREAD],
+                     const float4 (&vr)[cfg<DP, BN>::PER_THREAD])
+{
+    using C = cfg<DP, BN>;
+#pragma unroll
+    for (int i = 0; i < C::PER_THREAD; i++) {
+        const int e = threadIdx.x + i * THREADS; /* float4 index in the tile */
+        const int r = e / (DP / 4), c = (e % (DP / 4)) * 4;
+        const float kx[4] = {kr[i].x, kr[i].y, kr[i].z, kr[i].w};
+        const float vx[4] = {vr[i].x, vr[i].y, vr[i].z, vr[i].w};
+#pragma unroll
+        for (int u = 0; u < 4; u++) {
+            const int cc = c + u;
+            uint32_t b, s;
+            split_tf32(kx[u], b, s);
+            *reinterpret_cast<uint2 *>(K4 + r * C::KS + (cc / 8) * 16 + (cc % 4) * 4 + ((cc % 8) / 4) * 2) =
+                make_uint2(b, s);
+            split_tf32(vx[u], b, s);
+            *reinterpret_cast<uint2 *>(V4 + (r / 2) * C::VS + cc * 4 + (r % 2) * 2) = make_uint2(b, s);
+        }
+    }
+}
+
+template <int DP, int BN>
+DEV void load_tile(const float *k, const float *v, long long seq, int dim, bool vec, long long key0,
+                   float4 (&kr)[cfg<DP, BN>::PER_THREAD], float4 (&vr)[cfg<DP, BN>::PER_THREAD])
+{
+    using C = cfg<DP, BN>;
+#pragma unroll
+    for (int i = 0; i < C::PER_THREAD; i++) {
+        const int e = threadIdx.x + i * THREADS;
+        const int r = e / (DP / 4), c = (e % (DP / 4)) * 4;
+        const long long key = key0 + r;
+        const bool ok = key < seq;
+        const size_t off = (size_t)(ok ? key : 0) * (size_t)dim;
+        kr[i] = load4(k + off, c, dim, ok, vec);
+        vr[i] = load4(v + off, c, dim, ok, vec);
+    }
+}
+
+template <int DP, int BN, bool FRESH>
+__global__ void __launch_bounds__(THREADS, 1)
+    flash_tf32x3(long long seq, int dim, float scale, const float *__restrict__ q,
+                 const float *__restrict__ k, const float *__restrict__ v, float *__restrict__ o,
+                 unsigned long long *d_bad)
+{
+    using C = cfg<DP, BN>;
+    extern __shared__ float4 smem4[];
+    float *Qs = reinterpret_cast<float *>(smem4);
+    float *K4 = Qs + C::Q_FLOATS;
+    float *V4 = K4 + C::K_FLOATS;
+
+    const long long head = blockIdx.y;
+    const size_t hoff = (size_t)head * (size_t)seq * (size_t)dim;
+    q += hoff, k += hoff, v += hoff, o += hoff;
+    const long long row0 = (long long)blockIdx.x * BM;
+    const bool vec = (dim % 4 == 0) && (((uintptr_t)q | (uintptr_t)k | (uintptr_t)v) % 16 == 0);
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+
+    /* Q block -> shared (plain float32; split at use) */
+    for (int e = threadIdx.x; e < BM * DP / 4; e += THREADS) {
+        const int r = e / (DP / 4), c = (e % (DP / 4)) * 4;
+        const long long row = row0 + r;
+        const bool ok = row < seq;
+        const float4 x = load4(q + (size_t)(ok ? row : 0) * (size_t)dim, c, dim, ok, vec);
+        *reinterpret_cast<float4 *>(Qs + r * C::QS + c) = x;
+    }
+    float4 kr[C::PER_THREAD], vr[C::PER_THREAD];
+    load_tile<DP, BN>(k, v, seq, dim, vec, 0, kr, vr);
+    store_split<DP, BN>(K4, V4, kr, vr);
+    __syncthreads();
+
+    float acc_o[DP / 8][4];
+#pragma unroll
+    for (int n = 0; n < DP / 8; n++) acc_o[n][0] = acc_o[n][1] = acc_o[n][2] = acc_o[n][3] = 0.f;
+    float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f; /* rows g, g+8 */
+    bool bad = false;
+    const float *qa = Qs + (warp * 16 + g) * C::QS + t;
+    const long long ntiles = (seq + BN - 1) / BN;
+
+    for (long long j = 0; j < ntiles; j++) {
+        if (j + 1 < ntiles) load_tile<DP, BN>(k, v, seq, dim, vec, (j + 1) * BN, kr, vr);
+
+        /* S = Q K^T for this warp's 16 rows and the BN keys */
+        float s[BN / 8][4];
+#pragma unroll
+        for (int n = 0; n < BN / 8; n++) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+        /* Each 8-channel step into a zeroed fragment, added to s in float32:
+         * the tensor cores' own accumulation is not round-to-nearest float32
+         * (measured: accumulating all of a row in the fragment gave 10-200x
+         * a naive float32 kernel's error), so it only ever sums 8 products.
+         * Unrolled by 4 only: fully unrolled, the loads hoisted ahead spill. */
+#pragma unroll 4
+        for (int kk = 0; kk < DP / 8; kk++) {
+            uint32_t ab[4], ar[4];
+            split_tf32(qa[kk * 8], ab[0], ar[0]);
+            split_tf32(qa[8 * C::QS + kk * 8], ab[1], ar[1]);
+            split_tf32(qa[kk * 8 + 4], ab[2], ar[2]);
+            split_tf32(qa[8 * C::QS + kk * 8 + 4], ab[3], ar[3]);
+#pragma unroll
+            for (int n = 0; n < BN / 8; n++) {
+                const uint4 b = *reinterpret_cast<const uint4 *>(K4 + (n * 8 + g) * C::KS + kk * 16 + t * 4);
+                if (FRESH) {
+                    float p[4] = {0.f, 0.f, 0.f, 0.f};
+                    mma_tf32(p, ar[0], ar[1], ar[2], ar[3], b.x, b.z);
+                    mma_tf32(p, ab[0], ab[1], ab[2], ab[3], b.y, b.w);
+                    mma_tf32(p, ab[0], ab[1], ab[2], ab[3], b.x, b.z);
+                    s[n][0] += p[0], s[n][1] += p[1], s[n][2] += p[2], s[n][3] += p[3];
+                } else {
+                    mma_tf32(s[n], ar[0], ar[1], ar[2], ar[3], b.x, b.z);
+                    mma_tf32(s[n], ab[0], ab[1], ab[2], ab[3], b.y, b.w);
+                    mma_tf32(s[n], ab[0], ab[1], ab[2], ab[3], b.x, b.z);
+                }
+            }
+        }
+        /* online softmax; c0, c1: row g, keys 8n+2t, 8n+2t+1; c2, c3: row g+8 */
+        const long long key0 = j * BN;
+        float mx0 = m0, mx1 = m1;
+#pragma unroll
+        for (int n = 0; n < BN / 8; n++) {
+#pragma unroll
+            for (int u = 0; u < 2; u++) {
+                const bool ok = key0 + n * 8 + 2 * t + u < seq;
+                s[n][u] = ok ? s[n][u] * scale : -INFINITY;
+                s[n][2 + u] = ok ? s[n][2 + u] * scale : -INFINITY;
+                mx0 = fmaxf(mx0, s[n][u]);
+                mx1 = fmaxf(mx1, s[n][2 + u]);
+            }
+        }
+#pragma unroll
+        for (int off = 1; off < 4; off <<= 1) {
+            mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, off));
+            mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, off));
+        }
+        bad |= !isfinite(mx0) || !isfinite(mx1);
+        const float al0 = expf(m0 - mx0), al1 = expf(m1 - mx1); /* 0 on the first tile */
+        m0 = mx0, m1 = mx1;
+        l0 *= al0, l1 *= al1;
+#pragma unroll
+        for (int n = 0; n < BN / 8; n++) {
+            s[n][0] = expf(s[n][0] - m0), s[n][1] = expf(s[n][1] - m0);
+            s[n][2] = expf(s[n][2] - m1), s[n][3] = expf(s[n][3] - m1);
+            l0 += s[n][0] + s[n][1];
+            l1 += s[n][2] + s[n][3];
+        }
+#pragma unroll
+        for (int n = 0; n < DP / 8; n++) acc_o[n][0] *= al0, acc_o[n][1] *= al0, acc_o[n][2] *= al1, acc_o[n][3] *= al1;
+
+        /* O += P V; the A fragment of key group kk is (c0, c2, c1, c3) of s[kk] */
+#pragma unroll
+        for (int kk = 0; kk < BN / 8; kk++) {
+            uint32_t ab[4], ar[4];
+            split_tf32(s[kk][0], ab[0], ar[0]);
+            split_tf32(s[kk][2], ab[1], ar[1]);
+            split_tf32(s[kk][1], ab[2], ar[2]);
+            split_tf32(s[kk][3], ab[3], ar[3]);
+#pragma unroll
+            for (int n = 0; n < DP / 8; n++) {
+                const uint4 b = *reinterpret_cast<const uint4 *>(V4 + (kk * 4 + t) * C::VS + (n * 8 + g) * 4);
+                if (FRESH) { /* 8 keys, then float32 adds (see S) */
+                    float p[4] = {0.f, 0.f, 0.f, 0.f};
+                    mma_tf32(p, ar[0], ar[1], ar[2], ar[3], b.x, b.z);
+                    mma_tf32(p, ab[0], ab[1], ab[2], ab[3], b.y, b.w);
+                    mma_tf32(p, ab[0], ab[1], ab[2], ab[3], b.x, b.z);
+                    acc_o[n][0] += p[0], acc_o[n][1] += p[1], acc_o[n][2] += p[2], acc_o[n][3] += p[3];
+                } else {
+                    mma_tf32(acc_o[n], ar[0], ar[1], ar[2], ar[3], b.x, b.z);
+                    mma_tf32(acc_o[n], ab[0], ab[1], ab[2], ab[3], b.y, b.w);
+                    mma_tf32(acc_o[n], ab[0], ab[1], ab[2], ab[3], b.x, b.z);
+                }
+            }
+        }
+        __syncthreads();
+        if (j + 1 < ntiles) {
+            store_split<DP, BN>(K4, V4, kr, vr);
+            __syncthreads();
+        }
+    }
+#pragma unroll
+    for (int off = 1; off < 4; off <<= 1) {
+        l0 += __shfl_xor_sync(0xffffffffu, l0, off);
+        l1 += __shfl_xor_sync(0xffffffffu, l1, off);
+    }
+    const long long r0 = row0 + warp * 16 + g, r1 = r0 + 8;
+    if (bad) {
+        if (!isfinite(m0)) record_bad(d_bad, head, seq, r0);
+        if (!isfinite(m1)) record_bad(d_bad, head, seq, r1);
+    }
+    const float i0 = 1.f / l0, i1 = 1.f / l1;
+#pragma unroll
+    for (int n = 0; n < DP / 8; n++) {
+        const int c = n * 8 + 2 * t;
+        if (r0 < seq) {
+            if (c < dim) o[(size_t)r0 * dim + c] = acc_o[n][0] * i0;
+            if (c + 1 < dim) o[(size_t)r0 * dim + c + 1] = acc_o[n][1] * i0;
+        }
+        if (r1 < seq) {
+            if (c < dim) o[(size_t)r1 * dim + c] = acc_o[n][2] * i1;
+            if (c + 1 < dim) o[(size_t)r1 * dim + c + 1] = acc_o[n][3] * i1;
+        }
+    }
+}
+
+template <int DP, int BN, bool FRESH>
+static cudaError_t launch(long long heads, long long seq, int dim, float scale, const float *q,
+                          const float *k, const float *v, float *o, unsigned long long *bad,
+                          cudaStream_t st)
+{
+    const size_t smem = cfg<DP, BN>::SMEM;
+    cudaError_t e = cudaFuncSetAttribute(flash_tf32x3<DP, BN, FRESH>,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    if (e != cudaSuccess) return e;
+    dim3 grid((unsigned)((seq + BM - 1) / BM), (unsigned)heads);
+    flash_tf32x3<DP, BN, FRESH><<<grid, THREADS, smem, st>>>(seq, dim, scale, q, k, v, o, bad);
+    return cudaGetLastError();
+}
+
+} // namespace tf32x3
+
+/* ---------------------------------------------------------- flash_fp32 */
+
+namespace fp32 {
+
+constexpr int THREADS = 128, BM = 64, BN = 64;
+
+/* QT: [DP][BM] (Q transposed), KT: [DP][BN], Vs: [BN][DP], PT: [BN][BM]. */
+template <int DP> struct cfg {
+    static constexpr int QT = BM * DP, KT = BN * DP, VS = BN * DP, PT = BN * BM;
+    static constexpr size_t SMEM = sizeof(float) * (QT + KT + VS + PT);
+};
+
+/* Thread (ty, tx) = (tid / 16, tid % 16): score rows ty*8..+7 x keys
+ * tx*4..+3; output rows ty*8..+7 x channels tx*4 + 64 u + 0..3. */
+template <int DP>
+__global__ void __launch_bounds__(THREADS)
+    flash_fp32(long long seq, int dim, float scale, const float *__restrict__ q,
+               const float *__restrict__ k, const float *__restrict__ v, float *__restrict__ o,
+               unsigned long long *d_bad)
+{
+    constexpr int CU = (DP + 63) / 64; /* 4-channel groups per thread */
+    extern __shared__ float4 smem4[];
+    float *QT = reinterpret_cast<float *>(smem4);
+    float *KT = QT + cfg<DP>::QT, *Vs = KT + cfg<DP>::KT, *PT = Vs + cfg<DP>::VS;
+    const long long head = blockIdx.y;
+    const size_t hoff = (size_t)head * (size_t)seq * (size_t)dim;
+    q += hoff, k += hoff, v += hoff, o += hoff;
+    const long long row0 = (long long)blockIdx.x * BM;
+    const bool vec = (dim % 4 == 0) && (((uintptr_t)q | (uintptr_t)k | (uintptr_t)v) % 16 == 0);
+    const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+
+    for (int e = threadIdx.x; e < BM * DP / 4; e += THREADS) {
+        const int r = e / (DP / 4), c = (e % (DP / 4)) * 4;
+        const bool ok = row0 + r < seq;
+        const float4 x = load4(q + (size_t)(ok ? row0 + r : 0) * dim, c, dim, ok, vec);
+        QT[(c + 0) * BM + r] = x.x, QT[(c + 1) * BM + r] = x.y;
+        QT[(c + 2) * BM + r] = x.z, QT[(c + 3) * BM + r] = x.w;
+    }
+    float acc[8][CU * 4];
+#pragma unroll
+    for (int i = 0; i < 8; i++)
+#pragma unroll
+        for (int u = 0; u < CU * 4; u++) acc[i][u] = 0.f;
+    float m[8], l[8];
+#pragma unroll
+    for (int i = 0; i < 8; i++) m[i] = -INFINITY, l[i] = 0.f;
+
+    for (long long key0 = 0; key0 < seq; key0 += BN) {
+        __syncthreads(); /* the last tile's KT, Vs, PT are read */
+        for (int e = threadIdx.x; e < BN * DP / 4; e += THREADS) {
+            const int r = e / (DP / 4), c = (e % (DP / 4)) * 4;
+            const bool ok = key0 + r < seq;
+            const size_t off = (size_t)(ok ? key0 + r : 0) * dim;
+            const float4 x = load4(k + off, c, dim, ok, vec);
+            KT[(c + 0) * BN + r] = x.x, KT[(c + 1) * BN + r] = x.y;
+            KT[(c + 2) * BN + r] = x.z, KT[(c + 3) * BN + r] = x.w;
+            *reinterpret_cast<float4 *>(Vs + r * DP + c) = load4(v + off, c, dim, ok, vec);
+        }
+        __syncthreads();
+        float s[8][4];
+#pragma unroll
+        for (int i = 0; i < 8; i++) s[i][0] = s[i][1] = s[i][2] = s[i][3] = 0.f;
+#pragma unroll 4
+        for (int c = 0; c < DP; c++) {
+            const float4 qa = *reinterpret_cast<const float4 *>(QT + c * BM + ty * 8);
+            const float4 qb = *reinterpret_cast<const float4 *>(QT + c * BM + ty * 8 + 4);
+            const float4 kb = *reinterpret_cast<const float4 *>(KT + c * BN + tx * 4);
+            const float qv[8] = {qa.x, qa.y, qa.z, qa.w, qb.x, qb.y, qb.z, qb.w};
+            const float kv[4] = {kb.x, kb.y, kb.z, kb.w};
+#pragma unroll
+            for (int i = 0; i < 8; i++)
+#pragma unroll
+                for (int jj = 0; jj < 4; jj++) s[i][jj] = fmaf(qv[i], kv[jj], s[i][jj]);
+        }
+        /* softmax over the 16 threads of a row group (one half-warp) */
+#pragma unroll
+        for (int i = 0; i < 8; i++) {
+            float mx = m[i];
+#pragma unroll
+            for (int jj = 0; jj < 4; jj++) {
+                s[i][jj] = key0 + tx * 4 + jj < seq ? s[i][jj] * scale : -INFINITY;
+                mx = fmaxf(mx, s[i][jj]);
+            }
+#pragma unroll
+            for (int off = 1; off < 16; off <<= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+            if (!isfinite(mx) && tx == 0) record_bad(d_bad, head, seq, row0 + ty * 8 + i);
+            const float al = expf(m[i] - mx);
+            m[i] = mx;
+            float ls = 0.f;
+#pragma unroll
+            for (int jj = 0; jj < 4; jj++) {
+                s[i][jj] = expf(s[i][jj] - mx);
+                ls += s[i][jj];
+                PT[(tx * 4 + jj) * BM + ty * 8 + i] = s[i][jj];
+            }
+            l[i] = l[i] * al + ls; /* per-thread partial: reduced at the end */
+#pragma unroll
+            for (int u = 0; u < CU * 4; u++) acc[i][u] *= al;
+        }
+        __syncthreads();
+#pragma unroll 4
+        for (int r = 0; r < BN; r++) {
+            const float4 pa = *reinterpret_cast<const float4 *>(PT + r * BM + ty * 8);
+            const float4 pb = *reinterpret_cast<const float4 *>(PT + r * BM + ty * 8 + 4);
+            const float pv[8] = {pa.x, pa.y, pa.z, pa.w, pb.x, pb.y, pb.z, pb.w};
+#pragma unroll
+            for (int cu = 0; cu < CU; cu++) {
+                const int c = tx * 4 + 64 * cu;
+                float4 vb = make_float4(0.f, 0.f, 0.f, 0.f);
+                if (c < DP) vb = *reinterpret_cast<const float4 *>(Vs + r * DP + c);
+                const float vv[4] = {vb.x, vb.y, vb.z, vb.w};
+#pragma unroll
+                for (int i = 0; i < 8; i++)
+#pragma unroll
+                    for (int jj = 0; jj < 4; jj++) acc[i][cu * 4 + jj] = fmaf(pv[i], vv[jj], acc[i][cu * 4 + jj]);
+            }
+        }
+    }
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+        float ls = l[i];
+#pragma unroll
+        for (int off = 1; off < 16; off <<= 1) ls += __shfl_xor_sync(0xffffffffu, ls, off);
+        const long long row = row0 + ty * 8 + i;
+        if (row >= seq) continue;
+        const float inv = 1.f / ls;
+#pragma unroll
+        for (int cu = 0; cu < CU; cu++)
+#pragma unroll
+            for (int jj = 0; jj < 4; jj++) {
+                const int c = tx * 4 + 64 * cu + jj;
+                if (c < dim) o[(size_t)row * dim + c] = acc[i][cu * 4 + jj] * inv;
+            }
+    }
+}
+
+template <int DP>
+static cudaError_t launch(long long heads, long long seq, int dim, float scale, const float *q,
+                          const float *k, const float *v, float *o, unsigned long long *bad,
+                          cudaStream_t st)
+{
+    const size_t smem = cfg<DP>::SMEM;
+    cudaError_t e =
+        cudaFuncSetAttribute(flash_fp32<DP>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    if (e != cudaSuccess) return e;
+    dim3 grid((unsigned)((seq + BM - 1) / BM), (unsigned)heads);
+    flash_fp32<DP><<<grid, THREADS, smem, st>>>(seq, dim, scale, q, k, v, o, bad);
+    return cudaGetLastError();
+}
+
+} // namespace fp32
+
+/* ---------------------------------------------------------- flash_bf16 */
+
+namespace bf16 {
+
+typedef __nv_bfloat16 bf;
+
+template <int D, int WARPS, int BN> struct cfg {
+    static constexpr int THREADS = WARPS * 32, BM = WARPS * 16;
+    static constexpr int S = D + 8; /* bf16 per smem row: 16-byte pad, ldmatrix conflict-free */
+    static constexpr int Q_EL = BM * S, KV_EL = BN * S;
+    static constexpr size_t SMEM = sizeof(bf) * (Q_EL + 4 * KV_EL); /* Q, K x2, V x2 */
+};
+
+/* rows x D bf16 from global (row stride D) to shared (stride S) by
+ * cp.async; rows past `valid` are zero-filled. */
+template <int D, int S, int THREADS>
+DEV void async_rows(bf *dst, const bf *src, int rows, long long valid)
+{
+    constexpr int CH = D / 8; /* 16-byte chunks per row */
+    for (int e = threadIdx.x; e < rows * CH; e += THREADS) {
+        const int r = e / CH, c = (e % CH) * 8;
+        const bool ok = r < valid;
+        cp_async16(dst + r * S + c, src + (size_t)(ok ? r : 0) * D + c, ok ? 16 : 0);
+    }
+}
+
+template <int D, int WARPS, int BN>
+__global__ void __launch_bounds__(WARPS * 32)
+    flash_bf16(long long seq, float scale_log2, const bf *__restrict__ q, const bf *__restrict__ k,
+               const bf *__restrict__ v, bf *__restrict__ o)
+{
+    using C = cfg<D, WARPS, BN>;
+    constexpr int S = C::S;
+    extern __shared__ float4 smem4[];
+    bf *Qs = reinterpret_cast<bf *>(smem4);
+    bf *Ks = Qs + C::Q_EL; /* two stages */
+    bf *Vs = Ks + 2 * C::KV_EL;
+    const long long head = blockIdx.y;
+    const size_t hoff = (size_t)head * (size_t)seq * D;
+    q += hoff, k += hoff, v += hoff, o += hoff;
+    const long long row0 = (long long)blockIdx.x * C::BM;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+    const long long ntiles = (seq + BN - 1) / BN;
+
+    async_rows<D, S, C::THREADS>(Qs, q + (size_t)row0 * D, C::BM, seq - row0);
+    async_rows<D, S, C::THREADS>(Ks, k, BN, seq);
+    async_rows<D, S, C::THREADS>(Vs, v, BN, seq);
+    cp_async_commit();
+
+    uint32_t qf[D / 16][4];
+    float acc_o[D / 8][4];
+#pragma unroll
+    for (int n = 0; n < D / 8; n++) acc_o[n][0] = acc_o[n][1] = acc_o[n][2] = acc_o[n][3] = 0.f;
+    float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f;
+
+    for (long long j = 0; j < ntiles; j++) {
+        const int buf = (int)(j & 1);
+        if (j + 1 < ntiles) {
+            const long long k1 = (j + 1) * BN;
+            async_rows<D, S, C::THREADS>(Ks + (buf ^ 1) * C::KV_EL, k + (size_t)k1 * D, BN, seq - k1);
+            async_rows<D, S, C::THREADS>(Vs + (buf ^ 1) * C::KV_EL, v + (size_t)k1 * D, BN, seq - k1);
+        }
+        cp_async_commit();
+        cp_async_wait<1>();
+        __syncthreads();
+        if (j == 0) {
+#pragma unroll
+            for (int kk = 0; kk < D / 16; kk++)
+                ldmatrix_x4(qf[kk], Qs + (warp * 16 + lane % 16) * S + kk * 16 + (lane / 16) * 8);
+        }
+        const bf *Kb = Ks + buf * C::KV_EL, *Vb = Vs + buf * C::KV_EL;
+
+        float s[BN / 8][4];
+#pragma unroll
+        for (int n = 0; n < BN / 8; n++) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+#pragma unroll
+        for (int kk = 0; kk < D / 16; kk++) {
+#pragma unroll
+            for (int n = 0; n < BN / 8; n += 2) {
+                uint32_t b[4];
+                ldmatrix_x4(b, Kb + (n * 8 + (lane / 16) * 8 + lane % 8) * S + kk * 16 + ((lane / 8) % 2) * 8);
+                mma_bf16(s[n], qf[kk], b[0], b[1]);
+                mma_bf16(s[n + 1], qf[kk], b[2], b[3]);
+            }
+        }
+        const long long key0 = j * BN;
+        float mx0 = m0, mx1 = m1;
+#pragma unroll
+        for (int n = 0; n < BN / 8; n++)
+#pragma unroll
+            for (int u = 0; u < 2; u++) {
+                const bool ok = key0 + n * 8 + 2 * t + u < seq;
+                s[n][u] = ok ? s[n][u] * scale_log2 : -INFINITY;
+                s[n][2 + u] = ok ? s[n][2 + u] * scale_log2 : -INFINITY;
+                mx0 = fmaxf(mx0, s[n][u]);
+                mx1 = fmaxf(mx1, s[n][2 + u]);
+            }
+#pragma unroll
+        for (int off = 1; off < 4; off <<= 1) {
+            mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, off));
+            mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, off));
+        }
+        const float al0 = exp2f(m0 - mx0), al1 = exp2f(m1 - mx1);
+        m0 = mx0, m1 = mx1;
+        l0 *= al0, l1 *= al1;
+        uint32_t pf[BN / 16][4];
+#pragma unroll
+        for (int n = 0; n < BN / 8; n++) {
+            const float p0 = exp2f(s[n][0] - m0), p1 = exp2f(s[n][1] - m0);
+            const float p2 = exp2f(s[n][2] - m1), p3 = exp2f(s[n][3] - m1);
+            l0 += p0 + p1, l1 += p2 + p3;
+            pf[n / 2][(n % 2) * 2 + 0] = pack_bf16(p0, p1);
+            pf[n / 2][(n % 2) * 2 + 1] = pack_bf16(p2, p3);
+        }
+#pragma unroll
+        for (int n = 0; n < D / 8; n++) acc_o[n][0] *= al0, acc_o[n][1] *= al0, acc_o[n][2] *= al1, acc_o[n][3] *= al1;
+#pragma unroll
+        for (int kk = 0; kk < BN / 16; kk++) {
+#pragma unroll
+            for (int n = 0; n < D / 8; n += 2) {
+                uint32_t b[4];
+                ldmatrix_x4_trans(b, Vb + (kk * 16 + ((lane / 8) % 2) * 8 + lane % 8) * S + n * 8 + (lane / 16) * 8);
+                mma_bf16(acc_o[n], pf[kk], b[0], b[1]);
+                mma_bf16(acc_o[n + 1], pf[kk], b[2], b[3]);
+            }
+        }
+        __syncthreads(); /* this stage is refilled two iterations on */
+    }
+#pragma unroll
+    for (int off = 1; off < 4; off <<= 1) {
+        l0 += __shfl_xor_sync(0xffffffffu, l0, off);
+        l1 += __shfl_xor_sync(0xffffffffu, l1, off);
+    }
+    const long long r0 = row0 + warp * 16 + g, r1 = r0 + 8;
+    const float i0 = 1.f / l0, i1 = 1.f / l1;
+#pragma unroll
+    for (int n = 0; n < D / 8; n++) {
+        const int c = n * 8 + 2 * t;
+        if (r0 < seq)
+            *reinterpret_cast<__nv_bfloat162 *>(o + (size_t)r0 * D + c) =
+                __floats2bfloat162_rn(acc_o[n][0] * i0, acc_o[n][1] * i0);
+        if (r1 < seq)
+            *reinterpret_cast<__nv_bfloat162 *>(o + (size_t)r1 * D + c) =
+                __floats2bfloat162_rn(acc_o[n][2] * i1, acc_o[n][3] * i1);
+    }
+}
+
+template <int D, int WARPS, int BN>
+static cudaError_t launch(long long heads, long long seq, float scale, const void *q, const void *k,
+                          const void *v, void *o, cudaStream_t st)
+{
+    using C = cfg<D, WARPS, BN>;
+    cudaError_t e = cudaFuncSetAttribute(flash_bf16<D, WARPS, BN>,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize, (int)C::SMEM);
+    if (e != cudaSuccess) return e;
+    dim3 grid((unsigned)((seq + C::BM - 1) / C::BM), (unsigned)heads);
+    flash_bf16<D, WARPS, BN><<<grid, C::THREADS, C::SMEM, st>>>(
+        seq, scale * 1.4426950408889634f, (const bf *)q, (const bf *)k, (const bf *)v, (bf *)o);
+    return cudaGetLastError();
+}
+
+} // namespace bf16
+
+/* ------------------------------------------------------------ the API */
+
+extern "C" int ripple_flash_attn_f32(int kind, long long heads, long long seq, int dim, float scale,
+                                     const float *d_q, const float *d_k, const float *d_v,
+                                     float *d_o, unsigned long long *d_bad, void *stream)
+{
+    cudaStream_t st = (cudaStream_t)stream;
+    if (heads <= 0 || seq <= 0 || dim <= 0 || dim > 128 || heads > 65535) return (int)cudaErrorInvalidValue;
+#define TF(DP, BN, FR) (int)tf32x3::launch<DP, BN, FR>(heads, seq, dim, scale, d_q, d_k, d_v, d_o, d_bad, st)
+    if (kind == RIPPLE_FLASH_TF32X3) return dim <= 32 ? TF(32, 32, true) : dim <= 64 ? TF(64, 64, true) : TF(128, 32, true);
+    if (kind == RIPPLE_FLASH_TF32X3_CHAINED)
+        return dim <= 32 ? TF(32, 32, false) : dim <= 64 ? TF(64, 64, false) : TF(128, 32, false);
+#undef TF
+    if (kind == RIPPLE_FLASH_FP32) {
+        if (dim <= 64) return (int)fp32::launch<64>(heads, seq, dim, scale, d_q, d_k, d_v, d_o, d_bad, st);
+        return (int)fp32::launch<128>(heads, seq, dim, scale, d_q, d_k, d_v, d_o, d_bad, st);
+    }
+    return (int)cudaErrorInvalidValue;
+}
+
+/* bf16 tilings: (warps, BN) per head_dim; 0 is the default. */
+static const struct {
+    const char *name;
+    int warps, bn;
+} bf16_variants[] = {
+    {"w4_bn128", 4, 128}, /* the fastest of the three on the H200 (kernels/results) */
+    {"w4_bn64", 4, 64},
+    {"w8_bn64", 8, 64},
+};
+
+extern "C" int ripple_flash_bf16_variant_count(void) { return (int)(sizeof bf16_variants / sizeof bf16_variants[0]); }
+
+extern "C" const char *ripple_flash_bf16_variant_name(int variant)
+{
+    return variant >= 0 && variant < ripple_flash_bf16_variant_count() ? bf16_variants[variant].name : NULL;
+}
+
+extern "C" int ripple_flash_attn_bf16(int variant, long long heads, long long seq, int dim, float scale,
+                                      const void *d_q, const void *d_k, const void *d_v, void *d_o,
+                                      void *stream)
+{
+    cudaStream_t st = (cudaStream_t)stream;
+    if (heads <= 0 || seq <= 0 || heads > 65535 || (dim != 64 && dim != 128) || variant < 0 ||
+        variant >= ripple_flash_bf16_variant_count())
+        return (int)cudaErrorInvalidValue;
+#define BF(D, W, N) bf16::launch<D, W, N>(heads, seq, scale, d_q, d_k, d_v, d_o, st)
+    switch (variant * 2 + (dim == 128)) {
+    case 0: return (int)BF(64, 4, 128);
+    case 1: return (int)BF(128, 4, 128);
+    case 2: return (int)BF(64, 4, 64);
+    case 3: return (int)BF(128, 4, 64);
+    case 4: return (int)BF(64, 8, 64);
+    default: return (int)BF(128, 8, 64);
+    }
+#undef BF
+}
+
+__global__ static void to_bf16(const float *x, __nv_bfloat16 *y, long long n)
+{
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
+        y[i] = __float2bfloat16_rn(x[i]);
+}
+
+__global__ static void from_bf16(const __nv_bfloat16 *x, float *y, long long n)
+{
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
+        y[i] = __bfloat162float(x[i]);
+}
+
+static unsigned blocks_for(long long n)
+{
+    long long b = (n + 255) / 256;
+    return (unsigned)(b < 4096 ? (b > 0 ? b : 1) : 4096);
+}
+
+extern "C" int ripple_flash_f32_to_bf16(const float *d_x, void *d_y, long long n, void *stream)
+{
+    to_bf16<<<blocks_for(n), 256, 0, (cudaStream_t)stream>>>(d_x, (__nv_bfloat16 *)d_y, n);
+    return (int)cudaGetLastError();
+}
+
+extern "C" int ripple_flash_bf16_to_f32(const void *d_x, float *d_y, long long n, void *stream)
+{
+    from_bf16<<<blocks_for(n), 256, 0, (cudaStream_t)stream>>>((const __nv_bfloat16 *)d_x, d_y, n);
+    return (int)cudaGetLastError();
+}
