@@ -77,6 +77,12 @@ static void usage(FILE *f)
         "                     comma lists or `all` (the default: 50 x 6 x 4 is\n"
         "                     about 1.3 GB before compression)\n"
         "  --capture-no-o     leave o out of the capture\n\n"
+        "  --kernel K         dense (default: reuse computes exact attention on the\n"
+        "                     rippled q, k) or reuse (the fused CPU reuse kernel,\n"
+        "                     ripple_attn_reuse); with reuse the dense clip of the\n"
+        "                     same noise is generated first, in the same process,\n"
+        "                     and its wall time, the speedup and the clip's PSNR and\n"
+        "                     SSIM against it are printed and written to the TSV\n\n"
         "benchmark:\n"
         "  --bench            time one forward pass (median of --reps, default 5)\n"
         "                     and OpenBLAS sgemm 2048^3 on the same threads, in\n"
@@ -103,7 +109,7 @@ typedef struct gen_opts {
     int steps;
     const char *weights, *noise, *out, *name, *ramp, *capture;
     const char *cap_steps, *cap_layers, *cap_heads;
-    int cap_o, gif, bench, reps;
+    int cap_o, gif, bench, reps, fused;
     ripple_method_params mp;
     int have_theta, have_alpha, have_density, have_reuse_opt;
 } gen_opts;
@@ -112,7 +118,7 @@ static void parse(int argc, char **argv, gen_opts *o)
 {
     enum { O_CLASS = 256, O_SEED, O_CFG, O_STEPS, O_WEIGHTS, O_NOISE, O_OUT, O_NAME, O_METHOD, O_THETA, O_TT,
            O_TH, O_TW, O_ALPHA, O_RAMP, O_AXES, O_WINDOW, O_GROUPS, O_DENSITY, O_CAPTURE, O_CSTEPS, O_CLAYERS,
-           O_CHEADS, O_CNOO, O_NOGIF, O_BENCH, O_REPS };
+           O_CHEADS, O_CNOO, O_NOGIF, O_BENCH, O_REPS, O_KERNEL };
     static const struct option longopts[] = {
         {"class", required_argument, 0, O_CLASS},     {"seed", required_argument, 0, O_SEED},
         {"cfg", required_argument, 0, O_CFG},         {"steps", required_argument, 0, O_STEPS},
@@ -127,7 +133,8 @@ static void parse(int argc, char **argv, gen_opts *o)
         {"capture-steps", required_argument, 0, O_CSTEPS}, {"capture-layers", required_argument, 0, O_CLAYERS},
         {"capture-heads", required_argument, 0, O_CHEADS}, {"capture-no-o", no_argument, 0, O_CNOO},
         {"no-gif", no_argument, 0, O_NOGIF},          {"bench", no_argument, 0, O_BENCH},
-        {"reps", required_argument, 0, O_REPS},       {"help", no_argument, 0, 'h'},
+        {"reps", required_argument, 0, O_REPS},       {"kernel", required_argument, 0, O_KERNEL},
+        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->cfg = 1.0;
@@ -182,6 +189,11 @@ static void parse(int argc, char **argv, gen_opts *o)
         case O_NOGIF: o->gif = 0; break;
         case O_BENCH: o->bench = 1; break;
         case O_REPS: o->reps = (int)cli_int("--reps", optarg, 1, 1000); break;
+        case O_KERNEL:
+            if (!strcmp(optarg, "reuse")) o->fused = 1;
+            else if (!strcmp(optarg, "dense")) o->fused = 0;
+            else cli_usage_error("--kernel: '%s' is not dense or reuse", optarg);
+            break;
         case ':': cli_usage_error("option %s needs a value", argv[optind - 1]);
         default: cli_usage_error("unknown option '%s'", argv[optind - 1]);
         }
@@ -196,6 +208,9 @@ static void parse(int argc, char **argv, gen_opts *o)
                         "and reuse+svg, not to --method %s", kn);
     if (o->have_density && !ripple_method_uses_density(k))
         cli_usage_error("--density applies to svg, window, oracle-topk and reuse+svg, not to --method %s", kn);
+    if (o->fused && k != RIPPLE_METHOD_REUSE)
+        cli_usage_error("--kernel reuse runs --method reuse with the fused reuse kernel, not --method %s", kn);
+    o->mp.fused = o->fused;
     if (!o->have_density && ripple_method_uses_density(k))
         cli_usage_error("--method %s needs --density D (fraction of score entries kept, in (0, 1])", kn);
     if (o->have_theta && o->have_alpha)
@@ -332,6 +347,29 @@ static ripple_status on_attn(void *ctx, const ripple_attn_call *c)
 }
 
 /* ---------------------------------------------------------- clip files */
+
+/* The clip b against the reference a, frame by frame, on the pixels the
+ * strip shows ((x + 1) / 2 clipped to [0, 1]): mean over frames of PSNR
+ * (10 log10(1 / mse), inf for equal frames) and *ssim nan until the
+ * library's SSIM is used here. */
+static void clip_quality(const ripple_model_config *c, const float *a, const float *b, double *psnr, double *ssim)
+{
+    const int64_t hw = c->height * c->width, F = c->frames;
+    double sum = 0;
+    for (int64_t f = 0; f < F; f++) {
+        double se = 0;
+        for (int64_t ch = 0; ch < c->in_channels; ch++)
+            for (int64_t i = 0; i < hw; i++) {
+                size_t at = (size_t)((ch * F + f) * hw + i);
+                double pa = fmin(fmax((a[at] + 1.0) / 2.0, 0.0), 1.0), pb = fmin(fmax((b[at] + 1.0) / 2.0, 0.0), 1.0);
+                se += (pa - pb) * (pa - pb);
+            }
+        double mse = se / (double)(hw * c->in_channels);
+        sum += mse > 0 ? 10.0 * log10(1.0 / mse) : INFINITY;
+    }
+    *psnr = sum / (double)F;
+    *ssim = NAN;
+}
 
 /* The clip as sample.py's strip: frames left to right, x3, 2-px grey gaps,
  * pixel = round(255 clip((x + 1) / 2, 0, 1)). img: [h, w]. */
@@ -653,6 +691,27 @@ int cmd_generate(int argc, char **argv)
     ripple_sampler_params sp = {.class_label = o.cls, .cfg = o.cfg, .num_steps = o.steps, .attn = on_attn,
                                 .attn_ctx = &rc, .step = on_step, .step_ctx = &rc};
     const int branches = (o.cfg != 1.0) ? 2 : 1;
+    /* --kernel reuse: the dense clip of the same noise first, timed the same way */
+    float *xd = NULL;
+    double dense_total = NAN;
+    if (o.fused) {
+        xd = cli_alloc((size_t)cfg->video_elems, sizeof(float), "the dense clip");
+        memcpy(xd, x, (size_t)cfg->video_elems * sizeof(float));
+        run_ctx dc = {.model = model, .cfg = cfg, .steps = o.steps, .attn_flops_call = rc.attn_flops_call};
+        ripple_method_params dp = {.kind = RIPPLE_METHOD_EXACT, .backend = o.mp.backend};
+        if ((s = ripple_method_create(&dp, &lay, cfg->num_heads, &dc.method))) cli_lib_error(s, "dense method");
+        dc.rec = cli_alloc((size_t)o.steps, sizeof(step_rec), "the step records");
+        memset(dc.rec, 0, (size_t)o.steps * sizeof(step_rec));
+        ripple_sampler_params dsp = sp;
+        dsp.attn_ctx = dsp.step_ctx = &dc;
+        dc.t_start = now();
+        s = ripple_model_sample(model, &dsp, xd);
+        cli_progress_done();
+        dense_total = now() - dc.t_start;
+        if (s) cli_lib_error(s, "dense generation failed");
+        ripple_method_free(dc.method);
+        free(dc.rec);
+    }
     rc.t_start = now();
     s = ripple_model_sample(model, &sp, x);
     cli_progress_done();
@@ -705,6 +764,15 @@ int cmd_generate(int argc, char **argv)
                "rest = matrix products; elementwise work not counted\n");
     fprintf(t, "# wall_seconds: %.3f\n# attention_share: %.4f\n# gflop_per_second: %.2f\n", total,
             sum_attn / total, gflop_total / total);
+    double psnr = NAN, ssim = NAN;
+    if (o.fused) {
+        clip_quality(cfg, xd, x, &psnr, &ssim);
+        fprintf(t, "# kernel: reuse (ripple_attn_reuse, the fused CPU reuse kernel)\n");
+        fprintf(t, "# dense_wall_seconds: %.3f (exact attention, the same noise, the same process, run first)\n",
+                dense_total);
+        fprintf(t, "# speedup: %.4f\n# psnr_vs_dense_db: %.4f\n# ssim_vs_dense: %.6f\n", dense_total / total, psnr,
+                ssim);
+    }
     fprintf(t, "step\tt\ts_score\ts_attn\trows_reused\ttheta\tdensity\tseconds\tattn_seconds\tattn_gflop\t"
                "attn_gflop_needed\trest_gflop\n");
     for (int i = 0; i < o.steps; i++) {
@@ -732,10 +800,13 @@ int cmd_generate(int argc, char **argv)
            "mean s_attn %.4f, s_score %.4f (%s)\n",
            o.steps, total, total / o.steps, gflop_total / total, 100 * sum_attn / total, s_attn_mean, s_score_mean,
            ripple_method_name(o.mp.kind));
+    if (o.fused)
+        printf("kernel reuse: %.1f s against %.1f s dense (the same noise, this process): %.3fx; clip against the "
+               "dense clip: PSNR %.2f dB, SSIM %.5f\n", total, dense_total, dense_total / total, psnr, ssim);
     if (note[0]) printf("%s\n", note);
     ripple_method_free(rc.method);
     ripple_model_free(model);
-    free(x), free(rc.rec), free(step_theta), free(rc.cq), free(rc.ck), free(rc.cv), free(rc.co);
+    free(x), free(xd), free(rc.rec), free(step_theta), free(rc.cq), free(rc.ck), free(rc.cv), free(rc.co);
     free(rc.cap_step), free(rc.cap_layer), free(rc.cap_head);
     return CLI_EXIT_OK;
 }

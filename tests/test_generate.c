@@ -239,3 +239,38 @@ Test(generate, capture_in_a_read_only_folder)
     expect_bad(extra, 1, "--capture");
     cr_expect(!tu_exists(path), "%s exists", path);
 }
+
+/* --kernel reuse: the dense clip of the same noise is generated first in the
+ * same process, and the fused reuse kernel's clip is compared with it.
+ * At theta 0 nothing is reused, so the kernel computes exact attention by
+ * its own arithmetic: per call its output differs from the dense kernel's
+ * by float32 rounding (rel_l2 about 1e-6, tests/numcheck.c's bound), and
+ * over 2 steps of a contracting sampler a pixel differs by about 1e-6 of
+ * its range, PSNR about 120 dB: 80 dB fails only if the kernel or the
+ * comparison is wrong. At theta 0.3 most entries are reused and the clip
+ * must differ (PSNR finite). */
+Test(generate, kernel_reuse_is_timed_and_compared_with_the_dense_clip, .timeout = 300)
+{
+    const char *dir = tu_tmp("gen-kernel");
+    char args[1024], p[1024], cell[64];
+    for (int k = 0; k < 2; k++) {
+        snprintf(args, sizeof args,
+                 "generate --class 2 --seed 1 --steps 2 --method reuse --theta %s --kernel reuse --out '%s' --name k%d "
+                 "--no-gif", k ? "0.3" : "0", dir, k);
+        cr_assert_eq(tu_ripple(NULL, args), 0, "%s", tu_err());
+        cr_expect(strstr(tu_out(), "kernel reuse:") && strstr(tu_out(), "against"), "%s", tu_out());
+        snprintf(p, sizeof p, "%s/k%d.tsv", dir, k);
+        const char *tsv = tu_slurp(p);
+        const char *line = strstr(tsv, "# psnr_vs_dense_db: ");
+        cr_assert(line && strstr(tsv, "# dense_wall_seconds: ") && strstr(tsv, "# speedup: "), "%s", tsv);
+        snprintf(cell, sizeof cell, "%.20s", line + strlen("# psnr_vs_dense_db: "));
+        double psnr = strtod(cell, NULL);
+        if (k == 0) cr_expect(psnr > 80, "theta 0: PSNR %g dB against the dense clip", psnr);
+        else cr_expect(isfinite(psnr) && psnr > 0 && psnr < 80, "theta 0.3: PSNR %g dB", psnr);
+    }
+    snprintf(args, sizeof args, "generate --class 2 --seed 1 --steps 2 --method svg --density 0.5 --kernel reuse --out '%s'",
+             dir);
+    tu_expect_misuse(args, 2, "--kernel reuse runs --method reuse");
+    snprintf(args, sizeof args, "generate --class 2 --seed 1 --kernel fast --out '%s'", dir);
+    tu_expect_misuse(args, 2, "--kernel: 'fast' is not dense or reuse");
+}

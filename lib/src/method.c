@@ -75,6 +75,8 @@ ripple_status ripple_method_create(const ripple_method_params *p, const ripple_l
     if (heads < 1 || heads > 4096) return ripple_fail(RIPPLE_ERR_INVALID, "method: %lld heads", (long long)heads);
     if (ripple_method_uses_density(p->kind) && !(p->density >= 0 && p->density <= 1))
         return ripple_fail(RIPPLE_ERR_INVALID, "method %s: density %g is not in (0, 1]", names[p->kind], p->density);
+    if (p->fused && p->kind != RIPPLE_METHOD_REUSE)
+        return ripple_fail(RIPPLE_ERR_INVALID, "method %s: the fused reuse kernel computes reuse only", names[p->kind]);
     if (ripple_method_uses_reuse(p->kind)) {
         const ripple_reuse_params *r = &p->reuse;
         if (r->window != 0 && r->window < 2)
@@ -227,7 +229,11 @@ ripple_status ripple_method_attend(ripple_method *m, const ripple_attn_call *c, 
         r.savings.s_attn = 1.0 - r.density * (1.0 - sum.s_attn);
         goto done;
     }
-    s = ripple_attn_exact(m->p.backend, m->heads, N, d, c->scale, m->qt, m->kt, c->v, c->o);
+    if (kind == RIPPLE_METHOD_REUSE && m->p.fused)
+        s = ripple_attn_reuse(m->p.backend, &m->lay, rp.window ? rp.window : 2, m->heads, c->scale, m->qt, m->kt,
+                              c->v, c->o);
+    else
+        s = ripple_attn_exact(m->p.backend, m->heads, N, d, c->scale, m->qt, m->kt, c->v, c->o);
 done:
     if (!s && res) *res = r;
     return s;

@@ -71,6 +71,9 @@ typedef struct ripple_method_params {
     int num_step_theta;        /* must cover every step of the run */
     double density;            /* maps: target density in (0, 1]; 0 = 1 */
     ripple_backend backend;    /* of exact attention */
+    int fused;                 /* reuse only: attention by ripple_attn_reuse (the fused reuse kernel)
+                                  on q~, k~ instead of exact attention on them; the same result within
+                                  the kernel's tolerance, faster where whole rows are deltas */
 } ripple_method_params;
 
 /* What one call did. */
