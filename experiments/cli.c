@@ -540,3 +540,31 @@ const char *cli_one_capture(int argc, char **argv)
     if (optind + 1 < argc) cli_usage_error("unexpected argument '%s'", argv[optind + 1]);
     return argv[optind];
 }
+
+cli_reuse_opts cli_reuse_defaults(void)
+{
+    return (cli_reuse_opts){.rp = {.axes = RIPPLE_AXES_ALL, .window = 2}, .theta_axis = {NAN, NAN, NAN}};
+}
+
+int cli_reuse_option(int c, const char *arg, cli_reuse_opts *r)
+{
+    switch (c) {
+    case CLI_O_THETA: r->theta_all = cli_double("--theta", arg, 0, INFINITY), r->have_theta = 1; return 1;
+    case CLI_O_THETA_T: r->theta_axis[0] = cli_double("--theta-t", arg, 0, INFINITY), r->have_theta = 1; return 1;
+    case CLI_O_THETA_H: r->theta_axis[1] = cli_double("--theta-h", arg, 0, INFINITY), r->have_theta = 1; return 1;
+    case CLI_O_THETA_W: r->theta_axis[2] = cli_double("--theta-w", arg, 0, INFINITY), r->have_theta = 1; return 1;
+    case CLI_O_ALPHA: r->theta_all = cli_double("--alpha", arg, 0, INFINITY), r->have_alpha = 1; return 1;
+    case CLI_O_AXES: r->rp.axes = cli_axes("--axes", arg), r->have_other = 1; return 1;
+    case CLI_O_WINDOW: r->rp.window = (int)cli_int("--window", arg, 2, 1 << 20), r->have_other = 1; return 1;
+    case CLI_O_GROUPS: r->rp.groups = cli_axes("--groups", arg), r->have_other = 1; return 1;
+    default: return 0;
+    }
+}
+
+void cli_reuse_finish(cli_reuse_opts *r)
+{
+    if (r->have_theta && r->have_alpha)
+        cli_usage_error("--theta and --alpha exclude each other (absolute vs channel thresholds)");
+    r->rp.mode = r->have_alpha ? RIPPLE_THRESHOLD_CHANNEL : RIPPLE_THRESHOLD_ABSOLUTE;
+    for (int a = 0; a < 3; a++) r->rp.theta[a] = isnan(r->theta_axis[a]) ? r->theta_all : r->theta_axis[a];
+}

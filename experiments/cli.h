@@ -87,6 +87,31 @@ int cli_unit_option(int c, const char *arg, char **argv, cli_unit_opts *u);
 /* The one CAPTURE operand after the options, or a usage error. */
 const char *cli_one_capture(int argc, char **argv);
 
+/* The options of the ripple transform, as eval and generate take them:
+ * --theta, --theta-t/h/w, --alpha, --axes, --window, --groups
+ * (CLI_REUSE_LONGOPTS). cli_reuse_option fills rp and the flags as given;
+ * cli_reuse_finish then sets rp's mode and per-axis thresholds (an axis's
+ * own --theta-X over --theta, or --alpha in channel mode). */
+enum { CLI_O_THETA = 0x4100, CLI_O_THETA_T, CLI_O_THETA_H, CLI_O_THETA_W, CLI_O_ALPHA, CLI_O_AXES, CLI_O_WINDOW,
+       CLI_O_GROUPS };
+#define CLI_REUSE_LONGOPTS                                                                                       \
+    {"theta", required_argument, 0, CLI_O_THETA}, {"theta-t", required_argument, 0, CLI_O_THETA_T},            \
+        {"theta-h", required_argument, 0, CLI_O_THETA_H}, {"theta-w", required_argument, 0, CLI_O_THETA_W},    \
+        {"alpha", required_argument, 0, CLI_O_ALPHA}, {"axes", required_argument, 0, CLI_O_AXES},              \
+        {"window", required_argument, 0, CLI_O_WINDOW}, {"groups", required_argument, 0, CLI_O_GROUPS}
+typedef struct cli_reuse_opts {
+    ripple_reuse_params rp;
+    double theta_all, theta_axis[3];
+    int have_theta, have_alpha, have_other; /* other: --axes, --window or --groups */
+} cli_reuse_opts;
+/* Defaults: every axis, window 2, theta 0. */
+cli_reuse_opts cli_reuse_defaults(void);
+/* 1 when getopt's code c is a CLI_O_* transform option (exits 2 on a bad
+ * value), else 0. */
+int cli_reuse_option(int c, const char *arg, cli_reuse_opts *r);
+/* Usage error when --theta and --alpha are both given; then rp's mode and thresholds. */
+void cli_reuse_finish(cli_reuse_opts *r);
+
 /* Opens a capture for a command, or exits (1, or 2 for a usage error) with
  * "ripple CMD: what: reason". libhdf5 1.10 can crash or hang on corrupted
  * metadata, so the file's metadata is first read in a child process

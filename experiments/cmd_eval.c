@@ -90,54 +90,40 @@ static void parse_methods(const char *s, int *on)
 
 static void parse(int argc, char **argv, eval_opts *o)
 {
-    enum { O_THETA = 256, O_TT, O_TH, O_TW, O_ALPHA, O_AXES, O_WINDOW, O_GROUPS, O_METHOD, O_NOFLOOR, O_RAMP, O_WIDE };
+    enum { O_METHOD = 256, O_NOFLOOR, O_RAMP, O_WIDE };
     static const struct option longopts[] = {CLI_UNIT_LONGOPTS,
-        {"backend", required_argument, 0, CLI_O_BACKEND}, {"theta", required_argument, 0, O_THETA},
-        {"theta-t", required_argument, 0, O_TT},    {"theta-h", required_argument, 0, O_TH},
-        {"theta-w", required_argument, 0, O_TW},    {"alpha", required_argument, 0, O_ALPHA},
-        {"axes", required_argument, 0, O_AXES},     {"window", required_argument, 0, O_WINDOW},
-        {"groups", required_argument, 0, O_GROUPS}, {"method", required_argument, 0, O_METHOD},
+        {"backend", required_argument, 0, CLI_O_BACKEND}, CLI_REUSE_LONGOPTS,
+        {"method", required_argument, 0, O_METHOD},
         {"no-floor", no_argument, 0, O_NOFLOOR},    {"ramp", required_argument, 0, O_RAMP},
         {"wide", no_argument, 0, O_WIDE},           {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->u = cli_unit_defaults();
-    o->rp.axes = RIPPLE_AXES_ALL;
-    o->rp.window = 2;
+    cli_reuse_opts ro = cli_reuse_defaults();
     o->floor = 1;
     for (int m = 0; m <= EVAL_MASK_MAGNITUDE; m++) o->methods[m] = 1;
-    double theta_all = 0, theta_axis[3] = {NAN, NAN, NAN};
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
         switch (c) {
         case 'h': usage(stdout); exit(CLI_EXIT_OK);
-        case O_THETA: theta_all = cli_double("--theta", optarg, 0, INFINITY); o->have_theta = 1; break;
-        case O_TT: theta_axis[0] = cli_double("--theta-t", optarg, 0, INFINITY); o->have_theta = 1; break;
-        case O_TH: theta_axis[1] = cli_double("--theta-h", optarg, 0, INFINITY); o->have_theta = 1; break;
-        case O_TW: theta_axis[2] = cli_double("--theta-w", optarg, 0, INFINITY); o->have_theta = 1; break;
-        case O_ALPHA: theta_all = cli_double("--alpha", optarg, 0, INFINITY); o->have_alpha = 1; break;
-        case O_AXES: o->rp.axes = cli_axes("--axes", optarg); break;
-        case O_WINDOW: o->rp.window = (int)cli_int("--window", optarg, 2, 1 << 20); break;
-        case O_GROUPS: o->rp.groups = cli_axes("--groups", optarg); break;
         case O_METHOD: parse_methods(optarg, o->methods); break;
         case O_NOFLOOR: o->floor = 0; break;
         case O_RAMP: o->ramp = cli_nonempty("--ramp", optarg); break;
         case O_WIDE: o->wide = 1; break;
-        default: cli_unit_option(c, optarg, argv, &o->u);
+        default:
+            if (!cli_reuse_option(c, optarg, &ro)) cli_unit_option(c, optarg, argv, &o->u);
         }
     }
+    cli_reuse_finish(&ro);
+    o->rp = ro.rp, o->have_theta = ro.have_theta, o->have_alpha = ro.have_alpha;
     o->path = cli_one_capture(argc, argv);
     if (o->u.step < 0 || o->u.layer < 0)
         cli_usage_error("--step and --layer are required (`ripple info %s` lists them)", o->path);
-    if (o->have_theta && o->have_alpha)
-        cli_usage_error("--theta and --alpha exclude each other (absolute vs channel thresholds)");
     if (o->methods[EVAL_REUSE_RAMP] && !o->ramp)
         cli_usage_error("--method reuse-ramp needs --ramp FILE (a ramp written by `ripple fit`)");
     if (o->ramp && (o->have_theta || o->have_alpha))
         cli_usage_error("--ramp gives the thresholds: leave out --theta/--alpha");
-    o->rp.mode = o->have_alpha ? RIPPLE_THRESHOLD_CHANNEL : RIPPLE_THRESHOLD_ABSOLUTE;
-    for (int a = 0; a < 3; a++) o->rp.theta[a] = isnan(theta_axis[a]) ? theta_all : theta_axis[a];
     if (o->ramp) {
         rampfit_ramp r;
         char err[RAMPFIT_ERR];

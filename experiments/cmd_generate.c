@@ -116,19 +116,14 @@ typedef struct gen_opts {
 
 static void parse(int argc, char **argv, gen_opts *o)
 {
-    enum { O_CLASS = 256, O_SEED, O_CFG, O_STEPS, O_WEIGHTS, O_NOISE, O_OUT, O_NAME, O_METHOD, O_THETA, O_TT,
-           O_TH, O_TW, O_ALPHA, O_RAMP, O_AXES, O_WINDOW, O_GROUPS, O_DENSITY, O_CAPTURE, O_CSTEPS, O_CLAYERS,
+    enum { O_CLASS = 256, O_SEED, O_CFG, O_STEPS, O_WEIGHTS, O_NOISE, O_OUT, O_NAME, O_METHOD, O_RAMP, O_DENSITY, O_CAPTURE, O_CSTEPS, O_CLAYERS,
            O_CHEADS, O_CNOO, O_NOGIF, O_BENCH, O_REPS, O_KERNEL };
     static const struct option longopts[] = {
         {"class", required_argument, 0, O_CLASS},     {"seed", required_argument, 0, O_SEED},
         {"cfg", required_argument, 0, O_CFG},         {"steps", required_argument, 0, O_STEPS},
         {"weights", required_argument, 0, O_WEIGHTS}, {"noise", required_argument, 0, O_NOISE},
         {"out", required_argument, 0, O_OUT},         {"name", required_argument, 0, O_NAME},
-        {"method", required_argument, 0, O_METHOD},   {"theta", required_argument, 0, O_THETA},
-        {"theta-t", required_argument, 0, O_TT},      {"theta-h", required_argument, 0, O_TH},
-        {"theta-w", required_argument, 0, O_TW},      {"alpha", required_argument, 0, O_ALPHA},
-        {"ramp", required_argument, 0, O_RAMP},       {"axes", required_argument, 0, O_AXES},
-        {"window", required_argument, 0, O_WINDOW},   {"groups", required_argument, 0, O_GROUPS},
+        {"method", required_argument, 0, O_METHOD},   {"ramp", required_argument, 0, O_RAMP}, CLI_REUSE_LONGOPTS,
         {"density", required_argument, 0, O_DENSITY}, {"capture", required_argument, 0, O_CAPTURE},
         {"capture-steps", required_argument, 0, O_CSTEPS}, {"capture-layers", required_argument, 0, O_CLAYERS},
         {"capture-heads", required_argument, 0, O_CHEADS}, {"capture-no-o", no_argument, 0, O_CNOO},
@@ -144,9 +139,7 @@ static void parse(int argc, char **argv, gen_opts *o)
     o->cap_o = 1;
     o->gif = 1;
     o->reps = 5;
-    o->mp.reuse.axes = RIPPLE_AXES_ALL;
-    o->mp.reuse.window = 2;
-    double theta_all = 0, theta_axis[3] = {NAN, NAN, NAN};
+    cli_reuse_opts ro = cli_reuse_defaults();
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
@@ -171,15 +164,7 @@ static void parse(int argc, char **argv, gen_opts *o)
             o->mp.kind = (ripple_method_kind)k;
             break;
         }
-        case O_THETA: theta_all = cli_double("--theta", optarg, 0, INFINITY); o->have_theta = 1; break;
-        case O_TT: theta_axis[0] = cli_double("--theta-t", optarg, 0, INFINITY); o->have_theta = 1; break;
-        case O_TH: theta_axis[1] = cli_double("--theta-h", optarg, 0, INFINITY); o->have_theta = 1; break;
-        case O_TW: theta_axis[2] = cli_double("--theta-w", optarg, 0, INFINITY); o->have_theta = 1; break;
-        case O_ALPHA: theta_all = cli_double("--alpha", optarg, 0, INFINITY); o->have_alpha = 1; break;
         case O_RAMP: o->ramp = cli_nonempty("--ramp", optarg); break;
-        case O_AXES: o->mp.reuse.axes = cli_axes("--axes", optarg); o->have_reuse_opt = 1; break;
-        case O_WINDOW: o->mp.reuse.window = (int)cli_int("--window", optarg, 2, 1 << 20); o->have_reuse_opt = 1; break;
-        case O_GROUPS: o->mp.reuse.groups = cli_axes("--groups", optarg); o->have_reuse_opt = 1; break;
         case O_DENSITY: o->mp.density = cli_double("--density", optarg, 1e-9, 1); o->have_density = 1; break;
         case O_CAPTURE: o->capture = cli_nonempty("--capture", optarg); break;
         case O_CSTEPS: o->cap_steps = cli_nonempty("--capture-steps", optarg); break;
@@ -195,9 +180,12 @@ static void parse(int argc, char **argv, gen_opts *o)
             else cli_usage_error("--kernel: '%s' is not dense or reuse", optarg);
             break;
         case ':': cli_usage_error("option %s needs a value", argv[optind - 1]);
-        default: cli_usage_error("unknown option '%s'", argv[optind - 1]);
+        default:
+            if (!cli_reuse_option(c, optarg, &ro)) cli_usage_error("unknown option '%s'", argv[optind - 1]);
         }
     }
+    cli_reuse_finish(&ro);
+    o->mp.reuse = ro.rp, o->have_theta = ro.have_theta, o->have_alpha = ro.have_alpha, o->have_reuse_opt = ro.have_other;
     if (optind < argc) cli_usage_error("unexpected argument '%s'", argv[optind]);
     if (o->bench) return;
     if (!o->have_cls || !o->have_seed) cli_usage_error("--class and --seed are required");
@@ -213,12 +201,8 @@ static void parse(int argc, char **argv, gen_opts *o)
     o->mp.fused = o->fused;
     if (!o->have_density && ripple_method_uses_density(k))
         cli_usage_error("--method %s needs --density D (fraction of score entries kept, in (0, 1])", kn);
-    if (o->have_theta && o->have_alpha)
-        cli_usage_error("--theta and --alpha exclude each other (absolute vs channel thresholds)");
     if (o->ramp && (o->have_theta || o->have_alpha))
         cli_usage_error("--ramp gives the thresholds: leave out --theta/--alpha");
-    o->mp.reuse.mode = o->have_alpha ? RIPPLE_THRESHOLD_CHANNEL : RIPPLE_THRESHOLD_ABSOLUTE;
-    for (int a = 0; a < 3; a++) o->mp.reuse.theta[a] = isnan(theta_axis[a]) ? theta_all : theta_axis[a];
     if (!o->capture && (o->cap_steps || o->cap_layers || o->cap_heads || !o->cap_o))
         cli_usage_error("--capture-steps/-layers/-heads/-no-o need --capture FILE");
 }
