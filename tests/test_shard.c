@@ -282,6 +282,12 @@ Test(shard, slurm_array_picks_the_shard)
 static void need_mpi(void)
 {
     if (!RIPPLE_HAVE_MPI || !RIPPLE_MPIRUN[0]) cr_skip_test("ripple is built without MPI, or mpirun is missing");
+    /* Open MPI's components are dlopen()ed and closed again before exit, so
+     * LeakSanitizer reports their own allocations against "<unknown
+     * module>", where no suppression can name them. The MPI path is run by
+     * the normal build; the sanitizer build checks the engine's sharding
+     * through the tests above. */
+    if (getenv("RIPPLE_SANITIZER_RUN")) cr_skip_test("Open MPI's unloaded components leak under LeakSanitizer");
 }
 
 /* `mpirun -np ranks ripple ARGS`, one thread per rank, stdout and stderr to
