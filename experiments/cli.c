@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <png.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -539,4 +540,25 @@ const char *cli_one_capture(int argc, char **argv)
     if (optind >= argc) cli_usage_error("missing CAPTURE (an HDF5 capture file)");
     if (optind + 1 < argc) cli_usage_error("unexpected argument '%s'", argv[optind + 1]);
     return argv[optind];
+}
+
+int cli_write_png_gray(const char *path, const unsigned char *img, int w, int h)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    if (!png || !info || setjmp(png_jmpbuf(png))) {
+        png_destroy_write_struct(&png, &info);
+        fclose(f);
+        return -1;
+    }
+    png_init_io(png, f);
+    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_write_info(png, info);
+    for (int y = 0; y < h; y++) png_write_row(png, img + (size_t)y * (size_t)w);
+    png_write_end(png, NULL);
+    png_destroy_write_struct(&png, &info);
+    return fclose(f) == 0 ? 0 : -1;
 }
