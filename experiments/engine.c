@@ -95,6 +95,7 @@ static void unload(exp_group *g)
 void exp_free(exp_run *r)
 {
     if (!r) return;
+    if (r->def->cleanup) r->def->cleanup(r);
     for (int g = 0; g < r->ngroups; g++) unload(&r->groups[g]);
     for (int i = 0; r->tabs && i < r->def->ntables; i++) rtable_free(r->tabs[i]);
     for (int c = 0; r->srcs && c < r->c.ncaptures; c++) src_close(&r->srcs[c]);
@@ -529,7 +530,7 @@ int exp_open(exp_run *r, int i, const char *options)
                          r->c.captures[c], f->model, (long long)f->num_steps, f->rope_axes,
                          f->has_seed ? (long long)f->seed : -1LL, f->prompt[0] ? f->prompt : "(none)"));
     }
-    EXP_TRY(exp_meta(r, i, "selection", "%s", exp_selection(r, line, sizeof line)));
+    if (!r->def->units) EXP_TRY(exp_meta(r, i, "selection", "%s", exp_selection(r, line, sizeof line)));
     EXP_TRY(exp_meta(r, i, "backend", "%s", ripple_backend_name(r->c.backend)));
     snprintf(line, sizeof line, "# options: %s", rtable_meta_get(r->tabs[i], "options"));
     if (!r->c.fresh) {
@@ -964,7 +965,10 @@ int exp_execute(exp_run *r)
 {
     const exp_def *d = r->def;
     if (d->check) EXP_TRY(d->check(r));
-    if (r->c.ncaptures < 1)
+    if (d->units && r->c.ncaptures > 0)
+        return exp_fail(r, EXP_USAGE, "unexpected argument '%s': %s runs the model and reads no capture",
+                        r->c.captures[0], d->name);
+    if (!d->units && r->c.ncaptures < 1)
         return exp_fail(r, EXP_USAGE, "missing CAPTURE (one or more HDF5 capture files; `ripple synth` makes one)");
     if (!r->c.out_dir) return exp_fail(r, EXP_USAGE, "--out DIR is required (where the table and figure go)");
     if (r->c.backend == RIPPLE_BACKEND_CUDA && !ripple_backend_available(RIPPLE_BACKEND_CUDA))
@@ -972,7 +976,7 @@ int exp_execute(exp_run *r)
     EXP_TRY(mkdir_p(r, r->c.out_dir));
     EXP_TRY(lock_out_dir(r));
     if (d->run) return d->run(r);
-    EXP_TRY(plan_units(r));
+    EXP_TRY(d->units ? d->units(r) : plan_units(r));
     EXP_TRY(d->plan(r));
     EXP_TRY(sweep(r));
     if (d->finish) EXP_TRY(d->finish(r));
