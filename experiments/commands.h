@@ -15,5 +15,7 @@ int cmd_window(int argc, char **argv);
 int cmd_groups(int argc, char **argv);
 int cmd_paper(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
+int cmd_quality(int argc, char **argv);
+int cmd_frames(int argc, char **argv);
 
 #endif
