@@ -323,7 +323,8 @@ static const char quality_usage[] =
     "                     each --alphas value (default 0.25,0.5,1,2)\n"
     "  --keep-clips       keep every clip in DIR/clips/ (the dense ones always are)\n"
     "  --quick            2 prompts (classes 7, 1), 10 steps, thetas 0.005,0.02,0.08,\n"
-    "                     densities 0.85,0.7,0.55, alphas 0.5,2 (each unless given)\n"
+    "                     densities 0.85,0.7,0.55, alphas 0.5,2, methods svg (each\n"
+    "                     unless given)\n"
     "%s\n"
     "Files: DIR/quality.tsv (rows per prompt and setting), DIR/quality-means.tsv,\n"
     "DIR/quality-matched.tsv, DIR/quality.gp, DIR/quality.png, DIR/clips/.\n"
@@ -380,6 +381,7 @@ static int quality_check(exp_run *r)
         if (!o->have_thetas) memcpy(o->thetas, th, sizeof th), o->nthetas = 3;
         if (!o->have_densities) memcpy(o->densities, de, sizeof de), o->ndensities = 3;
         if (!o->have_alphas) memcpy(o->alphas, al, sizeof al), o->nalphas = 2;
+        if (!o->have_methods) o->methods = "svg";
     }
     /* the method list: known names, none twice */
     char buf[256], *items[16], err[CLI_ERR];
