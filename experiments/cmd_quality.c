@@ -303,7 +303,7 @@ static const char quality_usage[] =
     "methods and settings:\n"
     "  --methods LIST     besides reuse (fixed threshold, all axes): any of svg,\n"
     "                     window, oracle-topk, reuse+svg, mask-skip, mask-magnitude\n"
-    "                     (default svg,reuse+svg)\n"
+    "                     (default svg,reuse+svg; `reuse` alone: no other method)\n"
     "  --thetas LIST      absolute thresholds of reuse, mask-*, reuse+svg and the\n"
     "                     ramp's plateau (default 0.005,0.013,0.037,0.1)\n"
     "  --densities LIST   target densities of svg, window, oracle-topk\n"
@@ -323,8 +323,8 @@ static const char quality_usage[] =
     "                     each --alphas value (default 0.25,0.5,1,2)\n"
     "  --keep-clips       keep every clip in DIR/clips/ (the dense ones always are)\n"
     "  --quick            2 prompts (classes 7, 1), 10 steps, thetas 0.005,0.02,0.08,\n"
-    "                     densities 0.85,0.7,0.55, alphas 0.5,2, methods svg (each\n"
-    "                     unless given)\n"
+    "                     densities 0.85,0.7,0.55, alphas 0.25,0.5,2, methods svg\n"
+    "                     (each unless given)\n"
     "%s\n"
     "Files: DIR/quality.tsv (rows per prompt and setting), DIR/quality-means.tsv,\n"
     "DIR/quality-matched.tsv, DIR/quality.gp, DIR/quality.png, DIR/clips/.\n"
@@ -377,10 +377,10 @@ static int quality_check(exp_run *r)
     if (o->g.quick) { /* the quick pass, for what was not given */
         if (!o->g.have_classes) o->g.classes[0] = 7, o->g.classes[1] = 1, o->g.nclasses = 2;
         if (!o->g.have_num_steps) o->g.num_steps = 10;
-        static const double th[] = {0.005, 0.02, 0.08}, de[] = {0.85, 0.7, 0.55}, al[] = {0.5, 2};
+        static const double th[] = {0.005, 0.02, 0.08}, de[] = {0.85, 0.7, 0.55}, al[] = {0.25, 0.5, 2};
         if (!o->have_thetas) memcpy(o->thetas, th, sizeof th), o->nthetas = 3;
         if (!o->have_densities) memcpy(o->densities, de, sizeof de), o->ndensities = 3;
-        if (!o->have_alphas) memcpy(o->alphas, al, sizeof al), o->nalphas = 2;
+        if (!o->have_alphas) memcpy(o->alphas, al, sizeof al), o->nalphas = 3;
         if (!o->have_methods) o->methods = "svg";
     }
     /* the method list: known names, none twice */
@@ -390,6 +390,7 @@ static int quality_check(exp_run *r)
         return exp_fail(r, EXP_USAGE, "%s", err);
     for (int i = 0; i < n; i++) {
         int k = 0;
+        if (!strcmp(items[i], "reuse")) continue; /* it always runs: `--methods reuse` = reuse alone */
         while (k < N_EXTRA && strcmp(items[i], extra_methods[k])) k++;
         if (k == N_EXTRA)
             return exp_fail(r, EXP_USAGE, "--methods: '%s' is not one of svg, window, oracle-topk, reuse+svg, "
