@@ -464,11 +464,9 @@ static int quality_plan(exp_run *r)
     if (o->table3) {
         rampfit_ramp shape = {.theta_start = 0.4, .theta_end = 1, .num_steps = S, .mode = RIPPLE_THRESHOLD_ABSOLUTE};
         double scale_of[Q_LIST];
+        rampfit_ramp file = {0};
         int nplateau = o->nthetas;
         shape.i_min = (int)lround(9.0 * S / 50), shape.i_max = (int)lround(19.0 * S / 50);
-        snprintf(st->ramp_desc, sizeof st->ramp_desc, "the paper's HunyuanVideo shape (Table 1: 0.2 -> 0.5 over steps "
-                 "10..20 of 50, one-based): theta_start = 0.4 x plateau at step %d, the plateau from step %d, zero-based, "
-                 "of %d; plateau = each --thetas value", shape.i_min, shape.i_max, S);
         for (int k = 0; k < o->nthetas; k++) scale_of[k] = o->thetas[k];
         if (o->ramp) {
             rampfit_ramp f;
@@ -483,12 +481,19 @@ static int quality_plan(exp_run *r)
             shape.i_max = (int)lround((double)f.i_max * S / f.num_steps);
             nplateau = o->nramp_scales;
             for (int k = 0; k < nplateau; k++) scale_of[k] = o->ramp_scales[k] * f.theta_end;
-            snprintf(st->ramp_desc, sizeof st->ramp_desc, "%s: theta_start %.6g, theta_end %.6g, i_min %d, i_max %d "
-                     "of %d steps%s; run at plateau = theta_end x each --ramp-scales value", o->ramp, f.theta_start,
-                     f.theta_end, shape.i_min, shape.i_max, S, f.num_steps != S ? " (steps scaled to the run)" : "");
+            file = f;
         }
         if (shape.i_max > S - 2) shape.i_max = S - 2 < 0 ? 0 : S - 2;
         if (shape.i_min > shape.i_max) shape.i_min = shape.i_max;
+        if (o->ramp)
+            snprintf(st->ramp_desc, sizeof st->ramp_desc, "%s: theta_start %.6g, theta_end %.6g, i_min %d, i_max %d "
+                     "of %d steps%s; run at plateau = theta_end x each --ramp-scales value", o->ramp, file.theta_start,
+                     file.theta_end, shape.i_min, shape.i_max, S,
+                     file.num_steps != S ? " (steps scaled to the run, i_max at most S-2)" : "");
+        else
+            snprintf(st->ramp_desc, sizeof st->ramp_desc, "the paper's HunyuanVideo shape (Table 1: 0.2 -> 0.5 over "
+                     "steps 10..20 of 50, one-based): theta_start = 0.4 x plateau at step %d, the plateau from step %d, "
+                     "zero-based, of %d; plateau = each --thetas value", shape.i_min, shape.i_max, S);
         for (int k = 0; k < nplateau; k++)
             EXP_TRY(ramp_setting(r, add_setting(st, "reuse-ramp", scale_of[k], NAN, RIPPLE_METHOD_REUSE), &shape,
                                  scale_of[k], RIPPLE_AXES_ALL));
