@@ -51,7 +51,7 @@ static const char usage[] =
     "  --target MSE       target error of fit (default: the mean output MSE that\n"
     "                     steps measured at that threshold)\n"
     "  --generate         also frames and quality (they generate clips: with\n"
-    "                     --quick about 15 minutes on 2 cores, without it hours;\n"
+    "                     --quick about 20 minutes on 2 cores, without it hours;\n"
     "                     see `ripple quality --help`)\n"
     "%s\n"
     "At the end prints the total wall time and the share of it spent in exact\n"
