@@ -148,3 +148,31 @@ verdict_kind verdict_compare(int n, const double *reuse, const double *skip, con
     }
     return of_count(*agree, *judged);
 }
+
+double verdict_interp_linear(int n, const double *x, const double *y, double x0)
+{
+    double xl = -INFINITY, yl = NAN, xr = INFINITY, yr = NAN, at = 0;
+    int nat = 0;
+    for (int k = 0; k < n; k++) {
+        if (!isfinite(x[k]) || !isfinite(y[k])) continue;
+        if (x[k] == x0) at += y[k], nat++;
+        else if (x[k] < x0 && x[k] > xl) xl = x[k], yl = y[k];
+        else if (x[k] > x0 && x[k] < xr) xr = x[k], yr = y[k];
+    }
+    if (nat) return at / nat;
+    if (isnan(yl) || isnan(yr)) return NAN;
+    return yl + (yr - yl) * (x0 - xl) / (xr - xl);
+}
+
+verdict_kind verdict_quality_matched(int n, const double *psnr_a, const double *ssim_a, const double *psnr_b,
+                                     const double *ssim_b, int *agree, int *judged)
+{
+    *agree = *judged = 0;
+    for (int l = 0; l < n; l++) {
+        if (isnan(psnr_a[l]) || isnan(ssim_a[l]) || isnan(psnr_b[l]) || isnan(ssim_b[l])) continue;
+        (*judged)++;
+        *agree += psnr_a[l] > psnr_b[l] && ssim_a[l] > ssim_b[l];
+    }
+    if (!*judged) return VERDICT_CANNOT_TELL;
+    return *agree == *judged ? VERDICT_AGREE : *agree ? VERDICT_PARTLY : VERDICT_DISAGREE;
+}

@@ -76,4 +76,19 @@ verdict_kind verdict_prompts(int np, int ns, const double *mse, double min_corr,
 verdict_kind verdict_compare(int n, const double *reuse, const double *skip, const double *magnitude, int *agree,
                         int *judged);
 
+/* Tables 2-4 end to end (ripple quality): y at x0 on the curve of n
+ * points (x[k], y[k]) (any order; points with a non-finite x or y are
+ * left out), linear between the nearest points on either side of x0 (a
+ * point at x0 itself: its y, the mean of several); nan when no point lies
+ * on one side (the curve does not reach x0). */
+double verdict_interp_linear(int n, const double *x, const double *y, double x0);
+
+/* Tables 2-4 at matched savings: at each level l, method a is better than
+ * method b when its PSNR and its SSIM are both higher (psnr +inf above any
+ * finite value); a level where any of the four is nan is not judged. All
+ * judged levels: agree; some: partly; none: disagree; no level judged:
+ * cannot tell. */
+verdict_kind verdict_quality_matched(int n, const double *psnr_a, const double *ssim_a, const double *psnr_b,
+                                     const double *ssim_b, int *agree, int *judged);
+
 #endif

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <png.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -567,4 +568,25 @@ void cli_reuse_finish(cli_reuse_opts *r)
         cli_usage_error("--theta and --alpha exclude each other (absolute vs channel thresholds)");
     r->rp.mode = r->have_alpha ? RIPPLE_THRESHOLD_CHANNEL : RIPPLE_THRESHOLD_ABSOLUTE;
     for (int a = 0; a < 3; a++) r->rp.theta[a] = isnan(r->theta_axis[a]) ? r->theta_all : r->theta_axis[a];
+}
+
+int cli_write_png_gray(const char *path, const unsigned char *img, int w, int h)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    if (!png || !info || setjmp(png_jmpbuf(png))) {
+        png_destroy_write_struct(&png, &info);
+        fclose(f);
+        return -1;
+    }
+    png_init_io(png, f);
+    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_write_info(png, info);
+    for (int y = 0; y < h; y++) png_write_row(png, img + (size_t)y * (size_t)w);
+    png_write_end(png, NULL);
+    png_destroy_write_struct(&png, &info);
+    return fclose(f) == 0 ? 0 : -1;
 }

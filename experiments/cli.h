@@ -148,4 +148,8 @@ void cli_progress_done(void);
 /* Monotonic seconds. */
 double cli_now(void);
 
+/* An 8-bit greyscale PNG of img [h, w] (row-major) at path, through libpng:
+ * 0, or -1 (the file may be left partly written: write a temporary name). */
+int cli_write_png_gray(const char *path, const unsigned char *img, int w, int h);
+
 #endif

@@ -16,7 +16,6 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
-#include <png.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -377,27 +376,6 @@ static unsigned char *strip_image(const ripple_model_config *c, const float *x, 
     return img;
 }
 
-static int write_png(const char *path, const unsigned char *img, int w, int h)
-{
-    FILE *f = fopen(path, "wb");
-    if (!f) return -1;
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
-    png_infop info = png ? png_create_info_struct(png) : NULL;
-    if (!png || !info || setjmp(png_jmpbuf(png))) {
-        png_destroy_write_struct(&png, &info);
-        fclose(f);
-        return -1;
-    }
-    png_init_io(png, f);
-    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE,
-                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-    png_write_info(png, info);
-    for (int y = 0; y < h; y++) png_write_row(png, img + (size_t)y * (size_t)w);
-    png_write_end(png, NULL);
-    png_destroy_write_struct(&png, &info);
-    return fclose(f) == 0 ? 0 : -1;
-}
-
 /* ffmpeg in PATH, or NULL. */
 static const char *find_ffmpeg(char *buf, size_t n)
 {
@@ -710,7 +688,7 @@ int cmd_generate(int argc, char **argv)
     }
     int iw, ih;
     unsigned char *img = strip_image(cfg, x, &iw, &ih);
-    if (write_png(pending.tmp[slot_png], img, iw, ih)) cli_data_error("cannot write %s", pending.tmp[slot_png]);
+    if (cli_write_png_gray(pending.tmp[slot_png], img, iw, ih)) cli_data_error("cannot write %s", pending.tmp[slot_png]);
     free(img);
     commit_tmp(slot_png, path_png);
     if ((s = ripple_video_write(path_h5, "clip", cfg, x, "tiny-vdit-clip", o.cls, o.seed, source)))

@@ -32,6 +32,10 @@ static const char usage[] =
     "  steps    Fig. 8/9 error per denoising step at a fixed threshold\n"
     "  fit      Tbl. 1   per-step thresholds for a target error, fitted ramp\n"
     "  compare  Fig. 7   reuse vs masking baselines at equal savings\n"
+    "and with --generate the experiments that run our model (data/models/):\n"
+    "  frames   Fig. 5   forced reuse per group and axis, in generated frames\n"
+    "  quality  Tbl. 2-4 PSNR/SSIM of generated clips at matched s_attn (with\n"
+    "                    Table 3's variants on fit's ramp and Table 4's)\n"
     "then writes DIR/index.md: every figure, the key numbers of each experiment,\n"
     "one sentence on what the paper claims and whether these captures agree (by\n"
     "a numeric criterion stated beside it). An experiment that fails is reported\n"
@@ -46,22 +50,26 @@ static const char usage[] =
     "                     the median window-2 delta of q; see `ripple window --help`)\n"
     "  --target MSE       target error of fit (default: the mean output MSE that\n"
     "                     steps measured at that threshold)\n"
+    "  --generate         also frames and quality (they generate clips: with\n"
+    "                     --quick about 20 minutes on 2 cores, without it hours;\n"
+    "                     see `ripple quality --help`)\n"
     "%s\n"
     "At the end prints the total wall time and the share of it spent in exact\n"
     "attention (as recorded by each experiment).\n";
 
 typedef struct {
-    int quick;
+    int quick, generate;
     double theta, target; /* NAN = choose */
 } paper_opts;
 
 static const exp_opt opts[] = {
     EXP_OPT(paper_opts, "quick", EXP_FLAG, quick),
+    EXP_OPT(paper_opts, "generate", EXP_FLAG, generate),
     EXP_OPTV(paper_opts, "theta", EXP_DOUBLE, theta, .lo = 0, .hi = INFINITY),
     EXP_OPTV(paper_opts, "target", EXP_DOUBLE, target, .lo = 0, .hi = INFINITY),
     {0}};
 
-static void defaults(void *p) { *(paper_opts *)p = (paper_opts){0, NAN, NAN}; }
+static void defaults(void *p) { *(paper_opts *)p = (paper_opts){0, 0, NAN, NAN}; }
 
 static int check(exp_run *r)
 {
@@ -110,11 +118,11 @@ static void paper_files(const exp_run *r, FILE *md)
 
 /* ------------------------------------------------------------ the runs */
 
-enum { X_WINDOW, X_GROUPS, X_STEPS, X_FIT, X_COMPARE, X_COUNT };
+enum { X_WINDOW, X_GROUPS, X_STEPS, X_FIT, X_COMPARE, X_FRAMES, X_QUALITY, X_COUNT };
 
 typedef struct {
     exp_run *run;
-    int ran, rc;
+    int ran, rc, skipped; /* skipped: not asked for (no --generate), no section in the index */
     double wall;
     char cmdline[2048], why[256], dir[4200]; /* why: not run */
 } experiment;
@@ -129,6 +137,11 @@ static exp_run *prepare(const exp_run *r, experiment *x, const exp_def *def, con
     snprintf(x->dir, sizeof x->dir, "%s/%s", r->c.out_dir, def->name);
     s->c = r->c;
     s->c.out_dir = x->dir;
+    if (def->units) { /* runs the model: no captures, no selection of captured units */
+        s->c.captures = NULL, s->c.ncaptures = 0;
+        s->c.steps = s->c.layers = NULL, s->c.heads_given = 0, s->c.head_lo = 0, s->c.head_hi = -1;
+        return x->run = s;
+    }
     if (o->quick && !r->c.layers && first_layer[0]) s->c.layers = first_layer;
     if (o->quick && !r->c.heads_given) s->c.head_lo = 0, s->c.head_hi = 1;
     x->run = s;
@@ -217,6 +230,14 @@ static int capture_lines(exp_run *r, FILE *md)
     return 0;
 }
 
+/* The experiments paper was asked to run (those needing --generate only with it). */
+static int asked(const experiment *xs)
+{
+    int n = 0;
+    for (int i = 0; i < X_COUNT; i++) n += !xs[i].skipped;
+    return n;
+}
+
 /* The threshold steps ran at and the target fit had, as they were passed on. */
 static char theta[64], target[64];
 
@@ -236,7 +257,7 @@ static int write_index(exp_run *r, experiment *xs, double wall, double exact, in
     fprintf(md, "\nSelection: %s. Backend: %s.\n\n", exp_selection(r, sel, sizeof sel), ripple_backend_name(r->c.backend));
     fprintf(md, "Wall time %.1f s; exact attention %.2f s (%.1f%%, as recorded by %d of %d drivers). "
                 "%d of %d experiments failed.\n\n",
-            wall, exact, wall > 0 ? 100 * exact / wall : 0, recorded, X_COUNT, failed, X_COUNT);
+            wall, exact, wall > 0 ? 100 * exact / wall : 0, recorded, asked(xs), failed, asked(xs));
     fprintf(md, "Savings are always named: *score savings* s_score = 1 - computed partial scores / (N^2 d) (the "
                 "paper's \"computation savings\"); *attention savings* s_attn = s_score / 2 (QK^T and PV each cost "
                 "2N^2d; reuse spares only QK^T). Errors compare the attention output with float32 exact "
@@ -248,15 +269,16 @@ static int write_index(exp_run *r, experiment *xs, double wall, double exact, in
                               : "the mean MSE steps measured at that threshold, i.e. the MSE at the median-delta "
                                 "threshold; set it with --target MSE");
     /* the paper's order */
-    static const int order[X_COUNT] = {X_GROUPS, X_COMPARE, X_STEPS, X_FIT, X_WINDOW};
+    static const int order[X_COUNT] = {X_GROUPS, X_FRAMES, X_COMPARE, X_QUALITY, X_STEPS, X_FIT, X_WINDOW};
     fprintf(md, "| experiment | paper | status | wall (s) |\n|---|---|---|---:|\n");
     for (int k = 0; k < X_COUNT; k++) {
         const experiment *x = &xs[order[k]];
         fprintf(md, "| %s | %s | %s | %.1f |\n", x->run->def->name, x->run->def->paper,
-                !x->ran ? "not run" : x->rc ? "FAILED" : "ok", x->wall);
+                x->skipped ? "not run (needs --generate)" : !x->ran ? "not run" : x->rc ? "FAILED" : "ok", x->wall);
     }
     fprintf(md, "\n");
-    for (int k = 0; k < X_COUNT; k++) section(md, &xs[order[k]]);
+    for (int k = 0; k < X_COUNT; k++)
+        if (!xs[order[k]].skipped) section(md, &xs[order[k]]);
     if (fclose(md) || rename(tmp, final)) return exp_fail(r, EXP_DATA, "cannot write %s: %s", final, strerror(errno));
     return rc;
 }
@@ -278,7 +300,8 @@ static int paper_run(exp_run *r)
         src_close(&s);
     }
     experiment xs[X_COUNT] = {{0}};
-    static const exp_def *const defs[X_COUNT] = {&exp_window, &exp_groups, &exp_steps, &exp_fit, &exp_compare};
+    static const exp_def *const defs[X_COUNT] = {&exp_window, &exp_groups, &exp_steps, &exp_fit, &exp_compare,
+                                                 &exp_frames, &exp_quality};
     int rc = 0, failed = 0, recorded = 0;
     double wall = 0, exact = 0;
     for (int i = 0; i < X_COUNT && !rc; i++)
@@ -319,6 +342,17 @@ static int paper_run(exp_run *r)
     }
     run(&xs[X_COMPARE]);
 
+    /* the model runs: Fig. 5 in frames; Tables 2-4 end to end, Table 3 with fit's ramp */
+    if (o->generate) {
+        if (o->quick) set(xs[X_FRAMES].run, "quick", NULL), set(xs[X_QUALITY].run, "quick", NULL);
+        run(&xs[X_FRAMES]);
+        set(xs[X_QUALITY].run, "table3", NULL), set(xs[X_QUALITY].run, "table4", NULL);
+        if (xs[X_FIT].ran && xs[X_FIT].rc == 0 && access(ramp, R_OK) == 0) set(xs[X_QUALITY].run, "ramp", ramp);
+        run(&xs[X_QUALITY]);
+    } else {
+        xs[X_FRAMES].skipped = xs[X_QUALITY].skipped = 1;
+    }
+
     wall = cli_now() - t0;
     for (int i = 0; i < X_COUNT; i++) {
         failed += xs[i].rc != 0;
@@ -328,13 +362,14 @@ static int paper_run(exp_run *r)
     if (!rc) {
         printf("\n%-8s %-15s %-7s %9s %9s\n", "driver", "paper", "status", "wall s", "exact s");
         for (int i = 0; i < X_COUNT; i++) {
+            if (xs[i].skipped) continue;
             char ex[48] = "n/r";
             if (xs[i].ran) snprintf(ex, sizeof ex, "%.2f", xs[i].run->exact_seconds);
             printf("%-8s %-15s %-7s %9.1f %9s\n", xs[i].run->def->name, xs[i].run->def->paper,
                    !xs[i].ran ? "not run" : xs[i].rc ? "FAILED" : "ok", xs[i].wall, ex);
         }
         printf("ripple paper: wall time %.1f s; exact attention %.2f s = %.1f%% of it (recorded by %d of %d drivers)\n",
-               wall, exact, wall > 0 ? 100 * exact / wall : 0, recorded, X_COUNT);
+               wall, exact, wall > 0 ? 100 * exact / wall : 0, recorded, asked(xs));
         printf("wrote %s/index.md\n", r->c.out_dir);
         fflush(stdout);
     }

@@ -16,5 +16,7 @@ int cmd_groups(int argc, char **argv);
 int cmd_paper(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
+int cmd_quality(int argc, char **argv);
+int cmd_frames(int argc, char **argv);
 
 #endif

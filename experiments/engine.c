@@ -111,6 +111,7 @@ static void unload(exp_group *g)
 void exp_free(exp_run *r)
 {
     if (!r) return;
+    if (r->def->cleanup) r->def->cleanup(r);
     for (int g = 0; g < r->ngroups; g++) unload(&r->groups[g]);
     for (int i = 0; r->tabs && i < r->def->ntables; i++) rtable_free(r->tabs[i]);
     for (int c = 0; r->srcs && c < r->c.ncaptures; c++) src_close(&r->srcs[c]);
@@ -726,7 +727,7 @@ int exp_open(exp_run *r, int i, const char *options)
                          r->c.captures[c], f->model, (long long)f->num_steps, f->rope_axes,
                          f->has_seed ? (long long)f->seed : -1LL, f->prompt[0] ? f->prompt : "(none)"));
     }
-    EXP_TRY(exp_meta(r, i, "selection", "%s", exp_selection(r, line, sizeof line)));
+    if (!r->def->units) EXP_TRY(exp_meta(r, i, "selection", "%s", exp_selection(r, line, sizeof line)));
     EXP_TRY(exp_meta(r, i, "backend", "%s", ripple_backend_name(r->c.backend)));
     snprintf(line, sizeof line, "# options: %s", rtable_meta_get(r->tabs[i], "options"));
     if (r->role == EXP_MERGE && r->planning) {
@@ -1593,7 +1594,7 @@ static int plan(exp_run *r)
         if (null >= 0) dup2(null, STDERR_FILENO), close(null);
     }
     r->planning = 1;
-    int rc = plan_units(r);
+    int rc = r->def->units ? r->def->units(r) : plan_units(r); /* units: a description's own (a live model) */
     if (!rc) rc = r->def->plan(r);
     r->planning = 0;
     if (saved >= 0) fflush(stderr), dup2(saved, STDERR_FILENO), close(saved);
@@ -1616,7 +1617,10 @@ int exp_execute(exp_run *r)
 {
     const exp_def *d = r->def;
     if (d->check) EXP_TRY(d->check(r));
-    if (r->c.ncaptures < 1)
+    if (d->units && r->c.ncaptures > 0)
+        return exp_fail(r, EXP_USAGE, "unexpected argument '%s': %s runs the model and reads no capture",
+                        r->c.captures[0], d->name);
+    if (!d->units && r->c.ncaptures < 1)
         return exp_fail(r, EXP_USAGE, "missing CAPTURE (one or more HDF5 capture files; `ripple synth` makes one)");
     if (!r->c.out_dir) return exp_fail(r, EXP_USAGE, "--out DIR is required (where the table and figure go)");
     if (r->role == EXP_SOLO || r->role == EXP_LEAD) EXP_TRY(shard_setup(r));

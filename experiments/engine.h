@@ -202,6 +202,15 @@ typedef struct exp_def {
     void (*index)(exp_run *r, FILE *md);
     const char *claim;
     int (*run)(exp_run *r); /* instead of units, sweep and figures (paper) */
+    /* Units of an experiment that runs the model instead of reading
+     * captures (a unit is then a prompt, r->units[i].source its index):
+     * sets r->units, r->nunits and the groups (exp_set_groups); the engine
+     * refuses CAPTURE arguments and writes no `# capture:` or
+     * `# selection:` lines for it. NULL: the units of the captures. */
+    int (*units)(exp_run *r);
+    /* Releases what the description holds outside the run's memory (a
+     * loaded model), on every path: exp_free calls it. Optional. */
+    void (*cleanup)(exp_run *r);
 } exp_def;
 
 /* ------------------------------------------------------------------ run */

@@ -8,7 +8,7 @@
 #include "rampfit.h"
 #include "verdict.h"
 
-extern const exp_def exp_window, exp_groups, exp_steps, exp_fit, exp_compare, exp_paper;
+extern const exp_def exp_window, exp_groups, exp_steps, exp_fit, exp_compare, exp_paper, exp_quality, exp_frames;
 
 typedef struct window_result {
     double mse_w2; /* mean output MSE of window size 2 at theta (nan when not run) */

@@ -23,6 +23,8 @@ static const command commands[] = {
     {"window", cmd_window, "savings and error per window size (Fig. 11)"},
     {"groups", cmd_groups, "forced reuse per channel group and axis (Fig. 5)"},
     {"generate", cmd_generate, "generate a clip of tiny-vdit in C, a method inside the denoising loop"},
+    {"quality", cmd_quality, "PSNR/SSIM of generated clips against the dense one at matched s_attn (Tables 2-4)"},
+    {"frames", cmd_frames, "forced reuse per channel group and axis, in generated frames (Fig. 5)"},
     {"paper", cmd_paper, "run every experiment and write an index of figures and tables"},
     {"merge", cmd_merge, "combine the shards of a sweep (--shard I/N) into its tables and figures"},
 };

@@ -356,6 +356,38 @@ Test(paper, compare_verdict)
     cr_expect_eq(judged, 0);
 }
 
+/* ripple quality (Tables 2-4): interpolation at a matched s_attn, and the
+ * matched comparison on PSNR and SSIM together. */
+Test(paper, quality_interp)
+{
+    /* points out of order, one non-finite (PSNR +inf at s_attn 0), one exactly at a level */
+    const double x[] = {0.3, 0.1, 0.0, 0.2}, y[] = {30, 40, INFINITY, 36};
+    cr_expect(fabs(verdict_interp_linear(4, x, y, 0.15) - 38) < 1e-12, "between 0.1 and 0.2");
+    cr_expect(fabs(verdict_interp_linear(4, x, y, 0.25) - 33) < 1e-12, "between 0.2 and 0.3");
+    cr_expect_eq(verdict_interp_linear(4, x, y, 0.2), 36, "a point at the level");
+    cr_expect(isnan(verdict_interp_linear(4, x, y, 0.35)), "past the last setting");
+    cr_expect(isnan(verdict_interp_linear(4, x, y, 0.05)), "before the first finite point (the +inf one is left out)");
+    cr_expect(isnan(verdict_interp_linear(0, x, y, 0.2)), "no points");
+}
+
+Test(paper, quality_matched_verdict)
+{
+    const double pa[] = {40, 35, 30, NAN}, sa[] = {0.99, 0.97, 0.95, 0.9};
+    const double pb[] = {30, 36, 25, 20}, sb[] = {0.90, 0.95, 0.96, 0.8};
+    const double pc[] = {45, 40, 35, 30}, sc[] = {0.999, 0.99, 0.98, 0.97};
+    int agree, judged;
+    /* level 1: a's PSNR below b's; level 2: a's SSIM below b's; level 3 not judged (a nan) */
+    cr_expect_eq(verdict_quality_matched(4, pa, sa, pb, sb, &agree, &judged), VERDICT_PARTLY);
+    cr_expect(agree == 1 && judged == 3, "agree %d judged %d", agree, judged);
+    cr_expect_eq(verdict_quality_matched(4, pc, sc, pa, sa, &agree, &judged), VERDICT_AGREE);
+    cr_expect_eq(judged, 3);
+    cr_expect_eq(verdict_quality_matched(4, pa, sa, pc, sc, &agree, &judged), VERDICT_DISAGREE);
+    const double inf1[] = {INFINITY}, one[] = {1}, p1[] = {50}, s1[] = {0.999};
+    cr_expect_eq(verdict_quality_matched(1, inf1, one, p1, s1, &agree, &judged), VERDICT_AGREE, "+inf PSNR is higher");
+    const double nan1[] = {NAN};
+    cr_expect_eq(verdict_quality_matched(1, nan1, one, p1, s1, &agree, &judged), VERDICT_CANNOT_TELL);
+}
+
 Test(paper, bad_options_exit_2_and_write_nothing)
 {
     const char *c = capture();
