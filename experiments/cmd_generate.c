@@ -7,6 +7,7 @@
 #include "internal.h"
 #include "commands.h"
 #include "rampfit.h"
+#include "ripple/quality.h"
 #include "ripple/method.h"
 #include "ripple/model.h"
 #include "ripple_version.h"
@@ -332,26 +333,19 @@ static ripple_status on_attn(void *ctx, const ripple_attn_call *c)
 /* ---------------------------------------------------------- clip files */
 
 /* The clip b against the reference a, frame by frame, on the pixels the
- * strip shows ((x + 1) / 2 clipped to [0, 1]): mean over frames of PSNR
- * (10 log10(1 / mse), inf for equal frames) and *ssim nan until the
- * library's SSIM is used here. */
+ * strip shows ((x + 1) / 2 clipped to [0, 1]): PSNR from the mean pixel MSE
+ * and mean SSIM, as `ripple quality` computes them (ripple/quality.h). */
 static void clip_quality(const ripple_model_config *c, const float *a, const float *b, double *psnr, double *ssim)
 {
-    const int64_t hw = c->height * c->width, F = c->frames;
-    double sum = 0;
-    for (int64_t f = 0; f < F; f++) {
-        double se = 0;
-        for (int64_t ch = 0; ch < c->in_channels; ch++)
-            for (int64_t i = 0; i < hw; i++) {
-                size_t at = (size_t)((ch * F + f) * hw + i);
-                double pa = fmin(fmax((a[at] + 1.0) / 2.0, 0.0), 1.0), pb = fmin(fmax((b[at] + 1.0) / 2.0, 0.0), 1.0);
-                se += (pa - pb) * (pa - pb);
-            }
-        double mse = se / (double)(hw * c->in_channels);
-        sum += mse > 0 ? 10.0 * log10(1.0 / mse) : INFINITY;
-    }
-    *psnr = sum / (double)F;
-    *ssim = NAN;
+    const int64_t n = c->video_elems;
+    float *pa = cli_alloc((size_t)n, sizeof(float), "pixels"), *pb = cli_alloc((size_t)n, sizeof(float), "pixels");
+    ripple_quality_result q;
+    ripple_status s = ripple_quality_pixels(n, a, pa);
+    if (!s) s = ripple_quality_pixels(n, b, pb);
+    if (!s) s = ripple_quality_clip(c->frames * c->in_channels, c->height, c->width, pb, pa, 1.0, &q);
+    free(pa), free(pb);
+    if (s) cli_lib_error(s, "clip quality");
+    *psnr = q.psnr, *ssim = q.ssim;
 }
 
 /* The clip as sample.py's strip: frames left to right, x3, 2-px grey gaps,

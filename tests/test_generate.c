@@ -267,6 +267,11 @@ Test(generate, kernel_reuse_is_timed_and_compared_with_the_dense_clip, .timeout 
         cr_assert(line && strstr(tsv, "# dense_wall_seconds: ") && strstr(tsv, "# speedup: "), "%s", tsv);
         snprintf(cell, sizeof cell, "%.20s", line + strlen("# psnr_vs_dense_db: "));
         double psnr = strtod(cell, NULL);
+        const char *sl = strstr(tsv, "# ssim_vs_dense: ");
+        cr_assert(sl, "no SSIM line: %s", tsv);
+        double ssim = strtod(sl + strlen("# ssim_vs_dense: "), NULL);
+        /* pixel errors of 1e-6 of the range move SSIM by about 1e-10 */
+        cr_expect(k == 0 ? ssim > 0.99999 : ssim > 0 && ssim < 1, "theta %s: SSIM %g", k ? "0.3" : "0", ssim);
         if (k == 0) cr_expect(psnr > 80, "theta 0: PSNR %g dB against the dense clip", psnr);
         else cr_expect(isfinite(psnr) && psnr > 0 && psnr < 80, "theta 0.3: PSNR %g dB", psnr);
     }
