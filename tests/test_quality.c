@@ -175,6 +175,8 @@ static double cell_num(const char *tsv, const char *cls, const char *method, con
 
 Test(quality_cmd, theta_zero_is_the_dense_clip_and_a_threshold_is_not, .timeout = 900)
 {
+    /* clips of the model: the sanitizer build runs the same code in test_model and test_generate */
+    if (getenv("RIPPLE_SANITIZER_RUN")) cr_skip_test("model clips under the sanitizers outlast CI's budget");
     const char *dir = tiny_quality();
     char p[1024];
     snprintf(p, sizeof p, "%s/quality.tsv", dir);
@@ -215,6 +217,8 @@ Test(quality_cmd, theta_zero_is_the_dense_clip_and_a_threshold_is_not, .timeout 
  * PSNR/SSIM as the library computes them from the kept clip files. */
 Test(quality_cmd, generated_frames_against_skimage, .timeout = 900)
 {
+    /* clips of the model: the sanitizer build runs the same code in test_model and test_generate */
+    if (getenv("RIPPLE_SANITIZER_RUN")) cr_skip_test("model clips under the sanitizers outlast CI's budget");
     const char *dir = tiny_quality();
     ripple_model *m = NULL;
     cr_assert_eq(ripple_model_load(WEIGHTS, &m), RIPPLE_OK, "%s", ripple_last_error());
@@ -251,6 +255,8 @@ Test(quality_cmd, generated_frames_against_skimage, .timeout = 900)
 
 Test(quality_cmd, resumes_from_finished_rows, .timeout = 900)
 {
+    /* clips of the model: the sanitizer build runs the same code in test_model and test_generate */
+    if (getenv("RIPPLE_SANITIZER_RUN")) cr_skip_test("model clips under the sanitizers outlast CI's budget");
     const char *dir = tiny_quality();
     char p[1024], a[2048];
     snprintf(p, sizeof p, "%s/quality.tsv", dir);
@@ -315,6 +321,8 @@ Test(quality_cmd, unwritable_out_is_a_data_error)
 
 Test(frames_cmd, grid_and_rows, .timeout = 600)
 {
+    /* clips of the model: the sanitizer build runs the same code in test_model and test_generate */
+    if (getenv("RIPPLE_SANITIZER_RUN")) cr_skip_test("model clips under the sanitizers outlast CI's budget");
     const char *dir = tu_tmp("frames-tiny");
     char a[2048], p[1024];
     snprintf(a, sizeof a, "frames --out '%s' --num-steps 1", dir);
