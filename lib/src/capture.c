@@ -25,6 +25,7 @@
  *   descriptor is pointed at an in-memory file before anything is closed
  *   (writer_discard), so what HDF5 still writes while closing cannot fail. */
 #define _GNU_SOURCE /* memfd_create */
+#include "h5util.h"
 #include "internal.h"
 
 #include <hdf5.h>
@@ -269,24 +270,6 @@ static ripple_status attr_open(const char *file, hid_t obj, const char *objpath,
     return RIPPLE_OK;
 }
 
-/* Number of elements of an attribute that is a scalar or a 1-D array, else -1. */
-static int64_t attr_count(hid_t attr)
-{
-    hid_t sp = H5Aget_space(attr);
-    int64_t n = -1;
-    if (sp < 0) return -1;
-    H5S_class_t cls = H5Sget_simple_extent_type(sp);
-    if (cls == H5S_SCALAR) {
-        n = 1;
-    } else if (cls == H5S_SIMPLE && H5Sget_simple_extent_ndims(sp) == 1) {
-        hsize_t d;
-        H5Sget_simple_extent_dims(sp, &d, NULL);
-        n = d > INT_MAX ? -1 : (int64_t)d;
-    }
-    H5Sclose(sp);
-    return n;
-}
-
 /* Integer attribute with min_n..max_n elements (a scalar counts as 1), any
  * integer width and signedness. *present = 0 when optional and absent. */
 static ripple_status attr_ints(const char *file, hid_t obj, const char *objpath, const char *name,
@@ -306,7 +289,7 @@ static ripple_status attr_ints(const char *file, hid_t obj, const char *objpath,
                         objpath, name);
         goto done;
     }
-    int64_t n = attr_count(attr);
+    int64_t n = h5u_attr_count(attr);
     if (n < min_n || n > max_n) {
         if (min_n == max_n)
             s = ripple_fail(RIPPLE_ERR_FORMAT, "%s: %s: attribute '%s' must hold %d integer%s, not %lld",
@@ -356,7 +339,7 @@ static ripple_status attr_double(const char *file, hid_t obj, const char *objpat
     if ((s = attr_open(file, obj, objpath, name, required, &attr)) || attr < 0) goto done;
     type = H5Aget_type(attr);
     H5T_class_t cls = type < 0 ? H5T_NO_CLASS : H5Tget_class(type);
-    if ((cls != H5T_FLOAT && cls != H5T_INTEGER) || attr_count(attr) != 1) {
+    if ((cls != H5T_FLOAT && cls != H5T_INTEGER) || h5u_attr_count(attr) != 1) {
         s = ripple_fail(RIPPLE_ERR_FORMAT, "%s: %s: attribute '%s' must be one number", file,
                         objpath, name);
         goto done;
@@ -386,7 +369,7 @@ static ripple_status attr_str(const char *file, hid_t obj, const char *name, int
     dst[0] = '\0';
     if ((s = attr_open(file, obj, "/", name, required, &attr)) || attr < 0) goto done;
     type = H5Aget_type(attr);
-    if (type < 0 || H5Tget_class(type) != H5T_STRING || attr_count(attr) != 1) {
+    if (type < 0 || H5Tget_class(type) != H5T_STRING || h5u_attr_count(attr) != 1) {
         s = ripple_fail(RIPPLE_ERR_FORMAT, "%s: /: attribute '%s' must be one string", file, name);
         goto done;
     }

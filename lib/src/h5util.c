@@ -1,6 +1,8 @@
 /* HDF5 readers of the weights and clip files (h5util.h). */
 #include "h5util.h"
 
+#include <limits.h>
+
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -94,8 +96,8 @@ static ripple_status attr_open(const h5u_file *f, const char *name, int required
     return RIPPLE_OK;
 }
 
-/* Elements of a scalar or 1-D attribute, else -1. */
-static int64_t attr_count(hid_t attr)
+/* Elements of a scalar or 1-D attribute, else -1 (h5util.h). */
+int64_t h5u_attr_count(hid_t attr)
 {
     hid_t sp = H5Aget_space(attr);
     int64_t n = -1;
@@ -106,7 +108,7 @@ static int64_t attr_count(hid_t attr)
     } else if (cls == H5S_SIMPLE && H5Sget_simple_extent_ndims(sp) == 1) {
         hsize_t d;
         H5Sget_simple_extent_dims(sp, &d, NULL);
-        n = d > 1024 ? -1 : (int64_t)d;
+        n = d > INT_MAX ? -1 : (int64_t)d;
     }
     H5Sclose(sp);
     return n;
@@ -120,7 +122,7 @@ ripple_status h5u_attr_ints(const h5u_file *f, const char *name, int required, i
     int pres = 0;
     if ((s = attr_open(f, name, required, &attr, &pres)) || !pres) goto done;
     type = H5Aget_type(attr);
-    if (type < 0 || H5Tget_class(type) != H5T_INTEGER || attr_count(attr) != n) {
+    if (type < 0 || H5Tget_class(type) != H5T_INTEGER || h5u_attr_count(attr) != n) {
         s = ripple_fail(RIPPLE_ERR_FORMAT, "%s: root attribute '%s' must be %d integer%s", f->path, name, n,
                         n == 1 ? "" : "s");
         goto done;
@@ -147,7 +149,7 @@ ripple_status h5u_attr_double(const h5u_file *f, const char *name, int required,
     if ((s = attr_open(f, name, required, &attr, &pres)) || !pres) goto done;
     type = H5Aget_type(attr);
     H5T_class_t cls = type < 0 ? H5T_NO_CLASS : H5Tget_class(type);
-    if ((cls != H5T_FLOAT && cls != H5T_INTEGER) || attr_count(attr) != 1) {
+    if ((cls != H5T_FLOAT && cls != H5T_INTEGER) || h5u_attr_count(attr) != 1) {
         s = ripple_fail(RIPPLE_ERR_FORMAT, "%s: root attribute '%s' must be one number", f->path, name);
         goto done;
     }
@@ -171,7 +173,7 @@ ripple_status h5u_attr_str(const h5u_file *f, const char *name, int required, ch
     dst[0] = '\0';
     if ((s = attr_open(f, name, required, &attr, &pres)) || !pres) goto done;
     type = H5Aget_type(attr);
-    if (type < 0 || H5Tget_class(type) != H5T_STRING || attr_count(attr) != 1) {
+    if (type < 0 || H5Tget_class(type) != H5T_STRING || h5u_attr_count(attr) != 1) {
         s = ripple_fail(RIPPLE_ERR_FORMAT, "%s: root attribute '%s' must be one string", f->path, name);
         goto done;
     }

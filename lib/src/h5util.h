@@ -46,6 +46,10 @@ ripple_status h5u_read_floats(const h5u_file *f, const char *name, int required,
 
 /* Rank and extents (up to 8) of dataset `name`; RIPPLE_ERR_FORMAT when it
  * is absent or not a simple dataset. */
+/* Elements of a scalar (1) or 1-D attribute (its length, up to INT_MAX),
+ * else -1: shared by the capture reader and these readers. */
+int64_t h5u_attr_count(hid_t attr);
+
 ripple_status h5u_dataset_dims(const h5u_file *f, const char *name, int *rank, int64_t dims[8]);
 
 #endif
