@@ -2,7 +2,7 @@
 # Two MPI ranks with one thread each against one process with one thread, on
 # the same compare sweep (issue 13's figure: target >= 1.8x on 2 cores).
 #
-#   experiments/bench_mpi.sh [BUILD [REPS [OUT.tsv]]]   # defaults: build 3 bench_mpi.tsv
+#   experiments/bench_mpi.sh [BUILD [REPS [OUT.tsv [STEPS]]]]   # defaults: build 3 bench_mpi.tsv 4
 #
 # Validates first (the two runs' rows must be identical), then times REPS
 # interleaved pairs (one process, then mpirun -np 2, then one process...) so
@@ -10,17 +10,17 @@
 # median wall time of each, the ratio of the medians and the CPU seconds the
 # runs were given (user+sys, children included: on a loaded machine a rank
 # that gets less than a core shows here), and writes them as TSV with `#`
-# metadata. The capture: 8 units (4 steps x 2 layers) of 4x16x16 video
+# metadata. The capture: 2 x STEPS units (STEPS steps x 2 layers) of 4x16x16 video
 # tokens + 4 text tokens, 2 heads x 64 channels; compare's default sweep
 # (8 thresholds x 6 methods per unit).
 set -euo pipefail
-build=${1:-build} reps=${2:-3} out=${3:-bench_mpi.tsv}
+build=${1:-build} reps=${2:-3} out=${3:-bench_mpi.tsv} steps=${4:-4}
 ripple=$(realpath "$build/experiments/ripple")
 command -v mpirun >/dev/null || { echo "bench_mpi: mpirun not found (apt-get install openmpi-bin libopenmpi-dev)"; exit 1; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 RIPPLE_NUM_THREADS=1
-"$ripple" synth "$work/bench.h5" --grid 4,16,16 --heads 2 --head-dim 64 --steps 4 --layers 2 --seed 5 >/dev/null
+"$ripple" synth "$work/bench.h5" --grid 4,16,16 --heads 2 --head-dim 64 --steps "$steps" --layers 2 --seed 5 >/dev/null
 one=("$ripple" compare "$work/bench.h5" --out "$work/one" --fresh)
 # --bind-to none: Open MPI pins each rank to a core by default; on a machine
 # shared with others a pinned rank waits for its core while the other is idle
@@ -57,13 +57,14 @@ ratio=$(awk -v a="$m1" -v b="$m2" 'BEGIN{printf "%.2f", a/b}')
     echo "# host: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
     echo "# mpi: $(mpirun --version | head -1)"
     echo "# load average (1, 5, 15 min) before: $load0; after: $load1 (other users of the machine)"
-    echo "# capture: 8 units, 4x16x16+4 tokens, 2 heads x 64; compare defaults; reps $reps interleaved"
+    echo "# capture: $((2 * steps)) units, 4x16x16+4 tokens, 2 heads x 64; compare defaults; reps $reps interleaved"
     echo "# mpi split (validation run): $split"
     echo -e "run\trep\twall_s\tcpu_s"
     for ((i = 0; i < reps; i++)); do
         echo -e "one_process\t$i\t${w1[i]}\t${c1[i]}"
         echo -e "two_ranks\t$i\t${w2[i]}\t${c2[i]}"
     done
+    echo "# command: experiments/bench_mpi.sh $build $reps $out $steps"
     echo "# median wall: one process $m1 s, two ranks $m2 s: speedup ${ratio}x (target 1.8x)"
     awk -v a="$(median "${c2[@]}")" -v b="$m2" 'BEGIN{printf "# cores the two ranks got: median cpu_s / median wall_s = %.2f (2.00 on an idle machine)\n", a/b}'
 } | tee "$out"
