@@ -19,7 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-const exp_def *const exp_registry[] = {&exp_window, &exp_groups, &exp_steps, &exp_fit, &exp_compare, NULL};
+const exp_def *const exp_registry[] = {&exp_window, &exp_groups, &exp_steps, &exp_fit, &exp_compare, &exp_quality, &exp_frames, NULL};
 
 static const char usage[] =
     "usage: ripple merge DIR... [--out OUT] [--svg] [--pdf]\n\n"
@@ -133,7 +133,7 @@ static int read_shard(const char *dir, shard_info *s)
         rtable_free(t);
         return s->command ? 0 : merge_fail(CLI_EXIT_DATA, "out of memory");
     }
-    return merge_fail(CLI_EXIT_DATA, "%s holds no shard (no rows table of window, groups, steps, fit or compare): "
+    return merge_fail(CLI_EXIT_DATA, "%s holds no shard (no rows table of window, groups, steps, fit, compare, quality or frames): "
                       "give the --out folder of the shards, or the shard-I-of-N folders", dir);
 }
 

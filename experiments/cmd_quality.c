@@ -549,7 +549,8 @@ static int quality_plan(exp_run *r)
                                       "the dense clip (paper Sec. 4.2: attention latency reduced in proportion to the "
                                       "work saved); speedup_measured = T / this clip's wall seconds (2 shared cores: "
                                       "noisy)"));
-    EXP_TRY(exp_meta(r, 0, "threads", "%d", ripple_parallel_threads(INT64_MAX)));
+    if (r->role == EXP_MERGE) EXP_TRY(exp_meta(r, 0, "threads", "each shard's own (its # threads: line)"));
+    else EXP_TRY(exp_meta(r, 0, "threads", "%d", ripple_parallel_threads(INT64_MAX)));
     r->njobs = st->nset;
     return 0;
 }

@@ -637,7 +637,7 @@ static int take_old(exp_run *r, int i, const char *path, const char *options_lin
 static int run_dependent(const char *line)
 {
     static const char *const keys[] = {"# shard:", "# shard_command:", "# exact_attention_seconds:", "# wall_seconds:",
-                                       "# ripple:", "# merged:"};
+                                       "# ripple:", "# merged:", "# threads:"};
     for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
         if (!strncmp(line, keys[k], strlen(keys[k]))) return 1;
     return 0;

@@ -124,6 +124,61 @@ Test(shard, three_shards_merge_into_the_unsharded_run)
     }
 }
 
+/* The first `cols` fields of every row (and of the header) of path: the
+ * model experiments end their rows with wall-time columns, which differ
+ * between any two runs. malloc'd; NULL when unreadable. */
+static char *leading_fields(const char *path, int cols)
+{
+    char *text = lines_of(path, 0);
+    if (!text) return NULL;
+    char *w = text;
+    for (char *r = text; *r;) {
+        char *nl = strchr(r, '\n');
+        size_t len = nl ? (size_t)(nl - r) + 1 : strlen(r), keep = 0;
+        for (int tabs = 0; keep < len && r[keep] != '\n'; keep++)
+            if (r[keep] == '\t' && ++tabs == cols) break;
+        memmove(w, r, keep), w += keep, *w++ = '\n';
+        r += len;
+    }
+    *w = '\0';
+    return text;
+}
+
+/* ripple quality's unit is a prompt: 2 prompts of 1 sampler step, as
+ * shards 1/2 and 2/2 merged, give the rows of one run (but the timing
+ * columns), its means and its matched table. */
+Test(shard, quality_shards_merge_into_the_unsharded_run)
+{
+    if (getenv("RIPPLE_SANITIZER_RUN")) cr_skip_test("model clips under the sanitizers outlast CI's budget");
+    static const char opts[] = "--classes 7,1 --num-steps 1 --methods svg --thetas 0.05 --densities 0.8";
+    static const struct {
+        const char *name;
+        int cols; /* before the timing columns */
+    } tabs[] = {{"quality.tsv", 13}, {"quality-means.tsv", 10}, {"quality-matched.tsv", 4}};
+    char solo[600], sh[700];
+    snprintf(solo, sizeof solo, "%s", tu_tmp_path("quality"));
+    snprintf(sh, sizeof sh, "%s-sharded", solo);
+    snprintf(cmd, sizeof cmd, "quality --out '%s' %s", solo, opts);
+    ripple_ok("RIPPLE_NUM_THREADS=1", cmd);
+    for (int i = 1; i <= 2; i++) {
+        snprintf(cmd, sizeof cmd, "quality --out '%s' %s --shard %d/2", sh, opts, i);
+        ripple_ok(i == 1 ? "RIPPLE_NUM_THREADS=1" : "RIPPLE_NUM_THREADS=2", cmd); /* threads may differ */
+    }
+    snprintf(cmd, sizeof cmd, "merge '%s'", sh);
+    ripple_ok(NULL, cmd);
+    for (size_t t = 0; t < sizeof tabs / sizeof tabs[0]; t++) {
+        char pa[1200], pb[1200];
+        snprintf(pa, sizeof pa, "%s/%s", solo, tabs[t].name);
+        snprintf(pb, sizeof pb, "%s/%s", sh, tabs[t].name);
+        char *x = leading_fields(pa, tabs[t].cols), *y = leading_fields(pb, tabs[t].cols);
+        cr_assert(x && y, "cannot read %s or %s", pa, pb);
+        cr_expect(strchr(x, '\n') && strchr(x, '\n')[1], "%s has no rows", pa);
+        cr_expect_str_eq(x, y, "rows of %s and %s differ", pa, pb);
+        free(x);
+        free(y);
+    }
+}
+
 /* Keeps the metadata, header and the first `rows` rows of path in
  * path.partial plus half of the next row (a row cut short by the kill),
  * and removes path: what a shard killed midway leaves. */
