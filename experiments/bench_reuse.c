@@ -70,6 +70,14 @@ static int64_t dup_rows(const ripple_layout *lay, const float *x)
     return n;
 }
 
+/* Is the step one of steps[0..n) (n 0: every step)? */
+static int step_wanted(int64_t step, const int64_t *steps, int n)
+{
+    for (int k = 0; k < n; k++)
+        if (steps[k] == step) return 1;
+    return n == 0;
+}
+
 static void write_plot(const char *dir)
 {
     char path[4096];
@@ -111,8 +119,8 @@ static void write_plot(const char *dir)
     else printf("# figure: %s/bench_reuse.png\n", dir);
 }
 
-int bench_reuse(const char *capture, const char *out_dir, const double *thetas, int ntheta, int64_t reps,
-                int64_t threads, const char *cpu)
+int bench_reuse(const char *capture, const char *out_dir, const double *thetas, int ntheta, const int64_t *steps,
+                int nsteps, int64_t reps, int64_t threads, const char *cpu)
 {
     ripple_capture *cap = cli_capture_open(capture, "capture");
     const ripple_capture_info *info = ripple_capture_get_info(cap);
@@ -126,14 +134,19 @@ int bench_reuse(const char *capture, const char *out_dir, const double *thetas, 
     xr[0] = cli_alloc(n, sizeof(float), "q~"), xr[1] = cli_alloc(n, sizeof(float), "k~");
     double *td = cli_alloc((size_t)reps, sizeof(double), "timings"), *tr = cli_alloc((size_t)reps, sizeof(double), "timings");
 
+    size_t nentries = 0;
+    for (size_t ei = 0; ei < ripple_capture_num_entries(cap); ei++)
+        nentries += step_wanted(ripple_capture_get_entry(cap, ei)->step, steps, nsteps);
+    if (nentries == 0) cli_data_error("%s holds none of the steps of --steps (ripple info %s lists them)", capture, capture);
     const ripple_variant *rv = ripple_variant_select(RIPPLE_OP_ATTN_REUSE, RIPPLE_BACKEND_CPU);
     const int dense_path = ripple_cpu_path_selected();
     if (!rv || dense_path < 0) cli_lib_error(RIPPLE_ERR_UNSUPPORTED, "CPU attention");
     if (mkdir(out_dir, 0777) != 0 && access(out_dir, W_OK) != 0) cli_data_error("cannot create --out %s", out_dir);
-    char path[4096];
+    char path[4096], part[4200];
     snprintf(path, sizeof path, "%s/bench_reuse.tsv", out_dir);
-    FILE *f = fopen(path, "w");
-    if (!f) cli_data_error("cannot write %s", path);
+    snprintf(part, sizeof part, "%s.partial", path); /* renamed when the sweep is done */
+    FILE *f = fopen(part, "w");
+    if (!f) cli_data_error("cannot write %s", part);
 
     char meta[2048];
     snprintf(meta, sizeof meta,
@@ -164,6 +177,7 @@ int bench_reuse(const char *capture, const char *out_dir, const double *thetas, 
     double best80 = 0, worst80 = INFINITY;
     for (size_t ei = 0; ei < ripple_capture_num_entries(cap); ei++) {
         const ripple_capture_entry *e = ripple_capture_get_entry(cap, ei);
+        if (!step_wanted(e->step, steps, nsteps)) continue;
         for (int t = 0; t < 3; t++) {
             ripple_status st = ripple_capture_read(cap, e->step, e->layer, (ripple_tensor)t, 0, H, x[t]);
             if (st != RIPPLE_OK) cli_lib_error(st, "reading the capture");
@@ -225,7 +239,8 @@ int bench_reuse(const char *capture, const char *out_dir, const double *thetas, 
             }
         }
     }
-    if (fclose(f)) cli_data_error("cannot write %s", path);
+    if (fclose(f)) cli_data_error("cannot write %s", part);
+    if (rename(part, path) != 0) cli_data_error("cannot rename %s to %s", part, path);
     if (nrows80)
         printf("# rows with s_score >= %.1f: %d; speedup %.2f..%.2f; >= %.1fx in %d (target: all), "
                ">= %.2f x bound in %d (target: all)\n",

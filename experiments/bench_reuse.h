@@ -5,9 +5,12 @@
 
 #include <stdint.h>
 
-/* Runs the sweep, writes out_dir/bench_reuse.{tsv,gp,png}; returns the exit
- * code (errors exit through cli_*_error). cpu: the processor, for the TSV. */
-int bench_reuse(const char *capture, const char *out_dir, const double *thetas, int ntheta, int64_t reps,
-                int64_t threads, const char *cpu);
+/* Runs the sweep over the captured (step, layer) entries whose step is in
+ * steps[0..nsteps) (nsteps 0: every entry), writes
+ * out_dir/bench_reuse.{tsv,gp,png} (the TSV as .partial until the sweep is
+ * done); returns the exit code (errors exit through cli_*_error). cpu: the
+ * processor, for the TSV. */
+int bench_reuse(const char *capture, const char *out_dir, const double *thetas, int ntheta, const int64_t *steps,
+                int nsteps, int64_t reps, int64_t threads, const char *cpu);
 
 #endif

@@ -34,7 +34,7 @@ static void usage(FILE *f)
             "usage: ripple bench [--seq N] [--dim D] [--heads H] [--reps R] [--threads N]\n"
             "                    [--backend cpu|cuda] [--path NAME|all] [--torch]\n"
             "                    [--format table|tsv]\n"
-            "       ripple bench --reuse CAPTURE --out DIR [--theta LIST] [--reps R] [--threads N]\n"
+            "       ripple bench --reuse CAPTURE --out DIR [--theta LIST] [--steps LIST] [--reps R] [--threads N]\n"
             "Times exact attention o = softmax(q k^T / sqrt(D)) v on random inputs against\n"
             "OpenBLAS sgemm %d^3 in the same run (repetitions interleaved); 4 N^2 D flops\n"
             "per head. Every path is first checked against the float64 reference.\n"
@@ -52,9 +52,10 @@ static void usage(FILE *f)
             "                 same shape and threads (python3 with torch; a note if absent)\n"
             "  --format F     table (default) or tsv\n"
             "With --reuse: the fused reuse kernel (ripple_attn_reuse) against the dense CPU\n"
-            "path on the same rippled q, k (every captured step and layer, all heads, each\n"
-            "threshold of --theta, default %s) in the same run, repetitions\n"
-            "alternating; writes DIR/bench_reuse.tsv, .gp and .png (speedup against s_score,\n"
+            "path on the same rippled q, k (every captured step and layer, or the steps of\n"
+            "--steps LIST, all heads, each threshold of --theta, default %s) in the same\n"
+            "run, repetitions alternating; writes DIR/bench_reuse.tsv (.partial until the\n"
+            "sweep is done), .gp and .png (speedup against s_score,\n"
             "the work bound beside it) and prints the issue-11 targets.\n",
             BENCH_SGEMM_N, BENCH_REUSE_THETAS);
 }
@@ -251,13 +252,13 @@ int cmd_bench(int argc, char **argv)
         {"format", required_argument, NULL, 'f'},  {"path", required_argument, NULL, 'p'},
         {"torch", no_argument, NULL, 'T'},         {"help", no_argument, NULL, 'h'},
         {"reuse", required_argument, NULL, 'R'},   {"theta", required_argument, NULL, 'e'},
-        {"out", required_argument, NULL, 'o'},
+        {"out", required_argument, NULL, 'o'},     {"steps", required_argument, NULL, 'S'},
         {NULL, 0, NULL, 0},
     };
     int64_t seq = 4096, dim = 64, heads = 4, reps = 5, threads = 0;
     ripple_backend backend = RIPPLE_BACKEND_CPU;
     int tsv = 0, want_torch = 0;
-    const char *path_arg = NULL, *reuse_capture = NULL, *out_dir = NULL, *theta_arg = NULL;
+    const char *path_arg = NULL, *reuse_capture = NULL, *out_dir = NULL, *theta_arg = NULL, *steps_arg = NULL;
     cli_cmd = "bench";
     optind = 1;
     for (int c; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1;) {
@@ -281,6 +282,7 @@ int cmd_bench(int argc, char **argv)
         case 'T': want_torch = 1; break;
         case 'R': reuse_capture = optarg; break;
         case 'e': theta_arg = optarg; break;
+        case 'S': steps_arg = optarg; break;
         case 'o': out_dir = optarg; break;
         case 'h': usage(stdout); return CLI_EXIT_OK;
         default: usage(stderr); return CLI_EXIT_USAGE;
@@ -291,7 +293,8 @@ int cmd_bench(int argc, char **argv)
         cli_data_error("backend %s is not available here (no device, or built without it: "
                        "meson setup build -Dcuda=enabled)", ripple_backend_name(backend));
     if (path_arg && backend != RIPPLE_BACKEND_CPU) cli_usage_error("--path applies to --backend cpu only");
-    if ((theta_arg || out_dir) && !reuse_capture) cli_usage_error("--theta and --out go with --reuse CAPTURE");
+    if ((theta_arg || out_dir || steps_arg) && !reuse_capture)
+        cli_usage_error("--theta, --steps and --out go with --reuse CAPTURE");
     if (reuse_capture && (!out_dir || backend != RIPPLE_BACKEND_CPU || want_torch || path_arg))
         cli_usage_error("--reuse needs --out DIR, and takes no --backend cuda, --torch or --path");
     if (threads == 0) threads = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 1;
@@ -304,7 +307,14 @@ int cmd_bench(int argc, char **argv)
         int nt = cli_list("--theta", theta_arg ? theta_arg : BENCH_REUSE_THETAS, buf, sizeof buf, items, 32);
         double thetas[32];
         for (int i = 0; i < nt; i++) thetas[i] = cli_double("--theta", items[i], 0.0, INFINITY);
-        return bench_reuse(reuse_capture, out_dir, thetas, nt, reps, threads, cpu_model());
+        int64_t steps[64];
+        int ns = 0;
+        if (steps_arg) {
+            char sbuf[512], *sitems[64];
+            ns = cli_list("--steps", steps_arg, sbuf, sizeof sbuf, sitems, 64);
+            for (int i = 0; i < ns; i++) steps[i] = cli_int("--steps", sitems[i], 0, INT32_MAX);
+        }
+        return bench_reuse(reuse_capture, out_dir, thetas, nt, steps, ns, reps, threads, cpu_model());
     }
 
     /* what to time: the attention paths, then sgemm, then torch */

@@ -261,3 +261,37 @@ Test(cli, stdout_write_errors_exit_1)
     snprintf(a, sizeof a, "info '%s' --no-deltas", c);
     cr_expect_eq(tu_ripple(NULL, a), 0, "%s", tu_err());
 }
+
+/* ripple bench --reuse: --steps picks captured steps (rows of those steps
+ * only; the table appears under its name when the sweep is done); a step
+ * the capture lacks is a data error that writes nothing; --steps without
+ * --reuse is misuse. The synthetic capture has steps 0 and 49. */
+Test(cli, bench_reuse_steps)
+{
+    char args[2048], path[1200];
+    const char *cap = capture(), *dir = tu_tmp("bench-reuse");
+    snprintf(args, sizeof args, "bench --reuse '%s' --out '%s' --steps 49 --theta 0.1 --reps 1 --threads 1", cap, dir);
+    int rc = tu_ripple(NULL, args);
+    cr_assert_eq(rc, 0, "ripple %s: exit %d: %s", args, rc, tu_err());
+    snprintf(path, sizeof path, "%s/bench_reuse.tsv", dir);
+    char *tsv = tu_read_file(path);
+    cr_assert(tsv, "no %s", path);
+    int rows = 0;
+    for (char *l = tsv; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+        if (*l == '#' || !strncmp(l, "step\t", 5)) continue;
+        cr_expect(!strncmp(l, "49\t", 3), "a row of another step: %.40s", l);
+        rows++;
+    }
+    cr_expect_eq(rows, 1, "rows of step 49 at one theta (one layer): %d", rows);
+    free(tsv);
+    snprintf(path, sizeof path, "%s/bench_reuse.tsv.partial", dir);
+    cr_expect(!tu_exists(path), "%s left behind", path);
+
+    const char *none = tu_tmp("bench-reuse-none");
+    snprintf(args, sizeof args, "bench --reuse '%s' --out '%s' --steps 5 --reps 1", cap, none);
+    rc = tu_ripple(NULL, args);
+    cr_expect_eq(rc, 1, "a step the capture lacks: exit %d", rc);
+    cr_expect(strstr(tu_err(), "--steps"), "message: %s", tu_err());
+    cr_expect(!tu_exists(none), "%s written", none);
+    tu_expect_misuse("bench --steps 1", 2, "--reuse");
+}
