@@ -1,4 +1,4 @@
-# Figure of fit.tsv; written by ripple (f92db30). Render: gnuplot fit.gp
+# Figure of fit.tsv; written by ripple (a2c74c9). Render: gnuplot fit.gp
 # (set fmt to "svg" or "pdf" with: gnuplot -e 'fmt="svg"' fit.gp)
 if (!exists("fmt")) fmt = "png"
 if (!exists("out")) out = "fit.".fmt

@@ -1,4 +1,4 @@
-# Figure of steps.tsv; written by ripple (f92db30). Render: gnuplot steps.gp
+# Figure of steps.tsv; written by ripple (a2c74c9). Render: gnuplot steps.gp
 # (set fmt to "svg" or "pdf" with: gnuplot -e 'fmt="svg"' steps.gp)
 if (!exists("fmt")) fmt = "png"
 if (!exists("out")) out = "steps.".fmt
@@ -15,14 +15,22 @@ set border lw 1.2
 set datafile columnheaders
 set title "Output error per denoising step: tiny-vdit, theta = 0.0457764, axes thw, window 2"
 set format y "%.2e"
-set bmargin 6
+set bmargin 10
 set xlabel "denoising step (zero-based)"
 set ylabel "attention output MSE vs exact (mean over layers, heads)"
 set key below box maxcols 2
 f = "steps.tsv"
 plot \
-  f using (strcol("kind") eq "capture" && strcol("capture") eq "0" ? column("step") : NaN):(column("mse")) with linespoints lw 1.5 pt 7 ps 0.7 title "class 7 (Sneaker) seed 0", \
+  f using (strcol("kind") eq "capture" && strcol("capture") eq "0" ? column("step") : NaN):(column("mse")) with linespoints lw 1.5 pt 7 ps 0.7 title "class 0 (T-shirt/top) seed 0", \
   f using (strcol("kind") eq "capture" && strcol("capture") eq "1" ? column("step") : NaN):(column("mse")) with linespoints lw 1.5 pt 7 ps 0.7 title "class 1 (Trouser) seed 0", \
-  f using (strcol("kind") eq "mean" ? column("step") : NaN):(column("mse")) with linespoints lw 3.5 lc rgb "black" pt 5 ps 1 title "mean over 2 captures", \
-  f using (strcol("kind") eq "trend" ? column("step") : NaN):(column("mse")) with lines dt 2 lw 2.5 lc rgb "red" title "trend: x0.982 per step"
+  f using (strcol("kind") eq "capture" && strcol("capture") eq "2" ? column("step") : NaN):(column("mse")) with linespoints lw 1.5 pt 7 ps 0.7 title "class 2 (Pullover) seed 0", \
+  f using (strcol("kind") eq "capture" && strcol("capture") eq "3" ? column("step") : NaN):(column("mse")) with linespoints lw 1.5 pt 7 ps 0.7 title "class 3 (Dress) seed 0", \
+  f using (strcol("kind") eq "capture" && strcol("capture") eq "4" ? column("step") : NaN):(column("mse")) with linespoints lw 1.5 pt 7 ps 0.7 title "class 4 (Coat) seed 0", \
+  f using (strcol("kind") eq "capture" && strcol("capture") eq "5" ? column("step") : NaN):(column("mse")) with linespoints lw 1.5 pt 7 ps 0.7 title "class 5 (Sandal) seed 0", \
+  f using (strcol("kind") eq "capture" && strcol("capture") eq "6" ? column("step") : NaN):(column("mse")) with linespoints lw 1.5 pt 7 ps 0.7 title "class 6 (Shirt) seed 0", \
+  f using (strcol("kind") eq "capture" && strcol("capture") eq "7" ? column("step") : NaN):(column("mse")) with linespoints lw 1.5 pt 7 ps 0.7 title "class 7 (Sneaker) seed 0", \
+  f using (strcol("kind") eq "capture" && strcol("capture") eq "8" ? column("step") : NaN):(column("mse")) with linespoints lw 1.5 pt 7 ps 0.7 title "class 8 (Bag) seed 0", \
+  f using (strcol("kind") eq "capture" && strcol("capture") eq "9" ? column("step") : NaN):(column("mse")) with linespoints lw 1.5 pt 7 ps 0.7 title "class 9 (Ankle boot) seed 0", \
+  f using (strcol("kind") eq "mean" ? column("step") : NaN):(column("mse")) with linespoints lw 3.5 lc rgb "black" pt 5 ps 1 title "mean over 10 captures", \
+  f using (strcol("kind") eq "trend" ? column("step") : NaN):(column("mse")) with lines dt 2 lw 2.5 lc rgb "red" title "trend: x0.984 per step"
 
