@@ -631,7 +631,7 @@ static void index_section(exp_run *r, FILE *md)
     snprintf(res, sizeof res, "%s — reuse has the lowest MSE of the three at %d of %d savings levels.",
              verdict_word(vk), agree, judged);
     fprintf(md, "\n");
-    paper_verdict(md, claim, res, "agree when, at every threshold of the sweep, the mean MSE of reuse is below that "
+    exp_verdict(md, claim, res, "agree when, at every threshold of the sweep, the mean MSE of reuse is below that "
                                   "of mask-skip and of mask-magnitude (the attention-map columns are shown for "
                                   "Table 2, not judged here).");
     index_matched(r, md);

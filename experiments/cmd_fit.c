@@ -556,7 +556,7 @@ static void index_section(exp_run *r, FILE *md)
              "%.2fx). The fitted ramp first reuses at step %d (zero-based) where the paper leaves the first 10 steps "
              "untouched (i_min 10 for HunyuanVideo, Wan2.1, CogVideoX, 20 for Open-Sora-Plan).",
              verdict_word(v), n ? steps : "none", lo, hi, first_reuse);
-    paper_verdict(md, "thresholds are chosen so that they induce the same MSE at each step, and Eq. 4's ramp with "
+    exp_verdict(md, "thresholds are chosen so that they induce the same MSE at each step, and Eq. 4's ramp with "
                       "Table 1's values does that, leaving the first 10 steps and the last one untouched (Sec. 3.3, "
                       "Table 1).",
                   res, "agree when at every captured step where the fitted ramp reuses, its mean MSE is within a factor "

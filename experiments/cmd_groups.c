@@ -369,7 +369,7 @@ static void index_section(exp_run *r, FILE *md)
                                    "thw"[st->gaxis[g]], "thw"[worst[g]]);
     snprintf(res, sizeof res, "%s — %d of %d groups: %s.", verdict_word(v), agree, judged, detail);
     fprintf(md, "\n");
-    paper_verdict(md, "the attention pattern comes from spatial and temporal correlations carried by the RoPE channel "
+    exp_verdict(md, "the attention pattern comes from spatial and temporal correlations carried by the RoPE channel "
                       "groups: a channel group holds the position along its own axis, so forcing its reuse along that "
                       "axis costs the most, and along the other axes little (Fig. 5; this is the project's reading of "
                       "the figure).", res,

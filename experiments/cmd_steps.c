@@ -333,7 +333,7 @@ static void index_section(exp_run *r, FILE *md)
     else
         snprintf(res, sizeof res, "%s — mean MSE of the earlier half of the captured steps %.3g, of the later half %.3g.",
                  verdict_word(v), early, late);
-    paper_verdict(md, "early (noisy) denoising steps are more sensitive: at the same threshold their attention error "
+    exp_verdict(md, "early (noisy) denoising steps are more sensitive: at the same threshold their attention error "
                       "is higher, which is why the threshold ramps up over the steps (Fig. 8, 9).", res,
                   "agree when the mean MSE over the earlier half of the captured steps (rows of kind mean) exceeds "
                   "that of the later half.");
@@ -367,7 +367,7 @@ static void index_section(exp_run *r, FILE *md)
                  "cannot: that the trend holds for prompts in general or for every layer and head (the paper averages "
                  "10 prompts over the whole model; full captures from `ripple generate --capture` can test that).",
                  verdict_word(v), scope, corr);
-    paper_verdict(md, "the sensitivity to the threshold depends on the denoising step, not on the prompt: all prompts "
+    exp_verdict(md, "the sensitivity to the threshold depends on the denoising step, not on the prompt: all prompts "
                       "show similar trends (Fig. 8), so one threshold schedule serves every prompt (Sec. 3.3).",
                   res, "agree when every prompt (capture) shows the early-steps trend above on its own and every pair of "
                        "prompts has a Pearson correlation of log MSE over the common steps of at least 0.5; partly when "

@@ -357,7 +357,7 @@ static void index_section(exp_run *r, FILE *md)
              verdict_word(!judged ? VERDICT_CANNOT_TELL : agree == judged ? VERDICT_AGREE : agree ? VERDICT_PARTLY : VERDICT_DISAGREE),
              agree, judged, judged ? per : "not judged (the run needs window sizes 2 and 4)");
     fprintf(md, "\n");
-    paper_verdict(md, "at the threshold of window 2 (TIMERIPPLE 85%'s), window 4 degrades quality through excessive "
+    exp_verdict(md, "at the threshold of window 2 (TIMERIPPLE 85%'s), window 4 degrades quality through excessive "
                       "reuse, and windows above 4 lose speedup because fewer tokens meet the condition (Sec. 4.4, Fig. 11).",
                   res, "per threshold (regime): window 4 has a higher mean s_score and a higher mean MSE than window 2, "
                        "and every size above 4 a lower mean s_score than 4; agree when both hold at every threshold, "
@@ -393,7 +393,7 @@ static void index_section(exp_run *r, FILE *md)
     }
     snprintf(res, sizeof res, "%s — window 2 has the lowest MSE in %d of %d matched comparisons.", verdict_word(v), agree,
              judged);
-    paper_verdict(md, "a window of 2 gives the best trade-off (Sec. 4.4).", res,
+    exp_verdict(md, "a window of 2 gives the best trade-off (Sec. 4.4).", res,
                   "at each score savings that window 2 reaches over the threshold sweep, its mean MSE is at or below "
                   "every other size's MSE at the same s_score; agree when it is in every judged comparison, partly in "
                   "some (needs a sweep of at least two thresholds).");

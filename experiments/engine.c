@@ -3,6 +3,7 @@
 
 #include "ripple_version.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -1661,4 +1662,113 @@ int exp_execute(exp_run *r)
     if (!r->plot_failed) return 0;
     r->msg[0] = '\0'; /* each failed figure said why */
     return EXP_DATA;
+}
+
+/* ------------------------------------------------ paper's index, verdicts */
+
+void exp_verdict(FILE *md, const char *claim, const char *result, const char *criterion)
+{
+    fprintf(md, "**Paper:** %s  \n**These captures:** %s  \n*Criterion:* %s\n\n", claim, result, criterion);
+}
+
+void exp_verdictf(FILE *md, const char *claim, const char *criterion, const char *fmt, ...)
+{
+    char result[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(result, sizeof result, fmt, ap);
+    va_end(ap);
+    exp_verdict(md, claim, result, criterion);
+}
+
+verdict_kind exp_verdict_count(int agree, int judged)
+{
+    return !judged ? VERDICT_CANNOT_TELL : agree == judged ? VERDICT_AGREE : agree ? VERDICT_PARTLY : VERDICT_DISAGREE;
+}
+
+exp_run *exp_sub_new(const exp_run *parent, exp_sub *x, const exp_def *def)
+{
+    exp_run *s = exp_new(def);
+    if (!s) return NULL;
+    snprintf(x->dir, sizeof x->dir, "%s/%s", parent->c.out_dir, def->name);
+    s->c = parent->c;
+    s->c.out_dir = x->dir;
+    if (def->units) { /* runs the model: no captures, no selection of captured units */
+        s->c.captures = NULL, s->c.ncaptures = 0;
+        s->c.steps = s->c.layers = NULL, s->c.heads_given = 0, s->c.head_lo = 0, s->c.head_hi = -1;
+    }
+    return x->run = s;
+}
+
+void exp_sub_run(exp_sub *x)
+{
+    const exp_def *d = x->run->def;
+    exp_cmdline(x->run, x->cmdline, sizeof x->cmdline);
+    printf("\n== %s (%s): %s\n", d->name, d->paper, x->cmdline);
+    fflush(stdout);
+    double t0 = cli_now();
+    x->rc = exp_execute(x->run);
+    exp_report(x->run, x->rc);
+    x->ran = 1;
+    x->wall = cli_now() - t0;
+    printf("== %s: %s in %.1f s\n", d->name, x->rc == 0 ? "done" : "FAILED", x->wall);
+}
+
+/* An experiment that cannot run because an earlier one gave nothing to run
+ * it with: counted as failed, with the reason. */
+void exp_sub_skip(exp_sub *x, const char *why)
+{
+    snprintf(x->why, sizeof x->why, "%s", why);
+    x->rc = EXP_DATA;
+    printf("\n== %s (%s): not run: %s\n", x->run->def->name, x->run->def->paper, why);
+    fflush(stdout);
+    fprintf(stderr, "ripple paper: %s not run: %s\n", x->run->def->name, why);
+}
+
+static int cmp_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* The figures of the run's folder as images, its tables and ramp as links. */
+static void index_files(const exp_run *r, FILE *md)
+{
+    const char *name = r->def->name;
+    DIR *d = opendir(r->c.out_dir);
+    if (!d) return;
+    char *names[32];
+    int n = 0, figs = 0, files = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && n < 32) {
+        size_t len = strlen(e->d_name);
+        if ((len > 4 && (!strcmp(e->d_name + len - 4, ".png") || !strcmp(e->d_name + len - 4, ".tsv"))) ||
+            !strcmp(e->d_name, "ramp.txt"))
+            if ((names[n] = strdup(e->d_name))) n++;
+    }
+    closedir(d);
+    qsort(names, (size_t)n, sizeof *names, cmp_name);
+    for (int i = 0; i < n; i++)
+        if (!strcmp(names[i] + strlen(names[i]) - 4, ".png")) fprintf(md, "![%s](%s/%s)\n\n", names[i], name, names[i]), figs++;
+    if (figs == 0) fprintf(md, "*(no figure: gnuplot missing or the driver failed; see its .gp script)*\n\n");
+    for (int i = 0; i < n; i++) {
+        if (strcmp(names[i] + strlen(names[i]) - 4, ".png"))
+            fprintf(md, "%s[%s](%s/%s)", files++ ? ", " : "Files: ", names[i], name, names[i]);
+        free(names[i]);
+    }
+    if (files) fprintf(md, "\n\n");
+}
+
+void exp_sub_section(FILE *md, const exp_sub *x)
+{
+    const exp_def *d = x->run->def;
+    fprintf(md, "## %s — %s\n\nCommand: `%s`  \n", d->paper, d->title, x->ran ? x->cmdline : "");
+    if (!x->ran) fprintf(md, "Status: **not run**%s%s\n\n", x->why[0] ? ": " : "", x->why);
+    else if (x->rc)
+        fprintf(md, "Status: **FAILED** (exit %d after %.1f s; its messages are on the terminal; the files below "
+                    "are what it left)\n\n", x->rc, x->wall);
+    else fprintf(md, "Status: done in %.1f s, of which exact attention %.2f s\n\n", x->wall, x->run->exact_seconds);
+    if (x->run->finished && exp_rows(x->run, 0)) {
+        index_files(x->run, md);
+        d->index(x->run, md);
+        return;
+    }
+    fprintf(md, "No usable %s.tsv.\n\n", d->tables[0].name);
+    exp_verdict(md, d->claim, "cannot tell (no table)", "-");
 }

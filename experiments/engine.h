@@ -50,6 +50,7 @@
 #include "evaluate.h"
 #include "source.h"
 #include "table.h"
+#include "verdict.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -312,6 +313,37 @@ typedef struct exp_mean {
 } exp_mean;
 void exp_mean_add(exp_mean *m, const exp_run *r, int table, int row);
 double exp_mean_of(const exp_mean *m, const exp_run *r, int table, const char *col);
+
+/* ------------------------------------------------ paper's index, verdicts */
+
+/* One verdict paragraph of paper's index: what the paper claims, what these
+ * captures show (exp_verdictf: formatted) and the numeric criterion. */
+void exp_verdict(FILE *md, const char *claim, const char *result, const char *criterion);
+void exp_verdictf(FILE *md, const char *claim, const char *criterion, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* The word of a count of judged cases: cannot tell (none judged), agree
+ * (all agree), partly (some), disagree (none). */
+verdict_kind exp_verdict_count(int agree, int judged);
+
+/* An experiment run by another command in its process (ripple paper).
+ * exp_sub_new: the run of def into PARENT_DIR/<name>, with the parent's
+ * common options (an experiment that runs the model gets no captures and
+ * no selection); set its own options with exp_set. exp_sub_run runs it
+ * between a "== name (paper): command" line and a "== name: done in S s"
+ * line; exp_sub_skip: it cannot run (counted as failed, with why).
+ * exp_sub_section writes its section of an index: heading, command,
+ * status, its figures and files, then the description's index (or "cannot
+ * tell" about its claim when its table was not finished). */
+typedef struct exp_sub {
+    exp_run *run;
+    int ran, rc, skipped; /* skipped: not asked for, no section in the index */
+    double wall;
+    char cmdline[2048], why[256], dir[4200]; /* why: not run */
+} exp_sub;
+exp_run *exp_sub_new(const exp_run *parent, exp_sub *x, const exp_def *def); /* NULL: out of memory */
+void exp_sub_run(exp_sub *x);
+void exp_sub_skip(exp_sub *x, const char *why);
+void exp_sub_section(FILE *md, const exp_sub *x);
 
 /* s as the inside of a gnuplot double-quoted string, into dst[n]. */
 const char *exp_gp_string(char *dst, size_t n, const char *s);
