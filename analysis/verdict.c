@@ -14,6 +14,8 @@ static verdict_kind of_count(int agree, int judged)
     return judged && agree == judged ? VERDICT_AGREE : agree ? VERDICT_PARTLY : VERDICT_DISAGREE;
 }
 
+verdict_kind verdict_count(int agree, int judged) { return judged ? of_count(agree, judged) : VERDICT_CANNOT_TELL; }
+
 /* log MSE of curve (s, m) at s_score x, from its nearest points at or
  * below and at or above x; nan when the curve does not reach x. */
 static double interp_log(int nk, const double *s, const double *m, double x)
@@ -50,7 +52,7 @@ verdict_kind verdict_window_matched(int nw, int nk, const double s_score[][VERDI
             *agree += mse[0][k] <= out_mse[w][k];
         }
     }
-    return *judged ? of_count(*agree, *judged) : VERDICT_CANNOT_TELL;
+    return verdict_count(*agree, *judged);
 }
 
 verdict_kind verdict_window_shape(int nw, const int *w, const double *s_score, const double *mse, int *more_at_4,

@@ -18,6 +18,10 @@ typedef enum verdict_kind {
 /* "**agree**", "**partly**", "**disagree**", "cannot tell". */
 const char *verdict_word(verdict_kind v);
 
+/* agree of judged cases: all agree, some partly, none disagree; none
+ * judged: cannot tell. */
+verdict_kind verdict_count(int agree, int judged);
+
 /* Fig. 11, Sec. 4.4 "window 2 is the best trade-off", at matched savings:
  * for each window size w (w[0] must be 2: the reference), a curve of
  * (s_score[w][k], mse[w][k]) over the thresholds k = 0..nk-1 of a sweep

@@ -551,18 +551,17 @@ static void index_section(exp_run *r, FILE *md)
     }
     const double tol = 2;
     verdict_kind v = verdict_fit(n, ratio, tol, &lo, &hi);
-    char res[1600];
-    snprintf(res, sizeof res, "%s — the ramp's MSE over the target at the captured steps where it reuses: %s (%.2fx to "
-             "%.2fx). The fitted ramp first reuses at step %d (zero-based) where the paper leaves the first 10 steps "
-             "untouched (i_min 10 for HunyuanVideo, Wan2.1, CogVideoX, 20 for Open-Sora-Plan).",
-             verdict_word(v), n ? steps : "none", lo, hi, first_reuse);
-    exp_verdict(md, "thresholds are chosen so that they induce the same MSE at each step, and Eq. 4's ramp with "
-                      "Table 1's values does that, leaving the first 10 steps and the last one untouched (Sec. 3.3, "
-                      "Table 1).",
-                  res, "agree when at every captured step where the fitted ramp reuses, its mean MSE is within a factor "
-                       "2 of the target (0.5x to 2x); partly when at some; cannot tell with fewer than 3 such steps "
-                       "(the ramp's two thresholds fit two steps exactly); i_min is reported beside it, not judged "
-                       "(our captures may start reusing safely earlier).");
+    exp_verdictf(md, "thresholds are chosen so that they induce the same MSE at each step, and Eq. 4's ramp with "
+                     "Table 1's values does that, leaving the first 10 steps and the last one untouched (Sec. 3.3, "
+                     "Table 1).",
+                 "agree when at every captured step where the fitted ramp reuses, its mean MSE is within a factor "
+                 "2 of the target (0.5x to 2x); partly when at some; cannot tell with fewer than 3 such steps "
+                 "(the ramp's two thresholds fit two steps exactly); i_min is reported beside it, not judged "
+                 "(our captures may start reusing safely earlier).",
+                 "%s — the ramp's MSE over the target at the captured steps where it reuses: %s (%.2fx to "
+                 "%.2fx). The fitted ramp first reuses at step %d (zero-based) where the paper leaves the first 10 "
+                 "steps untouched (i_min 10 for HunyuanVideo, Wan2.1, CogVideoX, 20 for Open-Sora-Plan).",
+                 verdict_word(v), n ? steps : "none", lo, hi, first_reuse);
 }
 
 static const exp_plot_def plots[] = {{"fit", 1000, 560, plot, NULL}};

@@ -334,9 +334,9 @@ static void index_section(exp_run *r, FILE *md)
         snprintf(res, sizeof res, "%s — mean MSE of the earlier half of the captured steps %.3g, of the later half %.3g.",
                  verdict_word(v), early, late);
     exp_verdict(md, "early (noisy) denoising steps are more sensitive: at the same threshold their attention error "
-                      "is higher, which is why the threshold ramps up over the steps (Fig. 8, 9).", res,
-                  "agree when the mean MSE over the earlier half of the captured steps (rows of kind mean) exceeds "
-                  "that of the later half.");
+                    "is higher, which is why the threshold ramps up over the steps (Fig. 8, 9).", res,
+                "agree when the mean MSE over the earlier half of the captured steps (rows of kind mean) exceeds "
+                "that of the later half.");
 
     /* Fig. 8: the same trend in every prompt (capture), on the steps all of them hold */
     const int nc = r->c.ncaptures, ns = st->nsteps;

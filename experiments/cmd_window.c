@@ -188,19 +188,14 @@ static int compute(exp_run *r, const exp_job *j, exp_row *row)
     return 0;
 }
 
-/* Means per regime and window size over every finished row (of this run and an earlier one). */
+/* Means per regime and window size (per job) over the units. */
 static int finish(exp_run *r)
 {
     const window_opts *o = r->opts;
     window_state *st = r->state;
-    exp_mean m[REGIME_MAX][WINDOW_MAX] = {{{0}}}, all = {0};
-    char tb[48];
-    for (int row = 0; row < exp_rows(r, 0); row++)
-        for (int k = 0; k < st->nr; k++)
-            for (int w = 0; w < o->nwindows; w++)
-                if (!strcmp(exp_str(r, 0, row, "theta"), rtable_format_num(tb, sizeof tb, st->theta[k])) &&
-                    exp_num(r, 0, row, "window") == o->windows[w])
-                    exp_mean_add(&m[k][w], r, 0, row), exp_mean_add(&all, r, 0, row);
+    exp_mean *m, all = {0};
+    EXP_TRY(exp_job_means(r, 0, &m));
+    for (int row = 0; row < exp_rows(r, 0); row++) exp_mean_add(&all, r, 0, row);
     char axes[4];
     printf("ripple window: %s (%s), axes %s, %d unit(s)%s\n", o->have_alpha ? "alpha" : "theta", st->rule,
            cli_axes_str(o->axes, axes), r->nunits, r->reused_rows[0] ? " (finished rows of an earlier run reused)" : "");
@@ -211,7 +206,7 @@ static int finish(exp_run *r)
     st->result.theta = st->theta[ref];
     for (int k = 0; k < st->nr; k++)
         for (int w = 0; w < o->nwindows; w++) {
-            const exp_mean *x = &m[k][w];
+            const exp_mean *x = &m[k * o->nwindows + w]; /* the job of regime k, window w */
             st->s_score[k][w] = exp_mean_of(x, r, 0, "s_score"), st->s_attn[k][w] = exp_mean_of(x, r, 0, "s_attn");
             st->mse[k][w] = exp_mean_of(x, r, 0, "mse"), st->rel_l2[k][w] = exp_mean_of(x, r, 0, "rel_l2");
             st->rows[k][w] = exp_mean_of(x, r, 0, "rows_reused");
@@ -352,16 +347,14 @@ static void index_section(exp_run *r, FILE *md)
                               more ? "reuses and errs more than w=2" : "does not both reuse and err more than w=2",
                               less < 0 ? "no size above 4 run" : less ? "larger sizes save less" : "a larger size saves as much or more");
     }
-    char res[2600];
-    snprintf(res, sizeof res, "%s — the shape holds at %d of %d threshold(s): %s.",
-             verdict_word(!judged ? VERDICT_CANNOT_TELL : agree == judged ? VERDICT_AGREE : agree ? VERDICT_PARTLY : VERDICT_DISAGREE),
-             agree, judged, judged ? per : "not judged (the run needs window sizes 2 and 4)");
     fprintf(md, "\n");
-    exp_verdict(md, "at the threshold of window 2 (TIMERIPPLE 85%'s), window 4 degrades quality through excessive "
-                      "reuse, and windows above 4 lose speedup because fewer tokens meet the condition (Sec. 4.4, Fig. 11).",
-                  res, "per threshold (regime): window 4 has a higher mean s_score and a higher mean MSE than window 2, "
-                       "and every size above 4 a lower mean s_score than 4; agree when both hold at every threshold, "
-                       "partly at some (the regime decides).");
+    exp_verdictf(md, "at the threshold of window 2 (TIMERIPPLE 85%'s), window 4 degrades quality through excessive "
+                     "reuse, and windows above 4 lose speedup because fewer tokens meet the condition (Sec. 4.4, Fig. 11).",
+                 "per threshold (regime): window 4 has a higher mean s_score and a higher mean MSE than window 2, "
+                 "and every size above 4 a lower mean s_score than 4; agree when both hold at every threshold, "
+                 "partly at some (the regime decides).",
+                 "%s — the shape holds at %d of %d threshold(s): %s.", verdict_word(verdict_count(agree, judged)),
+                 agree, judged, judged ? per : "not judged (the run needs window sizes 2 and 4)");
     /* claim 2: matched savings, window 2 first */
     int i2 = -1, idx[WINDOW_MAX], nw = 0;
     for (int w = 0; w < o->nwindows; w++)
@@ -391,12 +384,11 @@ static void index_section(exp_run *r, FILE *md)
         }
         fprintf(md, "\n");
     }
-    snprintf(res, sizeof res, "%s — window 2 has the lowest MSE in %d of %d matched comparisons.", verdict_word(v), agree,
-             judged);
-    exp_verdict(md, "a window of 2 gives the best trade-off (Sec. 4.4).", res,
-                  "at each score savings that window 2 reaches over the threshold sweep, its mean MSE is at or below "
-                  "every other size's MSE at the same s_score; agree when it is in every judged comparison, partly in "
-                  "some (needs a sweep of at least two thresholds).");
+    exp_verdictf(md, "a window of 2 gives the best trade-off (Sec. 4.4).",
+                 "at each score savings that window 2 reaches over the threshold sweep, its mean MSE is at or below "
+                 "every other size's MSE at the same s_score; agree when it is in every judged comparison, partly in "
+                 "some (needs a sweep of at least two thresholds).",
+                 "%s — window 2 has the lowest MSE in %d of %d matched comparisons.", verdict_word(v), agree, judged);
 }
 
 static const exp_plot_def plots[] = {{"window", WIN_W, WIN_H, plot, NULL}};

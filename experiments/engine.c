@@ -1172,6 +1172,22 @@ double exp_mean_of(const exp_mean *m, const exp_run *r, int table, const char *c
     return m->n[c] ? m->sum[c] / m->n[c] : NAN;
 }
 
+int exp_job_means(exp_run *r, int i, exp_mean **means)
+{
+    if (!(*means = exp_alloc(r, (size_t)r->njobs, sizeof **means))) return EXP_DATA;
+    for (int g = 0; g < r->ngroups; g++)
+        for (int j = 0; j < r->njobs; j++) {
+            const exp_job job = job_of(r, g, j);
+            exp_row rw;
+            exp_row_init(&rw);
+            EXP_TRY(r->def->key(r, &job, &rw));
+            int at = exp_find(r, i, &rw);
+            EXP_ASSERT(at >= 0); /* the sweep wrote every job's row */
+            exp_mean_add(&(*means)[j], r, i, at);
+        }
+    return 0;
+}
+
 /* ---------------------------------------------------------------- plots */
 
 void exp_printf(exp_text *t, const char *fmt, ...)
@@ -1679,11 +1695,6 @@ void exp_verdictf(FILE *md, const char *claim, const char *criterion, const char
     vsnprintf(result, sizeof result, fmt, ap);
     va_end(ap);
     exp_verdict(md, claim, result, criterion);
-}
-
-verdict_kind exp_verdict_count(int agree, int judged)
-{
-    return !judged ? VERDICT_CANNOT_TELL : agree == judged ? VERDICT_AGREE : agree ? VERDICT_PARTLY : VERDICT_DISAGREE;
 }
 
 exp_run *exp_sub_new(const exp_run *parent, exp_sub *x, const exp_def *def)

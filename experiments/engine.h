@@ -313,6 +313,9 @@ typedef struct exp_mean {
 } exp_mean;
 void exp_mean_add(exp_mean *m, const exp_run *r, int table, int row);
 double exp_mean_of(const exp_mean *m, const exp_run *r, int table, const char *col);
+/* Per job of the plan, the mean over the groups of the job's row of table i
+ * (the sweep wrote every one): *means[r->njobs], freed with the run. */
+int exp_job_means(exp_run *r, int i, exp_mean **means);
 
 /* ------------------------------------------------ paper's index, verdicts */
 
@@ -321,9 +324,6 @@ double exp_mean_of(const exp_mean *m, const exp_run *r, int table, const char *c
 void exp_verdict(FILE *md, const char *claim, const char *result, const char *criterion);
 void exp_verdictf(FILE *md, const char *claim, const char *criterion, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-/* The word of a count of judged cases: cannot tell (none judged), agree
- * (all agree), partly (some), disagree (none). */
-verdict_kind exp_verdict_count(int agree, int judged);
 
 /* An experiment run by another command in its process (ripple paper).
  * exp_sub_new: the run of def into PARENT_DIR/<name>, with the parent's

@@ -281,6 +281,14 @@ Test(paper, window_verdict)
               "the words must not contain each other");
 }
 
+Test(paper, count_verdict)
+{
+    cr_expect_eq(verdict_count(3, 3), VERDICT_AGREE);
+    cr_expect_eq(verdict_count(1, 3), VERDICT_PARTLY);
+    cr_expect_eq(verdict_count(0, 3), VERDICT_DISAGREE);
+    cr_expect_eq(verdict_count(0, 0), VERDICT_CANNOT_TELL, "nothing judged says nothing");
+}
+
 Test(paper, groups_verdict)
 {
     const int own[3] = {0, 1, 2};
