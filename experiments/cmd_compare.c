@@ -271,8 +271,7 @@ static job job_of(const exp_run *r, const exp_job *j)
 static int key(exp_run *r, const exp_job *j, exp_row *row)
 {
     const job jb = job_of(r, j);
-    row->s[0] = r->c.captures[j->unit->source];
-    row->v[1] = j->unit->id.step, row->v[2] = j->unit->id.layer;
+    exp_key_unit(r, j, row);
     row->s[3] = eval_methods[jb.method].name, row->v[C_THRESHOLD] = jb.threshold;
     return 0;
 }
@@ -347,7 +346,7 @@ static int finish(exp_run *r)
     exp_mean *mean;
     double *threshold = exp_alloc(r, (size_t)r->njobs, sizeof *threshold);
     if (!threshold) return EXP_DATA;
-    EXP_TRY(exp_job_means(r, T_ROWS, &mean));
+    EXP_TRY(exp_job_means(r, T_ROWS, r->njobs, NULL, &mean));
     for (int g = 0; g < r->ngroups; g++)
         for (int jj = 0; jj < r->njobs; jj++)
             threshold[jj] += job_of(r, &(exp_job){g, jj, &r->units[r->members[r->groups[g].first]]}).threshold;
@@ -552,7 +551,7 @@ static void index_section(exp_run *r, FILE *md)
     const compare_opts *o = r->opts;
     const compare_state *st = r->state;
     exp_mean *mean, none = {0};
-    if (exp_job_means(r, T_ROWS, &mean)) return; /* out of memory: the section ends here */
+    if (exp_job_means(r, T_ROWS, r->njobs, NULL, &mean)) return; /* out of memory: the section ends here */
     int meth[EVAL_METHOD_COUNT] = {EVAL_REUSE, EVAL_MASK_SKIP, EVAL_MASK_MAGNITUDE}, nm = 3;
     for (int m = EVAL_SVG; m <= EVAL_ORACLE_TOPK; m++)
         if (ON(o, m)) meth[nm++] = m;

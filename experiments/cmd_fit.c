@@ -196,12 +196,7 @@ static size_t unit_bytes(const eval_unit *u)
 
 /* ------------------------------------------------------------------ plan */
 
-/* Sort key of a unit: step, then capture and layer (the unit order). */
-static int cmp_member(const void *a, const void *b)
-{
-    const int *x = a, *y = b; /* {step, index} */
-    return x[0] != y[0] ? x[0] - y[0] : x[1] - y[1];
-}
+static int unit_step(const exp_unit *u) { return u->id.step; }
 
 static int add_meta(exp_run *r, int t)
 {
@@ -231,20 +226,12 @@ static int plan(exp_run *r)
                             r->c.captures[c], (long long)r->srcs[c].info->num_steps, r->c.captures[0], st->S);
     if (st->S < 2) return exp_fail(r, EXP_DATA, "%s: num_steps %d: a ramp needs at least 2 steps", r->c.captures[0], st->S);
     st->rp = (ripple_reuse_params){.axes = o->axes, .window = o->window, .mode = o->mode, .groups = o->groups};
-    int *members = exp_alloc(r, (size_t)r->nunits, sizeof *members), *count = exp_alloc(r, (size_t)r->nunits, sizeof *count);
-    if (!members || !count || !(st->si = exp_alloc(r, (size_t)r->nunits, sizeof *st->si))) return EXP_DATA;
-    int (*by_step)[2] = exp_alloc(r, (size_t)r->nunits, sizeof *by_step);
-    if (!by_step) return EXP_DATA;
-    for (int i = 0; i < r->nunits; i++) by_step[i][0] = r->units[i].id.step, by_step[i][1] = i;
-    qsort(by_step, (size_t)r->nunits, sizeof *by_step, cmp_member);
-    for (int i = 0; i < r->nunits; i++) members[i] = by_step[i][1];
-    for (int k = 0; k < r->nunits; k++) {
-        const exp_unit *u = &r->units[members[k]];
-        if (st->ns == 0 || st->si[st->ns - 1].step != u->id.step)
-            st->si[st->ns++] = (fit_step){.step = u->id.step, .timestep = u->id.timestep};
-        count[st->ns - 1]++;
+    EXP_TRY(exp_group_by(r, unit_step));
+    if (!(st->si = exp_alloc(r, (size_t)r->ngroups, sizeof *st->si))) return EXP_DATA;
+    for (st->ns = 0; st->ns < r->ngroups; st->ns++) {
+        const exp_unit *u = &r->units[r->members[r->groups[st->ns].first]];
+        st->si[st->ns] = (fit_step){.step = u->id.step, .timestep = u->id.timestep};
     }
-    EXP_TRY(exp_set_groups(r, st->ns, members, count));
     char axes[4], groups[4], sel[256], caps[2048], buf[1024];
     snprintf(buf, sizeof buf, "target=%.9g mode=%s axes=%s window=%d groups=%s tol=%.9g max_evals=%d theta_max=%.9g "
              "floor=%d %s captures=%s", o->target, o->mode == RIPPLE_THRESHOLD_CHANNEL ? "channel" : "absolute",

@@ -136,8 +136,7 @@ static int plan(exp_run *r)
 static int key(exp_run *r, const exp_job *j, exp_row *row)
 {
     const groups_state *st = r->state;
-    row->s[0] = r->c.captures[j->unit->source];
-    row->v[1] = j->unit->id.step, row->v[2] = j->unit->id.layer;
+    exp_key_unit(r, j, row);
     row->s[3] = letters[st->gaxis[j->job / 3]], row->s[4] = letters[j->job % 3];
     return 0;
 }
@@ -206,7 +205,7 @@ static int finish(exp_run *r)
     const groups_opts *o = r->opts;
     groups_state *st = r->state;
     exp_mean *m; /* per job: channel group g, reuse axis a */
-    EXP_TRY(exp_job_means(r, T_ROWS, &m));
+    EXP_TRY(exp_job_means(r, T_ROWS, r->njobs, NULL, &m));
     EXP_TRY(exp_open(r, T_SUMMARY, NULL));
     EXP_TRY(exp_meta(r, T_SUMMARY, "summary", "of groups.tsv: mean mse over %d unit(s)", r->nunits));
     EXP_TRY(exp_meta(r, T_SUMMARY, "rows", "reused channel group; columns: reuse axis; theta = inf, window %d", o->window));

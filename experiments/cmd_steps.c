@@ -160,9 +160,9 @@ static int compute(exp_run *r, const exp_job *j, exp_row *row)
 }
 
 /* Writes an aggregate row (capture index or "all", layer "all"); mean gets
- * the averaged columns as printed. */
+ * the averaged columns as printed, into (when not NULL) the row as printed. */
 static int put_mean(exp_run *r, const char *kind, int capture, int step, const char *label, const double *vals,
-                    double *mean)
+                    double *mean, exp_mean *into)
 {
     const steps_state *st = r->state;
     exp_row row;
@@ -173,7 +173,14 @@ static int put_mean(exp_run *r, const char *kind, int capture, int step, const c
     memcpy(row.v + C_AVG, vals, NAVG * sizeof *vals);
     EXP_TRY(exp_put(r, 0, &row));
     if (mean) memcpy(mean, row.v + C_AVG, NAVG * sizeof *mean);
+    if (into) exp_mean_add(into, r, 0, exp_find(r, 0, &row));
     return 0;
+}
+
+/* The layer rows' bucket: their (capture, step). */
+static int capture_step(const exp_run *r, const exp_job *j)
+{
+    return j->unit->source * ((const steps_state *)r->state)->nsteps + j->unit->id.step;
 }
 
 /* The capture rows (mean over layers), the mean rows (over captures), the
@@ -186,46 +193,30 @@ static int finish(exp_run *r)
     int ns = 0;
     for (int i = 0; i < r->nunits; i++) ns = r->units[i].id.step + 1 > ns ? r->units[i].id.step + 1 : ns;
     st->nsteps = ns;
-    double *sum = exp_alloc(r, (size_t)(nc + 1) * (size_t)ns * NAVG, sizeof *sum);
-    int *cnt = exp_alloc(r, (size_t)(nc + 1) * (size_t)ns, sizeof *cnt);
+    exp_mean *m, *all = exp_alloc(r, (size_t)ns, sizeof *all); /* per (capture, step); per step */
     st->ts = exp_alloc(r, (size_t)ns, sizeof *st->ts);
     st->capmse = exp_alloc(r, (size_t)nc * (size_t)ns, sizeof *st->capmse);
     st->mean = exp_alloc(r, (size_t)ns * NAVG, sizeof *st->mean);
     st->nmean = exp_alloc(r, (size_t)ns, sizeof *st->nmean);
     double *xs = exp_alloc(r, (size_t)ns, sizeof *xs), *ys = exp_alloc(r, (size_t)ns, sizeof *ys);
-    if (!sum || !cnt || !st->ts || !st->capmse || !st->mean || !st->nmean || !xs || !ys) return EXP_DATA;
-    /* sums per (capture, step) of the layer rows; the last block is per step */
-    for (int i = 0; i < r->nunits; i++) {
-        const exp_unit *u = &r->units[i];
-        exp_row k;
-        exp_row_init(&k);
-        exp_job j = {i, 0, u};
-        key(r, &j, &k);
-        int row = exp_find(r, 0, &k);
-        EXP_ASSERT(row >= 0); /* the sweep wrote every layer row */
-        size_t at = (size_t)u->source * (size_t)ns + (size_t)u->id.step;
-        for (int c = 0; c < NAVG; c++) sum[at * NAVG + (size_t)c] += exp_num(r, 0, row, cols[C_AVG + c].name);
-        cnt[at]++;
-        st->ts[u->id.step] = u->id.timestep;
-    }
+    if (!all || !st->ts || !st->capmse || !st->mean || !st->nmean || !xs || !ys) return EXP_DATA;
+    EXP_TRY(exp_job_means(r, 0, nc * ns, capture_step, &m));
+    for (int i = 0; i < r->nunits; i++) st->ts[r->units[i].id.step] = r->units[i].id.timestep;
     double mean[NAVG], parsed[NAVG];
     for (int c = 0; c < nc; c++)
         for (int s = 0; s < ns; s++) {
-            size_t at = (size_t)c * (size_t)ns + (size_t)s, all = (size_t)nc * (size_t)ns + (size_t)s;
+            const size_t at = (size_t)c * (size_t)ns + (size_t)s;
             st->capmse[at] = NAN;
-            if (!cnt[at]) continue;
-            for (int k = 0; k < NAVG; k++) mean[k] = sum[at * NAVG + (size_t)k] / cnt[at];
-            EXP_TRY(put_mean(r, "capture", c, s, st->labels[c], mean, parsed));
-            for (int k = 0; k < NAVG; k++) sum[all * NAVG + (size_t)k] += parsed[k];
-            cnt[all]++;
+            if (!m[at].rows) continue;
+            for (int k = 0; k < NAVG; k++) mean[k] = exp_mean_of(&m[at], r, 0, cols[C_AVG + k].name);
+            EXP_TRY(put_mean(r, "capture", c, s, st->labels[c], mean, parsed, &all[s]));
             st->capmse[at] = parsed[A_MSE];
         }
     int npts = 0;
     for (int s = 0; s < ns; s++) {
-        size_t all = (size_t)nc * (size_t)ns + (size_t)s;
-        if (!cnt[all]) continue;
-        for (int k = 0; k < NAVG; k++) mean[k] = sum[all * NAVG + (size_t)k] / cnt[all];
-        EXP_TRY(put_mean(r, "mean", -1, s, "mean over captures", mean, st->mean + (size_t)s * NAVG));
+        if (!all[s].rows) continue;
+        for (int k = 0; k < NAVG; k++) mean[k] = exp_mean_of(&all[s], r, 0, cols[C_AVG + k].name);
+        EXP_TRY(put_mean(r, "mean", -1, s, "mean over captures", mean, st->mean + (size_t)s * NAVG, NULL));
         st->nmean[s] = 1;
         xs[npts] = s;
         ys[npts++] = st->mean[(size_t)s * NAVG + A_MSE];
@@ -239,7 +230,7 @@ static int finish(exp_run *r)
     st->used = rampfit_trend_log10(npts, xs, ys, &st->slope, &st->intercept);
     for (int k = 0; k < npts && isfinite(st->slope); k++) {
         double tr[NAVG] = {NAN, NAN, NAN, pow(10.0, st->intercept + st->slope * xs[k]), NAN, NAN, NAN, NAN};
-        EXP_TRY(put_mean(r, "trend", -1, (int)xs[k], "trend", tr, NULL));
+        EXP_TRY(put_mean(r, "trend", -1, (int)xs[k], "trend", tr, NULL, NULL));
     }
 
     /* terminal */

@@ -161,8 +161,7 @@ static int key(exp_run *r, const exp_job *j, exp_row *row)
 {
     const window_opts *o = r->opts;
     const window_state *st = r->state;
-    row->s[0] = r->c.captures[j->unit->source];
-    row->v[1] = j->unit->id.step, row->v[2] = j->unit->id.layer;
+    exp_key_unit(r, j, row);
     row->v[C_THETA] = st->theta[j->job / o->nwindows], row->v[C_WINDOW] = o->windows[j->job % o->nwindows];
     return 0;
 }
@@ -194,7 +193,7 @@ static int finish(exp_run *r)
     const window_opts *o = r->opts;
     window_state *st = r->state;
     exp_mean *m, all = {0};
-    EXP_TRY(exp_job_means(r, 0, &m));
+    EXP_TRY(exp_job_means(r, 0, r->njobs, NULL, &m));
     for (int row = 0; row < exp_rows(r, 0); row++) exp_mean_add(&all, r, 0, row);
     char axes[4];
     printf("ripple window: %s (%s), axes %s, %d unit(s)%s\n", o->have_alpha ? "alpha" : "theta", st->rule,

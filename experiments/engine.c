@@ -537,6 +537,24 @@ int exp_set_groups(exp_run *r, int ngroups, const int *members, const int *count
     return 0;
 }
 
+int exp_group_by(exp_run *r, int (*key)(const exp_unit *u))
+{
+    int *keys = exp_alloc(r, (size_t)r->nunits, sizeof *keys), *members = exp_alloc(r, (size_t)r->nunits, sizeof *members);
+    int *count = exp_alloc(r, (size_t)r->nunits, sizeof *count), ngroups = 0;
+    if (!keys || !members || !count) return EXP_DATA;
+    for (int u = 0; u < r->nunits; u++) {
+        keys[u] = key(&r->units[u]);
+        int k = u; /* insertion sort by key, stable: the units of a key stay in their order */
+        while (k > 0 && keys[members[k - 1]] > keys[u]) members[k] = members[k - 1], k--;
+        members[k] = u;
+    }
+    for (int k = 0; k < r->nunits; k++) {
+        if (k == 0 || keys[members[k]] != keys[members[k - 1]]) ngroups++;
+        count[ngroups - 1]++;
+    }
+    return exp_set_groups(r, ngroups, members, count);
+}
+
 void exp_heads(const exp_run *r, int s, int64_t *lo, int64_t *nh)
 {
     int64_t hi = r->c.head_hi < 0 ? r->srcs[s].info->num_heads : r->c.head_hi;
@@ -751,6 +769,12 @@ int exp_meta(exp_run *r, int i, const char *key, const char *fmt, ...)
     vsnprintf(value, sizeof value, fmt, ap);
     va_end(ap);
     return rtable_meta(r->tabs[i], key, "%s", value) ? exp_fail(r, EXP_DATA, "out of memory") : 0;
+}
+
+void exp_key_unit(const exp_run *r, const exp_job *j, exp_row *row)
+{
+    row->s[0] = r->c.captures[j->unit->source];
+    row->v[1] = j->unit->id.step, row->v[2] = j->unit->id.layer;
 }
 
 int exp_find(exp_run *r, int i, const exp_row *row)
@@ -1132,6 +1156,17 @@ static int sweep(exp_run *r)
     return 0;
 }
 
+/* The row of table i with the key of job j of group g, or -1 (*at). */
+static int job_row(exp_run *r, int i, int g, int j, int *at)
+{
+    const exp_job job = job_of(r, g, j);
+    exp_row rw;
+    exp_row_init(&rw);
+    EXP_TRY(r->def->key(r, &job, &rw));
+    *at = exp_find(r, i, &rw);
+    return 0;
+}
+
 /* The rows of the first table in the order of the plan (group, job); rows
  * of an earlier run that no job has (aggregates) after them as they were. */
 static int order_rows(exp_run *r)
@@ -1144,11 +1179,8 @@ static int order_rows(exp_run *r)
     if (!order || !used) return EXP_DATA;
     for (int g = 0; g < r->ngroups; g++)
         for (int j = 0; j < r->njobs; j++) {
-            const exp_job job = job_of(r, g, j);
-            exp_row rw;
-            exp_row_init(&rw);
-            EXP_TRY(r->def->key(r, &job, &rw));
-            int at = exp_find(r, 0, &rw);
+            int at;
+            EXP_TRY(job_row(r, 0, g, j, &at));
             if (at >= 0 && !used[at]) used[at] = 1, order[k++] = at;
         }
     return rtable_reorder(t, order, k) ? exp_fail(r, EXP_DATA, "out of memory") : 0;
@@ -1172,18 +1204,16 @@ double exp_mean_of(const exp_mean *m, const exp_run *r, int table, const char *c
     return m->n[c] ? m->sum[c] / m->n[c] : NAN;
 }
 
-int exp_job_means(exp_run *r, int i, exp_mean **means)
+int exp_job_means(exp_run *r, int i, int n, int (*bucket)(const exp_run *r, const exp_job *j), exp_mean **means)
 {
-    if (!(*means = exp_alloc(r, (size_t)r->njobs, sizeof **means))) return EXP_DATA;
+    if (!(*means = exp_alloc(r, (size_t)n, sizeof **means))) return EXP_DATA;
     for (int g = 0; g < r->ngroups; g++)
         for (int j = 0; j < r->njobs; j++) {
             const exp_job job = job_of(r, g, j);
-            exp_row rw;
-            exp_row_init(&rw);
-            EXP_TRY(r->def->key(r, &job, &rw));
-            int at = exp_find(r, i, &rw);
-            EXP_ASSERT(at >= 0); /* the sweep wrote every job's row */
-            exp_mean_add(&(*means)[j], r, i, at);
+            int at, b = bucket ? bucket(r, &job) : j;
+            EXP_TRY(job_row(r, i, g, j, &at));
+            EXP_ASSERT(at >= 0 && b >= 0 && b < n); /* the sweep wrote every job's row */
+            exp_mean_add(&(*means)[b], r, i, at);
         }
     return 0;
 }

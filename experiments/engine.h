@@ -289,6 +289,9 @@ const char *exp_path(const exp_run *r, const char *name, char *buf, size_t n); /
  * groups' are freed unless kept); exp_floor: mean MSE of float32 exact
  * attention against float64 over them, computed once. */
 int exp_set_groups(exp_run *r, int ngroups, const int *members, const int *count);
+/* exp_set_groups with one group per value of key(unit), in increasing
+ * order of the key, each group's units in their order (fit: per step). */
+int exp_group_by(exp_run *r, int (*key)(const exp_unit *u));
 int exp_load(exp_run *r, int g, eval_unit **units);
 void exp_keep(exp_run *r, int g);
 int exp_floor(exp_run *r, int g, double *mse);
@@ -301,6 +304,8 @@ void exp_heads(const exp_run *r, int s, int64_t *lo, int64_t *nh);
 int exp_open(exp_run *r, int i, const char *options);
 int exp_meta(exp_run *r, int i, const char *key, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 int exp_find(exp_run *r, int i, const exp_row *row); /* the row with row's keys, or -1 */
+/* The first key cells of most row tables: capture, step, layer of the job's unit. */
+void exp_key_unit(const exp_run *r, const exp_job *j, exp_row *row);
 int exp_put(exp_run *r, int i, exp_row *row);
 double exp_num(const exp_run *r, int i, int row, const char *col);
 const char *exp_str(const exp_run *r, int i, int row, const char *col);
@@ -313,9 +318,10 @@ typedef struct exp_mean {
 } exp_mean;
 void exp_mean_add(exp_mean *m, const exp_run *r, int table, int row);
 double exp_mean_of(const exp_mean *m, const exp_run *r, int table, const char *col);
-/* Per job of the plan, the mean over the groups of the job's row of table i
- * (the sweep wrote every one): *means[r->njobs], freed with the run. */
-int exp_job_means(exp_run *r, int i, exp_mean **means);
+/* Means of the jobs' rows of table i (the sweep wrote every one), over the
+ * units, into *means[n] (freed with the run) by bucket(r, job): NULL is
+ * the job's index (n = r->njobs, a mean per job over the units). */
+int exp_job_means(exp_run *r, int i, int n, int (*bucket)(const exp_run *r, const exp_job *j), exp_mean **means);
 
 /* ------------------------------------------------ paper's index, verdicts */
 
