@@ -115,10 +115,22 @@ verdict_kind verdict_fit(int n, const double *ratio, double tol, double *lo, dou
     return judged >= 3 ? of_count(agree, judged) : VERDICT_CANNOT_TELL;
 }
 
-verdict_kind verdict_prompts(int np, int ns, const double *mse, double min_corr, double *min_seen)
+verdict_kind verdict_prompts(int np, int all_steps, const double *all_mse, double min_corr, double *min_seen,
+                             int *common)
 {
     *min_seen = NAN;
+    /* the steps every prompt holds */
+    int keep[all_steps > 0 ? all_steps : 1], ns = 0;
+    for (int s = 0; s < all_steps; s++) {
+        int all = 1;
+        for (int p = 0; p < np; p++) all &= !isnan(all_mse[(size_t)p * (size_t)all_steps + (size_t)s]);
+        if (all) keep[ns++] = s;
+    }
+    *common = ns;
     if (np < 2 || ns < 3) return VERDICT_CANNOT_TELL;
+    double mse[np * ns];
+    for (int p = 0; p < np; p++)
+        for (int k = 0; k < ns; k++) mse[p * ns + k] = all_mse[(size_t)p * (size_t)all_steps + (size_t)keep[k]];
     int trend = 1, corr_ok = 1;
     for (int p = 0; p < np; p++) {
         double e, l;

@@ -165,35 +165,9 @@ typedef struct {
     int any_mse; /* some mean mse > 0: the figure's y axis can be logarithmic */
 } compare_state;
 
-static const char *list_str(const double *x, int n, char *buf, size_t size)
-{
-    size_t len = 0;
-    buf[0] = '\0';
-    for (int i = 0; i < n && len + 24 < size; i++) len += (size_t)snprintf(buf + len, size - len, "%s%.6g", i ? "," : "", x[i]);
-    return buf;
-}
-
 static void geometric(double lo, double hi, int n, double *out)
 {
     for (int i = 0; i < n; i++) out[i] = lo * pow(hi / lo, (double)i / (double)(n - 1));
-}
-
-/* The threshold scale (SCALE_SWEEP) of q of the first unit (only q is read). */
-static int median_delta(exp_run *r, double *med)
-{
-    const compare_opts *o = r->opts;
-    const exp_unit *u = &r->units[0];
-    src *s = &r->srcs[u->source];
-    const ripple_layout *lay = &s->info->layout;
-    int64_t lo, nh;
-    exp_heads(r, u->source, &lo, &nh);
-    float *q = exp_alloc(r, (size_t)lay->seq_len * (size_t)lay->head_dim * (size_t)nh, sizeof *q);
-    if (!q) return EXP_DATA;
-    ripple_status st = src_read(s, &u->id, RIPPLE_TENSOR_Q, lo, nh, q);
-    if (st) return exp_lib(r, st, "cannot read q");
-    const float *qs[1] = {q};
-    if ((st = scale_median(lay, &SCALE_SWEEP, o->axes, o->window, 1, nh, qs, NULL, med))) return exp_lib(r, st, "window deltas");
-    return 0;
 }
 
 static int plan(exp_run *r)
@@ -207,12 +181,12 @@ static int plan(exp_run *r)
     st->nthetas = o->nthetas, st->nalphas = o->nalphas, st->cache_group = -1;
     double med = NAN;
     if (!st->nthetas && (o->methods & (BIT(EVAL_REUSE_T + 1) - 1))) {
-        EXP_TRY(median_delta(r, &med));
+        EXP_TRY(exp_q_scale(r, &SCALE_SWEEP, o->axes, o->window, &med));
         if (!(med > 0)) return exp_fail(r, EXP_DATA, "the first unit has no window deltas (no reusable channels?); give --thetas");
         geometric(AUTO_LO * med, AUTO_HI * med, AUTO_POINTS, st->thetas);
         st->nthetas = AUTO_POINTS;
         fprintf(stderr, "ripple compare: thetas %s (%gx to %gx the median window delta %.4g of q)\n",
-                list_str(st->thetas, st->nthetas, th, sizeof th), AUTO_LO, AUTO_HI, med);
+                cli_join_doubles(th, sizeof th, st->thetas, st->nthetas, 6), AUTO_LO, AUTO_HI, med);
     }
     if (ON(o, EVAL_REUSE_CHANNEL) && !st->nalphas) {
         geometric(AUTO_LO, AUTO_HI, AUTO_POINTS, st->alphas);
@@ -238,7 +212,7 @@ static int plan(exp_run *r)
                  st->ramp.theta_end, st->ramp.i_min, st->ramp.i_max, st->ramp.num_steps);
     snprintf(st->options, sizeof st->options, "captures=%s %s methods=%s thetas=%s alphas=%s axes=%s window=%d ramp=%s floor=%d",
              strlen(caps) + 2 < 2048 ? caps : "", exp_selection(r, sel, sizeof sel), method_list(o->methods, methods, sizeof methods),
-             list_str(st->thetas, st->nthetas, th, sizeof th), list_str(st->alphas, st->nalphas, al, sizeof al),
+             cli_join_doubles(th, sizeof th, st->thetas, st->nthetas, 6), cli_join_doubles(al, sizeof al, st->alphas, st->nalphas, 6),
              cli_axes_str(o->axes, axes), o->window, ramp_desc, o->floor);
     EXP_TRY(exp_open(r, T_ROWS, st->options));
     if (!isnan(med))

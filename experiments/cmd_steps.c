@@ -330,22 +330,12 @@ static void index_section(exp_run *r, FILE *md)
                 "that of the later half.");
 
     /* Fig. 8: the same trend in every prompt (capture), on the steps all of them hold */
-    const int nc = r->c.ncaptures, ns = st->nsteps;
-    double *pm = exp_alloc(r, (size_t)nc * (size_t)(ns ? ns : 1), sizeof *pm);
-    int common = 0, layers = 0, lay_seen[4096] = {0};
+    const int nc = r->c.ncaptures;
+    int common, layers = 0, lay_seen[4096] = {0};
     for (int i = 0; i < r->nunits; i++)
         if (r->units[i].id.layer >= 0 && r->units[i].id.layer < 4096 && !lay_seen[r->units[i].id.layer]++) layers++;
-    for (int s2 = 0; pm && s2 < ns; s2++) {
-        int all = 1;
-        for (int c = 0; c < nc; c++) all &= !isnan(st->capmse[(size_t)c * (size_t)ns + (size_t)s2]);
-        if (!all) continue;
-        for (int c = 0; c < nc; c++) pm[(size_t)c * (size_t)ns + (size_t)common] = st->capmse[(size_t)c * (size_t)ns + (size_t)s2];
-        common++;
-    }
-    /* pm holds the prompts with stride ns; verdict_prompts wants stride common */
-    for (int c = 1; pm && c < nc; c++) memmove(pm + (size_t)c * (size_t)common, pm + (size_t)c * (size_t)ns, (size_t)common * sizeof *pm);
     double corr;
-    v = pm ? verdict_prompts(nc, common, pm, 0.5, &corr) : VERDICT_CANNOT_TELL;
+    v = verdict_prompts(nc, st->nsteps, st->capmse, 0.5, &corr, &common);
     long long heads = r->c.head_hi >= 0 ? r->c.head_hi - r->c.head_lo : -1;
     char scope[256];
     if (heads > 0) snprintf(scope, sizeof scope, "%d prompt(s), %lld head(s) of %d layer(s), %d common step(s)", nc, heads, layers, common);

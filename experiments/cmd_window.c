@@ -113,7 +113,7 @@ static int plan(exp_run *r)
     const window_opts *o = r->opts;
     window_state *st = r->state;
     char wl[256] = "", tl[512] = "", axes[4], sel[256], buf[1200];
-    size_t nw = 0, nt = 0;
+    size_t nw = 0;
     for (int i = 0; i < o->nwindows; i++) nw += (size_t)snprintf(wl + nw, sizeof wl - nw, "%s%d", i ? "," : "", o->windows[i]);
     cli_axes_str(o->axes, axes);
     /* the regimes: given, or multiples of the median window-2 delta of the first unit */
@@ -126,11 +126,7 @@ static int plan(exp_run *r)
         st->nr = o->nthetas, st->rule = "given (--thetas)";
         for (int k = 0; k < st->nr; k++) st->theta[k] = o->thetas[k], st->scale[k] = NAN;
     } else {
-        eval_unit *u;
-        EXP_TRY(exp_load(r, 0, &u));
-        const float *q[1] = {u->q};
-        ripple_status s = scale_median(u->lay, &SCALE_WINDOW2, o->axes, 2, 1, u->nh, q, NULL, &st->delta);
-        if (s) return exp_lib(r, s, "window deltas");
+        EXP_TRY(exp_q_scale(r, &SCALE_WINDOW2, o->axes, 2, &st->delta));
         st->nr = o->nscales;
         for (int k = 0; k < st->nr; k++) {
             st->scale[k] = o->scales[k], st->theta[k] = o->scales[k] * st->delta;
@@ -138,7 +134,7 @@ static int plan(exp_run *r)
         }
         st->rule = "scale x the median window-2 delta |x0-x1|/2 of q over the first unit (enabled axes, grouped channels)";
     }
-    for (int k = 0; k < st->nr; k++) nt += (size_t)snprintf(tl + nt, sizeof tl - nt, "%s%.9g", k ? "," : "", st->theta[k]);
+    cli_join_doubles(tl, sizeof tl, st->theta, st->nr, 9);
     st->rp = (ripple_reuse_params){.axes = o->axes, .mode = o->have_alpha ? RIPPLE_THRESHOLD_CHANNEL : RIPPLE_THRESHOLD_ABSOLUTE};
     snprintf(buf, sizeof buf, "window %s=%s rule=%s windows=%s axes=%s floor=%d %s", o->have_alpha ? "alpha" : "theta", tl,
              o->have_theta || o->have_alpha || o->have_thetas ? "given" : "median-w2-scales", wl, axes, o->floor,

@@ -1,5 +1,6 @@
 #include "engine.h"
 #include "dist.h"
+#include "scale.h"
 
 #include "ripple_version.h"
 
@@ -562,6 +563,22 @@ void exp_heads(const exp_run *r, int s, int64_t *lo, int64_t *nh)
     *nh = hi - r->c.head_lo;
 }
 
+
+int exp_q_scale(exp_run *r, const struct scale_spec *spec, unsigned axes, int window, double *med)
+{
+    const exp_unit *u = &r->units[0];
+    src *s = &r->srcs[u->source];
+    const ripple_layout *lay = &s->info->layout;
+    int64_t lo, nh;
+    exp_heads(r, u->source, &lo, &nh);
+    float *q = exp_alloc(r, (size_t)lay->seq_len * (size_t)lay->head_dim * (size_t)nh, sizeof *q);
+    if (!q) return EXP_DATA;
+    ripple_status st = src_read(s, &u->id, RIPPLE_TENSOR_Q, lo, nh, q);
+    if (st) return exp_lib(r, st, "cannot read q");
+    const float *qs[1] = {q};
+    if ((st = scale_median(lay, spec, axes, window, 1, nh, qs, NULL, med))) return exp_lib(r, st, "window deltas");
+    return 0;
+}
 
 int exp_load(exp_run *r, int g, eval_unit **units)
 {
@@ -1731,6 +1748,7 @@ exp_run *exp_sub_new(const exp_run *parent, exp_sub *x, const exp_def *def)
 {
     exp_run *s = exp_new(def);
     if (!s) return NULL;
+    x->parent = parent->def->name;
     snprintf(x->dir, sizeof x->dir, "%s/%s", parent->c.out_dir, def->name);
     s->c = parent->c;
     s->c.out_dir = x->dir;
@@ -1763,7 +1781,7 @@ void exp_sub_skip(exp_sub *x, const char *why)
     x->rc = EXP_DATA;
     printf("\n== %s (%s): not run: %s\n", x->run->def->name, x->run->def->paper, why);
     fflush(stdout);
-    fprintf(stderr, "ripple paper: %s not run: %s\n", x->run->def->name, why);
+    fprintf(stderr, "ripple %s: %s not run: %s\n", x->parent, x->run->def->name, why);
 }
 
 static int cmp_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }

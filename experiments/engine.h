@@ -296,6 +296,10 @@ int exp_load(exp_run *r, int g, eval_unit **units);
 void exp_keep(exp_run *r, int g);
 int exp_floor(exp_run *r, int g, double *mse);
 void exp_heads(const exp_run *r, int s, int64_t *lo, int64_t *nh);
+/* The threshold scale spec (scale.h) of the window deltas of q of the first
+ * unit, its selected heads, over axes with window size window; reads only q. */
+struct scale_spec;
+int exp_q_scale(exp_run *r, const struct scale_spec *spec, unsigned axes, int window, double *med);
 
 /* Tables: exp_open with the options line (resumable tables take back the
  * rows of an earlier run with the same line unless --fresh), then
@@ -342,6 +346,7 @@ void exp_verdictf(FILE *md, const char *claim, const char *criterion, const char
  * tell" about its claim when its table was not finished). */
 typedef struct exp_sub {
     exp_run *run;
+    const char *parent; /* the command that runs it */
     int ran, rc, skipped; /* skipped: not asked for, no section in the index */
     double wall;
     char cmdline[2048], why[256], dir[4200]; /* why: not run */
