@@ -84,21 +84,6 @@ static const exp_col cols[] = {{"kind", 's'}, {"capture", 'i'}, {"step", 'i'}, {
 enum { C_LABEL = 4, C_TIMESTEP, C_THETA, C_AVG, NAVG = 8, A_MSE = 3, A_FLOOR = 7 };
 static const exp_table_def tables[] = {{"steps", cols, 15, 4}};
 
-/* Label of a capture for legends: prompt (shortened) and seed, else the file
- * name. Tabs, newlines and quotes are replaced so the label is safe in a TSV
- * cell and a gnuplot string. */
-static void capture_label(const ripple_capture_info *info, const char *path, char *buf, size_t n)
-{
-    const char *base = strrchr(path, '/');
-    base = base ? base + 1 : path;
-    char seed[48] = "";
-    if (info->has_seed) snprintf(seed, sizeof seed, " seed %lld", (long long)info->seed);
-    if (info->prompt[0]) snprintf(buf, n, "%.40s%s%s", info->prompt, strlen(info->prompt) > 40 ? "..." : "", seed);
-    else snprintf(buf, n, "%s%s", base, seed);
-    for (char *p = buf; *p; p++)
-        if (*p == '\t' || *p == '\n' || *p == '\r' || *p == '"' || *p == '\'' || *p == '\\') *p = ' ';
-}
-
 static int plan(exp_run *r)
 {
     const steps_opts *o = r->opts;
@@ -116,7 +101,7 @@ static int plan(exp_run *r)
     EXP_TRY(exp_open(r, 0, buf));
     if (!(st->labels = exp_alloc(r, (size_t)r->c.ncaptures, sizeof *st->labels))) return EXP_DATA;
     for (int c = 0; c < r->c.ncaptures; c++) {
-        capture_label(r->srcs[c].info, r->c.captures[c], st->labels[c], sizeof st->labels[c]);
+        src_label(&r->srcs[c], st->labels[c], sizeof st->labels[c]);
         EXP_TRY(exp_meta(r, 0, "label", "%d %s", c, st->labels[c]));
     }
     EXP_TRY(exp_meta(r, 0, "threshold_mode", "%s (the theta column holds %s)", o->have_alpha ? "channel" : "absolute",
