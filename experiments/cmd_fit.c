@@ -180,14 +180,6 @@ static int logged(const step_ctx *c, double theta)
     return -1;
 }
 
-/* x rounded down to the 6 significant digits of a TSV cell. */
-static double round_down_cell(double x)
-{
-    double r = rtable_round(x);
-    while (r > x && r > 0) r = rtable_round(r - pow(10.0, floor(log10(r)) - 5));
-    return r;
-}
-
 static size_t unit_bytes(const eval_unit *u)
 {
     size_t total = (size_t)u->nh * (size_t)u->lay->seq_len * (size_t)u->lay->head_dim;
@@ -284,7 +276,7 @@ static int bisect(exp_run *r, const exp_job *j, step_ctx *ctx, exp_row *row)
     int rc = rampfit_bisect(step_error, ctx, o->target, &bo, &b);
     if (rc && ctx->status) return exp_lib(r, ctx->status, "reuse");
     EXP_ASSERT(rc == 0); /* the arguments are checked above: start and cap > 0 and finite */
-    double theta = round_down_cell(b.theta), e;
+    double theta = rtable_round_down(b.theta), e;
     if (logged(ctx, theta) < 0 && step_error(ctx, theta, &e)) return exp_lib(r, ctx->status, "reuse");
     int li = logged(ctx, theta);
     double floor_mse = NAN;
