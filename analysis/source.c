@@ -1,6 +1,7 @@
 #include "source.h"
 #include "internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,4 +61,17 @@ void src_close(src *s)
 {
     if (s->ops) s->ops->close(s->self);
     memset(s, 0, sizeof *s);
+}
+
+void src_label(const src *s, char *buf, size_t n)
+{
+    const ripple_capture_info *info = s->info;
+    const char *base = strrchr(s->name, '/');
+    base = base ? base + 1 : s->name;
+    char seed[48] = "";
+    if (info->has_seed) snprintf(seed, sizeof seed, " seed %lld", (long long)info->seed);
+    if (info->prompt[0]) snprintf(buf, n, "%.40s%s%s", info->prompt, strlen(info->prompt) > 40 ? "..." : "", seed);
+    else snprintf(buf, n, "%s%s", base, seed);
+    for (char *p = buf; *p; p++)
+        if (*p == '\t' || *p == '\n' || *p == '\r' || *p == '"' || *p == '\'' || *p == '\\') *p = ' ';
 }

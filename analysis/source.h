@@ -44,6 +44,11 @@ ripple_status src_open_capture(const char *path, src *out);
 ripple_status src_from_capture(ripple_capture *cap, src *out);
 /* Closes the source (a zeroed src is ignored). */
 void src_close(src *s);
+/* A label of the source for legends: its prompt (the first 40 bytes) and
+ * seed, else the file part of its name and the seed. Tabs, newlines and
+ * quotes are replaced by spaces, so the label is safe in a TSV cell and a
+ * gnuplot string. */
+void src_label(const src *s, char *buf, size_t n);
 
 static inline int src_next(src *s, src_unit *u) { return s->ops->next(s->self, u); }
 static inline ripple_status src_read(src *s, const src_unit *u, ripple_tensor t, int64_t head_lo, int64_t nh,

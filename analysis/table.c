@@ -140,6 +140,13 @@ double rtable_round(double v)
     return strtod(rtable_format_num(buf, sizeof buf, v), NULL);
 }
 
+double rtable_round_down(double v)
+{
+    double r = rtable_round(v);
+    while (r > v && r > 0) r = rtable_round(r - pow(10.0, floor(log10(r)) - 5));
+    return r;
+}
+
 int rtable_set_num(rtable *t, const char *col, double value)
 {
     char buf[64];

@@ -31,6 +31,8 @@ int rtable_set_str(rtable *t, const char *col, const char *value);
 const char *rtable_format_num(char *buf, size_t size, double value);
 /* v as it reads back from a cell written with rtable_format_num. */
 double rtable_round(double v);
+/* The largest value at or below v (v >= 0) that a cell holds exactly. */
+double rtable_round_down(double v);
 /* Numbers are written with rtable_format_num. */
 int rtable_set_num(rtable *t, const char *col, double value);
 int rtable_set_int(rtable *t, const char *col, long long value);

@@ -14,6 +14,8 @@ static verdict_kind of_count(int agree, int judged)
     return judged && agree == judged ? VERDICT_AGREE : agree ? VERDICT_PARTLY : VERDICT_DISAGREE;
 }
 
+verdict_kind verdict_count(int agree, int judged) { return judged ? of_count(agree, judged) : VERDICT_CANNOT_TELL; }
+
 /* log MSE of curve (s, m) at s_score x, from its nearest points at or
  * below and at or above x; nan when the curve does not reach x. */
 static double interp_log(int nk, const double *s, const double *m, double x)
@@ -50,7 +52,7 @@ verdict_kind verdict_window_matched(int nw, int nk, const double s_score[][VERDI
             *agree += mse[0][k] <= out_mse[w][k];
         }
     }
-    return *judged ? of_count(*agree, *judged) : VERDICT_CANNOT_TELL;
+    return verdict_count(*agree, *judged);
 }
 
 verdict_kind verdict_window_shape(int nw, const int *w, const double *s_score, const double *mse, int *more_at_4,
@@ -113,10 +115,22 @@ verdict_kind verdict_fit(int n, const double *ratio, double tol, double *lo, dou
     return judged >= 3 ? of_count(agree, judged) : VERDICT_CANNOT_TELL;
 }
 
-verdict_kind verdict_prompts(int np, int ns, const double *mse, double min_corr, double *min_seen)
+verdict_kind verdict_prompts(int np, int all_steps, const double *all_mse, double min_corr, double *min_seen,
+                             int *common)
 {
     *min_seen = NAN;
+    /* the steps every prompt holds */
+    int keep[all_steps > 0 ? all_steps : 1], ns = 0;
+    for (int s = 0; s < all_steps; s++) {
+        int all = 1;
+        for (int p = 0; p < np; p++) all &= !isnan(all_mse[(size_t)p * (size_t)all_steps + (size_t)s]);
+        if (all) keep[ns++] = s;
+    }
+    *common = ns;
     if (np < 2 || ns < 3) return VERDICT_CANNOT_TELL;
+    double mse[np * ns];
+    for (int p = 0; p < np; p++)
+        for (int k = 0; k < ns; k++) mse[p * ns + k] = all_mse[(size_t)p * (size_t)all_steps + (size_t)keep[k]];
     int trend = 1, corr_ok = 1;
     for (int p = 0; p < np; p++) {
         double e, l;

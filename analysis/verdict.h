@@ -18,6 +18,10 @@ typedef enum verdict_kind {
 /* "**agree**", "**partly**", "**disagree**", "cannot tell". */
 const char *verdict_word(verdict_kind v);
 
+/* agree of judged cases: all agree, some partly, none disagree; none
+ * judged: cannot tell. */
+verdict_kind verdict_count(int agree, int judged);
+
 /* Fig. 11, Sec. 4.4 "window 2 is the best trade-off", at matched savings:
  * for each window size w (w[0] must be 2: the reference), a curve of
  * (s_score[w][k], mse[w][k]) over the thresholds k = 0..nk-1 of a sweep
@@ -62,13 +66,15 @@ verdict_kind verdict_steps(int n, const double *mse, double *early, double *late
 verdict_kind verdict_fit(int n, const double *ratio, double tol, double *lo, double *hi);
 
 /* Fig. 8 "all prompts show similar trends", with np prompts (captures) of
- * ns steps each, mse[p * ns + s] (the same steps, in order): every prompt
- * shows the early-steps trend (verdict_steps) and every pair of prompts has
- * a Pearson correlation of log MSE over the steps >= min_corr. All: agree;
- * the trend in every prompt but a pair below min_corr: partly; a prompt
- * without the trend: disagree; fewer than 2 prompts or 3 steps: cannot tell.
- * *min_seen: the smallest pairwise correlation (nan when not computed). */
-verdict_kind verdict_prompts(int np, int ns, const double *mse, double min_corr, double *min_seen);
+ * ns steps each, mse[p * ns + s] (the same steps, in order; nan where a
+ * prompt lacks a step), on the *common steps that every prompt holds: every
+ * prompt shows the early-steps trend (verdict_steps) and every pair of
+ * prompts has a Pearson correlation of log MSE over those steps >= min_corr.
+ * All: agree; the trend in every prompt but a pair below min_corr: partly; a
+ * prompt without the trend: disagree; fewer than 2 prompts or 3 common
+ * steps: cannot tell. *min_seen: the smallest pairwise correlation (nan when
+ * not computed). */
+verdict_kind verdict_prompts(int np, int ns, const double *mse, double min_corr, double *min_seen, int *common);
 
 /* Fig. 7: at each savings level l, reuse[l] < skip[l] and reuse[l] <
  * magnitude[l] (a nan magnitude is not compared; a level with reuse or skip

@@ -249,6 +249,14 @@ const char *cli_axes_str(unsigned axes, char buf[4])
     return buf;
 }
 
+const char *cli_join_doubles(char *buf, size_t n, const double *x, int count, int digits)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < count && len < n; i++) len += (size_t)snprintf(buf + len, n - len, "%s%.*g", i ? "," : "", digits, x[i]);
+    return buf;
+}
+
 const ripple_layout *cli_layout(const ripple_capture *cap)
 {
     return &ripple_capture_get_info(cap)->layout;

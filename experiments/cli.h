@@ -63,6 +63,8 @@ void cli_int_list(const char *opt, const char *s, int n, int64_t *out);
 unsigned cli_axes(const char *opt, const char *s);
 /* Writes the axis letters of a set into buf[4] ("thw"). */
 const char *cli_axes_str(unsigned axes, char buf[4]);
+/* x[0..count-1] in %.*g with digits, comma separated, into buf[n] (cut at its end). */
+const char *cli_join_doubles(char *buf, size_t n, const double *x, int count, int digits);
 
 /* The options of the commands that read one unit of one capture (eval,
  * info): --step, --layer, --heads, --format table|tsv (CLI_UNIT_LONGOPTS),

@@ -165,35 +165,9 @@ typedef struct {
     int any_mse; /* some mean mse > 0: the figure's y axis can be logarithmic */
 } compare_state;
 
-static const char *list_str(const double *x, int n, char *buf, size_t size)
-{
-    size_t len = 0;
-    buf[0] = '\0';
-    for (int i = 0; i < n && len + 24 < size; i++) len += (size_t)snprintf(buf + len, size - len, "%s%.6g", i ? "," : "", x[i]);
-    return buf;
-}
-
 static void geometric(double lo, double hi, int n, double *out)
 {
     for (int i = 0; i < n; i++) out[i] = lo * pow(hi / lo, (double)i / (double)(n - 1));
-}
-
-/* The threshold scale (SCALE_SWEEP) of q of the first unit (only q is read). */
-static int median_delta(exp_run *r, double *med)
-{
-    const compare_opts *o = r->opts;
-    const exp_unit *u = &r->units[0];
-    src *s = &r->srcs[u->source];
-    const ripple_layout *lay = &s->info->layout;
-    int64_t lo, nh;
-    exp_heads(r, u->source, &lo, &nh);
-    float *q = exp_alloc(r, (size_t)lay->seq_len * (size_t)lay->head_dim * (size_t)nh, sizeof *q);
-    if (!q) return EXP_DATA;
-    ripple_status st = src_read(s, &u->id, RIPPLE_TENSOR_Q, lo, nh, q);
-    if (st) return exp_lib(r, st, "cannot read q");
-    const float *qs[1] = {q};
-    if ((st = scale_median(lay, &SCALE_SWEEP, o->axes, o->window, 1, nh, qs, NULL, med))) return exp_lib(r, st, "window deltas");
-    return 0;
 }
 
 static int plan(exp_run *r)
@@ -207,12 +181,12 @@ static int plan(exp_run *r)
     st->nthetas = o->nthetas, st->nalphas = o->nalphas, st->cache_group = -1;
     double med = NAN;
     if (!st->nthetas && (o->methods & (BIT(EVAL_REUSE_T + 1) - 1))) {
-        EXP_TRY(median_delta(r, &med));
+        EXP_TRY(exp_q_scale(r, &SCALE_SWEEP, o->axes, o->window, &med));
         if (!(med > 0)) return exp_fail(r, EXP_DATA, "the first unit has no window deltas (no reusable channels?); give --thetas");
         geometric(AUTO_LO * med, AUTO_HI * med, AUTO_POINTS, st->thetas);
         st->nthetas = AUTO_POINTS;
         fprintf(stderr, "ripple compare: thetas %s (%gx to %gx the median window delta %.4g of q)\n",
-                list_str(st->thetas, st->nthetas, th, sizeof th), AUTO_LO, AUTO_HI, med);
+                cli_join_doubles(th, sizeof th, st->thetas, st->nthetas, 6), AUTO_LO, AUTO_HI, med);
     }
     if (ON(o, EVAL_REUSE_CHANNEL) && !st->nalphas) {
         geometric(AUTO_LO, AUTO_HI, AUTO_POINTS, st->alphas);
@@ -238,7 +212,7 @@ static int plan(exp_run *r)
                  st->ramp.theta_end, st->ramp.i_min, st->ramp.i_max, st->ramp.num_steps);
     snprintf(st->options, sizeof st->options, "captures=%s %s methods=%s thetas=%s alphas=%s axes=%s window=%d ramp=%s floor=%d",
              strlen(caps) + 2 < 2048 ? caps : "", exp_selection(r, sel, sizeof sel), method_list(o->methods, methods, sizeof methods),
-             list_str(st->thetas, st->nthetas, th, sizeof th), list_str(st->alphas, st->nalphas, al, sizeof al),
+             cli_join_doubles(th, sizeof th, st->thetas, st->nthetas, 6), cli_join_doubles(al, sizeof al, st->alphas, st->nalphas, 6),
              cli_axes_str(o->axes, axes), o->window, ramp_desc, o->floor);
     EXP_TRY(exp_open(r, T_ROWS, st->options));
     if (!isnan(med))
@@ -271,8 +245,7 @@ static job job_of(const exp_run *r, const exp_job *j)
 static int key(exp_run *r, const exp_job *j, exp_row *row)
 {
     const job jb = job_of(r, j);
-    row->s[0] = r->c.captures[j->unit->source];
-    row->v[1] = j->unit->id.step, row->v[2] = j->unit->id.layer;
+    exp_key_unit(r, j, row);
     row->s[3] = eval_methods[jb.method].name, row->v[C_THRESHOLD] = jb.threshold;
     return 0;
 }
@@ -338,37 +311,19 @@ static int compute(exp_run *r, const exp_job *j, exp_row *row)
     return 0;
 }
 
-/* Summary: mean over units per (method, threshold slot), from the cells. */
+/* Summary: mean over units per (method, threshold slot), i.e. per job, from
+ * the cells; the threshold is the mean of the jobs' own (the ramp's varies
+ * with the step). */
 static int finish(exp_run *r)
 {
     compare_state *st = r->state;
-    enum { NSLOT = EVAL_METHOD_COUNT * COMPARE_MAX_SWEEP };
-    typedef struct {
-        int n, nfloor;
-        double threshold, v[8], floor;
-    } acc;
-    static const char *const avg[8] = {"s_score", "s_attn", "density", "rows_reused", "mse", "rel_l2", "cosine", "mse_floor"};
-    acc *sum = exp_alloc(r, NSLOT, sizeof *sum);
-    if (!sum) return EXP_DATA;
+    exp_mean *mean;
+    double *threshold = exp_alloc(r, (size_t)r->njobs, sizeof *threshold);
+    if (!threshold) return EXP_DATA;
+    EXP_TRY(exp_job_means(r, T_ROWS, r->njobs, NULL, &mean));
     for (int g = 0; g < r->ngroups; g++)
-        for (int jj = 0; jj < r->njobs; jj++) {
-            exp_job j = {g, jj, &r->units[r->members[r->groups[g].first]]};
-            exp_row k;
-            exp_row_init(&k);
-            key(r, &j, &k);
-            int row = exp_find(r, T_ROWS, &k);
-            EXP_ASSERT(row >= 0); /* the sweep wrote every job's row */
-            const job jb = job_of(r, &j);
-            acc *a = &sum[jb.method * COMPARE_MAX_SWEEP + jb.slot];
-            a->n++;
-            a->threshold += jb.threshold;
-            for (int c = 0; c < 7; c++) {
-                double x = exp_num(r, T_ROWS, row, avg[c]);
-                a->v[c] += isnan(x) && (c == 2 || c == 3) ? 0 : x; /* density, rows_reused: nan where not defined */
-            }
-            double f = exp_num(r, T_ROWS, row, "mse_floor");
-            if (!isnan(f)) a->floor += f, a->nfloor++;
-        }
+        for (int jj = 0; jj < r->njobs; jj++)
+            threshold[jj] += job_of(r, &(exp_job){g, jj, &r->units[r->members[r->groups[g].first]]}).threshold;
     if (r->reused_rows[T_ROWS])
         fprintf(stderr, "ripple compare: reused %d of %lld rows from an earlier run\n", r->reused_rows[T_ROWS],
                 (long long)r->ngroups * r->njobs);
@@ -377,23 +332,22 @@ static int finish(exp_run *r)
     EXP_TRY(exp_meta(r, T_SUMMARY, "summary", "mean over the %d selected units of each column; reuse-ramp: one row, "
                                               "threshold = mean ramp theta", r->nunits));
     EXP_TRY(exp_meta(r, T_SUMMARY, "savings", "fractions; s_attn = attention savings, s_score = score savings (see compare.tsv)"));
-    for (int m = 0; m < EVAL_METHOD_COUNT; m++)
-        for (int i = 0; i < COMPARE_MAX_SWEEP; i++) {
-            const acc *a = &sum[m * COMPARE_MAX_SWEEP + i];
-            if (!a->n) continue;
-            const int map = eval_methods[m].attnmap;
-            exp_row row;
-            exp_row_init(&row);
-            row.s[0] = eval_methods[m].name;
-            row.s[1] = m == EVAL_REUSE_CHANNEL || (m == EVAL_REUSE_RAMP && st->ramp.mode == RIPPLE_THRESHOLD_CHANNEL)
-                           ? "channel" : "absolute";
-            const double v[] = {a->threshold / a->n, a->n, a->v[0] / a->n, a->v[1] / a->n, map ? a->v[2] / a->n : NAN,
-                                map ? NAN : a->v[3] / a->n, a->v[4] / a->n, a->v[5] / a->n, a->v[6] / a->n,
-                                a->nfloor ? a->floor / a->nfloor : NAN};
-            memcpy(row.v + 2, v, sizeof v);
-            st->any_mse |= a->v[4] / a->n > 0;
-            EXP_TRY(exp_put(r, T_SUMMARY, &row));
-        }
+    static const char *const avg[] = {"s_score", "s_attn", "density", "rows_reused", "mse", "rel_l2", "cosine", "mse_floor"};
+    for (int m = 0; m < EVAL_METHOD_COUNT; m++) /* by method, then slot */
+        for (int i = 0; i < COMPARE_MAX_SWEEP; i++)
+            for (int jj = 0; jj < r->njobs; jj++) {
+                const exp_mean *a = &mean[jj];
+                if (st->jobs[jj].method != m || st->jobs[jj].slot != i || !a->rows) continue;
+                exp_row row;
+                exp_row_init(&row);
+                row.s[0] = eval_methods[m].name;
+                row.s[1] = m == EVAL_REUSE_CHANNEL || (m == EVAL_REUSE_RAMP && st->ramp.mode == RIPPLE_THRESHOLD_CHANNEL)
+                               ? "channel" : "absolute";
+                row.v[2] = threshold[jj] / a->rows, row.v[3] = a->rows;
+                for (int c = 0; c < 8; c++) row.v[4 + c] = exp_mean_of(a, r, T_ROWS, avg[c]);
+                st->any_mse |= row.v[8] > 0;
+                EXP_TRY(exp_put(r, T_SUMMARY, &row));
+            }
     static const char *const show[] = {"method", "threshold", "s_attn", "s_score", "mse", "rel_l2", "cosine"};
     if (rtable_write_pretty_cols(r->tabs[T_SUMMARY], stdout, 7, show) || fflush(stdout))
         return exp_fail(r, EXP_DATA, "cannot write to standard output");
@@ -476,7 +430,8 @@ static int plot(exp_run *r, exp_text *gp)
 
 /* Tables 2-4 at matched attention savings: per method, log10(mse) is
  * interpolated linearly in s_attn between its own points of the summary
- * (means over units per threshold), at a few savings levels inside its range. */
+ * (means over units per threshold; verdict_interp_linear), at a few savings
+ * levels inside its range. */
 static void index_matched(const exp_run *r, FILE *md)
 {
     enum { MAXM = 12, MAXP = 256 };
@@ -506,20 +461,10 @@ static void index_matched(const exp_run *r, FILE *md)
     for (int l = 0; l < nlev; l++) fprintf(md, "---:|");
     fprintf(md, "\n");
     for (int j = 0; j < nm; j++) {
-        /* sort the method's points by savings (insertion sort: few points) */
-        for (int a = 1; a < np[j]; a++)
-            for (int b = a; b > 0 && px[j][b - 1] > px[j][b]; b--) {
-                double tx = px[j][b], ty = py[j][b];
-                px[j][b] = px[j][b - 1], py[j][b] = py[j][b - 1];
-                px[j][b - 1] = tx, py[j][b - 1] = ty;
-            }
         if (np[j] < 2) continue; /* one setting: below, at its own savings */
         fprintf(md, "| %s |", meth[j]);
         for (int l = 0; l < nlev; l++) {
-            double v = NAN, x = levels[l];
-            for (int a = 0; a + 1 < np[j] && isnan(v); a++)
-                if (px[j][a] <= x && x <= px[j][a + 1] && px[j][a + 1] > px[j][a])
-                    v = py[j][a] + (x - px[j][a]) * (py[j][a + 1] - py[j][a]) / (px[j][a + 1] - px[j][a]);
+            double v = verdict_interp_linear(np[j], px[j], py[j], levels[l]);
             if (isnan(v)) fprintf(md, " - |");
             else fprintf(md, " %.3g |", pow(10.0, v));
         }
@@ -532,10 +477,7 @@ static void index_matched(const exp_run *r, FILE *md)
         if (!strcmp(meth[j], "reuse")) ju = j;
     for (int j = 0; j < nm; j++) {
         if (np[j] != 1) continue;
-        double x = px[j][0], fixed = NAN;
-        for (int a = 0; ju >= 0 && a + 1 < np[ju] && isnan(fixed); a++)
-            if (px[ju][a] <= x && x <= px[ju][a + 1] && px[ju][a + 1] > px[ju][a])
-                fixed = py[ju][a] + (x - px[ju][a]) * (py[ju][a + 1] - py[ju][a]) / (px[ju][a + 1] - px[ju][a]);
+        double x = px[j][0], fixed = ju >= 0 ? verdict_interp_linear(np[ju], px[ju], py[ju], x) : NAN;
         fprintf(md, "`%s` has one setting, so it is compared at its own attention savings: s_attn %.1f%%, MSE %.3g; "
                     "fixed-threshold `reuse` at the same s_attn: %s%.3g%s.\n\n",
                 meth[j], 100 * x, pow(10.0, py[j][0]), isnan(fixed) ? "outside its sweep (" : "", isnan(fixed) ? NAN : pow(10.0, fixed),
@@ -578,62 +520,53 @@ static void index_section(exp_run *r, FILE *md)
     static const char claim[] = "at equal savings, reusing partial scores of adjacent tokens gives a lower attention "
                                 "error than masking the same entries (mask-skip) or as many small-magnitude entries "
                                 "(mask-magnitude) (Fig. 7).";
-    /* methods in the order met; reuse, mask-skip, mask-magnitude first */
-    enum { MAXM = 12, MAXL = 128 };
-    const char *meth[MAXM] = {"reuse", "mask-skip", "mask-magnitude"}, *lv[MAXL];
-    double m[MAXL][MAXM] = {{0}}, sav[MAXL] = {0}, att[MAXL] = {0}, own[MAXL][MAXM] = {{0}};
-    int cnt[MAXL][MAXM] = {{0}}, nl = 0, nm = 3;
-    for (int i = 0; i < exp_rows(r, T_ROWS); i++) {
-        const char *name = exp_str(r, T_ROWS, i, "method"), *level = exp_str(r, T_ROWS, i, "threshold");
-        int k, j;
-        if (!strncmp(name, "reuse-", 6)) continue; /* Table 3/4 variants: see below */
-        for (j = 0; j < nm && strcmp(name, meth[j]); j++) {}
-        if (j == nm) {
-            if (nm == MAXM) continue;
-            meth[nm++] = name;
-        }
-        for (k = 0; k < nl && strcmp(lv[k], level); k++) {}
-        if (k == nl) {
-            if (nl == MAXL) continue;
-            lv[nl++] = level;
-        }
-        m[k][j] += exp_num(r, T_ROWS, i, "mse");
-        own[k][j] += exp_num(r, T_ROWS, i, "s_attn");
-        if (j == 0) sav[k] += exp_num(r, T_ROWS, i, "s_score"), att[k] += exp_num(r, T_ROWS, i, "s_attn");
-        cnt[k][j]++;
-    }
+    /* per threshold of the sweep (slot), each method's mean over units (its job): reuse, mask-skip and
+     * mask-magnitude, then the attention-map masks run (the Table 3/4 variants: see below) */
+    const compare_opts *o = r->opts;
+    const compare_state *st = r->state;
+    exp_mean *mean, none = {0};
+    if (exp_job_means(r, T_ROWS, r->njobs, NULL, &mean)) return; /* out of memory: the section ends here */
+    int meth[EVAL_METHOD_COUNT] = {EVAL_REUSE, EVAL_MASK_SKIP, EVAL_MASK_MAGNITUDE}, nm = 3;
+    for (int m = EVAL_SVG; m <= EVAL_ORACLE_TOPK; m++)
+        if (ON(o, m)) meth[nm++] = m;
+    const int nl = o->methods & (BIT(EVAL_REUSE_T) - 1) ? st->nthetas : 0;
     fprintf(md, "Mean output MSE over units per threshold of reuse. mask-skip and mask-magnitude take reuse's "
                 "budget exactly (the same entry count); the attention-map masks (svg, window, oracle-topk) aim at "
                 "reuse's attention savings s_attn, and where the one they reached differs by more than 1 point it "
                 "is given beside their MSE (svg's masks come in coarse steps):\n\n"
                 "| threshold | reuse s_score | reuse s_attn |");
-    for (int j = 0; j < nm; j++) fprintf(md, " %s |", meth[j]);
+    for (int j = 0; j < nm; j++) fprintf(md, " %s |", eval_methods[meth[j]].name);
     fprintf(md, "\n|---:|---:|---:|");
     for (int j = 0; j < nm; j++) fprintf(md, "---:|");
     fprintf(md, "\n");
-    double v[MAXL][MAXM], reuse[MAXL], skip[MAXL], mag[MAXL];
+    double reuse[COMPARE_MAX_SWEEP], skip[COMPARE_MAX_SWEEP], mag[COMPARE_MAX_SWEEP];
     for (int k = 0; k < nl; k++) {
-        for (int j = 0; j < nm; j++) v[k][j] = cnt[k][j] ? m[k][j] / cnt[k][j] : NAN;
-        fprintf(md, "| %s | %.1f%% | %.1f%% |", lv[k], cnt[k][0] ? 100 * sav[k] / cnt[k][0] : NAN,
-                cnt[k][0] ? 100 * att[k] / cnt[k][0] : NAN);
-        double ra = cnt[k][0] ? att[k] / cnt[k][0] : NAN;
+        const exp_mean *x[EVAL_METHOD_COUNT];
         for (int j = 0; j < nm; j++) {
-            double oa = cnt[k][j] ? own[k][j] / cnt[k][j] : NAN;
-            if (j >= 3 && fabs(oa - ra) > 0.01) fprintf(md, " %.3g (at s_attn %.1f%%) |", v[k][j], 100 * oa);
-            else fprintf(md, " %.3g |", v[k][j]);
+            x[j] = &none;
+            for (int jj = 0; jj < r->njobs; jj++)
+                if (st->jobs[jj].method == meth[j] && st->jobs[jj].slot == k) x[j] = &mean[jj];
+        }
+        char level[48];
+        double ra = exp_mean_of(x[0], r, T_ROWS, "s_attn");
+        fprintf(md, "| %s | %.1f%% | %.1f%% |", rtable_format_num(level, sizeof level, st->thetas[k]),
+                100 * exp_mean_of(x[0], r, T_ROWS, "s_score"), 100 * ra);
+        for (int j = 0; j < nm; j++) {
+            double v = exp_mean_of(x[j], r, T_ROWS, "mse"), oa = exp_mean_of(x[j], r, T_ROWS, "s_attn");
+            if (j >= 3 && fabs(oa - ra) > 0.01) fprintf(md, " %.3g (at s_attn %.1f%%) |", v, 100 * oa);
+            else fprintf(md, " %.3g |", v);
         }
         fprintf(md, "\n");
-        reuse[k] = v[k][0], skip[k] = v[k][1], mag[k] = v[k][2];
+        reuse[k] = exp_mean_of(x[0], r, T_ROWS, "mse"), skip[k] = exp_mean_of(x[1], r, T_ROWS, "mse");
+        mag[k] = exp_mean_of(x[2], r, T_ROWS, "mse");
     }
     int agree, judged;
     verdict_kind vk = verdict_compare(nl, reuse, skip, mag, &agree, &judged);
-    char res[256];
-    snprintf(res, sizeof res, "%s — reuse has the lowest MSE of the three at %d of %d savings levels.",
-             verdict_word(vk), agree, judged);
     fprintf(md, "\n");
-    paper_verdict(md, claim, res, "agree when, at every threshold of the sweep, the mean MSE of reuse is below that "
-                                  "of mask-skip and of mask-magnitude (the attention-map columns are shown for "
-                                  "Table 2, not judged here).");
+    exp_verdictf(md, claim, "agree when, at every threshold of the sweep, the mean MSE of reuse is below that "
+                            "of mask-skip and of mask-magnitude (the attention-map columns are shown for "
+                            "Table 2, not judged here).",
+                 "%s — reuse has the lowest MSE of the three at %d of %d savings levels.", verdict_word(vk), agree, judged);
     index_matched(r, md);
     index_headline(r, md);
 }

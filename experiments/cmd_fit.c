@@ -180,14 +180,6 @@ static int logged(const step_ctx *c, double theta)
     return -1;
 }
 
-/* x rounded down to the 6 significant digits of a TSV cell. */
-static double round_down_cell(double x)
-{
-    double r = rtable_round(x);
-    while (r > x && r > 0) r = rtable_round(r - pow(10.0, floor(log10(r)) - 5));
-    return r;
-}
-
 static size_t unit_bytes(const eval_unit *u)
 {
     size_t total = (size_t)u->nh * (size_t)u->lay->seq_len * (size_t)u->lay->head_dim;
@@ -196,12 +188,7 @@ static size_t unit_bytes(const eval_unit *u)
 
 /* ------------------------------------------------------------------ plan */
 
-/* Sort key of a unit: step, then capture and layer (the unit order). */
-static int cmp_member(const void *a, const void *b)
-{
-    const int *x = a, *y = b; /* {step, index} */
-    return x[0] != y[0] ? x[0] - y[0] : x[1] - y[1];
-}
+static int unit_step(const exp_unit *u) { return u->id.step; }
 
 static int add_meta(exp_run *r, int t)
 {
@@ -231,20 +218,12 @@ static int plan(exp_run *r)
                             r->c.captures[c], (long long)r->srcs[c].info->num_steps, r->c.captures[0], st->S);
     if (st->S < 2) return exp_fail(r, EXP_DATA, "%s: num_steps %d: a ramp needs at least 2 steps", r->c.captures[0], st->S);
     st->rp = (ripple_reuse_params){.axes = o->axes, .window = o->window, .mode = o->mode, .groups = o->groups};
-    int *members = exp_alloc(r, (size_t)r->nunits, sizeof *members), *count = exp_alloc(r, (size_t)r->nunits, sizeof *count);
-    if (!members || !count || !(st->si = exp_alloc(r, (size_t)r->nunits, sizeof *st->si))) return EXP_DATA;
-    int (*by_step)[2] = exp_alloc(r, (size_t)r->nunits, sizeof *by_step);
-    if (!by_step) return EXP_DATA;
-    for (int i = 0; i < r->nunits; i++) by_step[i][0] = r->units[i].id.step, by_step[i][1] = i;
-    qsort(by_step, (size_t)r->nunits, sizeof *by_step, cmp_member);
-    for (int i = 0; i < r->nunits; i++) members[i] = by_step[i][1];
-    for (int k = 0; k < r->nunits; k++) {
-        const exp_unit *u = &r->units[members[k]];
-        if (st->ns == 0 || st->si[st->ns - 1].step != u->id.step)
-            st->si[st->ns++] = (fit_step){.step = u->id.step, .timestep = u->id.timestep};
-        count[st->ns - 1]++;
+    EXP_TRY(exp_group_by(r, unit_step));
+    if (!(st->si = exp_alloc(r, (size_t)r->ngroups, sizeof *st->si))) return EXP_DATA;
+    for (st->ns = 0; st->ns < r->ngroups; st->ns++) {
+        const exp_unit *u = &r->units[r->members[r->groups[st->ns].first]];
+        st->si[st->ns] = (fit_step){.step = u->id.step, .timestep = u->id.timestep};
     }
-    EXP_TRY(exp_set_groups(r, st->ns, members, count));
     char axes[4], groups[4], sel[256], caps[2048], buf[1024];
     snprintf(buf, sizeof buf, "target=%.9g mode=%s axes=%s window=%d groups=%s tol=%.9g max_evals=%d theta_max=%.9g "
              "floor=%d %s captures=%s", o->target, o->mode == RIPPLE_THRESHOLD_CHANNEL ? "channel" : "absolute",
@@ -297,7 +276,7 @@ static int bisect(exp_run *r, const exp_job *j, step_ctx *ctx, exp_row *row)
     int rc = rampfit_bisect(step_error, ctx, o->target, &bo, &b);
     if (rc && ctx->status) return exp_lib(r, ctx->status, "reuse");
     EXP_ASSERT(rc == 0); /* the arguments are checked above: start and cap > 0 and finite */
-    double theta = round_down_cell(b.theta), e;
+    double theta = rtable_round_down(b.theta), e;
     if (logged(ctx, theta) < 0 && step_error(ctx, theta, &e)) return exp_lib(r, ctx->status, "reuse");
     int li = logged(ctx, theta);
     double floor_mse = NAN;
@@ -551,18 +530,17 @@ static void index_section(exp_run *r, FILE *md)
     }
     const double tol = 2;
     verdict_kind v = verdict_fit(n, ratio, tol, &lo, &hi);
-    char res[1600];
-    snprintf(res, sizeof res, "%s — the ramp's MSE over the target at the captured steps where it reuses: %s (%.2fx to "
-             "%.2fx). The fitted ramp first reuses at step %d (zero-based) where the paper leaves the first 10 steps "
-             "untouched (i_min 10 for HunyuanVideo, Wan2.1, CogVideoX, 20 for Open-Sora-Plan).",
-             verdict_word(v), n ? steps : "none", lo, hi, first_reuse);
-    paper_verdict(md, "thresholds are chosen so that they induce the same MSE at each step, and Eq. 4's ramp with "
-                      "Table 1's values does that, leaving the first 10 steps and the last one untouched (Sec. 3.3, "
-                      "Table 1).",
-                  res, "agree when at every captured step where the fitted ramp reuses, its mean MSE is within a factor "
-                       "2 of the target (0.5x to 2x); partly when at some; cannot tell with fewer than 3 such steps "
-                       "(the ramp's two thresholds fit two steps exactly); i_min is reported beside it, not judged "
-                       "(our captures may start reusing safely earlier).");
+    exp_verdictf(md, "thresholds are chosen so that they induce the same MSE at each step, and Eq. 4's ramp with "
+                     "Table 1's values does that, leaving the first 10 steps and the last one untouched (Sec. 3.3, "
+                     "Table 1).",
+                 "agree when at every captured step where the fitted ramp reuses, its mean MSE is within a factor "
+                 "2 of the target (0.5x to 2x); partly when at some; cannot tell with fewer than 3 such steps "
+                 "(the ramp's two thresholds fit two steps exactly); i_min is reported beside it, not judged "
+                 "(our captures may start reusing safely earlier).",
+                 "%s — the ramp's MSE over the target at the captured steps where it reuses: %s (%.2fx to "
+                 "%.2fx). The fitted ramp first reuses at step %d (zero-based) where the paper leaves the first 10 "
+                 "steps untouched (i_min 10 for HunyuanVideo, Wan2.1, CogVideoX, 20 for Open-Sora-Plan).",
+                 verdict_word(v), n ? steps : "none", lo, hi, first_reuse);
 }
 
 static const exp_plot_def plots[] = {{"fit", 1000, 560, plot, NULL}};

@@ -136,8 +136,7 @@ static int plan(exp_run *r)
 static int key(exp_run *r, const exp_job *j, exp_row *row)
 {
     const groups_state *st = r->state;
-    row->s[0] = r->c.captures[j->unit->source];
-    row->v[1] = j->unit->id.step, row->v[2] = j->unit->id.layer;
+    exp_key_unit(r, j, row);
     row->s[3] = letters[st->gaxis[j->job / 3]], row->s[4] = letters[j->job % 3];
     return 0;
 }
@@ -200,16 +199,13 @@ static int compute(exp_run *r, const exp_job *j, exp_row *row)
     return 0;
 }
 
-/* The groups x axes table of mean mse over every finished row. */
+/* The groups x axes table of mean mse over the units. */
 static int finish(exp_run *r)
 {
     const groups_opts *o = r->opts;
     groups_state *st = r->state;
-    exp_mean m[3][3] = {{{0}}};
-    for (int row = 0; row < exp_rows(r, T_ROWS); row++) {
-        int g = (int)exp_num(r, T_ROWS, row, "group_idx"), a = (int)exp_num(r, T_ROWS, row, "axis_idx");
-        if (g >= 0 && g < st->ngroups && a >= 0 && a < 3) exp_mean_add(&m[g][a], r, T_ROWS, row);
-    }
+    exp_mean *m; /* per job: channel group g, reuse axis a */
+    EXP_TRY(exp_job_means(r, T_ROWS, r->njobs, NULL, &m));
     EXP_TRY(exp_open(r, T_SUMMARY, NULL));
     EXP_TRY(exp_meta(r, T_SUMMARY, "summary", "of groups.tsv: mean mse over %d unit(s)", r->nunits));
     EXP_TRY(exp_meta(r, T_SUMMARY, "rows", "reused channel group; columns: reuse axis; theta = inf, window %d", o->window));
@@ -222,7 +218,7 @@ static int finish(exp_run *r)
         row.s[0] = letters[st->gaxis[g]];
         printf("%c-channels        ", "thw"[st->gaxis[g]]);
         for (int a = 0; a < 3; a++) {
-            row.v[1 + a] = st->mse[g][a] = exp_mean_of(&m[g][a], r, T_ROWS, "mse");
+            row.v[1 + a] = st->mse[g][a] = exp_mean_of(&m[g * 3 + a], r, T_ROWS, "mse");
             printf(" %12.4g", st->mse[g][a]);
         }
         printf("\n");
@@ -361,20 +357,20 @@ static void index_section(exp_run *r, FILE *md)
                 st->mse[g][2]);
     int worst[3], agree, judged;
     verdict_kind v = verdict_groups(st->ngroups, st->gaxis, st->mse, worst, &agree, &judged);
-    char detail[512] = "", res[768];
+    char detail[512] = "";
     size_t dn = 0;
     for (int g = 0; g < st->ngroups; g++)
         if (worst[g] >= 0)
             dn += (size_t)snprintf(detail + dn, sizeof detail - dn, "%s%c-channels hurt most along %c", dn ? "; " : "",
                                    "thw"[st->gaxis[g]], "thw"[worst[g]]);
-    snprintf(res, sizeof res, "%s — %d of %d groups: %s.", verdict_word(v), agree, judged, detail);
     fprintf(md, "\n");
-    paper_verdict(md, "the attention pattern comes from spatial and temporal correlations carried by the RoPE channel "
-                      "groups: a channel group holds the position along its own axis, so forcing its reuse along that "
-                      "axis costs the most, and along the other axes little (Fig. 5; this is the project's reading of "
-                      "the figure).", res,
-                  "for each channel group (row), the reuse axis with the largest mean MSE is the group's own RoPE "
-                  "axis (rows compare like with like: the same channels and the same reused fraction).");
+    exp_verdictf(md, "the attention pattern comes from spatial and temporal correlations carried by the RoPE channel "
+                     "groups: a channel group holds the position along its own axis, so forcing its reuse along that "
+                     "axis costs the most, and along the other axes little (Fig. 5; this is the project's reading of "
+                     "the figure).",
+                 "for each channel group (row), the reuse axis with the largest mean MSE is the group's own RoPE "
+                 "axis (rows compare like with like: the same channels and the same reused fraction).",
+                 "%s — %d of %d groups: %s.", verdict_word(v), agree, judged, detail);
 }
 
 static void heat_size(const exp_run *r, int *width, int *height)

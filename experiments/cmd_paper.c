@@ -15,7 +15,6 @@
 
 #include "ripple_version.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -79,120 +78,24 @@ static int check(exp_run *r)
     return 0;
 }
 
-/* ------------------------------------------------------------ the index */
-
-void paper_verdict(FILE *md, const char *claim, const char *result, const char *criterion)
-{
-    fprintf(md, "**Paper:** %s  \n**These captures:** %s  \n*Criterion:* %s\n\n", claim, result, criterion);
-}
-
-static int cmp_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-/* The figures of the run's folder as images, its tables and ramp as links. */
-static void paper_files(const exp_run *r, FILE *md)
-{
-    const char *name = r->def->name;
-    DIR *d = opendir(r->c.out_dir);
-    if (!d) return;
-    char *names[32];
-    int n = 0, figs = 0, files = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) && n < 32) {
-        size_t len = strlen(e->d_name);
-        if ((len > 4 && (!strcmp(e->d_name + len - 4, ".png") || !strcmp(e->d_name + len - 4, ".tsv"))) ||
-            !strcmp(e->d_name, "ramp.txt"))
-            if ((names[n] = strdup(e->d_name))) n++;
-    }
-    closedir(d);
-    qsort(names, (size_t)n, sizeof *names, cmp_name);
-    for (int i = 0; i < n; i++)
-        if (!strcmp(names[i] + strlen(names[i]) - 4, ".png")) fprintf(md, "![%s](%s/%s)\n\n", names[i], name, names[i]), figs++;
-    if (figs == 0) fprintf(md, "*(no figure: gnuplot missing or the driver failed; see its .gp script)*\n\n");
-    for (int i = 0; i < n; i++) {
-        if (strcmp(names[i] + strlen(names[i]) - 4, ".png"))
-            fprintf(md, "%s[%s](%s/%s)", files++ ? ", " : "Files: ", names[i], name, names[i]);
-        free(names[i]);
-    }
-    if (files) fprintf(md, "\n\n");
-}
-
 /* ------------------------------------------------------------ the runs */
 
 enum { X_WINDOW, X_GROUPS, X_STEPS, X_FIT, X_COMPARE, X_FRAMES, X_QUALITY, X_COUNT };
 
-typedef struct {
-    exp_run *run;
-    int ran, rc, skipped; /* skipped: not asked for (no --generate), no section in the index */
-    double wall;
-    char cmdline[2048], why[256], dir[4200]; /* why: not run */
-} experiment;
-
-/* A run of def in DIR/<name> with the common options of paper (and the
- * --quick restrictions). */
-static exp_run *prepare(const exp_run *r, experiment *x, const exp_def *def, const char *first_layer)
+/* A run of def in DIR/<name> with the common options of paper and the
+ * --quick restrictions. */
+static exp_run *prepare(const exp_run *r, exp_sub *x, const exp_def *def, const char *first_layer)
 {
     const paper_opts *o = r->opts;
-    exp_run *s = exp_new(def);
-    if (!s) return NULL;
-    snprintf(x->dir, sizeof x->dir, "%s/%s", r->c.out_dir, def->name);
-    s->c = r->c;
-    s->c.out_dir = x->dir;
-    if (def->units) { /* runs the model: no captures, no selection of captured units */
-        s->c.captures = NULL, s->c.ncaptures = 0;
-        s->c.steps = s->c.layers = NULL, s->c.heads_given = 0, s->c.head_lo = 0, s->c.head_hi = -1;
-        return x->run = s;
-    }
+    exp_run *s = exp_sub_new(r, x, def);
+    if (!s || def->units) return s; /* runs the model: no selection of captured units */
     if (o->quick && !r->c.layers && first_layer[0]) s->c.layers = first_layer;
     if (o->quick && !r->c.heads_given) s->c.head_lo = 0, s->c.head_hi = 1;
-    x->run = s;
     return s;
 }
 
 /* Options paper gives are valid: a refusal would be a bug. */
 static void set(exp_run *x, const char *name, const char *value) { EXP_ASSERT(exp_set(x, name, value) == 0); }
-
-static void run(experiment *x)
-{
-    const exp_def *d = x->run->def;
-    exp_cmdline(x->run, x->cmdline, sizeof x->cmdline);
-    printf("\n== %s (%s): %s\n", d->name, d->paper, x->cmdline);
-    fflush(stdout);
-    double t0 = cli_now();
-    x->rc = exp_execute(x->run);
-    exp_report(x->run, x->rc);
-    x->ran = 1;
-    x->wall = cli_now() - t0;
-    printf("== %s: %s in %.1f s\n", d->name, x->rc == 0 ? "done" : "FAILED", x->wall);
-}
-
-/* An experiment that cannot run because an earlier one gave nothing to run
- * it with: counted as failed, with the reason. */
-static void not_run(experiment *x, const char *why)
-{
-    snprintf(x->why, sizeof x->why, "%s", why);
-    x->rc = EXP_DATA;
-    printf("\n== %s (%s): not run: %s\n", x->run->def->name, x->run->def->paper, why);
-    fflush(stdout);
-    fprintf(stderr, "ripple paper: %s not run: %s\n", x->run->def->name, why);
-}
-
-static void section(FILE *md, experiment *x)
-{
-    const exp_def *d = x->run->def;
-    fprintf(md, "## %s — %s\n\nCommand: `%s`  \n", d->paper, d->title, x->ran ? x->cmdline : "");
-    if (!x->ran) fprintf(md, "Status: **not run**%s%s\n\n", x->why[0] ? ": " : "", x->why);
-    else if (x->rc)
-        fprintf(md, "Status: **FAILED** (exit %d after %.1f s; its messages are on the terminal; the files below "
-                    "are what it left)\n\n", x->rc, x->wall);
-    else fprintf(md, "Status: done in %.1f s, of which exact attention %.2f s\n\n", x->wall, x->run->exact_seconds);
-    if (x->run->finished && exp_rows(x->run, 0)) {
-        paper_files(x->run, md);
-        d->index(x->run, md);
-        return;
-    }
-    fprintf(md, "No usable %s.tsv.\n\n", d->tables[0].name);
-    paper_verdict(md, d->claim, "cannot tell (no table)", "-");
-}
 
 /* A signal ends paper as it would end any command, after saying how to go on:
  * the finished rows are on disk, the folders' locks go with the process. */
@@ -231,7 +134,7 @@ static int capture_lines(exp_run *r, FILE *md)
 }
 
 /* The experiments paper was asked to run (those needing --generate only with it). */
-static int asked(const experiment *xs)
+static int asked(const exp_sub *xs)
 {
     int n = 0;
     for (int i = 0; i < X_COUNT; i++) n += !xs[i].skipped;
@@ -241,7 +144,7 @@ static int asked(const experiment *xs)
 /* The threshold steps ran at and the target fit had, as they were passed on. */
 static char theta[64], target[64];
 
-static int write_index(exp_run *r, experiment *xs, double wall, double exact, int recorded, int failed)
+static int write_index(exp_run *r, exp_sub *xs, double wall, double exact, int recorded, int failed)
 {
     const paper_opts *o = r->opts;
     char tmp[4400], final[4400], sel[256];
@@ -272,13 +175,13 @@ static int write_index(exp_run *r, experiment *xs, double wall, double exact, in
     static const int order[X_COUNT] = {X_GROUPS, X_FRAMES, X_COMPARE, X_QUALITY, X_STEPS, X_FIT, X_WINDOW};
     fprintf(md, "| experiment | paper | status | wall (s) |\n|---|---|---|---:|\n");
     for (int k = 0; k < X_COUNT; k++) {
-        const experiment *x = &xs[order[k]];
+        const exp_sub *x = &xs[order[k]];
         fprintf(md, "| %s | %s | %s | %.1f |\n", x->run->def->name, x->run->def->paper,
                 x->skipped ? "not run (needs --generate)" : !x->ran ? "not run" : x->rc ? "FAILED" : "ok", x->wall);
     }
     fprintf(md, "\n");
     for (int k = 0; k < X_COUNT; k++)
-        if (!xs[order[k]].skipped) section(md, &xs[order[k]]);
+        if (!xs[order[k]].skipped) exp_sub_section(md, &xs[order[k]]);
     if (fclose(md) || rename(tmp, final)) return exp_fail(r, EXP_DATA, "cannot write %s: %s", final, strerror(errno));
     return rc;
 }
@@ -299,7 +202,7 @@ static int paper_run(exp_run *r)
         if (src_next(&s, &u)) snprintf(first_layer, sizeof first_layer, "%d", u.layer);
         src_close(&s);
     }
-    experiment xs[X_COUNT] = {{0}};
+    exp_sub xs[X_COUNT] = {{0}};
     static const exp_def *const defs[X_COUNT] = {&exp_window, &exp_groups, &exp_steps, &exp_fit, &exp_compare,
                                                  &exp_frames, &exp_quality};
     int rc = 0, failed = 0, recorded = 0;
@@ -311,44 +214,44 @@ static int paper_run(exp_run *r)
     /* window first: its threshold is that of steps */
     if (o->quick) set(xs[X_WINDOW].run, "windows", "2,4,8");
     for (int i = 0; i < X_COMPARE && o->quick; i++) set(xs[i].run, "no-floor", NULL);
-    run(&xs[X_WINDOW]);
+    exp_sub_run(&xs[X_WINDOW]);
     const exp_run *w = xs[X_WINDOW].run;
     int wdone = w->finished && exp_rows(w, 0);
     double theta_w = wdone ? rtable_round(((const window_result *)w->state)->theta) : NAN; /* as its table holds it */
     double mse_w2 = wdone ? ((const window_result *)w->state)->mse_w2 : NAN;
-    run(&xs[X_GROUPS]);
+    exp_sub_run(&xs[X_GROUPS]);
 
     /* numbers reach the next experiment as a command line would give them:
      * window's threshold as its table holds it, the target in 6 digits */
     static char ramp[4400];
     snprintf(theta, sizeof theta, "%.9g", isnan(o->theta) ? theta_w : o->theta);
-    if (isnan(o->theta) && isnan(theta_w)) not_run(&xs[X_STEPS], "no threshold: window gave none (it failed); give --theta X");
-    else set(xs[X_STEPS].run, "theta", theta), run(&xs[X_STEPS]);
+    if (isnan(o->theta) && isnan(theta_w)) exp_sub_skip(&xs[X_STEPS], "no threshold: window gave none (it failed); give --theta X");
+    else set(xs[X_STEPS].run, "theta", theta), exp_sub_run(&xs[X_STEPS]);
     const exp_run *sr = xs[X_STEPS].run;
     double mse_steps = sr->finished ? ((const steps_result *)sr->state)->mse_over_steps : NAN;
 
     double t = !isnan(o->target) ? o->target : !isnan(mse_steps) && mse_steps > 0 ? mse_steps : mse_w2;
     snprintf(target, sizeof target, "%.6g", t);
     if (!(t > 0))
-        not_run(&xs[X_FIT], isnan(t) ? "no target MSE: steps and window measured none (they failed); give --target MSE"
+        exp_sub_skip(&xs[X_FIT], isnan(t) ? "no target MSE: steps and window measured none (they failed); give --target MSE"
                                      : "no target MSE: the error measured at the threshold is 0 (nothing reused); "
                                        "give --target MSE");
-    else set(xs[X_FIT].run, "target", target), run(&xs[X_FIT]);
+    else set(xs[X_FIT].run, "target", target), exp_sub_run(&xs[X_FIT]);
 
     snprintf(ramp, sizeof ramp, "%s/fit/ramp.txt", r->c.out_dir);
     if (!o->quick) { /* Tables 3 and 4: temporal-only, the fitted ramp, channel-wise thresholds */
         set(xs[X_COMPARE].run, "table3", NULL), set(xs[X_COMPARE].run, "table4", NULL);
         if (xs[X_FIT].ran && xs[X_FIT].rc == 0 && access(ramp, R_OK) == 0) set(xs[X_COMPARE].run, "ramp", ramp);
     }
-    run(&xs[X_COMPARE]);
+    exp_sub_run(&xs[X_COMPARE]);
 
     /* the model runs: Fig. 5 in frames; Tables 2-4 end to end, Table 3 with fit's ramp */
     if (o->generate) {
         if (o->quick) set(xs[X_FRAMES].run, "quick", NULL), set(xs[X_QUALITY].run, "quick", NULL);
-        run(&xs[X_FRAMES]);
+        exp_sub_run(&xs[X_FRAMES]);
         set(xs[X_QUALITY].run, "table3", NULL), set(xs[X_QUALITY].run, "table4", NULL);
         if (xs[X_FIT].ran && xs[X_FIT].rc == 0 && access(ramp, R_OK) == 0) set(xs[X_QUALITY].run, "ramp", ramp);
-        run(&xs[X_QUALITY]);
+        exp_sub_run(&xs[X_QUALITY]);
     } else {
         xs[X_FRAMES].skipped = xs[X_QUALITY].skipped = 1;
     }

@@ -760,7 +760,7 @@ static void matched_verdict(exp_run *r, FILE *md, const char *a, const char *b, 
     snprintf(crit, sizeof crit, "at each s_attn level of quality-matched.tsv that both %s and %s reach, %s's mean PSNR "
              "and mean SSIM over the prompts are both above %s's; agree when that holds at every judged level, partly "
              "at some, disagree at none.", a, b, a, b);
-    paper_verdict(md, claim, res, crit);
+    exp_verdict(md, claim, res, crit);
 }
 
 static void quality_index(exp_run *r, FILE *md)
@@ -1091,7 +1091,7 @@ static void frames_index(exp_run *r, FILE *md)
                                    dn ? "; " : "", axis_name[g], axis_name[worst[g]]);
     snprintf(res, sizeof res, "%s — %d of %d groups: %s.", verdict_word(v), agree, judged, detail);
     fprintf(md, "\n");
-    paper_verdict(md, "forced reuse of the time channels distorts the video in time, of the x- or y-channels gives "
+    exp_verdict(md, "forced reuse of the time channels distorts the video in time, of the x- or y-channels gives "
                       "stripes along that axis (Fig. 5, Sec. 3.2); read here as: each channel group damages the "
                       "generated clip most when reused along its own RoPE axis.", res,
                   "per channel group (row), the reuse axis with the largest mean pixel MSE against the dense clip is the "

@@ -84,21 +84,6 @@ static const exp_col cols[] = {{"kind", 's'}, {"capture", 'i'}, {"step", 'i'}, {
 enum { C_LABEL = 4, C_TIMESTEP, C_THETA, C_AVG, NAVG = 8, A_MSE = 3, A_FLOOR = 7 };
 static const exp_table_def tables[] = {{"steps", cols, 15, 4}};
 
-/* Label of a capture for legends: prompt (shortened) and seed, else the file
- * name. Tabs, newlines and quotes are replaced so the label is safe in a TSV
- * cell and a gnuplot string. */
-static void capture_label(const ripple_capture_info *info, const char *path, char *buf, size_t n)
-{
-    const char *base = strrchr(path, '/');
-    base = base ? base + 1 : path;
-    char seed[48] = "";
-    if (info->has_seed) snprintf(seed, sizeof seed, " seed %lld", (long long)info->seed);
-    if (info->prompt[0]) snprintf(buf, n, "%.40s%s%s", info->prompt, strlen(info->prompt) > 40 ? "..." : "", seed);
-    else snprintf(buf, n, "%s%s", base, seed);
-    for (char *p = buf; *p; p++)
-        if (*p == '\t' || *p == '\n' || *p == '\r' || *p == '"' || *p == '\'' || *p == '\\') *p = ' ';
-}
-
 static int plan(exp_run *r)
 {
     const steps_opts *o = r->opts;
@@ -116,7 +101,7 @@ static int plan(exp_run *r)
     EXP_TRY(exp_open(r, 0, buf));
     if (!(st->labels = exp_alloc(r, (size_t)r->c.ncaptures, sizeof *st->labels))) return EXP_DATA;
     for (int c = 0; c < r->c.ncaptures; c++) {
-        capture_label(r->srcs[c].info, r->c.captures[c], st->labels[c], sizeof st->labels[c]);
+        src_label(&r->srcs[c], st->labels[c], sizeof st->labels[c]);
         EXP_TRY(exp_meta(r, 0, "label", "%d %s", c, st->labels[c]));
     }
     EXP_TRY(exp_meta(r, 0, "threshold_mode", "%s (the theta column holds %s)", o->have_alpha ? "channel" : "absolute",
@@ -160,9 +145,9 @@ static int compute(exp_run *r, const exp_job *j, exp_row *row)
 }
 
 /* Writes an aggregate row (capture index or "all", layer "all"); mean gets
- * the averaged columns as printed. */
+ * the averaged columns as printed, into (when not NULL) the row as printed. */
 static int put_mean(exp_run *r, const char *kind, int capture, int step, const char *label, const double *vals,
-                    double *mean)
+                    double *mean, exp_mean *into)
 {
     const steps_state *st = r->state;
     exp_row row;
@@ -173,7 +158,14 @@ static int put_mean(exp_run *r, const char *kind, int capture, int step, const c
     memcpy(row.v + C_AVG, vals, NAVG * sizeof *vals);
     EXP_TRY(exp_put(r, 0, &row));
     if (mean) memcpy(mean, row.v + C_AVG, NAVG * sizeof *mean);
+    if (into) exp_mean_add(into, r, 0, exp_find(r, 0, &row));
     return 0;
+}
+
+/* The layer rows' bucket: their (capture, step). */
+static int capture_step(const exp_run *r, const exp_job *j)
+{
+    return j->unit->source * ((const steps_state *)r->state)->nsteps + j->unit->id.step;
 }
 
 /* The capture rows (mean over layers), the mean rows (over captures), the
@@ -186,46 +178,30 @@ static int finish(exp_run *r)
     int ns = 0;
     for (int i = 0; i < r->nunits; i++) ns = r->units[i].id.step + 1 > ns ? r->units[i].id.step + 1 : ns;
     st->nsteps = ns;
-    double *sum = exp_alloc(r, (size_t)(nc + 1) * (size_t)ns * NAVG, sizeof *sum);
-    int *cnt = exp_alloc(r, (size_t)(nc + 1) * (size_t)ns, sizeof *cnt);
+    exp_mean *m, *all = exp_alloc(r, (size_t)ns, sizeof *all); /* per (capture, step); per step */
     st->ts = exp_alloc(r, (size_t)ns, sizeof *st->ts);
     st->capmse = exp_alloc(r, (size_t)nc * (size_t)ns, sizeof *st->capmse);
     st->mean = exp_alloc(r, (size_t)ns * NAVG, sizeof *st->mean);
     st->nmean = exp_alloc(r, (size_t)ns, sizeof *st->nmean);
     double *xs = exp_alloc(r, (size_t)ns, sizeof *xs), *ys = exp_alloc(r, (size_t)ns, sizeof *ys);
-    if (!sum || !cnt || !st->ts || !st->capmse || !st->mean || !st->nmean || !xs || !ys) return EXP_DATA;
-    /* sums per (capture, step) of the layer rows; the last block is per step */
-    for (int i = 0; i < r->nunits; i++) {
-        const exp_unit *u = &r->units[i];
-        exp_row k;
-        exp_row_init(&k);
-        exp_job j = {i, 0, u};
-        key(r, &j, &k);
-        int row = exp_find(r, 0, &k);
-        EXP_ASSERT(row >= 0); /* the sweep wrote every layer row */
-        size_t at = (size_t)u->source * (size_t)ns + (size_t)u->id.step;
-        for (int c = 0; c < NAVG; c++) sum[at * NAVG + (size_t)c] += exp_num(r, 0, row, cols[C_AVG + c].name);
-        cnt[at]++;
-        st->ts[u->id.step] = u->id.timestep;
-    }
+    if (!all || !st->ts || !st->capmse || !st->mean || !st->nmean || !xs || !ys) return EXP_DATA;
+    EXP_TRY(exp_job_means(r, 0, nc * ns, capture_step, &m));
+    for (int i = 0; i < r->nunits; i++) st->ts[r->units[i].id.step] = r->units[i].id.timestep;
     double mean[NAVG], parsed[NAVG];
     for (int c = 0; c < nc; c++)
         for (int s = 0; s < ns; s++) {
-            size_t at = (size_t)c * (size_t)ns + (size_t)s, all = (size_t)nc * (size_t)ns + (size_t)s;
+            const size_t at = (size_t)c * (size_t)ns + (size_t)s;
             st->capmse[at] = NAN;
-            if (!cnt[at]) continue;
-            for (int k = 0; k < NAVG; k++) mean[k] = sum[at * NAVG + (size_t)k] / cnt[at];
-            EXP_TRY(put_mean(r, "capture", c, s, st->labels[c], mean, parsed));
-            for (int k = 0; k < NAVG; k++) sum[all * NAVG + (size_t)k] += parsed[k];
-            cnt[all]++;
+            if (!m[at].rows) continue;
+            for (int k = 0; k < NAVG; k++) mean[k] = exp_mean_of(&m[at], r, 0, cols[C_AVG + k].name);
+            EXP_TRY(put_mean(r, "capture", c, s, st->labels[c], mean, parsed, &all[s]));
             st->capmse[at] = parsed[A_MSE];
         }
     int npts = 0;
     for (int s = 0; s < ns; s++) {
-        size_t all = (size_t)nc * (size_t)ns + (size_t)s;
-        if (!cnt[all]) continue;
-        for (int k = 0; k < NAVG; k++) mean[k] = sum[all * NAVG + (size_t)k] / cnt[all];
-        EXP_TRY(put_mean(r, "mean", -1, s, "mean over captures", mean, st->mean + (size_t)s * NAVG));
+        if (!all[s].rows) continue;
+        for (int k = 0; k < NAVG; k++) mean[k] = exp_mean_of(&all[s], r, 0, cols[C_AVG + k].name);
+        EXP_TRY(put_mean(r, "mean", -1, s, "mean over captures", mean, st->mean + (size_t)s * NAVG, NULL));
         st->nmean[s] = 1;
         xs[npts] = s;
         ys[npts++] = st->mean[(size_t)s * NAVG + A_MSE];
@@ -239,7 +215,7 @@ static int finish(exp_run *r)
     st->used = rampfit_trend_log10(npts, xs, ys, &st->slope, &st->intercept);
     for (int k = 0; k < npts && isfinite(st->slope); k++) {
         double tr[NAVG] = {NAN, NAN, NAN, pow(10.0, st->intercept + st->slope * xs[k]), NAN, NAN, NAN, NAN};
-        EXP_TRY(put_mean(r, "trend", -1, (int)xs[k], "trend", tr, NULL));
+        EXP_TRY(put_mean(r, "trend", -1, (int)xs[k], "trend", tr, NULL, NULL));
     }
 
     /* terminal */
@@ -333,28 +309,18 @@ static void index_section(exp_run *r, FILE *md)
     else
         snprintf(res, sizeof res, "%s — mean MSE of the earlier half of the captured steps %.3g, of the later half %.3g.",
                  verdict_word(v), early, late);
-    paper_verdict(md, "early (noisy) denoising steps are more sensitive: at the same threshold their attention error "
-                      "is higher, which is why the threshold ramps up over the steps (Fig. 8, 9).", res,
-                  "agree when the mean MSE over the earlier half of the captured steps (rows of kind mean) exceeds "
-                  "that of the later half.");
+    exp_verdict(md, "early (noisy) denoising steps are more sensitive: at the same threshold their attention error "
+                    "is higher, which is why the threshold ramps up over the steps (Fig. 8, 9).", res,
+                "agree when the mean MSE over the earlier half of the captured steps (rows of kind mean) exceeds "
+                "that of the later half.");
 
     /* Fig. 8: the same trend in every prompt (capture), on the steps all of them hold */
-    const int nc = r->c.ncaptures, ns = st->nsteps;
-    double *pm = exp_alloc(r, (size_t)nc * (size_t)(ns ? ns : 1), sizeof *pm);
-    int common = 0, layers = 0, lay_seen[4096] = {0};
+    const int nc = r->c.ncaptures;
+    int common, layers = 0, lay_seen[4096] = {0};
     for (int i = 0; i < r->nunits; i++)
         if (r->units[i].id.layer >= 0 && r->units[i].id.layer < 4096 && !lay_seen[r->units[i].id.layer]++) layers++;
-    for (int s2 = 0; pm && s2 < ns; s2++) {
-        int all = 1;
-        for (int c = 0; c < nc; c++) all &= !isnan(st->capmse[(size_t)c * (size_t)ns + (size_t)s2]);
-        if (!all) continue;
-        for (int c = 0; c < nc; c++) pm[(size_t)c * (size_t)ns + (size_t)common] = st->capmse[(size_t)c * (size_t)ns + (size_t)s2];
-        common++;
-    }
-    /* pm holds the prompts with stride ns; verdict_prompts wants stride common */
-    for (int c = 1; pm && c < nc; c++) memmove(pm + (size_t)c * (size_t)common, pm + (size_t)c * (size_t)ns, (size_t)common * sizeof *pm);
     double corr;
-    v = pm ? verdict_prompts(nc, common, pm, 0.5, &corr) : VERDICT_CANNOT_TELL;
+    v = verdict_prompts(nc, st->nsteps, st->capmse, 0.5, &corr, &common);
     long long heads = r->c.head_hi >= 0 ? r->c.head_hi - r->c.head_lo : -1;
     char scope[256];
     if (heads > 0) snprintf(scope, sizeof scope, "%d prompt(s), %lld head(s) of %d layer(s), %d common step(s)", nc, heads, layers, common);
@@ -367,7 +333,7 @@ static void index_section(exp_run *r, FILE *md)
                  "cannot: that the trend holds for prompts in general or for every layer and head (the paper averages "
                  "10 prompts over the whole model; full captures from `ripple generate --capture` can test that).",
                  verdict_word(v), scope, corr);
-    paper_verdict(md, "the sensitivity to the threshold depends on the denoising step, not on the prompt: all prompts "
+    exp_verdict(md, "the sensitivity to the threshold depends on the denoising step, not on the prompt: all prompts "
                       "show similar trends (Fig. 8), so one threshold schedule serves every prompt (Sec. 3.3).",
                   res, "agree when every prompt (capture) shows the early-steps trend above on its own and every pair of "
                        "prompts has a Pearson correlation of log MSE over the common steps of at least 0.5; partly when "

@@ -113,7 +113,7 @@ static int plan(exp_run *r)
     const window_opts *o = r->opts;
     window_state *st = r->state;
     char wl[256] = "", tl[512] = "", axes[4], sel[256], buf[1200];
-    size_t nw = 0, nt = 0;
+    size_t nw = 0;
     for (int i = 0; i < o->nwindows; i++) nw += (size_t)snprintf(wl + nw, sizeof wl - nw, "%s%d", i ? "," : "", o->windows[i]);
     cli_axes_str(o->axes, axes);
     /* the regimes: given, or multiples of the median window-2 delta of the first unit */
@@ -126,11 +126,7 @@ static int plan(exp_run *r)
         st->nr = o->nthetas, st->rule = "given (--thetas)";
         for (int k = 0; k < st->nr; k++) st->theta[k] = o->thetas[k], st->scale[k] = NAN;
     } else {
-        eval_unit *u;
-        EXP_TRY(exp_load(r, 0, &u));
-        const float *q[1] = {u->q};
-        ripple_status s = scale_median(u->lay, &SCALE_WINDOW2, o->axes, 2, 1, u->nh, q, NULL, &st->delta);
-        if (s) return exp_lib(r, s, "window deltas");
+        EXP_TRY(exp_q_scale(r, &SCALE_WINDOW2, o->axes, 2, &st->delta));
         st->nr = o->nscales;
         for (int k = 0; k < st->nr; k++) {
             st->scale[k] = o->scales[k], st->theta[k] = o->scales[k] * st->delta;
@@ -138,7 +134,7 @@ static int plan(exp_run *r)
         }
         st->rule = "scale x the median window-2 delta |x0-x1|/2 of q over the first unit (enabled axes, grouped channels)";
     }
-    for (int k = 0; k < st->nr; k++) nt += (size_t)snprintf(tl + nt, sizeof tl - nt, "%s%.9g", k ? "," : "", st->theta[k]);
+    cli_join_doubles(tl, sizeof tl, st->theta, st->nr, 9);
     st->rp = (ripple_reuse_params){.axes = o->axes, .mode = o->have_alpha ? RIPPLE_THRESHOLD_CHANNEL : RIPPLE_THRESHOLD_ABSOLUTE};
     snprintf(buf, sizeof buf, "window %s=%s rule=%s windows=%s axes=%s floor=%d %s", o->have_alpha ? "alpha" : "theta", tl,
              o->have_theta || o->have_alpha || o->have_thetas ? "given" : "median-w2-scales", wl, axes, o->floor,
@@ -161,8 +157,7 @@ static int key(exp_run *r, const exp_job *j, exp_row *row)
 {
     const window_opts *o = r->opts;
     const window_state *st = r->state;
-    row->s[0] = r->c.captures[j->unit->source];
-    row->v[1] = j->unit->id.step, row->v[2] = j->unit->id.layer;
+    exp_key_unit(r, j, row);
     row->v[C_THETA] = st->theta[j->job / o->nwindows], row->v[C_WINDOW] = o->windows[j->job % o->nwindows];
     return 0;
 }
@@ -188,19 +183,14 @@ static int compute(exp_run *r, const exp_job *j, exp_row *row)
     return 0;
 }
 
-/* Means per regime and window size over every finished row (of this run and an earlier one). */
+/* Means per regime and window size (per job) over the units. */
 static int finish(exp_run *r)
 {
     const window_opts *o = r->opts;
     window_state *st = r->state;
-    exp_mean m[REGIME_MAX][WINDOW_MAX] = {{{0}}}, all = {0};
-    char tb[48];
-    for (int row = 0; row < exp_rows(r, 0); row++)
-        for (int k = 0; k < st->nr; k++)
-            for (int w = 0; w < o->nwindows; w++)
-                if (!strcmp(exp_str(r, 0, row, "theta"), rtable_format_num(tb, sizeof tb, st->theta[k])) &&
-                    exp_num(r, 0, row, "window") == o->windows[w])
-                    exp_mean_add(&m[k][w], r, 0, row), exp_mean_add(&all, r, 0, row);
+    exp_mean *m, all = {0};
+    EXP_TRY(exp_job_means(r, 0, r->njobs, NULL, &m));
+    for (int row = 0; row < exp_rows(r, 0); row++) exp_mean_add(&all, r, 0, row);
     char axes[4];
     printf("ripple window: %s (%s), axes %s, %d unit(s)%s\n", o->have_alpha ? "alpha" : "theta", st->rule,
            cli_axes_str(o->axes, axes), r->nunits, r->reused_rows[0] ? " (finished rows of an earlier run reused)" : "");
@@ -211,7 +201,7 @@ static int finish(exp_run *r)
     st->result.theta = st->theta[ref];
     for (int k = 0; k < st->nr; k++)
         for (int w = 0; w < o->nwindows; w++) {
-            const exp_mean *x = &m[k][w];
+            const exp_mean *x = &m[k * o->nwindows + w]; /* the job of regime k, window w */
             st->s_score[k][w] = exp_mean_of(x, r, 0, "s_score"), st->s_attn[k][w] = exp_mean_of(x, r, 0, "s_attn");
             st->mse[k][w] = exp_mean_of(x, r, 0, "mse"), st->rel_l2[k][w] = exp_mean_of(x, r, 0, "rel_l2");
             st->rows[k][w] = exp_mean_of(x, r, 0, "rows_reused");
@@ -352,16 +342,14 @@ static void index_section(exp_run *r, FILE *md)
                               more ? "reuses and errs more than w=2" : "does not both reuse and err more than w=2",
                               less < 0 ? "no size above 4 run" : less ? "larger sizes save less" : "a larger size saves as much or more");
     }
-    char res[2600];
-    snprintf(res, sizeof res, "%s — the shape holds at %d of %d threshold(s): %s.",
-             verdict_word(!judged ? VERDICT_CANNOT_TELL : agree == judged ? VERDICT_AGREE : agree ? VERDICT_PARTLY : VERDICT_DISAGREE),
-             agree, judged, judged ? per : "not judged (the run needs window sizes 2 and 4)");
     fprintf(md, "\n");
-    paper_verdict(md, "at the threshold of window 2 (TIMERIPPLE 85%'s), window 4 degrades quality through excessive "
-                      "reuse, and windows above 4 lose speedup because fewer tokens meet the condition (Sec. 4.4, Fig. 11).",
-                  res, "per threshold (regime): window 4 has a higher mean s_score and a higher mean MSE than window 2, "
-                       "and every size above 4 a lower mean s_score than 4; agree when both hold at every threshold, "
-                       "partly at some (the regime decides).");
+    exp_verdictf(md, "at the threshold of window 2 (TIMERIPPLE 85%'s), window 4 degrades quality through excessive "
+                     "reuse, and windows above 4 lose speedup because fewer tokens meet the condition (Sec. 4.4, Fig. 11).",
+                 "per threshold (regime): window 4 has a higher mean s_score and a higher mean MSE than window 2, "
+                 "and every size above 4 a lower mean s_score than 4; agree when both hold at every threshold, "
+                 "partly at some (the regime decides).",
+                 "%s — the shape holds at %d of %d threshold(s): %s.", verdict_word(verdict_count(agree, judged)),
+                 agree, judged, judged ? per : "not judged (the run needs window sizes 2 and 4)");
     /* claim 2: matched savings, window 2 first */
     int i2 = -1, idx[WINDOW_MAX], nw = 0;
     for (int w = 0; w < o->nwindows; w++)
@@ -391,12 +379,11 @@ static void index_section(exp_run *r, FILE *md)
         }
         fprintf(md, "\n");
     }
-    snprintf(res, sizeof res, "%s — window 2 has the lowest MSE in %d of %d matched comparisons.", verdict_word(v), agree,
-             judged);
-    paper_verdict(md, "a window of 2 gives the best trade-off (Sec. 4.4).", res,
-                  "at each score savings that window 2 reaches over the threshold sweep, its mean MSE is at or below "
-                  "every other size's MSE at the same s_score; agree when it is in every judged comparison, partly in "
-                  "some (needs a sweep of at least two thresholds).");
+    exp_verdictf(md, "a window of 2 gives the best trade-off (Sec. 4.4).",
+                 "at each score savings that window 2 reaches over the threshold sweep, its mean MSE is at or below "
+                 "every other size's MSE at the same s_score; agree when it is in every judged comparison, partly in "
+                 "some (needs a sweep of at least two thresholds).",
+                 "%s — window 2 has the lowest MSE in %d of %d matched comparisons.", verdict_word(v), agree, judged);
 }
 
 static const exp_plot_def plots[] = {{"window", WIN_W, WIN_H, plot, NULL}};

@@ -1,8 +1,10 @@
 #include "engine.h"
 #include "dist.h"
+#include "scale.h"
 
 #include "ripple_version.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -536,6 +538,24 @@ int exp_set_groups(exp_run *r, int ngroups, const int *members, const int *count
     return 0;
 }
 
+int exp_group_by(exp_run *r, int (*key)(const exp_unit *u))
+{
+    int *keys = exp_alloc(r, (size_t)r->nunits, sizeof *keys), *members = exp_alloc(r, (size_t)r->nunits, sizeof *members);
+    int *count = exp_alloc(r, (size_t)r->nunits, sizeof *count), ngroups = 0;
+    if (!keys || !members || !count) return EXP_DATA;
+    for (int u = 0; u < r->nunits; u++) {
+        keys[u] = key(&r->units[u]);
+        int k = u; /* insertion sort by key, stable: the units of a key stay in their order */
+        while (k > 0 && keys[members[k - 1]] > keys[u]) members[k] = members[k - 1], k--;
+        members[k] = u;
+    }
+    for (int k = 0; k < r->nunits; k++) {
+        if (k == 0 || keys[members[k]] != keys[members[k - 1]]) ngroups++;
+        count[ngroups - 1]++;
+    }
+    return exp_set_groups(r, ngroups, members, count);
+}
+
 void exp_heads(const exp_run *r, int s, int64_t *lo, int64_t *nh)
 {
     int64_t hi = r->c.head_hi < 0 ? r->srcs[s].info->num_heads : r->c.head_hi;
@@ -543,6 +563,22 @@ void exp_heads(const exp_run *r, int s, int64_t *lo, int64_t *nh)
     *nh = hi - r->c.head_lo;
 }
 
+
+int exp_q_scale(exp_run *r, const struct scale_spec *spec, unsigned axes, int window, double *med)
+{
+    const exp_unit *u = &r->units[0];
+    src *s = &r->srcs[u->source];
+    const ripple_layout *lay = &s->info->layout;
+    int64_t lo, nh;
+    exp_heads(r, u->source, &lo, &nh);
+    float *q = exp_alloc(r, (size_t)lay->seq_len * (size_t)lay->head_dim * (size_t)nh, sizeof *q);
+    if (!q) return EXP_DATA;
+    ripple_status st = src_read(s, &u->id, RIPPLE_TENSOR_Q, lo, nh, q);
+    if (st) return exp_lib(r, st, "cannot read q");
+    const float *qs[1] = {q};
+    if ((st = scale_median(lay, spec, axes, window, 1, nh, qs, NULL, med))) return exp_lib(r, st, "window deltas");
+    return 0;
+}
 
 int exp_load(exp_run *r, int g, eval_unit **units)
 {
@@ -750,6 +786,12 @@ int exp_meta(exp_run *r, int i, const char *key, const char *fmt, ...)
     vsnprintf(value, sizeof value, fmt, ap);
     va_end(ap);
     return rtable_meta(r->tabs[i], key, "%s", value) ? exp_fail(r, EXP_DATA, "out of memory") : 0;
+}
+
+void exp_key_unit(const exp_run *r, const exp_job *j, exp_row *row)
+{
+    row->s[0] = r->c.captures[j->unit->source];
+    row->v[1] = j->unit->id.step, row->v[2] = j->unit->id.layer;
 }
 
 int exp_find(exp_run *r, int i, const exp_row *row)
@@ -1131,6 +1173,17 @@ static int sweep(exp_run *r)
     return 0;
 }
 
+/* The row of table i with the key of job j of group g, or -1 (*at). */
+static int job_row(exp_run *r, int i, int g, int j, int *at)
+{
+    const exp_job job = job_of(r, g, j);
+    exp_row rw;
+    exp_row_init(&rw);
+    EXP_TRY(r->def->key(r, &job, &rw));
+    *at = exp_find(r, i, &rw);
+    return 0;
+}
+
 /* The rows of the first table in the order of the plan (group, job); rows
  * of an earlier run that no job has (aggregates) after them as they were. */
 static int order_rows(exp_run *r)
@@ -1143,11 +1196,8 @@ static int order_rows(exp_run *r)
     if (!order || !used) return EXP_DATA;
     for (int g = 0; g < r->ngroups; g++)
         for (int j = 0; j < r->njobs; j++) {
-            const exp_job job = job_of(r, g, j);
-            exp_row rw;
-            exp_row_init(&rw);
-            EXP_TRY(r->def->key(r, &job, &rw));
-            int at = exp_find(r, 0, &rw);
+            int at;
+            EXP_TRY(job_row(r, 0, g, j, &at));
             if (at >= 0 && !used[at]) used[at] = 1, order[k++] = at;
         }
     return rtable_reorder(t, order, k) ? exp_fail(r, EXP_DATA, "out of memory") : 0;
@@ -1169,6 +1219,20 @@ double exp_mean_of(const exp_mean *m, const exp_run *r, int table, const char *c
     int c = rtable_col(r->tabs[table], col);
     EXP_ASSERT(c >= 0);
     return m->n[c] ? m->sum[c] / m->n[c] : NAN;
+}
+
+int exp_job_means(exp_run *r, int i, int n, int (*bucket)(const exp_run *r, const exp_job *j), exp_mean **means)
+{
+    if (!(*means = exp_alloc(r, (size_t)n, sizeof **means))) return EXP_DATA;
+    for (int g = 0; g < r->ngroups; g++)
+        for (int j = 0; j < r->njobs; j++) {
+            const exp_job job = job_of(r, g, j);
+            int at, b = bucket ? bucket(r, &job) : j;
+            EXP_TRY(job_row(r, i, g, j, &at));
+            EXP_ASSERT(at >= 0 && b >= 0 && b < n); /* the sweep wrote every job's row */
+            exp_mean_add(&(*means)[b], r, i, at);
+        }
+    return 0;
 }
 
 /* ---------------------------------------------------------------- plots */
@@ -1661,4 +1725,109 @@ int exp_execute(exp_run *r)
     if (!r->plot_failed) return 0;
     r->msg[0] = '\0'; /* each failed figure said why */
     return EXP_DATA;
+}
+
+/* ------------------------------------------------ paper's index, verdicts */
+
+void exp_verdict(FILE *md, const char *claim, const char *result, const char *criterion)
+{
+    fprintf(md, "**Paper:** %s  \n**These captures:** %s  \n*Criterion:* %s\n\n", claim, result, criterion);
+}
+
+void exp_verdictf(FILE *md, const char *claim, const char *criterion, const char *fmt, ...)
+{
+    char result[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(result, sizeof result, fmt, ap);
+    va_end(ap);
+    exp_verdict(md, claim, result, criterion);
+}
+
+exp_run *exp_sub_new(const exp_run *parent, exp_sub *x, const exp_def *def)
+{
+    exp_run *s = exp_new(def);
+    if (!s) return NULL;
+    x->parent = parent->def->name;
+    snprintf(x->dir, sizeof x->dir, "%s/%s", parent->c.out_dir, def->name);
+    s->c = parent->c;
+    s->c.out_dir = x->dir;
+    if (def->units) { /* runs the model: no captures, no selection of captured units */
+        s->c.captures = NULL, s->c.ncaptures = 0;
+        s->c.steps = s->c.layers = NULL, s->c.heads_given = 0, s->c.head_lo = 0, s->c.head_hi = -1;
+    }
+    return x->run = s;
+}
+
+void exp_sub_run(exp_sub *x)
+{
+    const exp_def *d = x->run->def;
+    exp_cmdline(x->run, x->cmdline, sizeof x->cmdline);
+    printf("\n== %s (%s): %s\n", d->name, d->paper, x->cmdline);
+    fflush(stdout);
+    double t0 = cli_now();
+    x->rc = exp_execute(x->run);
+    exp_report(x->run, x->rc);
+    x->ran = 1;
+    x->wall = cli_now() - t0;
+    printf("== %s: %s in %.1f s\n", d->name, x->rc == 0 ? "done" : "FAILED", x->wall);
+}
+
+/* An experiment that cannot run because an earlier one gave nothing to run
+ * it with: counted as failed, with the reason. */
+void exp_sub_skip(exp_sub *x, const char *why)
+{
+    snprintf(x->why, sizeof x->why, "%s", why);
+    x->rc = EXP_DATA;
+    printf("\n== %s (%s): not run: %s\n", x->run->def->name, x->run->def->paper, why);
+    fflush(stdout);
+    fprintf(stderr, "ripple %s: %s not run: %s\n", x->parent, x->run->def->name, why);
+}
+
+static int cmp_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* The figures of the run's folder as images, its tables and ramp as links. */
+static void index_files(const exp_run *r, FILE *md)
+{
+    const char *name = r->def->name;
+    DIR *d = opendir(r->c.out_dir);
+    if (!d) return;
+    char *names[32];
+    int n = 0, figs = 0, files = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && n < 32) {
+        size_t len = strlen(e->d_name);
+        if ((len > 4 && (!strcmp(e->d_name + len - 4, ".png") || !strcmp(e->d_name + len - 4, ".tsv"))) ||
+            !strcmp(e->d_name, "ramp.txt"))
+            if ((names[n] = strdup(e->d_name))) n++;
+    }
+    closedir(d);
+    qsort(names, (size_t)n, sizeof *names, cmp_name);
+    for (int i = 0; i < n; i++)
+        if (!strcmp(names[i] + strlen(names[i]) - 4, ".png")) fprintf(md, "![%s](%s/%s)\n\n", names[i], name, names[i]), figs++;
+    if (figs == 0) fprintf(md, "*(no figure: gnuplot missing or the driver failed; see its .gp script)*\n\n");
+    for (int i = 0; i < n; i++) {
+        if (strcmp(names[i] + strlen(names[i]) - 4, ".png"))
+            fprintf(md, "%s[%s](%s/%s)", files++ ? ", " : "Files: ", names[i], name, names[i]);
+        free(names[i]);
+    }
+    if (files) fprintf(md, "\n\n");
+}
+
+void exp_sub_section(FILE *md, const exp_sub *x)
+{
+    const exp_def *d = x->run->def;
+    fprintf(md, "## %s — %s\n\nCommand: `%s`  \n", d->paper, d->title, x->ran ? x->cmdline : "");
+    if (!x->ran) fprintf(md, "Status: **not run**%s%s\n\n", x->why[0] ? ": " : "", x->why);
+    else if (x->rc)
+        fprintf(md, "Status: **FAILED** (exit %d after %.1f s; its messages are on the terminal; the files below "
+                    "are what it left)\n\n", x->rc, x->wall);
+    else fprintf(md, "Status: done in %.1f s, of which exact attention %.2f s\n\n", x->wall, x->run->exact_seconds);
+    if (x->run->finished && exp_rows(x->run, 0)) {
+        index_files(x->run, md);
+        d->index(x->run, md);
+        return;
+    }
+    fprintf(md, "No usable %s.tsv.\n\n", d->tables[0].name);
+    exp_verdict(md, d->claim, "cannot tell (no table)", "-");
 }

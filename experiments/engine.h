@@ -50,6 +50,7 @@
 #include "evaluate.h"
 #include "source.h"
 #include "table.h"
+#include "verdict.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -288,10 +289,17 @@ const char *exp_path(const exp_run *r, const char *name, char *buf, size_t n); /
  * groups' are freed unless kept); exp_floor: mean MSE of float32 exact
  * attention against float64 over them, computed once. */
 int exp_set_groups(exp_run *r, int ngroups, const int *members, const int *count);
+/* exp_set_groups with one group per value of key(unit), in increasing
+ * order of the key, each group's units in their order (fit: per step). */
+int exp_group_by(exp_run *r, int (*key)(const exp_unit *u));
 int exp_load(exp_run *r, int g, eval_unit **units);
 void exp_keep(exp_run *r, int g);
 int exp_floor(exp_run *r, int g, double *mse);
 void exp_heads(const exp_run *r, int s, int64_t *lo, int64_t *nh);
+/* The threshold scale spec (scale.h) of the window deltas of q of the first
+ * unit, its selected heads, over axes with window size window; reads only q. */
+struct scale_spec;
+int exp_q_scale(exp_run *r, const struct scale_spec *spec, unsigned axes, int window, double *med);
 
 /* Tables: exp_open with the options line (resumable tables take back the
  * rows of an earlier run with the same line unless --fresh), then
@@ -300,6 +308,8 @@ void exp_heads(const exp_run *r, int s, int64_t *lo, int64_t *nh);
 int exp_open(exp_run *r, int i, const char *options);
 int exp_meta(exp_run *r, int i, const char *key, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 int exp_find(exp_run *r, int i, const exp_row *row); /* the row with row's keys, or -1 */
+/* The first key cells of most row tables: capture, step, layer of the job's unit. */
+void exp_key_unit(const exp_run *r, const exp_job *j, exp_row *row);
 int exp_put(exp_run *r, int i, exp_row *row);
 double exp_num(const exp_run *r, int i, int row, const char *col);
 const char *exp_str(const exp_run *r, int i, int row, const char *col);
@@ -312,6 +322,39 @@ typedef struct exp_mean {
 } exp_mean;
 void exp_mean_add(exp_mean *m, const exp_run *r, int table, int row);
 double exp_mean_of(const exp_mean *m, const exp_run *r, int table, const char *col);
+/* Means of the jobs' rows of table i (the sweep wrote every one), over the
+ * units, into *means[n] (freed with the run) by bucket(r, job): NULL is
+ * the job's index (n = r->njobs, a mean per job over the units). */
+int exp_job_means(exp_run *r, int i, int n, int (*bucket)(const exp_run *r, const exp_job *j), exp_mean **means);
+
+/* ------------------------------------------------ paper's index, verdicts */
+
+/* One verdict paragraph of paper's index: what the paper claims, what these
+ * captures show (exp_verdictf: formatted) and the numeric criterion. */
+void exp_verdict(FILE *md, const char *claim, const char *result, const char *criterion);
+void exp_verdictf(FILE *md, const char *claim, const char *criterion, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* An experiment run by another command in its process (ripple paper).
+ * exp_sub_new: the run of def into PARENT_DIR/<name>, with the parent's
+ * common options (an experiment that runs the model gets no captures and
+ * no selection); set its own options with exp_set. exp_sub_run runs it
+ * between a "== name (paper): command" line and a "== name: done in S s"
+ * line; exp_sub_skip: it cannot run (counted as failed, with why).
+ * exp_sub_section writes its section of an index: heading, command,
+ * status, its figures and files, then the description's index (or "cannot
+ * tell" about its claim when its table was not finished). */
+typedef struct exp_sub {
+    exp_run *run;
+    const char *parent; /* the command that runs it */
+    int ran, rc, skipped; /* skipped: not asked for, no section in the index */
+    double wall;
+    char cmdline[2048], why[256], dir[4200]; /* why: not run */
+} exp_sub;
+exp_run *exp_sub_new(const exp_run *parent, exp_sub *x, const exp_def *def); /* NULL: out of memory */
+void exp_sub_run(exp_sub *x);
+void exp_sub_skip(exp_sub *x, const char *why);
+void exp_sub_section(FILE *md, const exp_sub *x);
 
 /* s as the inside of a gnuplot double-quoted string, into dst[n]. */
 const char *exp_gp_string(char *dst, size_t n, const char *s);

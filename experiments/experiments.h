@@ -19,7 +19,4 @@ typedef struct steps_result {
     double mse_over_steps; /* mean over the steps of the mean rows' mse */
 } steps_result;
 
-/* One verdict paragraph of paper's index (cmd_paper.c). */
-void paper_verdict(FILE *md, const char *claim, const char *result, const char *criterion);
-
 #endif

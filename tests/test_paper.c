@@ -281,6 +281,14 @@ Test(paper, window_verdict)
               "the words must not contain each other");
 }
 
+Test(paper, count_verdict)
+{
+    cr_expect_eq(verdict_count(3, 3), VERDICT_AGREE);
+    cr_expect_eq(verdict_count(1, 3), VERDICT_PARTLY);
+    cr_expect_eq(verdict_count(0, 3), VERDICT_DISAGREE);
+    cr_expect_eq(verdict_count(0, 0), VERDICT_CANNOT_TELL, "nothing judged says nothing");
+}
+
 Test(paper, groups_verdict)
 {
     const int own[3] = {0, 1, 2};
@@ -332,12 +340,24 @@ Test(paper, prompts_verdict)
     const double wiggle[] = {4e-4, 1e-4, 3e-4, 5e-5, 4e-4, 5e-4, 1e-4, 2e-4};
     const double one_up[] = {4e-4, 3e-4, 1e-4, 5e-5, 5e-5, 1e-4, 3e-4, 4e-4};
     double c;
-    cr_expect_eq(verdict_prompts(2, 4, alike, 0.5, &c), VERDICT_AGREE);
+    int common;
+    cr_expect_eq(verdict_prompts(2, 4, alike, 0.5, &c, &common), VERDICT_AGREE);
+    cr_expect_eq(common, 4);
     cr_expect_gt(c, 0.9);
-    cr_expect_eq(verdict_prompts(2, 4, wiggle, 0.5, &c), VERDICT_PARTLY, "trend in both, correlation %g", c);
-    cr_expect_eq(verdict_prompts(2, 4, one_up, 0.5, &c), VERDICT_DISAGREE);
-    cr_expect_eq(verdict_prompts(1, 4, alike, 0.5, &c), VERDICT_CANNOT_TELL, "one prompt shows nothing about prompts");
-    cr_expect_eq(verdict_prompts(2, 2, alike, 0.5, &c), VERDICT_CANNOT_TELL, "two steps");
+    cr_expect_eq(verdict_prompts(2, 4, wiggle, 0.5, &c, &common), VERDICT_PARTLY, "trend in both, correlation %g", c);
+    cr_expect_eq(verdict_prompts(2, 4, one_up, 0.5, &c, &common), VERDICT_DISAGREE);
+    cr_expect_eq(verdict_prompts(1, 4, alike, 0.5, &c, &common), VERDICT_CANNOT_TELL, "one prompt shows nothing about prompts");
+    cr_expect_eq(verdict_prompts(2, 2, alike, 0.5, &c, &common), VERDICT_CANNOT_TELL, "two steps");
+    /* five steps, one missing in each prompt: judged on the three both hold */
+    const double gaps[] = {4e-4, NAN, 3e-4, 1e-4, 5e-5, 8e-4, 6e-4, 5e-4, 2e-4, NAN};
+    cr_expect_eq(verdict_prompts(2, 5, gaps, 0.5, &c, &common), VERDICT_AGREE, "correlation %g", c);
+    cr_expect_eq(common, 3);
+    const double gaps_up[] = {4e-4, NAN, 3e-4, 1e-4, 5e-5, 1e-4, 6e-4, 2e-4, 5e-4, NAN};
+    cr_expect_eq(verdict_prompts(2, 5, gaps_up, 0.5, &c, &common), VERDICT_DISAGREE,
+                 "the second prompt rises on the common steps");
+    const double one_gap[] = {4e-4, NAN, NAN, 1e-4, 8e-4, 5e-4, 2e-4, 1e-4};
+    cr_expect_eq(verdict_prompts(2, 4, one_gap, 0.5, &c, &common), VERDICT_CANNOT_TELL, "two common steps");
+    cr_expect_eq(common, 2);
 }
 
 Test(paper, compare_verdict)

@@ -1,5 +1,6 @@
 /* `ripple steps`: agreement with `ripple eval`, resumption of an interrupted
  * run, misuse, and a missing gnuplot. */
+#include "source.h"
 #include "testutil.h"
 
 #include <criterion/criterion.h>
@@ -217,4 +218,24 @@ Test(steps, without_gnuplot_the_table_and_script_are_written)
         cr_expect_eq(tu_system(args), 0);
         cr_expect_eq(access(path, R_OK), 0);
     }
+}
+
+/* The legend label of a capture (src_label): prompt and seed, else the file
+ * name, with the characters a TSV cell or a gnuplot string cannot hold
+ * replaced. */
+Test(steps, capture_labels)
+{
+    ripple_capture_info info;
+    memset(&info, 0, sizeof info);
+    src s = {.name = "dir/run\"7.h5", .info = &info};
+    char buf[128];
+    src_label(&s, buf, sizeof buf);
+    cr_expect_str_eq(buf, "run 7.h5");
+    info.has_seed = 1, info.seed = 42;
+    snprintf(info.prompt, sizeof info.prompt, "a cat\tin 'snow'");
+    src_label(&s, buf, sizeof buf);
+    cr_expect_str_eq(buf, "a cat in  snow  seed 42");
+    snprintf(info.prompt, sizeof info.prompt, "%s", "0123456789012345678901234567890123456789 and more");
+    src_label(&s, buf, sizeof buf);
+    cr_expect_str_eq(buf, "0123456789012345678901234567890123456789... seed 42", "long prompts are cut at 40 bytes");
 }

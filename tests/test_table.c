@@ -41,6 +41,22 @@ Test(table, tsv_has_metadata_header_and_plain_numbers)
     rtable_free(t);
 }
 
+/* fit prints its thresholds rounded down, so that the printed value is within the target too */
+Test(table, round_down_stays_at_or_below)
+{
+    cr_expect_eq(rtable_round_down(0.123456789), 0.123456);
+    cr_expect_eq(rtable_round(0.123456789), 0.123457, "plain rounding goes up here");
+    cr_expect_eq(rtable_round_down(1.9999999), 1.99999);
+    cr_expect_eq(rtable_round_down(0.25), 0.25, "a value a cell holds is kept");
+    cr_expect_eq(rtable_round_down(0), 0);
+    const double x[] = {3.14159265e-5, 987654.5, 1e-300, 7.0000001};
+    for (size_t i = 0; i < sizeof x / sizeof x[0]; i++) {
+        double r = rtable_round_down(x[i]);
+        cr_expect(r <= x[i] && r == rtable_round(r), "%.17g -> %.17g", x[i], r);
+        cr_expect(x[i] - r <= 1e-5 * x[i], "%.17g -> %.17g: one step of the 6th digit at most", x[i], r);
+    }
+}
+
 Test(table, save_to_missing_folder_fails_and_leaves_nothing)
 {
     const char *cols[] = {"a"};
