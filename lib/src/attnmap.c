@@ -47,6 +47,8 @@ struct ripple_attnmap {
     const float *q, *k, *v; /* [heads, seq, dim], owned by the caller */
     ripple_attnmap_head_info *info; /* [heads] */
     double density;
+    int64_t *radius, *topk; /* [heads * 3], [heads]: the rule as a mask spec */
+    ripple_mask_spec spec;
 };
 
 /* ------------------------------------------------------------- geometry */
@@ -167,6 +169,18 @@ static void row_keep(const ripple_attnmap *m, int64_t h, int64_t i, const float 
     case RIPPLE_ATTNMAP_WINDOW:
     case RIPPLE_ATTNMAP_SVG: box_row(&m->lay, hi->radius, i, keep); break;
     default: memset(keep, 1, (size_t)m->lay.seq_len); break;
+    }
+}
+
+/* The host form of a mask spec (backend.h): the same rules as row_keep. */
+void ripple_mask_spec_keep(const void *ctx, int64_t h, int64_t i, const float *srow, float *scratch,
+                           uint8_t *keep)
+{
+    const ripple_mask_spec *sp = ctx;
+    switch (sp->kind) {
+    case RIPPLE_MASK_TOPK: topk_row(srow, sp->lay.seq_len, sp->topk[h], scratch, keep); break;
+    case RIPPLE_MASK_BOX: box_row(&sp->lay, sp->radius + 3 * h, i, keep); break;
+    default: memset(keep, 1, (size_t)sp->lay.seq_len); break;
     }
 }
 
@@ -307,6 +321,8 @@ void ripple_attnmap_free(ripple_attnmap *m)
 {
     if (!m) return;
     free(m->info);
+    free(m->radius);
+    free(m->topk);
     free(m);
 }
 
@@ -333,7 +349,9 @@ ripple_status ripple_attnmap_build(const ripple_layout *lay, const ripple_attnma
     double target = p->density > 0 ? p->density : 1.0;
 
     ripple_attnmap *m = calloc(1, sizeof *m);
-    if (!m || !(m->info = calloc((size_t)heads, sizeof *m->info))) {
+    if (!m || !(m->info = calloc((size_t)heads, sizeof *m->info)) ||
+        !(m->radius = calloc((size_t)heads * 3, sizeof *m->radius)) ||
+        !(m->topk = calloc((size_t)heads, sizeof *m->topk))) {
         ripple_attnmap_free(m);
         return ripple_fail(RIPPLE_ERR_NOMEM, "attnmap: out of memory");
     }
@@ -383,6 +401,17 @@ ripple_status ripple_attnmap_build(const ripple_layout *lay, const ripple_attnma
     double sum = 0;
     for (int64_t h = 0; h < heads; h++) sum += m->info[h].density;
     m->density = sum / (double)heads;
+    /* the same rule as a mask spec, for a device (row_keep's switch) */
+    for (int64_t h = 0; h < heads; h++) {
+        memcpy(m->radius + 3 * h, m->info[h].radius, sizeof m->info[h].radius);
+        m->topk[h] = m->info[h].topk;
+    }
+    m->spec.kind = p->kind == RIPPLE_ATTNMAP_ORACLE_TOPK ? RIPPLE_MASK_TOPK
+                 : (p->kind == RIPPLE_ATTNMAP_WINDOW || p->kind == RIPPLE_ATTNMAP_SVG) ? RIPPLE_MASK_BOX
+                 : RIPPLE_MASK_ALL;
+    m->spec.lay = *lay;
+    m->spec.radius = m->radius;
+    m->spec.topk = m->topk;
     *out = m;
     return RIPPLE_OK;
 }
@@ -451,8 +480,14 @@ static void rule_keep(const void *ctx, int64_t head, int64_t row, const float *s
  * map's rule per row (the CPU variant: kernels/attn_exact.c). */
 ripple_status ripple_attnmap_apply(const ripple_attnmap *m, float *o)
 {
+    return ripple_attnmap_apply_backend(m, RIPPLE_BACKEND_CPU, o);
+}
+
+/* The rule goes with its spec, so the CUDA variant evaluates it on the
+ * device (kernels/cuda/attn_exact_cuda.cu). */
+ripple_status ripple_attnmap_apply_backend(const ripple_attnmap *m, ripple_backend b, float *o)
+{
     if (!m || !o) return ripple_fail(RIPPLE_ERR_INVALID, "attnmap: NULL argument");
-    const ripple_row_rule rule = {rule_keep, m};
-    return ripple_attn_masked(RIPPLE_BACKEND_CPU, m->heads, m->lay.seq_len, m->lay.head_dim, m->scale,
-                              m->q, m->k, m->v, &rule, o);
+    const ripple_row_rule rule = {rule_keep, m, &m->spec};
+    return ripple_attn_masked(b, m->heads, m->lay.seq_len, m->lay.head_dim, m->scale, m->q, m->k, m->v, &rule, o);
 }
