@@ -1,4 +1,5 @@
 #include "evaluate.h"
+#include "backend.h"
 #include "internal.h"
 #include "table.h"
 
@@ -194,7 +195,7 @@ ripple_status eval_run_map(eval_unit *u, eval_method method, double target, ripp
     ripple_attnmap *map;
     ripple_status s = ripple_attnmap_build(u->lay, &p, u->nh, u->scale, u->q, u->k, u->v, &map);
     if (s) return s;
-    if ((s = ripple_attnmap_apply(map, u->out)) ||
+    if ((s = ripple_attnmap_apply_backend(map, u->backend, u->out)) ||
         (s = ripple_metrics_compute(u->nh * u->lay->seq_len, u->lay->head_dim, u->out, u->ref, m)))
         goto done;
     *density = ripple_attnmap_density(map);
@@ -227,7 +228,7 @@ ripple_status eval_noise_floor(eval_unit *u, ripple_metrics *m)
     size_t total = (size_t)u->nh * (size_t)n * (size_t)d;
     double *ref64 = malloc(total * sizeof(double));
     if (!ref64) return ripple_fail(RIPPLE_ERR_NOMEM, "out of memory for the float64 reference");
-    ripple_status s = ripple_attn_exact_f64(u->nh, n, d, u->scale, u->q, u->k, u->v, ref64);
+    ripple_status s = ripple_attn_f64(u->backend, u->nh, n, d, u->scale, u->q, u->k, u->v, ref64);
     if (!s) s = ripple_metrics_compute_f64(u->nh * n, d, u->ref, ref64, m);
     free(ref64);
     return s;

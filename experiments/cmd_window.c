@@ -105,7 +105,7 @@ static int check(exp_run *r)
 static const exp_col cols[] = {{"capture", 's'}, {"step", 'i'}, {"layer", 'i'}, {"theta", 'n'}, {"window", 'i'},
     {"theta_scale", 'n'}, {"s_score", 'n'}, {"s_attn", 'n'}, {"rows_reused", 'n'}, {"q_reused", 'n'}, {"k_reused", 'n'}, {"mse", 'n'},
     {"rel_l2", 'n'}, {"cosine", 'n'}, {"psnr", 'n'}, {"floor_mse", 'n'}};
-enum { C_THETA = 3, C_WINDOW, C_SCALE };
+enum { C_THETA = 3, C_WINDOW, C_SCALE, C_FLOOR = C_SCALE + 10 }; /* C_FLOOR: floor_mse, after the 10 of compute */
 static const exp_table_def tables[] = {{"window", cols, (int)(sizeof cols / sizeof cols[0]), 5}};
 
 static int plan(exp_run *r)
@@ -168,7 +168,7 @@ static int compute(exp_run *r, const exp_job *j, exp_row *row)
     const window_state *st = r->state;
     eval_unit *u;
     EXP_TRY(exp_load(r, j->group, &u));
-    if (o->floor) EXP_TRY(exp_floor(r, j->group, &row->v[16]));
+    if (o->floor) EXP_TRY(exp_floor(r, j->group, &row->v[C_FLOOR]));
     const int k = j->job / o->nwindows;
     ripple_reuse_params p = st->rp;
     p.window = o->windows[j->job % o->nwindows];

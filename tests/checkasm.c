@@ -10,7 +10,10 @@
  * failed, N skipped"; exits 1 on any failure. Variants this machine cannot
  * run (no AVX-512, no GPU) are counted as skipped and named. References:
  * attn_exact and attn_masked against float64 (attn_ref.c) with the
- * tolerance numcheck.c derives; the transform has one variant ("c"), which
+ * tolerance numcheck.c derives (attn_masked: a host-only hash rule on the
+ * CPU variants, and on every variant the mask-spec rules box, all and
+ * top-k of NC_MASK_CASES); attn_f64's CUDA variant against the reference
+ * "c" within twice the float64 bound; the transform has one variant ("c"), which
  * is itself the reference of its brute-force test (test_reuse.c); the fused
  * reuse op (attn_reuse) against float64 exact attention on the rippled
  * Q~, K~, with the tolerance of delta chains of depth 3 (numcheck.c), on
@@ -100,7 +103,7 @@ static void check_attn(ripple_op op, const ripple_variant *var, data *d)
 {
     const shape *s = &d->s;
     const double scale = 1.0 / sqrt((double)s->dim);
-    const ripple_row_rule rule = {rule_hash, &s->seq};
+    const ripple_row_rule rule = {rule_hash, &s->seq, NULL};
     for (size_t i = 0; i < d->n; i++) d->o[i] = NAN;
     ripple_status st = op == RIPPLE_OP_ATTN_EXACT
         ? var->fn.attn_exact(s->heads, s->seq, s->dim, scale, d->q, d->k, d->v, d->o)
@@ -121,6 +124,32 @@ static void check_attn(ripple_op op, const ripple_variant *var, data *d)
                   op == RIPPLE_OP_ATTN_MASKED ? &rule : NULL, d->o, d->ref,
                   var->backend == RIPPLE_BACKEND_CUDA ? FUSED_MIN_CHUNK_CUDA : FUSED_MIN_CHUNK, &r);
     report(ripple_op_name(op), var, s, r.ok, r.why);
+}
+
+/* attn_f64's CUDA variant against the reference, float64 both. */
+static void check_f64(const ripple_variant *var, const shape *s, uint64_t seed)
+{
+    data d;
+    double *o = NULL;
+    if (data_make(&d, *s, seed) != 0 || !(o = malloc(d.n * sizeof *o))) {
+        report("attn_f64", var, s, 0, "no memory");
+        data_free(&d);
+        free(o);
+        return;
+    }
+    for (size_t i = 0; i < d.n; i++) o[i] = NAN;
+    const double scale = 1.0 / sqrt((double)s->dim);
+    ripple_status st = var->fn.attn_f64(s->heads, s->seq, s->dim, scale, d.q, d.k, d.v, o);
+    if (st == RIPPLE_OK) st = ripple_attn_exact_f64(s->heads, s->seq, s->dim, scale, d.q, d.k, d.v, d.ref);
+    if (st != RIPPLE_OK) {
+        report("attn_f64", var, s, 0, ripple_last_error());
+    } else {
+        nc_attn_result r;
+        nc_check_f64(s->heads, s->seq, s->dim, scale, d.q, d.k, d.v, o, d.ref, &r);
+        report("attn_f64", var, s, r.ok, r.why);
+    }
+    data_free(&d);
+    free(o);
 }
 
 /* Layouts for attn_reuse: one token; dims below a vector; windows 3 whose
@@ -295,14 +324,16 @@ static void bench(shape s, int reps)
         return;
     }
     const double scale = 1.0 / sqrt((double)s.dim);
-    const ripple_row_rule rule = {rule_hash, &s.seq};
+    const ripple_row_rule rule = {rule_hash, &s.seq, NULL};
     const ripple_variant *vars[16];
     ripple_op ops_of[16];
     int nv = 0;
     for (int op = RIPPLE_OP_ATTN_EXACT; op <= RIPPLE_OP_ATTN_MASKED; op++)
         for (int i = 0; i < ripple_variant_count(op) && nv < 16; i++) {
             const ripple_variant *var = ripple_variant_get(op, i);
-            if (var->available()) vars[nv] = var, ops_of[nv++] = op;
+            /* the hash rule has no mask spec: the CUDA variant takes none */
+            if (var->available() && !(op == RIPPLE_OP_ATTN_MASKED && var->backend == RIPPLE_BACKEND_CUDA))
+                vars[nv] = var, ops_of[nv++] = op;
         }
     double *t = calloc((size_t)(nv * reps), sizeof *t);
     for (int r = -1; r < reps; r++)
@@ -383,6 +414,30 @@ int main(int argc, char **argv)
                 printf("%-12s %-8s is the reference (brute-force checked in test_reuse)\n", ripple_op_name(op),
                        var->name);
                 continue;
+            }
+            if (op == RIPPLE_OP_ATTN_F64) {
+                if (var->backend == RIPPLE_BACKEND_CPU) {
+                    printf("%-12s %-8s is the reference (attn_ref.c)\n", ripple_op_name(op), var->name);
+                    continue;
+                }
+                for (size_t si = 0; si < sizeof SHAPES / sizeof SHAPES[0]; si++) check_f64(var, &SHAPES[si], seed + si);
+                continue;
+            }
+            if (op == RIPPLE_OP_ATTN_MASKED) {
+                /* rules with a mask spec (box, all, top-k): every variant */
+                for (int ci = 0; ci < NC_MASK_CASE_COUNT; ci++) {
+                    const nc_mask_case *c = &NC_MASK_CASES[ci];
+                    char line[640];
+                    int ok = nc_mask_case_run(c, seed + 200 + (uint64_t)ci, var->fn.attn_masked, 0, line, sizeof line);
+                    printf("%-12s %-8s spec %s h%lld %lldx%lldx%lld+%lld d%lld %s\n", ripple_op_name(op), var->name,
+                           c->kind == RIPPLE_MASK_BOX ? "box " : c->kind == RIPPLE_MASK_TOPK ? "topk" : "all ",
+                           (long long)c->heads, (long long)c->T, (long long)c->H, (long long)c->W,
+                           (long long)(c->text_before + c->text_after), (long long)c->dim, line);
+                    ok ? passed++ : failed++;
+                }
+                /* the host-only hash rule: CPU variants (the dispatcher
+                 * sends such rules to the CPU) */
+                if (var->backend == RIPPLE_BACKEND_CUDA) continue;
             }
             for (size_t si = 0; si < sizeof SHAPES / sizeof SHAPES[0]; si++) {
                 data d;

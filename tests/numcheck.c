@@ -219,3 +219,124 @@ void nc_check_attn_delta(int64_t heads, int64_t seq, int64_t dim, double scale, 
     }
     r->ok = 1;
 }
+
+/* ------------------------------------------------ float64 against float64 */
+
+/* Two float64 implementations of exact attention (the reference attn_ref.c
+ * and another, e.g. the GPU's DGEMM path): each is off the exact result by
+ * the bound of the header with u = 2^-53 (scores gamma_(dim+4) A, exp 1 ulp
+ * on the CPU and 2 on CUDA, sums over seq keys), so they differ by at most
+ * twice it. */
+#define U_F64 0x1.0p-53
+#define EXP_REL_F64 (4.0 * U_F64)
+
+static double gamma64(double n) { return n * U_F64 / (1.0 - n * U_F64); }
+
+void nc_check_f64(int64_t heads, int64_t seq, int64_t dim, double scale, const float *q, const float *k,
+                  const float *v, const double *o, const double *ref, nc_attn_result *r)
+{
+    memset(r, 0, sizeof *r);
+    const size_t n = (size_t)(heads * seq * dim);
+    double vmax = 0.0, err2 = 0.0, ref2 = 0.0;
+    for (size_t i = 0; i < n; i++) vmax = fmax(vmax, fabs((double)v[i]));
+    const double a = score_bound(heads, seq, dim, scale, q, k, &r->max_score);
+    r->atol = ATOL_SAFETY * 2.0 * vmax *
+              (4.0 * gamma64((double)dim + 4) * a + 2.0 * EXP_REL_F64 + 2.0 * gamma64((double)seq));
+    for (size_t i = 0; i < n; i++) {
+        const double d = o[i] - ref[i];
+        if (!isfinite(o[i]) || !(fabs(d) <= r->atol)) {
+            snprintf(r->why, sizeof r->why, "element %zu = %.17g, ref %.17g, atol %.3g", i, o[i], ref[i], r->atol);
+            return;
+        }
+        err2 += d * d, ref2 += ref[i] * ref[i];
+    }
+    r->nmse = ref2 > 0 ? err2 / ref2 : err2;
+    r->ok = 1;
+}
+
+/* ------------------------------------------------------ mask-spec cases */
+
+/* keep[] of the spec rule through ripple_mask_spec_keep (attnmap.c). */
+static ripple_layout mask_layout(const nc_mask_case *c)
+{
+    ripple_layout lay;
+    memset(&lay, 0, sizeof lay);
+    lay.grid[0] = c->T, lay.grid[1] = c->H, lay.grid[2] = c->W;
+    lay.video_offset = c->text_before;
+    lay.seq_len = c->text_before + c->T * c->H * c->W + c->text_after;
+    lay.head_dim = c->dim;
+    lay.num_groups = 1;
+    lay.group_len[0] = c->dim;
+    return lay;
+}
+
+int nc_mask_case_run(const nc_mask_case *c, uint64_t seed, ripple_attn_masked_fn fn, int64_t fused_chunk,
+                     char *line, size_t len)
+{
+    const ripple_layout lay = mask_layout(c);
+    const int64_t seq = lay.seq_len, dim = c->dim, heads = c->heads;
+    const size_t n = (size_t)(heads * seq * dim);
+    int64_t radius[3 * 4], topk[4];
+    for (int64_t h = 0; h < heads && h < 4; h++) {
+        /* each head its own rule, so that a head mix-up shows */
+        for (int x = 0; x < 3; x++) {
+            int64_t r = c->radius[x] + h;
+            radius[3 * h + x] = r > lay.grid[x] - 1 ? lay.grid[x] - 1 : r;
+        }
+        topk[h] = c->topk + 3 * h > seq ? seq : c->topk + 3 * h;
+    }
+    const ripple_mask_spec spec = {c->kind, lay, radius, topk};
+    const ripple_row_rule rule = {ripple_mask_spec_keep, &spec, &spec};
+    float *q = malloc(n * sizeof *q), *k = malloc(n * sizeof *k), *v = malloc(n * sizeof *v);
+    float *o = malloc(n * sizeof *o);
+    double *ref = malloc(n * sizeof *ref);
+    int ok = 0;
+    if (!q || !k || !v || !o || !ref || heads > 4) {
+        snprintf(line, len, "FAILED: no memory (or more than 4 heads)");
+        goto done;
+    }
+    tu_rng rg = {seed};
+    if (c->int_range > 0) {
+        /* integers in [-int_range, int_range]: every score q.k is exact in
+         * float32 and float64 alike, so the top-k sets (ties included) are
+         * the same in every implementation */
+        for (size_t i = 0; i < n; i++) {
+            q[i] = (float)((int64_t)(tu_next(&rg) % (uint64_t)(2 * c->int_range + 1)) - c->int_range);
+            k[i] = (float)((int64_t)(tu_next(&rg) % (uint64_t)(2 * c->int_range + 1)) - c->int_range);
+        }
+    } else {
+        tu_fill_normal(&rg, q, n, 1.0);
+        tu_fill_normal(&rg, k, n, 1.0);
+    }
+    tu_fill_normal(&rg, v, n, 1.0);
+    for (size_t i = 0; i < n; i++) o[i] = NAN;
+    const double scale = 1.0 / sqrt((double)dim);
+    ripple_status st = fn(heads, seq, dim, scale, q, k, v, &rule, o);
+    if (st == RIPPLE_OK) st = ripple_attn_masked_f64(heads, seq, dim, scale, q, k, v, &rule, ref);
+    if (st != RIPPLE_OK) {
+        snprintf(line, len, "FAILED: %s", ripple_last_error());
+        goto done;
+    }
+    nc_attn_result r;
+    nc_check_attn(heads, seq, dim, scale, q, k, v, &rule, o, ref, fused_chunk, &r);
+    ok = r.ok;
+    snprintf(line, len, "%snmse %.3e (naive float32 %.3e)%s%s", ok ? "ok " : "FAILED: ", r.nmse, r.nmse_naive,
+             ok ? "" : ": ", ok ? "" : r.why);
+done:
+    free(q), free(k), free(v), free(o), free(ref);
+    return ok;
+}
+
+const nc_mask_case NC_MASK_CASES[] = {
+    {2, 3, 4, 5, 2, 1, 16, RIPPLE_MASK_BOX, {1, 1, 2}, 0, 0},
+    {1, 4, 6, 7, 0, 0, 64, RIPPLE_MASK_BOX, {0, 5, 6}, 0, 0},
+    {1, 5, 3, 3, 3, 0, 32, RIPPLE_MASK_BOX, {4, 0, 0}, 0, 0},
+    {1, 4, 16, 20, 7, 0, 128, RIPPLE_MASK_BOX, {1, 3, 4}, 0, 0},
+    {2, 1, 3, 2, 0, 0, 8, RIPPLE_MASK_ALL, {0, 0, 0}, 0, 0},
+    {2, 2, 5, 13, 4, 3, 24, RIPPLE_MASK_TOPK, {0, 0, 0}, 47, 3},
+    {1, 1, 10, 20, 0, 0, 8, RIPPLE_MASK_TOPK, {0, 0, 0}, 1, 1},
+    {1, 1, 10, 20, 0, 0, 8, RIPPLE_MASK_TOPK, {0, 0, 0}, 133, 1},
+    {1, 1, 1, 1, 0, 0, 64, RIPPLE_MASK_TOPK, {0, 0, 0}, 1, 2},
+    {1, 4, 16, 20, 7, 0, 128, RIPPLE_MASK_TOPK, {0, 0, 0}, 700, 3},
+};
+const int NC_MASK_CASE_COUNT = (int)(sizeof NC_MASK_CASES / sizeof NC_MASK_CASES[0]);

@@ -50,4 +50,28 @@ void nc_check_attn_delta(int64_t heads, int64_t seq, int64_t dim, double scale, 
                          const float *k, const float *v, const ripple_row_rule *rule, const float *o,
                          const double *ref, int64_t fused_chunk, int depth, nc_attn_result *r);
 
+/* Two float64 attention outputs of [heads, seq, dim] (o against the
+ * reference ref), within twice the float64 bound of numcheck.c. */
+void nc_check_f64(int64_t heads, int64_t seq, int64_t dim, double scale, const float *q, const float *k,
+                  const float *v, const double *o, const double *ref, nc_attn_result *r);
+
+/* Masked attention with a mask spec (backend.h) on a layout: box, all, or
+ * top-k rules (head h: radii + h clamped, topk + 3h), text tokens before
+ * and after the video. int_range > 0: q, k integers in [-int_range,
+ * int_range] (exact scores, so every implementation keeps the same keys,
+ * ties included); else N(0, 1). */
+typedef struct nc_mask_case {
+    int64_t heads, T, H, W, text_before, text_after, dim;
+    ripple_mask_kind kind;
+    int64_t radius[3];
+    int64_t topk;
+    int64_t int_range;
+} nc_mask_case;
+extern const nc_mask_case NC_MASK_CASES[];
+extern const int NC_MASK_CASE_COUNT;
+/* Runs fn on case c (poisoned output) and checks it against
+ * ripple_attn_masked_f64 with nc_check_attn; writes one line; 1 = ok. */
+int nc_mask_case_run(const nc_mask_case *c, uint64_t seed, ripple_attn_masked_fn fn, int64_t fused_chunk,
+                     char *line, size_t len);
+
 #endif

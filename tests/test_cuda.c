@@ -10,6 +10,12 @@
  *   float32 kernel's). bf16 (dim 64 / 128 only): relative L2 error at most
  *   about twice the floor that rounding q, k, v to bf16 alone costs (float64
  *   attention on the rounded inputs), both printed.
+ * - masked attention (attn_masked's "cuda": the attention-map rules box,
+ *   all and top-k as mask specs, numcheck.c's NC_MASK_CASES: text tokens,
+ *   per-head rules, top-k ties on integer inputs) against float64 masked
+ *   attention with numcheck.c's float32 attention check;
+ * - float64 attention (attn_f64's "cuda", the noise floor's reference)
+ *   against attn_ref.c, within twice the float64 bound (nc_check_f64);
  * - the ripple transform, "cuda" against "c" (reuse.c), on layouts with
  *   text tokens, groups, windows 2 and 3, absolute and channel thresholds:
  *   the same masks and the same values, bit for bit.
@@ -127,6 +133,51 @@ static void check_attn_path(int path, const shape *s, uint64_t seed)
     free(q), free(k), free(v), free(o), free(ref);
 }
 
+static void check_masked(const ripple_variant *var, const nc_mask_case *c, uint64_t seed)
+{
+    char line[640];
+    int ok = nc_mask_case_run(c, seed, var->fn.attn_masked, 0, line, sizeof line);
+    printf("attn_masked %-7s %s h%lld %lldx%lldx%lld+%lld d%-4lld %s\n", var->name,
+           c->kind == RIPPLE_MASK_BOX ? "box " : c->kind == RIPPLE_MASK_TOPK ? "topk" : "all ", (long long)c->heads,
+           (long long)c->T, (long long)c->H, (long long)c->W, (long long)(c->text_before + c->text_after),
+           (long long)c->dim, line);
+    ok ? passed++ : failed++;
+}
+
+static void check_f64(const ripple_variant *var, const shape *s, uint64_t seed)
+{
+    const size_t n = (size_t)(s->heads * s->seq * s->dim);
+    float *q = malloc(n * 4), *k = malloc(n * 4), *v = malloc(n * 4);
+    double *o = malloc(n * 8), *ref = malloc(n * 8);
+    if (!q || !k || !v || !o || !ref) {
+        fprintf(stderr, "test_cuda: no memory\n");
+        exit(1);
+    }
+    tu_rng r = {seed};
+    tu_fill_normal(&r, q, n, s->sigma);
+    tu_fill_normal(&r, k, n, s->sigma);
+    tu_fill_normal(&r, v, n, 1.0);
+    for (size_t i = 0; i < n; i++) o[i] = NAN;
+    const double scale = 1.0 / sqrt((double)s->dim);
+    char line[640];
+    int ok = 0;
+    ripple_status st = var->fn.attn_f64(s->heads, s->seq, s->dim, scale, q, k, v, o);
+    if (st == RIPPLE_OK) st = ripple_attn_exact_f64(s->heads, s->seq, s->dim, scale, q, k, v, ref);
+    if (st != RIPPLE_OK) {
+        snprintf(line, sizeof line, "FAILED: %s", ripple_last_error());
+    } else {
+        nc_attn_result res;
+        nc_check_f64(s->heads, s->seq, s->dim, scale, q, k, v, o, ref, &res);
+        ok = res.ok;
+        snprintf(line, sizeof line, "%snmse %.3e (atol %.3e)%s%s", ok ? "ok " : "FAILED: ", res.nmse, res.atol,
+                 ok ? "" : ": ", ok ? "" : res.why);
+    }
+    printf("attn_f64    %-7s h%lld n%-5lld d%-4lld %s\n", var->name, (long long)s->heads, (long long)s->seq,
+           (long long)s->dim, line);
+    ok ? passed++ : failed++;
+    free(q), free(k), free(v), free(o), free(ref);
+}
+
 typedef struct tcase {
     int64_t grid[3], text_before, text_after, dim;
     int window;
@@ -209,6 +260,16 @@ int main(int argc, char **argv)
     printf("test_cuda: seed %llu\n", (unsigned long long)seed);
     for (int path = 0; path < RIPPLE_CUDA_PATH_COUNT; path++)
         for (size_t si = 0; si < sizeof SHAPES / sizeof SHAPES[0]; si++) check_attn_path(path, &SHAPES[si], seed + si);
+    for (int i = 0; i < ripple_variant_count(RIPPLE_OP_ATTN_MASKED); i++) {
+        const ripple_variant *var = ripple_variant_get(RIPPLE_OP_ATTN_MASKED, i);
+        if (var->backend != RIPPLE_BACKEND_CUDA) continue;
+        for (int ci = 0; ci < NC_MASK_CASE_COUNT; ci++) check_masked(var, &NC_MASK_CASES[ci], seed + 200 + (uint64_t)ci);
+    }
+    for (int i = 0; i < ripple_variant_count(RIPPLE_OP_ATTN_F64); i++) {
+        const ripple_variant *var = ripple_variant_get(RIPPLE_OP_ATTN_F64, i);
+        if (var->backend != RIPPLE_BACKEND_CUDA) continue;
+        for (size_t si = 0; si < sizeof SHAPES / sizeof SHAPES[0]; si++) check_f64(var, &SHAPES[si], seed + 300 + si);
+    }
     for (int i = 0; i < ripple_variant_count(RIPPLE_OP_TRANSFORM); i++) {
         const ripple_variant *var = ripple_variant_get(RIPPLE_OP_TRANSFORM, i);
         if (var->backend != RIPPLE_BACKEND_CUDA) continue;

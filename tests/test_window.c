@@ -197,3 +197,21 @@ Test(window, gnuplot_missing_still_writes_table_and_script)
     snprintf(p, sizeof p, "%s/window.png", out);
     cr_expect(!tu_exists(p));
 }
+
+/* The float64 noise floor lands in its own column (it once went one cell
+ * past the table's last column, so floor_mse stayed nan). */
+Test(window, noise_floor_fills_its_column)
+{
+    const char *c = capture();
+    const char *out = tu_tmp("w_floor");
+    char a[2048], p[1024];
+    snprintf(a, sizeof a, "window '%s' --out '%s' --theta 0.2 --windows 2", c, out);
+    cr_assert_eq(tu_ripple(NULL, a), 0, "window failed: %s", tu_err());
+    snprintf(p, sizeof p, "%s/window.tsv", out);
+    char cell[64] = "";
+    cr_assert_geq(tu_tsv_cell(tu_slurp(p), 0, NULL, NULL, "floor_mse", cell), 1, "no rows");
+    const double floor = strtod(cell, NULL);
+    /* float32 against float64 exact attention: rounding only, far below 1e-6 */
+    cr_expect(isfinite(floor) && floor > 0 && floor < 1e-6, "floor_mse %s", cell);
+    cr_expect(!strstr(tu_out(), "mse nan"), "summary: %s", tu_out());
+}

@@ -29,8 +29,23 @@
  *           o back to float32 (dim 64 or 128; not float32-accurate: for
  *           measuring what bf16 costs in accuracy).
  * RIPPLE_CUDA_PATH=NAME picks the path of the table's "cuda" variant;
- * ripple_attn_exact_cuda_path runs any of them (tests, benchmarks). */
+ * ripple_attn_exact_cuda_path runs any of them (tests, benchmarks).
+ *
+ * Also here, on the same context (issue 14, item 3):
+ *   ripple_attn_masked_cuda     attn_masked's CUDA variant, the twin of the
+ *           CPU "blas" one in kernels/attn_exact.c: per block of rows,
+ *           S = fl(scale) Q_blk K^T (cublasSgemm, the scores the rule sees, as
+ *           on the CPU), masked_softmax_rows (the rule of the row's mask spec,
+ *           backend.h, evaluated per key; oracle-topk's k-th largest score by
+ *           a radix select of 4 x 8 bits over the row, ties to the lower key
+ *           index as attnmap.c's topk_row), P V by cublasSgemm;
+ *   ripple_attn_exact_f64_cuda  attn_f64's CUDA variant, the twin of the
+ *           float64 reference attn_ref.c (the drivers' noise floor): q, k, v
+ *           widened to double on the device, S = Q_blk K^T by cublasDgemm,
+ *           e = exp(scale s - max) and the row sums in double, E V by
+ *           cublasDgemm, divided by the sums. */
 #include "attn_flash_cuda.h"
+#include "backend.h"
 #include "backend_cuda.h"
 #include "internal.h"
 
@@ -68,21 +83,21 @@
         }                                                                                     \
     } while (0)
 
-__device__ static float block_reduce(float x, bool is_max, float *shared)
+template <typename T> __device__ static T block_reduce(T x, bool is_max, T *shared)
 {
     const unsigned lane = threadIdx.x & 31u, warp = threadIdx.x >> 5;
     for (int off = 16; off > 0; off >>= 1) {
-        float y = __shfl_xor_sync(0xffffffffu, x, off);
-        x = is_max ? fmaxf(x, y) : x + y;
+        T y = __shfl_xor_sync(0xffffffffu, x, off);
+        x = is_max ? (x > y ? x : y) : x + y;
     }
     if (lane == 0) shared[warp] = x;
     __syncthreads();
     const unsigned nwarps = blockDim.x >> 5;
-    x = threadIdx.x < nwarps ? shared[threadIdx.x] : (is_max ? -INFINITY : 0.0f);
+    x = threadIdx.x < nwarps ? shared[threadIdx.x] : (is_max ? (T)-INFINITY : (T)0);
     if (warp == 0)
         for (int off = 16; off > 0; off >>= 1) {
-            float y = __shfl_xor_sync(0xffffffffu, x, off);
-            x = is_max ? fmaxf(x, y) : x + y;
+            T y = __shfl_xor_sync(0xffffffffu, x, off);
+            x = is_max ? (x > y ? x : y) : x + y;
         }
     if (threadIdx.x == 0) shared[0] = x;
     __syncthreads();
@@ -116,6 +131,177 @@ __global__ static void softmax_rows(float *d_s, long long seq, float scale, long
     sum = block_reduce(sum, false, shared);
     const float inv = 1.0f / sum; /* sum >= 1: the max entry is exp(0) */
     for (long long j = threadIdx.x; j < seq; j += blockDim.x) row[j] *= inv;
+}
+
+/* ------------------------------------------------------ masked attention */
+
+#define MASK_THREADS 256
+
+/* The rule of one head, by value (backend.h's ripple_mask_spec). */
+typedef struct mask_args {
+    int kind;              /* ripple_mask_kind */
+    int vo, nv, T, H, W;   /* BOX: the layout */
+    int r[3];              /* BOX: radii t, h, w */
+    long long topk;        /* TOPK: keys per row */
+} mask_args;
+
+/* Orders like the floats (x + 0 turns -0 into +0: equal scores, one key). */
+__device__ static unsigned score_key(float x)
+{
+    const unsigned u = __float_as_uint(x + 0.0f);
+    return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+
+/* What a row keeps: topk: key > K, or key == K at index <= jcut; box: the
+ * row's (t, h, w) and whether it is a video row. */
+typedef struct row_rule {
+    int all;
+    unsigned K;
+    long long jcut;
+    int video, t, h, w;
+} row_rule;
+
+__device__ static bool rule_keeps(const mask_args &a, const row_rule &rr, int j, float s)
+{
+    if (rr.all) return true;
+    if (a.kind == RIPPLE_MASK_TOPK) {
+        const unsigned key = score_key(s);
+        return key > rr.K || (key == rr.K && j <= rr.jcut);
+    }
+    if (j < a.vo || j >= a.vo + a.nv) return true; /* text keys */
+    const int x = j - a.vo, w = x % a.W, h = (x / a.W) % a.H, t = x / (a.W * a.H);
+    return abs(t - rr.t) <= a.r[0] && abs(h - rr.h) <= a.r[1] && abs(w - rr.w) <= a.r[2];
+}
+
+/* d_s: [rows, seq] scores fl(scale) q.k of rows row0.. of one head;
+ * replaced by the masked softmax (0 off the mask). One block of
+ * MASK_THREADS per row. A row whose max kept score is not finite is left
+ * and bad_base + its index recorded in *d_bad (least wins). */
+__global__ static void masked_softmax_rows(float *d_s, int seq, mask_args a, int row0, long long bad_base,
+                                           unsigned long long *d_bad)
+{
+    __shared__ float red[MASK_THREADS / 32];
+    __shared__ unsigned hist[256];
+    __shared__ long long scan[MASK_THREADS];
+    __shared__ unsigned sh_prefix;
+    __shared__ long long sh_want, sh_jcut;
+    float *row = d_s + (long long)blockIdx.x * seq;
+    const int i = row0 + (int)blockIdx.x;
+    row_rule rr = {a.kind == RIPPLE_MASK_ALL, 0u, -1, 0, 0, 0, 0};
+    if (a.kind == RIPPLE_MASK_BOX) {
+        rr.video = i >= a.vo && i < a.vo + a.nv;
+        rr.all = !rr.video; /* text rows keep every key */
+        if (rr.video) {
+            const int x = i - a.vo;
+            rr.w = x % a.W, rr.h = (x / a.W) % a.H, rr.t = x / (a.W * a.H);
+        }
+    } else if (a.kind == RIPPLE_MASK_TOPK && a.topk >= seq) {
+        rr.all = 1;
+    } else if (a.kind == RIPPLE_MASK_TOPK) {
+        /* radix select of the topk-th largest key, 8 bits a pass from the top */
+        unsigned prefix = 0, pmask = 0;
+        long long want = a.topk; /* rank still sought among keys matching prefix */
+        for (int pass = 0; pass < 4; pass++) {
+            const int shift = 24 - 8 * pass;
+            for (int b = threadIdx.x; b < 256; b += blockDim.x) hist[b] = 0;
+            __syncthreads();
+            for (int j = threadIdx.x; j < seq; j += blockDim.x) {
+                const unsigned key = score_key(row[j]);
+                if ((key & pmask) == prefix) atomicAdd(&hist[(key >> shift) & 255u], 1u);
+            }
+            __syncthreads();
+            if (threadIdx.x == 0) {
+                int b = 255;
+                while (want > (long long)hist[b]) want -= hist[b--];
+                sh_prefix = prefix | ((unsigned)b << shift);
+                sh_want = want;
+            }
+            __syncthreads();
+            prefix = sh_prefix, want = sh_want;
+            pmask |= 255u << shift;
+            __syncthreads();
+        }
+        rr.K = prefix;
+        /* the want-th key equal to K in index order: contiguous segments
+         * per thread, counts scanned, the owning thread finds it */
+        const int per = (seq + (int)blockDim.x - 1) / (int)blockDim.x;
+        const int j0 = (int)threadIdx.x * per, j1 = min(seq, j0 + per);
+        long long c = 0;
+        for (int j = j0; j < j1; j++) c += score_key(row[j]) == rr.K;
+        scan[threadIdx.x] = c;
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            for (int t = 1; t < (int)blockDim.x; t++) scan[t] += scan[t - 1];
+            sh_jcut = -1;
+        }
+        __syncthreads();
+        const long long before = scan[threadIdx.x] - c;
+        if (before < want && want <= before + c) {
+            long long cnt = before;
+            for (int j = j0; j < j1; j++)
+                if (score_key(row[j]) == rr.K && ++cnt == want) {
+                    sh_jcut = j;
+                    break;
+                }
+        }
+        __syncthreads();
+        rr.jcut = sh_jcut;
+    }
+    float m = -INFINITY;
+    for (int j = threadIdx.x; j < seq; j += blockDim.x) {
+        const float s = row[j];
+        if (rule_keeps(a, rr, j, s)) m = fmaxf(m, s);
+    }
+    m = block_reduce(m, true, red);
+    if (!isfinite(m)) {
+        if (threadIdx.x == 0) atomicMin(d_bad, (unsigned long long)(bad_base + blockIdx.x));
+        return;
+    }
+    float sum = 0.0f;
+    for (int j = threadIdx.x; j < seq; j += blockDim.x) {
+        const float s = row[j];
+        const float e = rule_keeps(a, rr, j, s) ? expf(s - m) : 0.0f;
+        row[j] = e;
+        sum += e;
+    }
+    sum = block_reduce(sum, false, red);
+    const float inv = 1.0f / sum; /* sum >= 1: the max kept entry is exp(0) */
+    for (int j = threadIdx.x; j < seq; j += blockDim.x) row[j] *= inv;
+}
+
+/* ------------------------------------------------ float64 exact attention */
+
+__global__ static void widen_f64(const float *x, double *y, long long n)
+{
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
+        y[i] = (double)x[i];
+}
+
+/* d_s: [rows, seq] raw scores q.k (double); replaced by exp(scale s - max),
+ * the row sums into d_sum[rows]. One block of SOFTMAX_THREADS per row. */
+__global__ static void exp_rows_f64(double *d_s, long long seq, double scale, double *d_sum)
+{
+    __shared__ double shared[SOFTMAX_THREADS / 32];
+    double *row = d_s + (long long)blockIdx.x * seq;
+    double m = -INFINITY;
+    for (long long j = threadIdx.x; j < seq; j += blockDim.x) m = fmax(m, scale * row[j]);
+    m = block_reduce(m, true, shared);
+    double sum = 0.0;
+    for (long long j = threadIdx.x; j < seq; j += blockDim.x) {
+        const double e = exp(scale * row[j] - m);
+        row[j] = e;
+        sum += e;
+    }
+    sum = block_reduce(sum, false, shared);
+    if (threadIdx.x == 0) d_sum[blockIdx.x] = sum;
+}
+
+/* d_o: [rows, dim] row r divided by d_sum[r]. */
+__global__ static void div_rows_f64(double *d_o, const double *d_sum, long long rows, long long dim)
+{
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < rows * dim;
+         i += (long long)gridDim.x * blockDim.x)
+        d_o[i] /= d_sum[i / dim];
 }
 
 /* The process's CUDA context. */
@@ -282,6 +468,135 @@ extern "C" ripple_status ripple_attn_exact_cuda_path(int path, int64_t heads, in
                          "(scale * q.k overflows float32)",
                          (long long)(bad / (unsigned long long)seq), (long long)(bad % (unsigned long long)seq));
 
+done:
+    pthread_mutex_unlock(&c->lock);
+    return st;
+}
+
+/* ------------------------------------------------------ masked attention */
+
+extern "C" ripple_status ripple_attn_masked_cuda(int64_t heads, int64_t seq, int64_t dim, double scale,
+                                                 const float *q, const float *k, const float *v,
+                                                 const struct ripple_row_rule *rule, float *o)
+{
+    ripple_status st = RIPPLE_OK;
+    cuda_ctx *c = &g_ctx;
+    if (!rule || !rule->spec)
+        return ripple_fail(RIPPLE_ERR_UNSUPPORTED, "CUDA masked attention: the rule has no mask spec");
+    const ripple_mask_spec *sp = rule->spec;
+    if (seq > INT32_MAX || dim > INT32_MAX)
+        return ripple_fail(RIPPLE_ERR_INVALID, "CUDA masked attention: seq %lld or dim %lld exceeds int",
+                           (long long)seq, (long long)dim);
+    if (sp->kind == RIPPLE_MASK_BOX && sp->lay.seq_len != seq)
+        return ripple_fail(RIPPLE_ERR_INVALID, "CUDA masked attention: the mask's layout has seq %lld, not %lld",
+                           (long long)sp->lay.seq_len, (long long)seq);
+    const size_t n = (size_t)heads * (size_t)seq * (size_t)dim;
+    const size_t bytes = n * sizeof(float);
+    long long block = ATTN_CUDA_SCORES / seq;
+    if (block < 1) block = 1;
+    if (block > seq) block = seq;
+    const float alpha = (float)scale, one = 1.0f, beta = 0.0f;
+    const unsigned long long none = ~0ull;
+    unsigned long long bad = none;
+    mask_args a;
+    memset(&a, 0, sizeof a);
+    a.kind = sp->kind;
+    if (sp->kind == RIPPLE_MASK_BOX) {
+        const int64_t nv = ripple_layout_video_tokens(&sp->lay);
+        a.vo = (int)sp->lay.video_offset, a.nv = (int)nv;
+        a.T = (int)sp->lay.grid[0], a.H = (int)sp->lay.grid[1], a.W = (int)sp->lay.grid[2];
+    }
+
+    pthread_mutex_lock(&c->lock);
+    float *d_q, *d_k, *d_v, *d_o, *d_s;
+    if ((st = ctx_prepare(c, 4 * n + (size_t)block * (size_t)seq)) != RIPPLE_OK) goto done;
+    d_q = c->d_work, d_k = d_q + n, d_v = d_k + n, d_o = d_v + n, d_s = d_o + n;
+    CUDA_CHECK(cudaMemcpyAsync(d_q, q, bytes, cudaMemcpyHostToDevice, c->stream));
+    CUDA_CHECK(cudaMemcpyAsync(d_k, k, bytes, cudaMemcpyHostToDevice, c->stream));
+    CUDA_CHECK(cudaMemcpyAsync(d_v, v, bytes, cudaMemcpyHostToDevice, c->stream));
+    CUDA_CHECK(cudaMemcpyAsync(c->d_bad, &none, sizeof none, cudaMemcpyHostToDevice, c->stream));
+    for (int64_t h = 0; h < heads; h++) {
+        const size_t off = (size_t)h * (size_t)seq * (size_t)dim;
+        if (sp->kind == RIPPLE_MASK_BOX)
+            for (int x = 0; x < 3; x++) {
+                const int64_t r = sp->radius[3 * h + x];
+                a.r[x] = r < 0 ? 0 : r > INT32_MAX ? INT32_MAX : (int)r;
+            }
+        if (sp->kind == RIPPLE_MASK_TOPK) a.topk = sp->topk[h] < 1 ? 1 : sp->topk[h];
+        for (long long r0 = 0; r0 < seq; r0 += block) {
+            const int rows = (int)(seq - r0 < block ? seq - r0 : block);
+            /* column-major: S^T [seq, rows] = fl(scale) K . Q_blk^T */
+            CUBLAS_CHECK(cublasSgemm(c->handle, CUBLAS_OP_T, CUBLAS_OP_N, (int)seq, rows, (int)dim, &alpha,
+                                     d_k + off, (int)dim, d_q + off + (size_t)r0 * dim, (int)dim, &beta, d_s,
+                                     (int)seq));
+            masked_softmax_rows<<<rows, MASK_THREADS, 0, c->stream>>>(d_s, (int)seq, a, (int)r0,
+                                                                     (long long)(h * seq + r0), c->d_bad);
+            CUDA_CHECK(cudaGetLastError());
+            CUBLAS_CHECK(cublasSgemm(c->handle, CUBLAS_OP_N, CUBLAS_OP_N, (int)dim, rows, (int)seq, &one,
+                                     d_v + off, (int)dim, d_s, (int)seq, &beta, d_o + off + (size_t)r0 * dim,
+                                     (int)dim));
+        }
+    }
+    CUDA_CHECK(cudaMemcpyAsync(o, d_o, bytes, cudaMemcpyDeviceToHost, c->stream));
+    CUDA_CHECK(cudaMemcpyAsync(&bad, c->d_bad, sizeof bad, cudaMemcpyDeviceToHost, c->stream));
+    CUDA_CHECK(cudaStreamSynchronize(c->stream));
+    if (bad != none)
+        st = ripple_fail(RIPPLE_ERR_NONFINITE, "masked attention: non-finite scores in head %lld, query row %lld",
+                         (long long)(bad / (unsigned long long)seq), (long long)(bad % (unsigned long long)seq));
+done:
+    pthread_mutex_unlock(&c->lock);
+    return st;
+}
+
+/* ------------------------------------------------ float64 exact attention */
+
+extern "C" ripple_status ripple_attn_exact_f64_cuda(int64_t heads, int64_t seq, int64_t dim, double scale,
+                                                    const float *q, const float *k, const float *v, double *o)
+{
+    ripple_status st = RIPPLE_OK;
+    cuda_ctx *c = &g_ctx;
+    if (seq > INT32_MAX || dim > INT32_MAX)
+        return ripple_fail(RIPPLE_ERR_INVALID, "CUDA float64 attention: seq %lld or dim %lld exceeds int",
+                           (long long)seq, (long long)dim);
+    const size_t n = (size_t)heads * (size_t)seq * (size_t)dim;
+    long long block = ATTN_CUDA_SCORES / seq;
+    if (block < 1) block = 1;
+    if (block > seq) block = seq;
+    const double one = 1.0, zero = 0.0;
+    const size_t doubles = 4 * n + (size_t)block * (size_t)seq + (size_t)block;
+    const float *src[3] = {q, k, v};
+
+    pthread_mutex_lock(&c->lock);
+    double *d_q, *d_k, *d_v, *d_o, *d_s, *d_sum;
+    float *d_f;
+    /* doubles first (8-byte aligned), then one float tensor for the uploads */
+    if ((st = ctx_prepare(c, 2 * doubles + n)) != RIPPLE_OK) goto done;
+    d_q = (double *)c->d_work, d_k = d_q + n, d_v = d_k + n, d_o = d_v + n, d_s = d_o + n;
+    d_sum = d_s + (size_t)block * (size_t)seq;
+    d_f = (float *)(d_sum + block);
+    for (int t = 0; t < 3; t++) {
+        CUDA_CHECK(cudaMemcpyAsync(d_f, src[t], n * sizeof(float), cudaMemcpyHostToDevice, c->stream));
+        widen_f64<<<1024, 256, 0, c->stream>>>(d_f, t == 0 ? d_q : t == 1 ? d_k : d_v, (long long)n);
+        CUDA_CHECK(cudaGetLastError());
+    }
+    for (int64_t h = 0; h < heads; h++) {
+        const size_t off = (size_t)h * (size_t)seq * (size_t)dim;
+        for (long long r0 = 0; r0 < seq; r0 += block) {
+            const int rows = (int)(seq - r0 < block ? seq - r0 : block);
+            CUBLAS_CHECK(cublasDgemm(c->handle, CUBLAS_OP_T, CUBLAS_OP_N, (int)seq, rows, (int)dim, &one,
+                                     d_k + off, (int)dim, d_q + off + (size_t)r0 * dim, (int)dim, &zero, d_s,
+                                     (int)seq));
+            exp_rows_f64<<<rows, SOFTMAX_THREADS, 0, c->stream>>>(d_s, (long long)seq, scale, d_sum);
+            CUDA_CHECK(cudaGetLastError());
+            CUBLAS_CHECK(cublasDgemm(c->handle, CUBLAS_OP_N, CUBLAS_OP_N, (int)dim, rows, (int)seq, &one,
+                                     d_v + off, (int)dim, d_s, (int)seq, &zero, d_o + off + (size_t)r0 * dim,
+                                     (int)dim));
+            div_rows_f64<<<256, 256, 0, c->stream>>>(d_o + off + (size_t)r0 * dim, d_sum, rows, (long long)dim);
+            CUDA_CHECK(cudaGetLastError());
+        }
+    }
+    CUDA_CHECK(cudaMemcpyAsync(o, d_o, n * sizeof(double), cudaMemcpyDeviceToHost, c->stream));
+    CUDA_CHECK(cudaStreamSynchronize(c->stream));
 done:
     pthread_mutex_unlock(&c->lock);
     return st;

@@ -11,7 +11,11 @@
 #   bench  attn_cuda_bench.py                          -> OUT/bench_cuda_attn.tsv, OUT/bench_cuda_attn.log
 #   lib    ripple bench --backend cuda (the library path, host copies
 #          included) per RIPPLE_CUDA_PATH at seq 32768, 8 heads, dim 128 -> OUT/bench_cuda_lib.txt
-#   paper  ripple synth (21x40x80 = 67200 tokens) + ripple paper --backend cuda -> OUT/paper_gpu.log
+#   paper  ripple synth (21x40x80 = 67200 tokens) + ripple paper --backend cuda $PAPER_ARGS
+#          -> OUT/paper_gpu.log
+#   paperfull  the same capture, ripple paper --backend cuda (no --quick: both
+#          heads, noise floors, Tables 3 and 4) -> OUT/paper_full_gpu.log;
+#          the TSVs and index.md of both runs -> OUT/paper_out.tar.gz
 # Each step has its own time limit so that one hang leaves the others' logs.
 set -uo pipefail
 b=$(cd "${1:?usage: run_gpu.sh BUNDLE OUT [STEPS]}" && pwd)
@@ -49,17 +53,21 @@ for s in $steps; do
         RIPPLE_CUDA_PATH=$p timeout 120 ripple bench --backend cuda --seq 32768 --heads 8 --dim 128 --reps 5; echo "## exit $?"
       done > "$out/bench_cuda_lib.txt" 2>&1
       grep -E "^##|attn|sgemm" "$out/bench_cuda_lib.txt";;
-    paper)
+    paper|paperfull)
       # what is left of DEADLINE (seconds since this script began, default 540)
-      left=$(( ${DEADLINE:-540} - SECONDS )); [ $left -gt 20 ] || { echo "paper: no time left"; continue; }
+      left=$(( ${DEADLINE:-540} - SECONDS )); [ $left -gt 20 ] || { echo "$s: no time left"; continue; }
       cap=/tmp/synth67k.h5
-      { echo "# ripple synth $cap --grid 21,40,80 --head-dim 128 ${SYNTH_ARGS:-}"
-        s0=$SECONDS; ripple synth "$cap" --grid 21,40,80 --head-dim 128 ${SYNTH_ARGS:-}; echo "synth exit $? after $((SECONDS - s0)) s"
+      if [ $s = paper ]; then log=$out/paper_gpu.log; dir=/tmp/paper; args=${PAPER_ARGS:-}
+      else log=$out/paper_full_gpu.log; dir=/tmp/paper_full; args=; fi
+      { if [ ! -f $cap ]; then
+          echo "# ripple synth $cap --grid 21,40,80 --head-dim 128 ${SYNTH_ARGS:-}"
+          s0=$SECONDS; ripple synth "$cap" --grid 21,40,80 --head-dim 128 ${SYNTH_ARGS:-}; echo "synth exit $? after $((SECONDS - s0)) s"
+        fi
         left=$(( ${DEADLINE:-540} - SECONDS ))
-        echo "# ripple paper $cap --backend cuda --out /tmp/paper ${PAPER_ARGS:-}  (limit ${left} s)"
-        s0=$SECONDS; timeout $left ripple paper "$cap" --backend cuda --out /tmp/paper ${PAPER_ARGS:-}; echo "paper exit $? after $((SECONDS - s0)) s wall"
-        ls -R /tmp/paper | head -40; } > "$out/paper_gpu.log" 2>&1
-      cp /tmp/paper/index.md "$out/paper_index.md" 2>/dev/null
-      tail -30 "$out/paper_gpu.log";;
+        echo "# ripple paper $cap --backend cuda --out $dir $args  (limit ${left} s)"
+        s0=$SECONDS; timeout $left ripple paper "$cap" --backend cuda --out $dir $args; echo "paper exit $? after $((SECONDS - s0)) s wall"
+        ls -R $dir | head -60; } > "$log" 2>&1
+      (cd /tmp && tar -czf "$out/paper_out.tar.gz" $(ls -d paper paper_full 2>/dev/null) 2>/dev/null)
+      grep -E "^==|exact attention|paper exit|synth exit" "$log" | tail -30;;
   esac
 done

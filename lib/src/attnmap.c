@@ -47,6 +47,8 @@ struct ripple_attnmap {
     const float *q, *k, *v; /* [heads, seq, dim], owned by the caller */
     ripple_attnmap_head_info *info; /* [heads] */
     double density;
+    int64_t *radius, *topk; /* [heads * 3], [heads]: the rule as a mask spec */
+    ripple_mask_spec spec;
 };
 
 /* ------------------------------------------------------------- geometry */
@@ -170,6 +172,18 @@ static void row_keep(const ripple_attnmap *m, int64_t h, int64_t i, const float 
     }
 }
 
+/* The host form of a mask spec (backend.h): the same rules as row_keep. */
+void ripple_mask_spec_keep(const void *ctx, int64_t h, int64_t i, const float *srow, float *scratch,
+                           uint8_t *keep)
+{
+    const ripple_mask_spec *sp = ctx;
+    switch (sp->kind) {
+    case RIPPLE_MASK_TOPK: topk_row(srow, sp->lay.seq_len, sp->topk[h], scratch, keep); break;
+    case RIPPLE_MASK_BOX: box_row(&sp->lay, sp->radius + 3 * h, i, keep); break;
+    default: memset(keep, 1, (size_t)sp->lay.seq_len); break;
+    }
+}
+
 /* ------------------------------------------------------------------ svg */
 
 static uint64_t splitmix(uint64_t *s)
@@ -199,25 +213,77 @@ static void row_out_f64(const double *sc, const uint8_t *keep, const float *v, i
     for (int64_t c = 0; c < d; c++) out[c] /= sum;
 }
 
-/* Chooses spatial or temporal for each head by the sampled output MSE. */
+/* One sampled row of svg_choose: its squared output errors of the spatial
+ * and the temporal base mask against full attention, in float64. */
+typedef struct svg_job {
+    const ripple_attnmap *m;
+    const float *qh, *kh, *vh;
+    const int64_t *perm;
+    double *err;        /* [rows * 2] */
+    double *sc[RIPPLE_MAX_THREADS], *out[RIPPLE_MAX_THREADS];
+    uint8_t *keep[RIPPLE_MAX_THREADS];
+} svg_job;
+
+static ripple_status svg_row(void *ctx, int worker, int64_t s)
+{
+    svg_job *jb = ctx;
+    const ripple_layout *lay = &jb->m->lay;
+    const int64_t n = lay->seq_len, d = lay->head_dim;
+    const int64_t T = lay->grid[0], H = lay->grid[1], W = lay->grid[2];
+    const int64_t base[2][3] = {{0, H - 1, W - 1}, {T - 1, 0, 0}}; /* spatial, temporal */
+    double *sc = jb->sc[worker], *out = jb->out[worker];
+    uint8_t *keep = jb->keep[worker];
+    const int64_t i = lay->video_offset + jb->perm[s];
+    const float *qi = jb->qh + (size_t)i * (size_t)d;
+    for (int64_t j = 0; j < n; j++) {
+        const float *kj = jb->kh + (size_t)j * (size_t)d;
+        double acc = 0;
+        for (int64_t c = 0; c < d; c++) acc += (double)qi[c] * (double)kj[c];
+        sc[j] = jb->m->scale * acc;
+    }
+    row_out_f64(sc, NULL, jb->vh, n, d, out);
+    for (int b = 0; b < 2; b++) {
+        box_row(lay, base[b], i, keep);
+        row_out_f64(sc, keep, jb->vh, n, d, out + d * (1 + b));
+        double e2 = 0;
+        for (int64_t c = 0; c < d; c++) {
+            double e = out[d * (1 + b) + c] - out[c];
+            e2 += e * e;
+        }
+        jb->err[2 * s + b] = e2;
+    }
+    return RIPPLE_OK;
+}
+
+/* Chooses spatial or temporal for each head by the sampled output MSE; the
+ * sampled rows run on the worker pool (ripple_parallel_for), their errors
+ * are summed in row order. */
 static ripple_status svg_choose(ripple_attnmap *m, const ripple_attnmap_params *p)
 {
     const ripple_layout *lay = &m->lay;
-    const int64_t n = lay->seq_len, d = lay->head_dim, vo = lay->video_offset;
+    const int64_t n = lay->seq_len, d = lay->head_dim;
     const int64_t nv = ripple_layout_video_tokens(lay);
-    const int64_t T = lay->grid[0], H = lay->grid[1], W = lay->grid[2];
     int64_t rows = p->svg_rows > 0 ? p->svg_rows : SVG_DEFAULT_ROWS;
     if (rows > nv) rows = nv;
     ripple_status st = RIPPLE_OK;
+    const int nthreads = ripple_parallel_threads(rows > 0 ? rows : 1);
+    svg_job jb;
+    memset(&jb, 0, sizeof jb);
+    jb.m = m;
     int64_t *perm = malloc((size_t)nv * sizeof *perm);
-    double *sc = malloc((size_t)n * sizeof *sc);
-    double *out = malloc((size_t)d * 3 * sizeof *out);
-    uint8_t *keep = malloc((size_t)n * 2);
-    if (!perm || !sc || !out || !keep) {
+    jb.err = malloc((size_t)(rows > 0 ? rows : 1) * 2 * sizeof *jb.err);
+    int ok = perm && jb.err;
+    for (int t = 0; t < nthreads && ok; t++) {
+        jb.sc[t] = malloc((size_t)n * sizeof *jb.sc[t]);
+        jb.out[t] = malloc((size_t)d * 3 * sizeof *jb.out[t]);
+        jb.keep[t] = malloc((size_t)n);
+        ok = jb.sc[t] && jb.out[t] && jb.keep[t];
+    }
+    if (!ok) {
         st = ripple_fail(RIPPLE_ERR_NOMEM, "svg: no memory for the sampled rows (seq %lld)", (long long)n);
         goto done;
     }
-    const int64_t base[2][3] = {{0, H - 1, W - 1}, {T - 1, 0, 0}}; /* spatial, temporal */
+    jb.perm = perm;
     for (int64_t h = 0; h < m->heads; h++) {
         /* the same rows for every head: partial Fisher-Yates from one seed */
         uint64_t seed = p->svg_seed ? p->svg_seed : SVG_DEFAULT_SEED;
@@ -229,36 +295,18 @@ static ripple_status svg_choose(ripple_attnmap *m, const ripple_attnmap_params *
             perm[j] = t;
         }
         const size_t off = (size_t)h * (size_t)n * (size_t)d;
-        const float *qh = m->q + off, *kh = m->k + off, *vh = m->v + off;
+        jb.qh = m->q + off, jb.kh = m->k + off, jb.vh = m->v + off;
+        if (rows > 0 && (st = ripple_parallel_for(rows, nthreads, svg_row, &jb))) goto done;
         double err[2] = {0, 0};
-        for (int64_t s = 0; s < rows; s++) {
-            int64_t i = vo + perm[s];
-            const float *qi = qh + (size_t)i * (size_t)d;
-            for (int64_t j = 0; j < n; j++) {
-                const float *kj = kh + (size_t)j * (size_t)d;
-                double acc = 0;
-                for (int64_t c = 0; c < d; c++) acc += (double)qi[c] * (double)kj[c];
-                sc[j] = m->scale * acc;
-            }
-            row_out_f64(sc, NULL, vh, n, d, out);
-            for (int b = 0; b < 2; b++) {
-                box_row(lay, base[b], i, keep);
-                row_out_f64(sc, keep, vh, n, d, out + d * (1 + b));
-                for (int64_t c = 0; c < d; c++) {
-                    double e = out[d * (1 + b) + c] - out[c];
-                    err[b] += e * e;
-                }
-            }
-        }
+        for (int64_t s = 0; s < rows; s++) err[0] += jb.err[2 * s], err[1] += jb.err[2 * s + 1];
         ripple_attnmap_head_info *hi = &m->info[h];
         for (int b = 0; b < 2; b++) hi->svg_mse[b] = rows > 0 ? err[b] / (double)(rows * d) : 0.0;
         hi->svg_temporal = hi->svg_mse[1] < hi->svg_mse[0];
     }
 done:
     free(perm);
-    free(sc);
-    free(out);
-    free(keep);
+    free(jb.err);
+    for (int t = 0; t < nthreads; t++) free(jb.sc[t]), free(jb.out[t]), free(jb.keep[t]);
     return st;
 }
 
@@ -307,6 +355,8 @@ void ripple_attnmap_free(ripple_attnmap *m)
 {
     if (!m) return;
     free(m->info);
+    free(m->radius);
+    free(m->topk);
     free(m);
 }
 
@@ -333,7 +383,9 @@ ripple_status ripple_attnmap_build(const ripple_layout *lay, const ripple_attnma
     double target = p->density > 0 ? p->density : 1.0;
 
     ripple_attnmap *m = calloc(1, sizeof *m);
-    if (!m || !(m->info = calloc((size_t)heads, sizeof *m->info))) {
+    if (!m || !(m->info = calloc((size_t)heads, sizeof *m->info)) ||
+        !(m->radius = calloc((size_t)heads * 3, sizeof *m->radius)) ||
+        !(m->topk = calloc((size_t)heads, sizeof *m->topk))) {
         ripple_attnmap_free(m);
         return ripple_fail(RIPPLE_ERR_NOMEM, "attnmap: out of memory");
     }
@@ -383,6 +435,17 @@ ripple_status ripple_attnmap_build(const ripple_layout *lay, const ripple_attnma
     double sum = 0;
     for (int64_t h = 0; h < heads; h++) sum += m->info[h].density;
     m->density = sum / (double)heads;
+    /* the same rule as a mask spec, for a device (row_keep's switch) */
+    for (int64_t h = 0; h < heads; h++) {
+        memcpy(m->radius + 3 * h, m->info[h].radius, sizeof m->info[h].radius);
+        m->topk[h] = m->info[h].topk;
+    }
+    m->spec.kind = p->kind == RIPPLE_ATTNMAP_ORACLE_TOPK ? RIPPLE_MASK_TOPK
+                 : (p->kind == RIPPLE_ATTNMAP_WINDOW || p->kind == RIPPLE_ATTNMAP_SVG) ? RIPPLE_MASK_BOX
+                 : RIPPLE_MASK_ALL;
+    m->spec.lay = *lay;
+    m->spec.radius = m->radius;
+    m->spec.topk = m->topk;
     *out = m;
     return RIPPLE_OK;
 }
@@ -451,8 +514,14 @@ static void rule_keep(const void *ctx, int64_t head, int64_t row, const float *s
  * map's rule per row (the CPU variant: kernels/attn_exact.c). */
 ripple_status ripple_attnmap_apply(const ripple_attnmap *m, float *o)
 {
+    return ripple_attnmap_apply_backend(m, RIPPLE_BACKEND_CPU, o);
+}
+
+/* The rule goes with its spec, so the CUDA variant evaluates it on the
+ * device (kernels/cuda/attn_exact_cuda.cu). */
+ripple_status ripple_attnmap_apply_backend(const ripple_attnmap *m, ripple_backend b, float *o)
+{
     if (!m || !o) return ripple_fail(RIPPLE_ERR_INVALID, "attnmap: NULL argument");
-    const ripple_row_rule rule = {rule_keep, m};
-    return ripple_attn_masked(RIPPLE_BACKEND_CPU, m->heads, m->lay.seq_len, m->lay.head_dim, m->scale,
-                              m->q, m->k, m->v, &rule, o);
+    const ripple_row_rule rule = {rule_keep, m, &m->spec};
+    return ripple_attn_masked(b, m->heads, m->lay.seq_len, m->lay.head_dim, m->scale, m->q, m->k, m->v, &rule, o);
 }

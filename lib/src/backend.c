@@ -42,6 +42,12 @@ static const ripple_variant attn_exact_variants[] = {
 };
 static const ripple_variant attn_masked_variants[] = {
     {"blas", CPU, any_machine, {.attn_masked = ripple_attn_masked_blas}},
+    {"cuda", CUDA, ripple_cuda_available, {.attn_masked = ripple_attn_masked_cuda}},
+};
+/* "c" is the reference itself (attn_ref.c). */
+static const ripple_variant attn_f64_variants[] = {
+    {"c", CPU, any_machine, {.attn_f64 = ripple_attn_exact_f64}},
+    {"cuda", CUDA, ripple_cuda_available, {.attn_f64 = ripple_attn_exact_f64_cuda}},
 };
 /* The fused reuse kernels are x86 only: elsewhere the op runs "exact". */
 static const ripple_variant attn_reuse_variants[] = {
@@ -68,6 +74,7 @@ static const struct {
     OP(RIPPLE_OP_ATTN_MASKED, "attn_masked", attn_masked_variants),
     OP(RIPPLE_OP_TRANSFORM, "transform", transform_variants),
     OP(RIPPLE_OP_ATTN_REUSE, "attn_reuse", attn_reuse_variants),
+    OP(RIPPLE_OP_ATTN_F64, "attn_f64", attn_f64_variants),
 #undef OP
 };
 
@@ -284,9 +291,30 @@ ripple_status ripple_attn_masked(ripple_backend b, int64_t heads, int64_t seq, i
     ripple_status st = ripple_attn_check(heads, seq, dim, scale, q, k, v, o);
     if (st != RIPPLE_OK) return st;
     if (!rule || !rule->keep) return ripple_fail(RIPPLE_ERR_INVALID, "masked attention: no mask rule");
-    const ripple_variant *var = ripple_variant_select(RIPPLE_OP_ATTN_MASKED, b);
+    if (b != RIPPLE_BACKEND_CPU && b != RIPPLE_BACKEND_CUDA)
+        return ripple_fail(RIPPLE_ERR_INVALID, "masked attention: unknown backend %d", (int)b);
+    /* a host-only rule runs on the CPU whatever the backend */
+    const ripple_variant *var = ripple_variant_select(RIPPLE_OP_ATTN_MASKED, rule->spec ? b : RIPPLE_BACKEND_CPU);
     if (!var) return RIPPLE_ERR_UNSUPPORTED;
+    if (!var->available())
+        return ripple_fail(RIPPLE_ERR_UNSUPPORTED, "masked attention: backend %s is not available on this machine",
+                           ripple_backend_name(b));
     return var->fn.attn_masked(heads, seq, dim, scale, q, k, v, rule, o);
+}
+
+ripple_status ripple_attn_f64(ripple_backend b, int64_t heads, int64_t seq, int64_t dim, double scale,
+                              const float *q, const float *k, const float *v, double *o)
+{
+    if (b != RIPPLE_BACKEND_CPU && b != RIPPLE_BACKEND_CUDA)
+        return ripple_fail(RIPPLE_ERR_INVALID, "float64 attention: unknown backend %d", (int)b);
+    ripple_status st = ripple_attn_check(heads, seq, dim, scale, q, k, v, o);
+    if (st != RIPPLE_OK) return st;
+    const ripple_variant *var = ripple_variant_select(RIPPLE_OP_ATTN_F64, b);
+    if (!var) return RIPPLE_ERR_UNSUPPORTED;
+    if (!var->available())
+        return ripple_fail(RIPPLE_ERR_UNSUPPORTED, "float64 attention: backend %s is not available on this machine",
+                           ripple_backend_name(b));
+    return var->fn.attn_f64(heads, seq, dim, scale, q, k, v, o);
 }
 
 ripple_status ripple_reuse_apply(const ripple_layout *lay, const ripple_reuse_params *p,

@@ -8,12 +8,15 @@
  *                                                                                   (+ attn_flash_cuda.cu)
  *                                               kernels/x86/attn_exact_avx2.c,
  *                                               kernels/x86/attn_exact_avx512.c
- *   attn_masked        attn_ref.c (float64)     kernels/attn_exact.c "blas"        -
+ *   attn_masked        attn_ref.c (float64)     kernels/attn_exact.c "blas"        kernels/cuda/attn_exact_cuda.cu
+ *                                                                                   (rules with a mask spec)
  *   transform          tests' brute force       lib/src/reuse.c "c"                kernels/cuda/reuse_cuda.cu
  *   attn_reuse         attn_ref.c on Q~, K~     "exact" (attn_exact on Q~, K~),     -
  *                      (float64)                kernels/x86/attn_reuse_avx2.c,
  *                                               kernels/x86/attn_reuse_avx512.c
  *                                               (delta rows, attn_reuse_body.h)
+ *   attn_f64           itself                   lib/src/attn_ref.c "c"             kernels/cuda/attn_exact_cuda.cu
+ *                                                                                   (cuBLAS DGEMM + softmax)
  *
  * A backend without a variant of an op runs the CPU one (the data are host
  * arrays either way). ripple_attn_exact, ripple_attnmap_apply and
@@ -33,20 +36,50 @@ extern "C" {
 typedef ripple_status (*ripple_attn_exact_fn)(int64_t heads, int64_t seq, int64_t dim, double scale,
                                               const float *q, const float *k, const float *v, float *o);
 
+/* A mask rule the CUDA variant of attn_masked evaluates on the device
+ * (the attention-map kinds of attnmap.c; attnmap.h states the rules):
+ *   ALL   every key;
+ *   BOX   text rows keep every key, video rows every text key and the video
+ *         keys with |dt| <= radius[3h], |dh| <= radius[3h+1], |dw| <= radius[3h+2]
+ *         around the row's own (t, h, w) in lay's grid;
+ *   TOPK  the topk[h] keys of largest score scale q.k of the row (all when
+ *         topk[h] >= seq), ties to the lower key index.
+ * radius, topk: per head, owned by the caller. */
+typedef enum ripple_mask_kind { RIPPLE_MASK_ALL = 0, RIPPLE_MASK_BOX, RIPPLE_MASK_TOPK } ripple_mask_kind;
+typedef struct ripple_mask_spec {
+    ripple_mask_kind kind;
+    ripple_layout lay;     /* BOX: grid, video_offset, seq_len */
+    const int64_t *radius; /* BOX: [heads * 3] */
+    const int64_t *topk;   /* TOPK: [heads] */
+} ripple_mask_spec;
+
 /* A mask rule for masked attention: keep[j] = 1 for the keys query row `row`
  * of `head` keeps, 0 for the others; at least one key must be kept. srow:
  * that row's scores scale q.k ([seq]); scratch: [seq] floats of the caller's.
- * Called from several threads at once: ctx is read-only. */
+ * Called from several threads at once: ctx is read-only. spec: the same
+ * rule in a form a device can evaluate, or NULL (host callback only: the
+ * CUDA backend then runs the CPU variant). */
 typedef struct ripple_row_rule {
     void (*keep)(const void *ctx, int64_t head, int64_t row, const float *srow, float *scratch,
                  uint8_t *keep);
     const void *ctx;
+    const ripple_mask_spec *spec;
 } ripple_row_rule;
+
+/* The host form of a spec's rule (attnmap.c): a keep callback whose ctx is
+ * a const ripple_mask_spec *. */
+void ripple_mask_spec_keep(const void *spec, int64_t head, int64_t row, const float *srow, float *scratch,
+                           uint8_t *keep);
 
 /* o = softmax over the kept keys of scale q k^T, times v. */
 typedef ripple_status (*ripple_attn_masked_fn)(int64_t heads, int64_t seq, int64_t dim, double scale,
                                                const float *q, const float *k, const float *v,
                                                const ripple_row_rule *rule, float *o);
+
+/* Float64 exact attention (the reference's definition): o: [heads, seq,
+ * dim] doubles. Arguments checked by the dispatcher. */
+typedef ripple_status (*ripple_attn_f64_fn)(int64_t heads, int64_t seq, int64_t dim, double scale,
+                                            const float *q, const float *k, const float *v, double *o);
 
 typedef ripple_status (*ripple_transform_fn)(const ripple_layout *lay, const ripple_reuse_params *p,
                                              const float *x, float *x_out, ripple_mask_t *mask);
@@ -81,6 +114,7 @@ typedef enum ripple_op {
     RIPPLE_OP_ATTN_MASKED,
     RIPPLE_OP_TRANSFORM,
     RIPPLE_OP_ATTN_REUSE,
+    RIPPLE_OP_ATTN_F64,
     RIPPLE_OP_COUNT
 } ripple_op;
 
@@ -93,6 +127,7 @@ typedef struct ripple_variant {
         ripple_attn_masked_fn attn_masked;
         ripple_transform_fn transform;
         ripple_attn_reuse_fn attn_reuse;
+        ripple_attn_f64_fn attn_f64;
     } fn;
 } ripple_variant;
 
@@ -109,6 +144,11 @@ const ripple_variant *ripple_variant_select(ripple_op op, ripple_backend b);
 ripple_status ripple_attn_masked(ripple_backend b, int64_t heads, int64_t seq, int64_t dim,
                                  double scale, const float *q, const float *k, const float *v,
                                  const ripple_row_rule *rule, float *o);
+
+/* Float64 exact attention through the table: the reference on the CPU
+ * (ripple_attn_exact_f64), DGEMM on the GPU; the drivers' noise floor. */
+ripple_status ripple_attn_f64(ripple_backend b, int64_t heads, int64_t seq, int64_t dim, double scale,
+                              const float *q, const float *k, const float *v, double *o);
 
 /* The variants (declared here so that the table can name them). */
 ripple_status ripple_attn_exact_blas(int64_t heads, int64_t seq, int64_t dim, double scale,

@@ -31,6 +31,19 @@ const char *ripple_cuda_path_name(int path);
 ripple_status ripple_attn_exact_cuda_path(int path, int64_t heads, int64_t seq, int64_t dim, double scale,
                                           const float *q, const float *k, const float *v, float *o);
 
+/* Masked attention on device 0 (attn_masked's CUDA variant): the rule's
+ * spec evaluated on the device (RIPPLE_ERR_UNSUPPORTED for a rule without
+ * one; the dispatcher sends those to the CPU). Host arrays as the CPU
+ * variant, the same pipeline (float32 scores, rule, softmax, P V). */
+struct ripple_row_rule;
+ripple_status ripple_attn_masked_cuda(int64_t heads, int64_t seq, int64_t dim, double scale,
+                                      const float *q, const float *k, const float *v,
+                                      const struct ripple_row_rule *rule, float *o);
+/* Float64 exact attention on device 0 (attn_f64's CUDA variant): o, host
+ * doubles [heads, seq, dim]. */
+ripple_status ripple_attn_exact_f64_cuda(int64_t heads, int64_t seq, int64_t dim, double scale,
+                                         const float *q, const float *k, const float *v, double *o);
+
 /* The ripple transform of one head on device 0 (kernels/cuda/reuse_cuda.cu),
  * host arrays in and out as ripple_reuse_apply; the same marks and values. */
 ripple_status ripple_reuse_apply_cuda(const ripple_layout *lay, const ripple_reuse_params *p,

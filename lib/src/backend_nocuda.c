@@ -32,3 +32,20 @@ ripple_status ripple_reuse_apply_cuda(const ripple_layout *lay, const ripple_reu
     return ripple_fail(RIPPLE_ERR_UNSUPPORTED,
                        "CUDA transform: built without CUDA (reconfigure with -Dcuda=enabled)");
 }
+
+ripple_status ripple_attn_masked_cuda(int64_t heads, int64_t seq, int64_t dim, double scale,
+                                      const float *q, const float *k, const float *v,
+                                      const struct ripple_row_rule *rule, float *o)
+{
+    (void)heads, (void)seq, (void)dim, (void)scale, (void)q, (void)k, (void)v, (void)rule, (void)o;
+    return ripple_fail(RIPPLE_ERR_UNSUPPORTED,
+                       "CUDA masked attention: built without CUDA (reconfigure with -Dcuda=enabled)");
+}
+
+ripple_status ripple_attn_exact_f64_cuda(int64_t heads, int64_t seq, int64_t dim, double scale,
+                                         const float *q, const float *k, const float *v, double *o)
+{
+    (void)heads, (void)seq, (void)dim, (void)scale, (void)q, (void)k, (void)v, (void)o;
+    return ripple_fail(RIPPLE_ERR_UNSUPPORTED,
+                       "CUDA float64 attention: built without CUDA (reconfigure with -Dcuda=enabled)");
+}

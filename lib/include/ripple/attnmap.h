@@ -104,6 +104,9 @@ RIPPLE_API ripple_status ripple_attnmap_keep(const ripple_attnmap *m, int64_t he
  * RIPPLE_NUM_THREADS workers (default: online CPUs), memory O(block x N)
  * per worker. */
 RIPPLE_API ripple_status ripple_attnmap_apply(const ripple_attnmap *m, float *o);
+/* The same on backend b: RIPPLE_BACKEND_CUDA evaluates every kind's rule on
+ * the GPU (float32 scores by cuBLAS, the same rule, softmax and P V). */
+RIPPLE_API ripple_status ripple_attnmap_apply_backend(const ripple_attnmap *m, ripple_backend b, float *o);
 
 #ifdef __cplusplus
 }
