@@ -1,4 +1,4 @@
-# Figure of quality.tsv; written by ripple (f92db30). Render: gnuplot quality.gp
+# Figure of quality.tsv; written by ripple (fd80c80). Render: gnuplot quality.gp
 # (set fmt to "svg" or "pdf" with: gnuplot -e 'fmt="svg"' quality.gp)
 if (!exists("fmt")) fmt = "png"
 if (!exists("out")) out = "quality.".fmt
@@ -13,7 +13,7 @@ set grid lc rgb "#dddddd"
 set border lw 1.2
 
 set datafile columnheaders
-set multiplot layout 2,1 title "End-to-end quality against the dense clip (paper Tables 2-4), tiny-vdit, 1 prompt(s), 50 steps\nmeans over prompts per setting"
+set multiplot layout 2,1 title "End-to-end quality against the dense clip (paper Tables 2-4), tiny-vdit, 2 prompt(s), 50 steps\nmeans over prompts per setting"
 set xlabel "attention savings s_attn (%)"
 set xrange [0:*]
 set key outside right top vertical
