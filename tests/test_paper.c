@@ -177,17 +177,23 @@ static double mean_where(const char *text, const char *key, const char *val, con
     return sum / n;
 }
 
+/* index.md (malloc'd) of `ripple paper CAPTURE --out out opts`, which must exit 0. */
+static char *paper_index(const char *out, const char *opts)
+{
+    char a[2048], p[1024];
+    snprintf(a, sizeof a, "paper '%s' --out '%s' %s", capture(), out, opts);
+    cr_assert_eq(tu_ripple(NULL, a), 0, "`%s` exited non-zero: %s", a, tu_err());
+    snprintf(p, sizeof p, "%s/index.md", out);
+    return strdup(tu_slurp(p));
+}
+
 /* The verdicts of the index are the verdict functions applied to the
  * numbers of the tables the experiments wrote. */
 Test(paper, index_verdicts_are_those_of_the_tables)
 {
-    const char *c = capture();
     const char *out = tu_tmp("p_verdicts");
-    char a[2048], p[1024];
-    snprintf(a, sizeof a, "paper '%s' --out '%s' --quick", c, out);
-    cr_assert_eq(tu_ripple(NULL, a), 0, "paper failed: %s", tu_err());
-    snprintf(p, sizeof p, "%s/index.md", out);
-    char *md = strdup(tu_slurp(p));
+    char p[1024];
+    char *md = paper_index(out, "--quick");
     /* window: mean s_score and mse over the units per threshold and window size 2, 4, 8 */
     snprintf(p, sizeof p, "%s/window/window.tsv", out);
     char *w = tu_read_table(p);
@@ -459,13 +465,9 @@ Test(paper, bad_options_exit_2_and_write_nothing)
 Test(paper, generate_runs_frames_and_quality)
 {
     if (getenv("RIPPLE_SANITIZER_RUN")) cr_skip_test("model clips under the sanitizers outlast CI's budget");
-    const char *c = capture();
     const char *out = tu_tmp("p_generate");
-    char a[2048], p[1024];
-    snprintf(a, sizeof a, "paper '%s' --out '%s' --generate --quick --num-steps 1 --classes 7", c, out);
-    cr_assert_eq(tu_ripple(NULL, a), 0, "paper --generate exited non-zero: %s", tu_err());
-    snprintf(p, sizeof p, "%s/index.md", out);
-    char *md = strdup(tu_slurp(p));
+    char p[1024];
+    char *md = paper_index(out, "--generate --quick --num-steps 1 --classes 7");
     /* the summary table, and each section's status and steps */
     cr_expect(strstr(md, "| frames | Fig. 5 (frames) | ok |"), "frames is not ok in the summary table");
     cr_expect(strstr(md, "| quality | Tables 2-4 | ok |"), "quality is not ok in the summary table");
