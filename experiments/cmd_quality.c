@@ -103,6 +103,32 @@ static void gen_cleanup(exp_run *r)
     if (g) ripple_model_free(g->model), g->model = NULL;
 }
 
+/* The classes given are the model's. */
+static int gen_check_classes(exp_run *r, const gen_opts *o, const ripple_model_config *cfg)
+{
+    for (int c = 0; c < o->nclasses; c++)
+        if (o->classes[c] >= cfg->num_classes)
+            return exp_fail(r, EXP_USAGE, "--classes: class %d; the model has classes 0..%lld", o->classes[c],
+                            (long long)cfg->num_classes - 1);
+    return 0;
+}
+
+int exp_gen_check(exp_run *r, const char *num_steps, const char *classes)
+{
+    exp_run *t = exp_new(&exp_frames);
+    if (!t) return exp_fail(r, EXP_DATA, "out of memory");
+    const gen_opts *o = t->opts;
+    ripple_model *m = NULL;
+    int rc = num_steps ? exp_set(t, "num-steps", num_steps) : 0;
+    if (!rc && classes) rc = exp_set(t, "classes", classes);
+    if (!rc && classes && ripple_model_load(o->weights, &m) == RIPPLE_OK)
+        rc = gen_check_classes(t, o, ripple_model_get_config(m));
+    ripple_model_free(m);
+    if (rc) exp_fail(r, rc, "%s", t->msg);
+    exp_free(t);
+    return rc;
+}
+
 /* Loads the model, checks the classes, lists the prompts as units. */
 static int gen_units(exp_run *r, gen_opts *o)
 {
@@ -115,10 +141,7 @@ static int gen_units(exp_run *r, gen_opts *o)
         o->nclasses = (int)(g->cfg->num_classes < Q_PROMPTS ? g->cfg->num_classes : Q_PROMPTS);
         for (int c = 0; c < o->nclasses; c++) o->classes[c] = c;
     }
-    for (int c = 0; c < o->nclasses; c++)
-        if (o->classes[c] >= g->cfg->num_classes)
-            return exp_fail(r, EXP_USAGE, "--classes: class %d; the model has classes 0..%lld", o->classes[c],
-                            (long long)g->cfg->num_classes - 1);
+    EXP_TRY(gen_check_classes(r, o, g->cfg));
     if (g->cfg->height < 2 * RIPPLE_SSIM_RADIUS + 1 || g->cfg->width < 2 * RIPPLE_SSIM_RADIUS + 1)
         return exp_fail(r, EXP_DATA, "frames of %lldx%lld pixels: SSIM needs 11x11", (long long)g->cfg->height,
                         (long long)g->cfg->width);
@@ -242,6 +265,15 @@ static void prompt_list(const gen_state *g, char *buf, size_t n)
     buf[0] = '\0';
     for (int p = 0; p < g->nprompts && k < n; p++)
         k += (size_t)snprintf(buf + k, n - k, "%sc%ds%d", p ? "," : "", g->cls[p], g->seed[p]);
+}
+
+/* "N sampler steps" for an index, saying that a clip of other than the
+ * schedule's 50 steps (the paper's setting) is a smoke-scale result. */
+static const char *steps_text(int num_steps, char *buf, size_t n)
+{
+    snprintf(buf, n, "%d sampler step%s%s", num_steps, num_steps == 1 ? "" : "s",
+             num_steps == RIPPLE_SAMPLER_STEPS ? "" : " (not the paper's 50: a smoke-scale result)");
+    return buf;
 }
 
 static void list_str(char *buf, size_t n, const double *v, int count)
@@ -767,10 +799,11 @@ static void quality_index(exp_run *r, FILE *md)
 {
     const quality_opts *o = r->opts;
     const quality_state *st = r->state;
-    fprintf(md, "Prompts: %d (classes x seeds), %d sampler steps, cfg %g. Every clip is compared with the dense clip "
-                "from the same noise, frame by frame (pixels in [0, 1]). Mean over prompts at matched **attention "
+    char steps[96];
+    fprintf(md, "Prompts: %d (classes x seeds), %s, cfg %g. Every clip is compared with the dense "
+                "clip from the same noise, frame by frame (pixels in [0, 1]). Mean over prompts at matched **attention "
                 "savings** s_attn (interpolated between each method's settings; `-`: not reached):\n\n| method |",
-            st->g.nprompts, o->g.num_steps, o->g.cfg);
+            st->g.nprompts, steps_text(o->g.num_steps, steps, sizeof steps), o->g.cfg);
     for (int l = 0; l < o->nlevels; l++) fprintf(md, " s_attn %.0f%%: PSNR / SSIM |", 100 * o->levels[l]);
     fprintf(md, "\n|---|");
     for (int l = 0; l < o->nlevels; l++) fprintf(md, "---:|");
@@ -1072,11 +1105,14 @@ static int frames_finish(exp_run *r)
 
 static void frames_index(exp_run *r, FILE *md)
 {
+    const frames_opts *o = r->opts;
     const frames_state *st = r->state;
-    fprintf(md, "Rows of each grid: the reused channel group; columns: the dense clip, then the reuse axis t, h, w; "
-                "each cell the first four frames. Mean over %d prompt(s) of PSNR against the dense clip (dB; pixel "
-                "MSE in brackets):\n\n| channel group | along t | along h | along w |\n|---|---:|---:|---:|\n",
-            st->g.nprompts);
+    char steps[96];
+    fprintf(md, "Clips of %s, cfg %g. Rows of each grid: the reused channel group; columns: the dense "
+                "clip, then the reuse axis t, h, w; each cell the first four frames. Mean over %d prompt(s) of PSNR "
+                "against the dense clip (dB; pixel MSE in brackets):\n\n| channel group | along t | along h | along w "
+                "|\n|---|---:|---:|---:|\n",
+            steps_text(o->g.num_steps, steps, sizeof steps), o->g.cfg, st->g.nprompts);
     for (int grp = 0; grp < 3; grp++)
         fprintf(md, "| %s-channels | %.2f (%.3g) | %.2f (%.3g) | %.2f (%.3g) |\n", axis_name[grp], st->psnr[grp][0],
                 st->mse[grp][0], st->psnr[grp][1], st->mse[grp][1], st->psnr[grp][2], st->mse[grp][2]);

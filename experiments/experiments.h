@@ -19,4 +19,11 @@ typedef struct steps_result {
     double mse_over_steps; /* mean over the steps of the mean rows' mse */
 } steps_result;
 
+/* Whether frames and quality take num_steps and classes (NULL: not given)
+ * as --num-steps and --classes, as `ripple paper` passes them on: checked by
+ * their own option parser, and the classes against the model's when its
+ * weights load (when they do not, frames and quality report it). 0, or a
+ * usage error in r. */
+int exp_gen_check(exp_run *r, const char *num_steps, const char *classes);
+
 #endif

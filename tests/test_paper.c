@@ -73,6 +73,32 @@ Test(paper, quick_run_writes_an_index_with_working_links)
     free(so);
 }
 
+/* The verdicts of the section of index.md that starts with heading (up to
+ * the next section): each must be exactly one of the engine's verdict
+ * words followed by the " — " that ends it (so "**agree**" cannot pass as
+ * part of "**disagree**", nor "cannot tell (no table)" as a judged one).
+ * Returns their number. */
+static int section_verdicts(const char *md, const char *heading)
+{
+    const char *s = strstr(md, heading);
+    cr_assert(s, "no section %s", heading);
+    const char *next = strstr(s + 1, "\n## ");
+    static const char tag[] = "**These captures:** ";
+    static const verdict_kind kinds[] = {VERDICT_AGREE, VERDICT_PARTLY, VERDICT_DISAGREE, VERDICT_CANNOT_TELL};
+    int n = 0;
+    for (const char *q = strstr(s, tag); q && (!next || q < next); q = strstr(q + 1, tag), n++) {
+        q += strlen(tag);
+        int ok = 0;
+        for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+            char word[64];
+            snprintf(word, sizeof word, "%s — ", verdict_word(kinds[i]));
+            ok |= !strncmp(q, word, strlen(word));
+        }
+        cr_expect(ok, "%s: a verdict that is not one of agree, partly, disagree, cannot tell: %.60s", heading, q);
+    }
+    return n;
+}
+
 /* The nth (0-based) verdict of a section of index.md: the word after "These captures:". */
 static const char *index_verdict_n(const char *md, const char *section, int nth)
 {
@@ -151,17 +177,23 @@ static double mean_where(const char *text, const char *key, const char *val, con
     return sum / n;
 }
 
+/* index.md (malloc'd) of `ripple paper CAPTURE --out out opts`, which must exit 0. */
+static char *paper_index(const char *out, const char *opts)
+{
+    char a[2048], p[1024];
+    snprintf(a, sizeof a, "paper '%s' --out '%s' %s", capture(), out, opts);
+    cr_assert_eq(tu_ripple(NULL, a), 0, "`%s` exited non-zero: %s", a, tu_err());
+    snprintf(p, sizeof p, "%s/index.md", out);
+    return strdup(tu_slurp(p));
+}
+
 /* The verdicts of the index are the verdict functions applied to the
  * numbers of the tables the experiments wrote. */
 Test(paper, index_verdicts_are_those_of_the_tables)
 {
-    const char *c = capture();
     const char *out = tu_tmp("p_verdicts");
-    char a[2048], p[1024];
-    snprintf(a, sizeof a, "paper '%s' --out '%s' --quick", c, out);
-    cr_assert_eq(tu_ripple(NULL, a), 0, "paper failed: %s", tu_err());
-    snprintf(p, sizeof p, "%s/index.md", out);
-    char *md = strdup(tu_slurp(p));
+    char p[1024];
+    char *md = paper_index(out, "--quick");
     /* window: mean s_score and mse over the units per threshold and window size 2, 4, 8 */
     snprintf(p, sizeof p, "%s/window/window.tsv", out);
     char *w = tu_read_table(p);
@@ -421,6 +453,89 @@ Test(paper, bad_options_exit_2_and_write_nothing)
         cr_expect_eq(tu_ripple(NULL, a), 2, "`%s`: %s", a, tu_err());
         snprintf(p, sizeof p, "%s/index.md", out);
         cr_expect(!tu_exists(p), "`%s` wrote an index", a);
+    }
+}
+
+/* --generate runs frames and quality in this process. --num-steps 1 and one
+ * class make it a smoke run of the model (about 26 one-step clips; a
+ * 1-step clip is not the paper's setting, and Table 3's ramp, none at a
+ * run's last step, reuses nothing in one step: its verdicts may be "cannot
+ * tell"); the test is that the options reach both experiments, that both
+ * finish and write their sections and verdicts. */
+Test(paper, generate_runs_frames_and_quality)
+{
+    if (getenv("RIPPLE_SANITIZER_RUN")) cr_skip_test("model clips under the sanitizers outlast CI's budget");
+    const char *out = tu_tmp("p_generate");
+    char p[1024];
+    char *md = paper_index(out, "--generate --quick --num-steps 1 --classes 7");
+    /* the summary table, and each section's status and steps */
+    cr_expect(strstr(md, "| frames | Fig. 5 (frames) | ok |"), "frames is not ok in the summary table");
+    cr_expect(strstr(md, "| quality | Tables 2-4 | ok |"), "quality is not ok in the summary table");
+    static const char *const heads[] = {"## Fig. 5 (frames) —", "## Tables 2-4 —"};
+    static const char *const cmds[] = {"Command: `ripple frames --out ", "Command: `ripple quality --out "};
+    for (int i = 0; i < 2; i++) {
+        const char *s = strstr(md, heads[i]);
+        cr_assert(s, "no section %s", heads[i]);
+        const char *next = strstr(s + 1, "\n## ");
+        size_t len = next ? (size_t)(next - s) : strlen(s);
+        char *sec = strndup(s, len);
+        cr_expect(strstr(sec, cmds[i]) && strstr(sec, " --num-steps 1 --classes 7"), "%s: not run with the options: %.300s",
+                  heads[i], sec);
+        cr_expect(strstr(sec, "\nStatus: done in "), "%s: not done", heads[i]);
+        cr_expect(strstr(sec, "1 sampler step (not the paper's 50"), "%s does not say its clips' steps", heads[i]);
+        free(sec);
+    }
+    /* frames: one verdict (groups against axes); quality: Table 2 against
+     * svg (--quick's only other method), Table 3's two, Table 4's one */
+    cr_expect_eq(section_verdicts(md, heads[0]), 1, "verdicts of frames");
+    cr_expect_eq(section_verdicts(md, heads[1]), 4, "verdicts of quality");
+    /* the rows: frames, per prompt, the dense clip and 3 channel groups x 3
+     * axes; quality, per prompt, the dense clip and 3 settings of each of
+     * reuse (--quick's thetas), reuse-ramp and reuse-ramp-t (3 plateaus:
+     * fit's ramp x 3 --ramp-scales), reuse-channel (--quick's alphas) and
+     * svg (--quick's densities). */
+    const int prompts = 1; /* --classes 7 x the default seed 0 */
+    snprintf(p, sizeof p, "%s/frames/frames.tsv", out);
+    char *f = tu_read_table(p);
+    cr_assert(f, "no %s", p);
+    cr_expect(strstr(f, " steps=1 ") && strstr(f, " prompts=c7s0\n"), "frames.tsv options: not 1 step of c7s0");
+    cr_expect_eq(tu_tsv_cell(f, 0, NULL, NULL, NULL, NULL), prompts * (1 + 3 * 3), "rows of frames.tsv");
+    cr_expect_eq(count_where(f, "class\tseed", "7\t0"), 1 + 3 * 3, "frames.tsv rows of class 7, seed 0");
+    snprintf(p, sizeof p, "%s/quality/quality.tsv", out);
+    char *q = tu_read_table(p);
+    cr_assert(q, "no %s", p);
+    cr_expect(strstr(q, " steps=1 ") && strstr(q, " prompts=c7s0\n"), "quality.tsv options: not 1 step of c7s0");
+    static const char *const methods[] = {"exact", "reuse", "reuse-ramp", "reuse-ramp-t", "reuse-channel", "svg"};
+    static const int settings[] = {1, 3, 3, 3, 3, 3};
+    int total = 0;
+    for (int i = 0; i < 6; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "7\t0\t%s", methods[i]);
+        cr_expect_eq(count_where(q, "class\tseed\tmethod", key), settings[i], "quality.tsv rows of %s", methods[i]);
+        total += settings[i];
+    }
+    cr_expect_eq(tu_tsv_cell(q, 0, NULL, NULL, NULL, NULL), prompts * total, "rows of quality.tsv");
+    free(q);
+    free(f);
+    free(md);
+}
+
+/* paper's options for frames and quality are refused before anything runs. */
+Test(paper, generate_options_misuse)
+{
+    const char *c = capture();
+    char out[512], a[2048];
+    snprintf(out, sizeof out, "%s", tu_tmp_path("p_genmisuse"));
+    static const char *const bad[][2] = {{"--generate --num-steps 0", "--num-steps"},
+                                         {"--generate --num-steps x", "--num-steps"},
+                                         {"--generate --classes 12", "class 12"},
+                                         {"--generate --classes 7,x", "--classes"},
+                                         {"--num-steps 2", "add --generate"},
+                                         {"--classes 7", "add --generate"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(a, sizeof a, "paper '%s' --out '%s' --quick %s", c, out, bad[i][0]);
+        tu_expect_misuse(a, 2, bad[i][1]);
+        cr_expect(!tu_exists(out), "`%s` created its --out folder", a);
     }
 }
 
