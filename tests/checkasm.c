@@ -209,12 +209,7 @@ static void check_reuse_on(const ripple_variant *var, const ripple_layout *lay, 
  * at c->theta reuses many entries; text tokens i.i.d. N(0, 1). */
 static void reuse_case_run(const ripple_variant *var, const reuse_case *c, uint64_t seed)
 {
-    ripple_layout lay;
-    memset(&lay, 0, sizeof lay);
-    lay.grid[0] = c->T, lay.grid[1] = c->H, lay.grid[2] = c->W;
-    lay.video_offset = c->text_before;
-    lay.seq_len = c->text_before + c->T * c->H * c->W + c->text_after;
-    lay.head_dim = c->dim;
+    ripple_layout lay = nc_layout(c->T, c->H, c->W, c->text_before, c->text_after, c->dim);
     lay.num_groups = c->dim >= 3 ? 3 : 1;
     for (int g = 0; g < lay.num_groups; g++) {
         lay.group_axis[g] = g;

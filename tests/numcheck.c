@@ -257,14 +257,20 @@ void nc_check_f64(int64_t heads, int64_t seq, int64_t dim, double scale, const f
 /* ------------------------------------------------------ mask-spec cases */
 
 /* keep[] of the spec rule through ripple_mask_spec_keep (attnmap.c). */
-static ripple_layout mask_layout(const nc_mask_case *c)
+ripple_layout nc_layout(int64_t T, int64_t H, int64_t W, int64_t text_before, int64_t text_after, int64_t dim)
 {
     ripple_layout lay;
     memset(&lay, 0, sizeof lay);
-    lay.grid[0] = c->T, lay.grid[1] = c->H, lay.grid[2] = c->W;
-    lay.video_offset = c->text_before;
-    lay.seq_len = c->text_before + c->T * c->H * c->W + c->text_after;
-    lay.head_dim = c->dim;
+    lay.grid[0] = T, lay.grid[1] = H, lay.grid[2] = W;
+    lay.video_offset = text_before;
+    lay.seq_len = text_before + T * H * W + text_after;
+    lay.head_dim = dim;
+    return lay;
+}
+
+static ripple_layout mask_layout(const nc_mask_case *c)
+{
+    ripple_layout lay = nc_layout(c->T, c->H, c->W, c->text_before, c->text_after, c->dim);
     lay.num_groups = 1;
     lay.group_len[0] = c->dim;
     return lay;

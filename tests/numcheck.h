@@ -55,6 +55,10 @@ void nc_check_attn_delta(int64_t heads, int64_t seq, int64_t dim, double scale, 
 void nc_check_f64(int64_t heads, int64_t seq, int64_t dim, double scale, const float *q, const float *k,
                   const float *v, const double *o, const double *ref, nc_attn_result *r);
 
+/* A layout of T x H x W video tokens between text_before and text_after
+ * text tokens, head_dim dim; no channel groups yet (the caller sets them). */
+ripple_layout nc_layout(int64_t T, int64_t H, int64_t W, int64_t text_before, int64_t text_after, int64_t dim);
+
 /* Masked attention with a mask spec (backend.h) on a layout: box, all, or
  * top-k rules (head h: radii + h clamped, topk + 3h), text tokens before
  * and after the video. int_range > 0: q, k integers in [-int_range,

@@ -75,21 +75,33 @@ static double rel_l2(const float *a, const double *ref, size_t n)
     return r > 0 ? sqrt(e / r) : sqrt(e);
 }
 
+static void no_memory(void)
+{
+    fprintf(stderr, "test_cuda: no memory\n");
+    exit(1);
+}
+
+/* q, k ~ N(0, sigma^2) and v ~ N(0, 1) of shape s from seed (malloc'd). */
+static void random_inputs(const shape *s, uint64_t seed, float **q, float **k, float **v)
+{
+    const size_t n = (size_t)(s->heads * s->seq * s->dim);
+    *q = malloc(n * 4), *k = malloc(n * 4), *v = malloc(n * 4);
+    if (!*q || !*k || !*v) no_memory();
+    tu_rng r = {seed};
+    tu_fill_normal(&r, *q, n, s->sigma);
+    tu_fill_normal(&r, *k, n, s->sigma);
+    tu_fill_normal(&r, *v, n, 1.0);
+}
+
 static void check_attn_path(int path, const shape *s, uint64_t seed)
 {
     const char *name = ripple_cuda_path_name(path);
     const size_t n = (size_t)(s->heads * s->seq * s->dim);
     if (path == RIPPLE_CUDA_PATH_BF16 && s->dim != 64 && s->dim != 128) return;
-    float *q = malloc(n * 4), *k = malloc(n * 4), *v = malloc(n * 4), *o = malloc(n * 4);
+    float *q, *k, *v, *o = malloc(n * 4);
     double *ref = malloc(n * 8);
-    if (!q || !k || !v || !o || !ref) {
-        fprintf(stderr, "test_cuda: no memory\n");
-        exit(1);
-    }
-    tu_rng r = {seed};
-    tu_fill_normal(&r, q, n, s->sigma);
-    tu_fill_normal(&r, k, n, s->sigma);
-    tu_fill_normal(&r, v, n, 1.0);
+    random_inputs(s, seed, &q, &k, &v);
+    if (!o || !ref) no_memory();
     for (size_t i = 0; i < n; i++) o[i] = NAN;
     const double scale = 1.0 / sqrt((double)s->dim);
     char line[640];
@@ -147,16 +159,10 @@ static void check_masked(const ripple_variant *var, const nc_mask_case *c, uint6
 static void check_f64(const ripple_variant *var, const shape *s, uint64_t seed)
 {
     const size_t n = (size_t)(s->heads * s->seq * s->dim);
-    float *q = malloc(n * 4), *k = malloc(n * 4), *v = malloc(n * 4);
+    float *q, *k, *v;
     double *o = malloc(n * 8), *ref = malloc(n * 8);
-    if (!q || !k || !v || !o || !ref) {
-        fprintf(stderr, "test_cuda: no memory\n");
-        exit(1);
-    }
-    tu_rng r = {seed};
-    tu_fill_normal(&r, q, n, s->sigma);
-    tu_fill_normal(&r, k, n, s->sigma);
-    tu_fill_normal(&r, v, n, 1.0);
+    random_inputs(s, seed, &q, &k, &v);
+    if (!o || !ref) no_memory();
     for (size_t i = 0; i < n; i++) o[i] = NAN;
     const double scale = 1.0 / sqrt((double)s->dim);
     char line[640];
@@ -204,10 +210,7 @@ static void check_transform(const ripple_variant *var, const tcase *tc, uint64_t
     const size_t nd = (size_t)(lay.seq_len * lay.head_dim);
     float *x = malloc(nd * 4), *y_ref = malloc(nd * 4), *y = malloc(nd * 4);
     ripple_mask_t *m_ref = malloc(nd), *m = malloc(nd);
-    if (!x || !y_ref || !y || !m_ref || !m) {
-        fprintf(stderr, "test_cuda: no memory\n");
-        exit(1);
-    }
+    if (!x || !y_ref || !y || !m_ref || !m) no_memory();
     /* smooth along t, h, w plus noise, so that some windows are reused */
     tu_rng r = {seed};
     tu_fill_normal(&r, x, nd, 0.3);
