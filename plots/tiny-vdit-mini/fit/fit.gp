@@ -1,4 +1,4 @@
-# Figure of fit.tsv; written by ripple (1e8262b). Render: gnuplot fit.gp
+# Figure of fit.tsv; written by ripple (85ff7ff). Render: gnuplot fit.gp
 # (set fmt to "svg" or "pdf" with: gnuplot -e 'fmt="svg"' fit.gp)
 if (!exists("fmt")) fmt = "png"
 if (!exists("out")) out = "fit.".fmt

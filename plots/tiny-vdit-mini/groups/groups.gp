@@ -1,4 +1,4 @@
-# Figure of groups.tsv; written by ripple (1e8262b). Render: gnuplot groups.gp
+# Figure of groups.tsv; written by ripple (85ff7ff). Render: gnuplot groups.gp
 # (set fmt to "svg" or "pdf" with: gnuplot -e 'fmt="svg"' groups.gp)
 if (!exists("fmt")) fmt = "png"
 if (!exists("out")) out = "groups.".fmt

@@ -1,4 +1,4 @@
-# Figure of steps.tsv; written by ripple (1e8262b). Render: gnuplot steps.gp
+# Figure of steps.tsv; written by ripple (85ff7ff). Render: gnuplot steps.gp
 # (set fmt to "svg" or "pdf" with: gnuplot -e 'fmt="svg"' steps.gp)
 if (!exists("fmt")) fmt = "png"
 if (!exists("out")) out = "steps.".fmt

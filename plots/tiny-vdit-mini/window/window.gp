@@ -1,4 +1,4 @@
-# Figure of window.tsv; written by ripple (1e8262b). Render: gnuplot window.gp
+# Figure of window.tsv; written by ripple (85ff7ff). Render: gnuplot window.gp
 # (set fmt to "svg" or "pdf" with: gnuplot -e 'fmt="svg"' window.gp)
 if (!exists("fmt")) fmt = "png"
 if (!exists("out")) out = "window.".fmt

@@ -1,4 +1,4 @@
-# Figure of compare.tsv; written by ripple (1e8262b). Render: gnuplot compare.gp
+# Figure of compare.tsv; written by ripple (85ff7ff). Render: gnuplot compare.gp
 # (set fmt to "svg" or "pdf" with: gnuplot -e 'fmt="svg"' compare.gp)
 if (!exists("fmt")) fmt = "png"
 if (!exists("out")) out = "compare.".fmt
