@@ -275,10 +275,13 @@ static int plot(exp_run *r, exp_text *gp)
                    "set ylabel \"attention output MSE vs exact (mean over layers, heads)\"\n"
                    "set key below box maxcols 2\n"
                    "f = \"steps.tsv\"\nplot \\\n");
+    /* gnuplot's 8 default colours repeat: every 8 captures the next
+     * point type and dash, so that no two curves look alike */
+    static const int pts[] = {7, 5, 9, 11, 13};
     for (int c = 0; c < nc; c++)
         exp_printf(gp, "  f using (strcol(\"kind\") eq \"capture\" && strcol(\"capture\") eq \"%d\" ? column(\"step\") : NaN):%s "
-                       "with linespoints lw 1.5 pt 7 ps 0.7 title \"%s\", \\\n",
-                   c, y, exp_gp_string(label, sizeof label, st->labels[c]));
+                       "with linespoints lw 1.5 lt %d dt %d pt %d ps 0.7 title \"%s\", \\\n",
+                   c, y, c % 8 + 1, c / 8 % 5 + 1, pts[c / 8 % 5], exp_gp_string(label, sizeof label, st->labels[c]));
     exp_printf(gp, "  f using (strcol(\"kind\") eq \"mean\" ? column(\"step\") : NaN):%s with linespoints lw 3.5 "
                    "lc rgb \"black\" pt 5 ps 1 title \"mean over %d capture%s\"", y, nc, nc > 1 ? "s" : "");
     if (isfinite(st->slope))
