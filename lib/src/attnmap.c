@@ -158,21 +158,10 @@ static void topk_row(const float *s, int64_t n, int64_t k, float *scratch, uint8
 
 /* ------------------------------------------------------------ row rules */
 
-/* Kept keys of row i of head h. srow: the row's scores (oracle-topk only),
+/* Kept keys of row i of head h under a mask spec (backend.h), the one form
+ * of a map's rule (ripple_attnmap_build fills m->spec from the kind and
+ * each head's radius or topk). srow: the row's scores (TOPK only),
  * scratch: [seq] floats. */
-static void row_keep(const ripple_attnmap *m, int64_t h, int64_t i, const float *srow, float *scratch,
-                     uint8_t *keep)
-{
-    const ripple_attnmap_head_info *hi = &m->info[h];
-    switch (m->kind) {
-    case RIPPLE_ATTNMAP_ORACLE_TOPK: topk_row(srow, m->lay.seq_len, hi->topk, scratch, keep); break;
-    case RIPPLE_ATTNMAP_WINDOW:
-    case RIPPLE_ATTNMAP_SVG: box_row(&m->lay, hi->radius, i, keep); break;
-    default: memset(keep, 1, (size_t)m->lay.seq_len); break;
-    }
-}
-
-/* The host form of a mask spec (backend.h): the same rules as row_keep. */
 void ripple_mask_spec_keep(const void *ctx, int64_t h, int64_t i, const float *srow, float *scratch,
                            uint8_t *keep)
 {
@@ -435,7 +424,8 @@ ripple_status ripple_attnmap_build(const ripple_layout *lay, const ripple_attnma
     double sum = 0;
     for (int64_t h = 0; h < heads; h++) sum += m->info[h].density;
     m->density = sum / (double)heads;
-    /* the same rule as a mask spec, for a device (row_keep's switch) */
+    /* the rule as a mask spec: ripple_mask_spec_keep on the host, the CUDA
+     * variant of attn_masked on a device */
     for (int64_t h = 0; h < heads; h++) {
         memcpy(m->radius + 3 * h, m->info[h].radius, sizeof m->info[h].radius);
         m->topk[h] = m->info[h].topk;
@@ -494,8 +484,8 @@ ripple_status ripple_attnmap_keep(const ripple_attnmap *m, int64_t head, int64_t
         int64_t nb = rows - b < ATTNMAP_BLOCK ? rows - b : ATTNMAP_BLOCK;
         if (s) block_scores(m, head, row0 + b, nb, s);
         for (int64_t r = 0; r < nb; r++)
-            row_keep(m, head, row0 + b + r, s ? s + (size_t)r * (size_t)n : NULL, scratch,
-                     keep + (size_t)(b + r) * (size_t)n);
+            ripple_mask_spec_keep(&m->spec, head, row0 + b + r, s ? s + (size_t)r * (size_t)n : NULL, scratch,
+                                  keep + (size_t)(b + r) * (size_t)n);
     }
     free(s);
     free(scratch);
@@ -503,12 +493,6 @@ ripple_status ripple_attnmap_keep(const ripple_attnmap *m, int64_t head, int64_t
 }
 
 /* ---------------------------------------------------------------- apply */
-
-static void rule_keep(const void *ctx, int64_t head, int64_t row, const float *srow, float *scratch,
-                      uint8_t *keep)
-{
-    row_keep(ctx, head, row, srow, scratch, keep);
-}
 
 /* Masked attention through the backend table's attn_masked op, with this
  * map's rule per row (the CPU variant: kernels/attn_exact.c). */
@@ -522,6 +506,6 @@ ripple_status ripple_attnmap_apply(const ripple_attnmap *m, float *o)
 ripple_status ripple_attnmap_apply_backend(const ripple_attnmap *m, ripple_backend b, float *o)
 {
     if (!m || !o) return ripple_fail(RIPPLE_ERR_INVALID, "attnmap: NULL argument");
-    const ripple_row_rule rule = {rule_keep, m, &m->spec};
+    const ripple_row_rule rule = {ripple_mask_spec_keep, &m->spec, &m->spec};
     return ripple_attn_masked(b, m->heads, m->lay.seq_len, m->lay.head_dim, m->scale, m->q, m->k, m->v, &rule, o);
 }
