@@ -196,7 +196,8 @@ static void check_reuse_on(const ripple_variant *var, const ripple_layout *lay, 
         report_reuse(var, what, 0, "work counts do not add up to the rows");
     } else {
         nc_attn_result r;
-        nc_check_attn_delta(heads, seq, dim, scale, qr, kr, v, NULL, o, ref, FUSED_MIN_CHUNK, REUSE_MAX_DEPTH, &r);
+        const int64_t chunk = var->backend == RIPPLE_BACKEND_CUDA ? FUSED_MIN_CHUNK_CUDA : FUSED_MIN_CHUNK;
+        nc_check_attn_delta(heads, seq, dim, scale, qr, kr, v, NULL, o, ref, chunk, REUSE_MAX_DEPTH, &r);
         char buf[160];
         snprintf(buf, sizeof buf, "%s (delta rows %.2f, work %.2f)", what,
                  (double)wk.delta_rows / (double)wk.rows, ripple_attn_reuse_work_frac(&wk, dim));

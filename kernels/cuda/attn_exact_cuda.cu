@@ -45,6 +45,7 @@
  *           e = exp(scale s - max) and the row sums in double, E V by
  *           cublasDgemm, divided by the sums. */
 #include "attn_flash_cuda.h"
+#include "attn_reuse_cuda.h"
 #include "backend.h"
 #include "backend_cuda.h"
 #include "internal.h"
@@ -599,5 +600,78 @@ extern "C" ripple_status ripple_attn_exact_f64_cuda(int64_t heads, int64_t seq, 
     CUDA_CHECK(cudaStreamSynchronize(c->stream));
 done:
     pthread_mutex_unlock(&c->lock);
+    return st;
+}
+
+/* ------------------------------------------------------ reuse attention */
+
+/* attn_reuse's CUDA variant: the delta-row kernel of attn_reuse_cuda.cu on
+ * host arrays (copies in and out, as the exact path). A row becomes a delta
+ * row when it differs from its source on at most REUSE_CUDA_MAX_FRAC x dim
+ * channels (below the CPU kernel's 0.75: a delta multiply-add here costs a
+ * shared-memory load of a key vector per 4 FMAs, a dense one 3 loads per 32). */
+#define REUSE_CUDA_MAX_FRAC 0.5
+extern "C" ripple_status ripple_attn_reuse_cuda(const ripple_layout *lay, int window, int64_t heads, double scale,
+                                                const float *q, const float *k, const float *v, float *o,
+                                                ripple_attn_reuse_work *work)
+{
+    ripple_status st = RIPPLE_OK;
+    cuda_ctx *c = &g_ctx;
+    const int64_t seq = lay->seq_len, dim = lay->head_dim;
+    if (seq > INT32_MAX / 2 || dim > 128 || heads > 65535)
+        return ripple_fail(RIPPLE_ERR_UNSUPPORTED,
+                           "CUDA reuse attention: takes dim <= 128, heads <= 65535 and seq < 2^30 "
+                           "(dim %lld, heads %lld, seq %lld)",
+                           (long long)dim, (long long)heads, (long long)seq);
+    const ripple_reuse_cuda_geom g = {heads, seq, lay->video_offset, (int)dim, (int)lay->grid[0],
+                                      (int)lay->grid[1], (int)lay->grid[2], window > 0 ? window : 2};
+    const size_t n = (size_t)heads * (size_t)seq * (size_t)dim, rows = (size_t)heads * (size_t)seq;
+    const size_t bytes = n * sizeof(float);
+    /* floats: q k v o dq, then src nnz (int), perm pos (int), counts (2 words
+     * each), chan (bytes) */
+    const size_t floats = 5 * n + 2 * rows + 2 * (size_t)seq + 8 + (n + 3) / 4;
+    const unsigned long long none = ~0ull;
+    unsigned long long bad = none, counts[3] = {0, 0, 0};
+    int *perm = (int *)malloc(2 * (size_t)seq * sizeof(int));
+    if (!perm) return ripple_fail(RIPPLE_ERR_NOMEM, "CUDA reuse attention: no memory for the cube order");
+    ripple_reuse_cuda_cube_order(&g, perm, perm + seq);
+
+    pthread_mutex_lock(&c->lock);
+    float *d_q, *d_k, *d_v, *d_o, *d_dq;
+    int *d_src, *d_nnz, *d_perm;
+    unsigned long long *d_counts;
+    unsigned char *d_chan;
+    if ((st = ctx_prepare(c, floats)) != RIPPLE_OK) goto done;
+    d_q = c->d_work, d_k = d_q + n, d_v = d_k + n, d_o = d_v + n, d_dq = d_o + n;
+    d_src = (int *)(d_dq + n), d_nnz = d_src + rows, d_perm = d_nnz + rows;
+    d_counts = (unsigned long long *)(((uintptr_t)(d_perm + 2 * seq) + 7) & ~(uintptr_t)7);
+    d_chan = (unsigned char *)(d_counts + 3);
+    CUDA_CHECK(cudaMemcpyAsync(d_q, q, bytes, cudaMemcpyHostToDevice, c->stream));
+    CUDA_CHECK(cudaMemcpyAsync(d_k, k, bytes, cudaMemcpyHostToDevice, c->stream));
+    CUDA_CHECK(cudaMemcpyAsync(d_v, v, bytes, cudaMemcpyHostToDevice, c->stream));
+    CUDA_CHECK(cudaMemcpyAsync(d_perm, perm, 2 * (size_t)seq * sizeof(int), cudaMemcpyHostToDevice, c->stream));
+    CUDA_CHECK(cudaMemcpyAsync(c->d_bad, &none, sizeof none, cudaMemcpyHostToDevice, c->stream));
+    CUDA_CHECK(cudaMemsetAsync(d_counts, 0, sizeof counts, c->stream));
+    CUDA_CHECK((cudaError_t)ripple_reuse_cuda_plan(&g, (int)(REUSE_CUDA_MAX_FRAC * (double)dim), d_q, d_perm,
+                                                   d_perm + seq, d_src, d_nnz, d_chan, d_dq, d_counts, c->stream));
+    CUDA_CHECK((cudaError_t)ripple_reuse_cuda_attn(&g, (float)scale, d_q, d_k, d_v, d_o, d_perm, d_src, d_nnz,
+                                                   d_chan, d_dq, c->d_bad, c->stream));
+    CUDA_CHECK(cudaMemcpyAsync(o, d_o, bytes, cudaMemcpyDeviceToHost, c->stream));
+    CUDA_CHECK(cudaMemcpyAsync(&bad, c->d_bad, sizeof bad, cudaMemcpyDeviceToHost, c->stream));
+    CUDA_CHECK(cudaMemcpyAsync(counts, d_counts, sizeof counts, cudaMemcpyDeviceToHost, c->stream));
+    CUDA_CHECK(cudaStreamSynchronize(c->stream));
+    if (bad != none)
+        st = ripple_fail(RIPPLE_ERR_NONFINITE,
+                         "reuse attention: non-finite scores in head %lld, query row %lld "
+                         "(scale * q.k overflows float32)",
+                         (long long)(bad / (unsigned long long)seq), (long long)(bad % (unsigned long long)seq));
+    else if (work) {
+        memset(work, 0, sizeof *work);
+        work->rows = (int64_t)rows, work->dense_rows = (int64_t)counts[0];
+        work->delta_rows = (int64_t)counts[1], work->delta_channels = (int64_t)counts[2];
+    }
+done:
+    pthread_mutex_unlock(&c->lock);
+    free(perm);
     return st;
 }

@@ -97,6 +97,8 @@ def main():
     ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--check-rows", type=int, default=256)
     ap.add_argument("--quick", action="store_true", help="small sizes only (a smoke run)")
+    ap.add_argument("--bf16-shapes", default="", help="bf16 shapes SEQ:DIM:HEADS,... instead of the default ones")
+    ap.add_argument("--no-f32", action="store_true", help="skip the float32 rows")
     a = ap.parse_args()
     lib = load(os.path.abspath(a.lib))
     dev = torch.device("cuda")
@@ -134,6 +136,8 @@ def main():
 
     # ---- float32 in/out
     f32 = [(4096, 128, 8), (16384, 64, 8), (32768, 128, 8)] if not a.quick else [(1031, 64, 2), (2048, 128, 2)]
+    if a.no_f32:
+        f32 = []
     for n, d, h in f32:
         q, k, v = (torch.randn(h, n, d, device=dev, generator=g) for _ in range(3))
         scale = 1.0 / math.sqrt(d)
@@ -162,6 +166,8 @@ def main():
     nv = lib.ripple_flash_bf16_variant_count()
     vnames = [lib.ripple_flash_bf16_variant_name(i).decode() for i in range(nv)]
     b16 = [(16384, 64, 24), (16384, 128, 24), (67200, 64, 24), (67200, 128, 24)] if not a.quick else [(1031, 64, 2), (2000, 128, 3)]
+    if a.bf16_shapes:
+        b16 = [tuple(int(x) for x in sh.split(":")) for sh in a.bf16_shapes.split(",")]
     for n, d, h in b16:
         q, k, v = (torch.randn(h, n, d, device=dev, generator=g).to(torch.bfloat16) for _ in range(3))
         scale = 1.0 / math.sqrt(d)

@@ -49,13 +49,14 @@ static const ripple_variant attn_f64_variants[] = {
     {"c", CPU, any_machine, {.attn_f64 = ripple_attn_exact_f64}},
     {"cuda", CUDA, ripple_cuda_available, {.attn_f64 = ripple_attn_exact_f64_cuda}},
 };
-/* The fused reuse kernels are x86 only: elsewhere the op runs "exact". */
+/* The fused CPU reuse kernels are x86 only: elsewhere the CPU runs "exact". */
 static const ripple_variant attn_reuse_variants[] = {
     {"exact", CPU, any_machine, {.attn_reuse = ripple_attn_reuse_exact}},
 #if RIPPLE_HAVE_X86_KERNELS
     {"avx2", CPU, cpu_avx2, {.attn_reuse = ripple_attn_reuse_avx2}},
     {"avx512", CPU, cpu_avx512, {.attn_reuse = ripple_attn_reuse_avx512}},
 #endif
+    {"cuda", CUDA, ripple_cuda_available, {.attn_reuse = ripple_attn_reuse_cuda}},
 };
 static const ripple_variant transform_variants[] = {
     {"c", CPU, any_machine, {.transform = ripple_reuse_apply_c}},

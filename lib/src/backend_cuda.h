@@ -49,6 +49,14 @@ ripple_status ripple_attn_exact_f64_cuda(int64_t heads, int64_t seq, int64_t dim
 ripple_status ripple_reuse_apply_cuda(const ripple_layout *lay, const ripple_reuse_params *p,
                                       const float *x, float *x_out, ripple_mask_t *mask);
 
+/* Fused reuse attention on device 0 (attn_reuse's CUDA variant, the
+ * delta-row kernel of kernels/cuda/attn_reuse_cuda.cu): host arrays as the
+ * CPU variants; dim <= 128. */
+struct ripple_attn_reuse_work;
+ripple_status ripple_attn_reuse_cuda(const ripple_layout *lay, int window, int64_t heads, double scale,
+                                     const float *q, const float *k, const float *v, float *o,
+                                     struct ripple_attn_reuse_work *work);
+
 #ifdef __cplusplus
 }
 #endif

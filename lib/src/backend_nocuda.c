@@ -49,3 +49,12 @@ ripple_status ripple_attn_exact_f64_cuda(int64_t heads, int64_t seq, int64_t dim
     return ripple_fail(RIPPLE_ERR_UNSUPPORTED,
                        "CUDA float64 attention: built without CUDA (reconfigure with -Dcuda=enabled)");
 }
+
+ripple_status ripple_attn_reuse_cuda(const ripple_layout *lay, int window, int64_t heads, double scale,
+                                     const float *q, const float *k, const float *v, float *o,
+                                     struct ripple_attn_reuse_work *work)
+{
+    (void)lay, (void)window, (void)heads, (void)scale, (void)q, (void)k, (void)v, (void)o, (void)work;
+    return ripple_fail(RIPPLE_ERR_UNSUPPORTED,
+                       "CUDA reuse attention: built without CUDA (reconfigure with -Dcuda=enabled)");
+}
