@@ -504,11 +504,16 @@ namespace bf16 {
 
 typedef __nv_bfloat16 bf;
 
-template <int D, int WARPS, int BN> struct cfg {
-    static constexpr int THREADS = WARPS * 32, BM = WARPS * 16;
+/* MT: 16-row m-tiles per warp. MT = 2 loads each K and V fragment once for
+ * two MMAs per warp (FA2's 4 warps x 128 rows at head_dim 128): half the
+ * shared-memory traffic per MMA. Q fragments stay in registers while they
+ * fit (D * MT <= 128), else they are loaded from shared memory per use. */
+template <int D, int WARPS, int BN, int MT> struct cfg {
+    static constexpr int THREADS = WARPS * 32, BM = WARPS * 16 * MT;
     static constexpr int S = D + 8; /* bf16 per smem row: 16-byte pad, ldmatrix conflict-free */
     static constexpr int Q_EL = BM * S, KV_EL = BN * S;
     static constexpr size_t SMEM = sizeof(bf) * (Q_EL + 4 * KV_EL); /* Q, K x2, V x2 */
+    static constexpr bool QREG = D * MT <= 128;
 };
 
 /* rows x D bf16 from global (row stride D) to shared (stride S) by
@@ -524,12 +529,12 @@ DEV void async_rows(bf *dst, const bf *src, int rows, long long valid)
     }
 }
 
-template <int D, int WARPS, int BN>
+template <int D, int WARPS, int BN, int MT>
 __global__ void __launch_bounds__(WARPS * 32)
     flash_bf16(long long seq, float scale_log2, const bf *__restrict__ q, const bf *__restrict__ k,
                const bf *__restrict__ v, bf *__restrict__ o)
 {
-    using C = cfg<D, WARPS, BN>;
+    using C = cfg<D, WARPS, BN, MT>;
     constexpr int S = C::S;
     extern __shared__ float4 smem4[];
     bf *Qs = reinterpret_cast<bf *>(smem4);
@@ -547,11 +552,16 @@ __global__ void __launch_bounds__(WARPS * 32)
     async_rows<D, S, C::THREADS>(Vs, v, BN, seq);
     cp_async_commit();
 
-    uint32_t qf[D / 16][4];
-    float acc_o[D / 8][4];
+    uint32_t qf[C::QREG ? MT : 1][D / 16][4];
+    float acc_o[MT][D / 8][4];
 #pragma unroll
-    for (int n = 0; n < D / 8; n++) acc_o[n][0] = acc_o[n][1] = acc_o[n][2] = acc_o[n][3] = 0.f;
-    float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f;
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+        for (int n = 0; n < D / 8; n++) acc_o[mt][n][0] = acc_o[mt][n][1] = acc_o[mt][n][2] = acc_o[mt][n][3] = 0.f;
+    float m0[MT], m1[MT], l0[MT], l1[MT]; /* rows g, g+8 of each m-tile */
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++) m0[mt] = m1[mt] = -INFINITY, l0[mt] = l1[mt] = 0.f;
+    const bf *qrow = Qs + (warp * MT * 16 + lane % 16) * S + (lane / 16) * 8; /* + mt*16*S + kk*16 */
 
     for (long long j = 0; j < ntiles; j++) {
         const int buf = (int)(j & 1);
@@ -563,98 +573,125 @@ __global__ void __launch_bounds__(WARPS * 32)
         cp_async_commit();
         cp_async_wait<1>();
         __syncthreads();
-        if (j == 0) {
+        if (C::QREG && j == 0) {
 #pragma unroll
-            for (int kk = 0; kk < D / 16; kk++)
-                ldmatrix_x4(qf[kk], Qs + (warp * 16 + lane % 16) * S + kk * 16 + (lane / 16) * 8);
+            for (int mt = 0; mt < (C::QREG ? MT : 1); mt++)
+#pragma unroll
+                for (int kk = 0; kk < D / 16; kk++) ldmatrix_x4(qf[mt][kk], qrow + mt * 16 * S + kk * 16);
         }
         const bf *Kb = Ks + buf * C::KV_EL, *Vb = Vs + buf * C::KV_EL;
 
-        float s[BN / 8][4];
+        float s[MT][BN / 8][4];
 #pragma unroll
-        for (int n = 0; n < BN / 8; n++) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+        for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+            for (int n = 0; n < BN / 8; n++) s[mt][n][0] = s[mt][n][1] = s[mt][n][2] = s[mt][n][3] = 0.f;
 #pragma unroll
         for (int kk = 0; kk < D / 16; kk++) {
+            uint32_t qa[MT][4];
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) {
+                if (C::QREG) {
+#pragma unroll
+                    for (int u = 0; u < 4; u++) qa[mt][u] = qf[C::QREG ? mt : 0][kk][u];
+                } else {
+                    ldmatrix_x4(qa[mt], qrow + mt * 16 * S + kk * 16);
+                }
+            }
 #pragma unroll
             for (int n = 0; n < BN / 8; n += 2) {
                 uint32_t b[4];
                 ldmatrix_x4(b, Kb + (n * 8 + (lane / 16) * 8 + lane % 8) * S + kk * 16 + ((lane / 8) % 2) * 8);
-                mma_bf16(s[n], qf[kk], b[0], b[1]);
-                mma_bf16(s[n + 1], qf[kk], b[2], b[3]);
+#pragma unroll
+                for (int mt = 0; mt < MT; mt++) {
+                    mma_bf16(s[mt][n], qa[mt], b[0], b[1]);
+                    mma_bf16(s[mt][n + 1], qa[mt], b[2], b[3]);
+                }
             }
         }
         const long long key0 = j * BN;
-        float mx0 = m0, mx1 = m1;
+        uint32_t pf[MT][BN / 16][4];
 #pragma unroll
-        for (int n = 0; n < BN / 8; n++)
+        for (int mt = 0; mt < MT; mt++) {
+            float mx0 = m0[mt], mx1 = m1[mt];
 #pragma unroll
-            for (int u = 0; u < 2; u++) {
-                const bool ok = key0 + n * 8 + 2 * t + u < seq;
-                s[n][u] = ok ? s[n][u] * scale_log2 : -INFINITY;
-                s[n][2 + u] = ok ? s[n][2 + u] * scale_log2 : -INFINITY;
-                mx0 = fmaxf(mx0, s[n][u]);
-                mx1 = fmaxf(mx1, s[n][2 + u]);
+            for (int n = 0; n < BN / 8; n++)
+#pragma unroll
+                for (int u = 0; u < 2; u++) {
+                    const bool ok = key0 + n * 8 + 2 * t + u < seq;
+                    s[mt][n][u] = ok ? s[mt][n][u] * scale_log2 : -INFINITY;
+                    s[mt][n][2 + u] = ok ? s[mt][n][2 + u] * scale_log2 : -INFINITY;
+                    mx0 = fmaxf(mx0, s[mt][n][u]);
+                    mx1 = fmaxf(mx1, s[mt][n][2 + u]);
+                }
+#pragma unroll
+            for (int off = 1; off < 4; off <<= 1) {
+                mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, off));
+                mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, off));
+            }
+            const float al0 = exp2f(m0[mt] - mx0), al1 = exp2f(m1[mt] - mx1);
+            m0[mt] = mx0, m1[mt] = mx1;
+            l0[mt] *= al0, l1[mt] *= al1;
+#pragma unroll
+            for (int n = 0; n < BN / 8; n++) {
+                const float p0 = exp2f(s[mt][n][0] - mx0), p1 = exp2f(s[mt][n][1] - mx0);
+                const float p2 = exp2f(s[mt][n][2] - mx1), p3 = exp2f(s[mt][n][3] - mx1);
+                l0[mt] += p0 + p1, l1[mt] += p2 + p3;
+                pf[mt][n / 2][(n % 2) * 2 + 0] = pack_bf16(p0, p1);
+                pf[mt][n / 2][(n % 2) * 2 + 1] = pack_bf16(p2, p3);
             }
 #pragma unroll
-        for (int off = 1; off < 4; off <<= 1) {
-            mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, off));
-            mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, off));
+            for (int n = 0; n < D / 8; n++)
+                acc_o[mt][n][0] *= al0, acc_o[mt][n][1] *= al0, acc_o[mt][n][2] *= al1, acc_o[mt][n][3] *= al1;
         }
-        const float al0 = exp2f(m0 - mx0), al1 = exp2f(m1 - mx1);
-        m0 = mx0, m1 = mx1;
-        l0 *= al0, l1 *= al1;
-        uint32_t pf[BN / 16][4];
-#pragma unroll
-        for (int n = 0; n < BN / 8; n++) {
-            const float p0 = exp2f(s[n][0] - m0), p1 = exp2f(s[n][1] - m0);
-            const float p2 = exp2f(s[n][2] - m1), p3 = exp2f(s[n][3] - m1);
-            l0 += p0 + p1, l1 += p2 + p3;
-            pf[n / 2][(n % 2) * 2 + 0] = pack_bf16(p0, p1);
-            pf[n / 2][(n % 2) * 2 + 1] = pack_bf16(p2, p3);
-        }
-#pragma unroll
-        for (int n = 0; n < D / 8; n++) acc_o[n][0] *= al0, acc_o[n][1] *= al0, acc_o[n][2] *= al1, acc_o[n][3] *= al1;
 #pragma unroll
         for (int kk = 0; kk < BN / 16; kk++) {
 #pragma unroll
             for (int n = 0; n < D / 8; n += 2) {
                 uint32_t b[4];
                 ldmatrix_x4_trans(b, Vb + (kk * 16 + ((lane / 8) % 2) * 8 + lane % 8) * S + n * 8 + (lane / 16) * 8);
-                mma_bf16(acc_o[n], pf[kk], b[0], b[1]);
-                mma_bf16(acc_o[n + 1], pf[kk], b[2], b[3]);
+#pragma unroll
+                for (int mt = 0; mt < MT; mt++) {
+                    mma_bf16(acc_o[mt][n], pf[mt][kk], b[0], b[1]);
+                    mma_bf16(acc_o[mt][n + 1], pf[mt][kk], b[2], b[3]);
+                }
             }
         }
         __syncthreads(); /* this stage is refilled two iterations on */
     }
 #pragma unroll
-    for (int off = 1; off < 4; off <<= 1) {
-        l0 += __shfl_xor_sync(0xffffffffu, l0, off);
-        l1 += __shfl_xor_sync(0xffffffffu, l1, off);
-    }
-    const long long r0 = row0 + warp * 16 + g, r1 = r0 + 8;
-    const float i0 = 1.f / l0, i1 = 1.f / l1;
+    for (int mt = 0; mt < MT; mt++) {
+        float s0 = l0[mt], s1 = l1[mt];
 #pragma unroll
-    for (int n = 0; n < D / 8; n++) {
-        const int c = n * 8 + 2 * t;
-        if (r0 < seq)
-            *reinterpret_cast<__nv_bfloat162 *>(o + (size_t)r0 * D + c) =
-                __floats2bfloat162_rn(acc_o[n][0] * i0, acc_o[n][1] * i0);
-        if (r1 < seq)
-            *reinterpret_cast<__nv_bfloat162 *>(o + (size_t)r1 * D + c) =
-                __floats2bfloat162_rn(acc_o[n][2] * i1, acc_o[n][3] * i1);
+        for (int off = 1; off < 4; off <<= 1) {
+            s0 += __shfl_xor_sync(0xffffffffu, s0, off);
+            s1 += __shfl_xor_sync(0xffffffffu, s1, off);
+        }
+        const long long r0 = row0 + (warp * MT + mt) * 16 + g, r1 = r0 + 8;
+        const float i0 = 1.f / s0, i1 = 1.f / s1;
+#pragma unroll
+        for (int n = 0; n < D / 8; n++) {
+            const int c = n * 8 + 2 * t;
+            if (r0 < seq)
+                *reinterpret_cast<__nv_bfloat162 *>(o + (size_t)r0 * D + c) =
+                    __floats2bfloat162_rn(acc_o[mt][n][0] * i0, acc_o[mt][n][1] * i0);
+            if (r1 < seq)
+                *reinterpret_cast<__nv_bfloat162 *>(o + (size_t)r1 * D + c) =
+                    __floats2bfloat162_rn(acc_o[mt][n][2] * i1, acc_o[mt][n][3] * i1);
+        }
     }
 }
 
-template <int D, int WARPS, int BN>
+template <int D, int WARPS, int BN, int MT>
 static cudaError_t launch(long long heads, long long seq, float scale, const void *q, const void *k,
                           const void *v, void *o, cudaStream_t st)
 {
-    using C = cfg<D, WARPS, BN>;
-    cudaError_t e = cudaFuncSetAttribute(flash_bf16<D, WARPS, BN>,
+    using C = cfg<D, WARPS, BN, MT>;
+    cudaError_t e = cudaFuncSetAttribute(flash_bf16<D, WARPS, BN, MT>,
                                          cudaFuncAttributeMaxDynamicSharedMemorySize, (int)C::SMEM);
     if (e != cudaSuccess) return e;
     dim3 grid((unsigned)((seq + C::BM - 1) / C::BM), (unsigned)heads);
-    flash_bf16<D, WARPS, BN><<<grid, C::THREADS, C::SMEM, st>>>(
+    flash_bf16<D, WARPS, BN, MT><<<grid, C::THREADS, C::SMEM, st>>>(
         seq, scale * 1.4426950408889634f, (const bf *)q, (const bf *)k, (const bf *)v, (bf *)o);
     return cudaGetLastError();
 }
@@ -681,14 +718,16 @@ extern "C" int ripple_flash_attn_f32(int kind, long long heads, long long seq, i
     return (int)cudaErrorInvalidValue;
 }
 
-/* bf16 tilings: (warps, BN) per head_dim; 0 is the default. */
+/* bf16 tilings: (warps, BN, m-tiles per warp); 0 is the default. */
 static const struct {
     const char *name;
-    int warps, bn;
+    int warps, bn, mt;
 } bf16_variants[] = {
-    {"w4_bn128", 4, 128}, /* the fastest of the three on the H200 (kernels/results) */
-    {"w4_bn64", 4, 64},
-    {"w8_bn64", 8, 64},
+    {"w4_bn128", 4, 128, 1}, /* the fastest of the first three on the H200 (kernels/results) */
+    {"w4_bn64", 4, 64, 1},
+    {"w8_bn64", 8, 64, 1},
+    {"w4_bn64_m2", 4, 64, 2}, /* FA2's tiling at head_dim 128: 128 rows per block */
+    {"w4_bn32_m2", 4, 32, 2},
 };
 
 extern "C" int ripple_flash_bf16_variant_count(void) { return (int)(sizeof bf16_variants / sizeof bf16_variants[0]); }
@@ -706,14 +745,18 @@ extern "C" int ripple_flash_attn_bf16(int variant, long long heads, long long se
     if (heads <= 0 || seq <= 0 || heads > 65535 || (dim != 64 && dim != 128) || variant < 0 ||
         variant >= ripple_flash_bf16_variant_count())
         return (int)cudaErrorInvalidValue;
-#define BF(D, W, N) bf16::launch<D, W, N>(heads, seq, scale, d_q, d_k, d_v, d_o, st)
+#define BF(D, W, N, M) bf16::launch<D, W, N, M>(heads, seq, scale, d_q, d_k, d_v, d_o, st)
     switch (variant * 2 + (dim == 128)) {
-    case 0: return (int)BF(64, 4, 128);
-    case 1: return (int)BF(128, 4, 128);
-    case 2: return (int)BF(64, 4, 64);
-    case 3: return (int)BF(128, 4, 64);
-    case 4: return (int)BF(64, 8, 64);
-    default: return (int)BF(128, 8, 64);
+    case 0: return (int)BF(64, 4, 128, 1);
+    case 1: return (int)BF(128, 4, 128, 1);
+    case 2: return (int)BF(64, 4, 64, 1);
+    case 3: return (int)BF(128, 4, 64, 1);
+    case 4: return (int)BF(64, 8, 64, 1);
+    case 5: return (int)BF(128, 8, 64, 1);
+    case 6: return (int)BF(64, 4, 64, 2);
+    case 7: return (int)BF(128, 4, 64, 2);
+    case 8: return (int)BF(64, 4, 32, 2);
+    default: return (int)BF(128, 4, 32, 2);
     }
 #undef BF
 }

@@ -16,13 +16,18 @@
  * Prologue: the block's rows sorted into slots, dense rows first, then the
  * delta rows by level (the number of the token's coordinates not at their
  * window's first position: a source has fewer, so each level reads only
- * finished scores); Q^T of the dense rows and the delta rows' channel lists
- * to shared memory. Per key tile:
+ * finished scores); Q^T of the dense rows to shared memory (the delta rows'
+ * channel lists stay in global memory: in shared memory they cost the second
+ * block per SM). Per key tile:
  *   1. dense slots: raw dot products q.k by the 8x4 register tile of
  *      flash_fp32 into SR [slot][key];
  *   2. per level: SR[i] = SR[src(i)] + sum_{c in C_i} dq_ic K~[key, c]
  *      (16 threads per row, 4 keys each, K^T in shared memory);
- *   3. the online softmax of flash_fp32 from SR, P V unchanged.
+ *   3. the online softmax of flash_fp32 on SR, P written over S in SR, P V
+ *      as flash_fp32 (P read as 4 keys of a slot at a time).
+ * Run 1 (kernels/results/reuse_gpu/run1) had P in a separate [key][slot]
+ * array and the lists in shared memory: 173 KB, one block per SM, 1.6x the
+ * dense FMA kernel's time with no delta row at all.
  * The output rows go back to token order. Scores are float32 sums of
  * float32 products as in flash_fp32; a delta row's differ from a direct dot
  * product by rounding only (q~_i = q~_s + dq_i exactly on the differing
@@ -37,7 +42,7 @@
 
 namespace {
 
-constexpr int BM = RIPPLE_REUSE_CUDA_BM, BN = 64, THREADS = 128, SRS = BN + 4;
+constexpr int BM = RIPPLE_REUSE_CUDA_BM, BN = 64, THREADS = 128, SRS = BN;
 
 /* Level of a token: its coordinates not at their window's first position
  * (0 for text tokens). */
@@ -106,14 +111,16 @@ __global__ void plan_kernel(ripple_reuse_cuda_geom g, int max_nnz, const float *
     }
 }
 
+/* Shared memory: Q^T of the dense slots, K^T and V of the key tile, the
+ * scores (then P) per slot: 112 KiB at DP = 128, so that two blocks share an
+ * SM (the delta lists stay in global memory, read through L1). */
 template <int DP> struct cfg {
-    static constexpr size_t QT = (size_t)BM * DP, KT = (size_t)BN * DP, VS = (size_t)BN * DP, PT = (size_t)BN * BM,
-                            SR = (size_t)BM * SRS, DQ = (size_t)BM * DP;
-    static constexpr size_t SMEM = sizeof(float) * (QT + KT + VS + PT + SR + DQ) + (size_t)BM * DP; /* + chan */
+    static constexpr size_t QT = (size_t)BM * DP, KT = (size_t)BN * DP, VS = (size_t)BN * DP, SR = (size_t)BM * SRS;
+    static constexpr size_t SMEM = sizeof(float) * (QT + KT + VS + SR);
 };
 
 template <int DP>
-__global__ void __launch_bounds__(THREADS)
+__global__ void __launch_bounds__(THREADS, 2)
     reuse_attn_kernel(ripple_reuse_cuda_geom g, float scale, const float *__restrict__ q,
                       const float *__restrict__ k, const float *__restrict__ v, float *__restrict__ o,
                       const int *__restrict__ perm, const int *__restrict__ src, const int *__restrict__ nnz,
@@ -124,9 +131,8 @@ __global__ void __launch_bounds__(THREADS)
     using C = cfg<DP>;
     extern __shared__ float4 smem4[];
     float *QT = reinterpret_cast<float *>(smem4);
-    float *KT = QT + C::QT, *Vs = KT + C::KT, *PT = Vs + C::VS, *SR = PT + C::PT, *DQs = SR + C::SR;
-    unsigned char *CHs = reinterpret_cast<unsigned char *>(DQs + C::DQ);
-    __shared__ int slot_row[BM], slot_src[BM], slot_nnz[BM], row_slot[BM], bounds[5];
+    float *KT = QT + C::QT, *Vs = KT + C::KT, *SR = Vs + C::VS;
+    __shared__ short slot_row[BM], slot_src[BM], slot_nnz[BM], row_slot[BM], bounds[5];
 
     const long long seq = g.seq, head = blockIdx.y;
     const int dim = g.dim;
@@ -143,16 +149,16 @@ __global__ void __launch_bounds__(THREADS)
         int count[4] = {0, 0, 0, 0};
         for (int r = 0; r < nr; r++) count[src[pidx + r] < 0 ? 0 : level_of(g, perm[p0 + r])]++;
         bounds[0] = 0;
-        for (int c = 0; c < 4; c++) bounds[c + 1] = bounds[c] + count[c];
+        for (int c = 0; c < 4; c++) bounds[c + 1] = (short)(bounds[c] + count[c]);
         int next[4] = {bounds[0], bounds[1], bounds[2], bounds[3]};
         for (int r = 0; r < nr; r++) {
             const int s = next[src[pidx + r] < 0 ? 0 : level_of(g, perm[p0 + r])]++;
-            slot_row[s] = r, row_slot[r] = s;
+            slot_row[s] = (short)r, row_slot[r] = (short)s;
         }
         for (int s = 0; s < nr; s++) {
             const int r = slot_row[s], sp = src[pidx + r];
-            slot_src[s] = sp < 0 ? -1 : row_slot[sp - (int)p0];
-            slot_nnz[s] = nnz[pidx + r];
+            slot_src[s] = (short)(sp < 0 ? -1 : row_slot[sp - (int)p0]);
+            slot_nnz[s] = (short)nnz[pidx + r];
         }
     }
     __syncthreads();
@@ -164,11 +170,6 @@ __global__ void __launch_bounds__(THREADS)
         QT[(c + 0) * BM + s] = x.x, QT[(c + 1) * BM + s] = x.y;
         QT[(c + 2) * BM + s] = x.z, QT[(c + 3) * BM + s] = x.w;
     }
-    for (int s = nd + threadIdx.x / 32; s < nr; s += THREADS / 32) /* the delta slots' channel lists */
-        for (int n = threadIdx.x % 32; n < slot_nnz[s]; n += 32) {
-            const size_t at = (pidx + (size_t)slot_row[s]) * (size_t)dim + (size_t)n;
-            DQs[s * DP + n] = dq[at], CHs[s * DP + n] = chan[at];
-        }
 
     float acc[8][CU * 4];
 #pragma unroll
@@ -180,7 +181,7 @@ __global__ void __launch_bounds__(THREADS)
     for (int i = 0; i < 8; i++) m[i] = -INFINITY, l[i] = 0.f;
 
     for (long long key0 = 0; key0 < seq; key0 += BN) {
-        __syncthreads(); /* the last tile's KT, Vs, PT and SR are read */
+        __syncthreads(); /* the last tile's KT, Vs and SR are read */
         for (int e = threadIdx.x; e < BN * DP / 4; e += THREADS) {
             const int r = e / (DP / 4), c = (e % (DP / 4)) * 4;
             const bool ok = key0 + r < seq;
@@ -218,21 +219,33 @@ __global__ void __launch_bounds__(THREADS)
             if (bounds[lv + 1] == bounds[lv]) continue; /* block-uniform */
             __syncthreads();
             for (int s = bounds[lv] + ty; s < bounds[lv + 1]; s += THREADS / 16) {
+                /* two independent sums (even and odd list entries) for the
+                 * latency of the shared loads; the list from global memory
+                 * (the same address for the 16 threads of a row: one load) */
                 float4 a = *reinterpret_cast<const float4 *>(SR + slot_src[s] * SRS + tx * 4);
-                const float *dqs = DQs + s * DP;
-                const unsigned char *chs = CHs + s * DP;
+                float4 b = make_float4(0.f, 0.f, 0.f, 0.f);
+                const size_t at = (pidx + (size_t)slot_row[s]) * (size_t)dim;
+                const float *dqs = dq + at;
+                const unsigned char *chs = chan + at;
                 const int nz = slot_nnz[s];
-                for (int n = 0; n < nz; n++) {
-                    const float d = dqs[n];
-                    const float4 kb = *reinterpret_cast<const float4 *>(KT + chs[n] * BN + tx * 4);
-                    a.x = fmaf(d, kb.x, a.x), a.y = fmaf(d, kb.y, a.y);
-                    a.z = fmaf(d, kb.z, a.z), a.w = fmaf(d, kb.w, a.w);
+                int n = 0;
+                for (; n + 1 < nz; n += 2) {
+                    const float d0 = __ldg(dqs + n), d1 = __ldg(dqs + n + 1);
+                    const float4 k0 = *reinterpret_cast<const float4 *>(KT + __ldg(chs + n) * BN + tx * 4);
+                    const float4 k1 = *reinterpret_cast<const float4 *>(KT + __ldg(chs + n + 1) * BN + tx * 4);
+                    a.x = fmaf(d0, k0.x, a.x), a.y = fmaf(d0, k0.y, a.y), a.z = fmaf(d0, k0.z, a.z), a.w = fmaf(d0, k0.w, a.w);
+                    b.x = fmaf(d1, k1.x, b.x), b.y = fmaf(d1, k1.y, b.y), b.z = fmaf(d1, k1.z, b.z), b.w = fmaf(d1, k1.w, b.w);
                 }
-                *reinterpret_cast<float4 *>(SR + s * SRS + tx * 4) = a;
+                if (n < nz) {
+                    const float d0 = __ldg(dqs + n);
+                    const float4 k0 = *reinterpret_cast<const float4 *>(KT + __ldg(chs + n) * BN + tx * 4);
+                    a.x = fmaf(d0, k0.x, a.x), a.y = fmaf(d0, k0.y, a.y), a.z = fmaf(d0, k0.z, a.z), a.w = fmaf(d0, k0.w, a.w);
+                }
+                *reinterpret_cast<float4 *>(SR + s * SRS + tx * 4) = make_float4(a.x + b.x, a.y + b.y, a.z + b.z, a.w + b.w);
             }
         }
         __syncthreads();
-        /* 3. softmax (flash_fp32's, over the 16 threads of a row group), P to PT */
+        /* 3. softmax (flash_fp32's, over the 16 threads of a row group), P in place of S */
 #pragma unroll
         for (int i = 0; i < 8; i++) {
             const int sl = ty * 8 + i;
@@ -254,28 +267,35 @@ __global__ void __launch_bounds__(THREADS)
             for (int jj = 0; jj < 4; jj++) {
                 sv[jj] = expf(sv[jj] - mx);
                 ls += sv[jj];
-                PT[(tx * 4 + jj) * BM + sl] = sv[jj];
             }
+            *reinterpret_cast<float4 *>(SR + sl * SRS + tx * 4) = make_float4(sv[0], sv[1], sv[2], sv[3]);
             l[i] = l[i] * al + ls;
 #pragma unroll
             for (int u = 0; u < CU * 4; u++) acc[i][u] *= al;
         }
         __syncthreads();
-#pragma unroll 4
-        for (int r = 0; r < BN; r++) {
-            const float4 pa = *reinterpret_cast<const float4 *>(PT + r * BM + ty * 8);
-            const float4 pb = *reinterpret_cast<const float4 *>(PT + r * BM + ty * 8 + 4);
-            const float pv[8] = {pa.x, pa.y, pa.z, pa.w, pb.x, pb.y, pb.z, pb.w};
+        /* P V: P of 8 slots x 4 keys per step (float4 per slot row of SR) */
+        for (int r0 = 0; r0 < BN; r0 += 4) {
+            float4 p4[8];
 #pragma unroll
-            for (int cu = 0; cu < CU; cu++) {
-                const int c = tx * 4 + 64 * cu;
-                float4 vb = make_float4(0.f, 0.f, 0.f, 0.f);
-                if (c < DP) vb = *reinterpret_cast<const float4 *>(Vs + r * DP + c);
-                const float vv[4] = {vb.x, vb.y, vb.z, vb.w};
+            for (int i = 0; i < 8; i++) p4[i] = *reinterpret_cast<const float4 *>(SR + (ty * 8 + i) * SRS + r0);
 #pragma unroll
-                for (int i = 0; i < 8; i++)
+            for (int rr = 0; rr < 4; rr++) {
+                const int r = r0 + rr;
+                float pv[8];
 #pragma unroll
-                    for (int jj = 0; jj < 4; jj++) acc[i][cu * 4 + jj] = fmaf(pv[i], vv[jj], acc[i][cu * 4 + jj]);
+                for (int i = 0; i < 8; i++) pv[i] = rr == 0 ? p4[i].x : rr == 1 ? p4[i].y : rr == 2 ? p4[i].z : p4[i].w;
+#pragma unroll
+                for (int cu = 0; cu < CU; cu++) {
+                    const int c = tx * 4 + 64 * cu;
+                    float4 vb = make_float4(0.f, 0.f, 0.f, 0.f);
+                    if (c < DP) vb = *reinterpret_cast<const float4 *>(Vs + r * DP + c);
+                    const float vv[4] = {vb.x, vb.y, vb.z, vb.w};
+#pragma unroll
+                    for (int i = 0; i < 8; i++)
+#pragma unroll
+                        for (int jj = 0; jj < 4; jj++) acc[i][cu * 4 + jj] = fmaf(pv[i], vv[jj], acc[i][cu * 4 + jj]);
+                }
             }
         }
     }
