@@ -38,7 +38,7 @@ for s in $steps; do
       cat "$out/bench_reuse_gpu.log";;
     cudnn)
       PYTHONUNBUFFERED=1 timeout 200 python3 "$b/attn_cuda_bench.py" --lib "$b/libripple_flash.so" --out "$out" \
-        --no-f32 --bf16-shapes 67200:128:$heads --reps 7 > "$out/bench_cudnn.log" 2>&1
+        --no-f32 --bf16-shapes ${BF16_SHAPES:-67204:128:$heads} --reps 7 > "$out/bench_cudnn.log" 2>&1
       echo "bench exit $?" | tee -a "$out/bench_cudnn.log"
       cut -f1-9 "$out/bench_cudnn.log" | grep -v "^#" | tail -8;;
   esac
