@@ -1766,11 +1766,12 @@ void exp_sub_run(exp_sub *x)
     printf("\n== %s (%s): %s\n", d->name, d->paper, x->cmdline);
     fflush(stdout);
     double t0 = cli_now();
+    x->run->t0 = t0; /* created with the others before the first ran: its clock starts here */
     x->rc = exp_execute(x->run);
     exp_report(x->run, x->rc);
     x->ran = 1;
     x->wall = cli_now() - t0;
-    printf("== %s: %s in %.1f s\n", d->name, x->rc == 0 ? "done" : "FAILED", x->wall);
+    printf("== %s: %s in %.2f s\n", d->name, x->rc == 0 ? "done" : "FAILED", x->wall);
 }
 
 /* An experiment that cannot run because an earlier one gave nothing to run

@@ -30,6 +30,19 @@ Test(paper, quick_run_writes_an_index_with_working_links)
     char *so = strdup(tu_out());
     cr_assert_eq(rc, 0, "paper exited %d: %s", rc, tu_err());
     cr_expect(strstr(so, "wall time") && strstr(so, "exact attention"), "no timing line: %s", so);
+    /* each experiment's "exact attention: E s of T s" counts from its own
+     * start: T at most the "== NAME: done in W s" that follows it (W is
+     * printed to 0.01 s; the experiments are created together before the
+     * first runs, and groups once counted window's time too) */
+    int timed = 0;
+    for (const char *q = strstr(so, "exact attention: "); q; q = strstr(q + 1, "exact attention: ")) {
+        const char *of = strstr(q, " s of "), *done = strstr(q, ": done in ");
+        if (!of || !done) continue; /* paper's own total, after the last experiment */
+        double t = atof(of + 6), w = atof(done + 10);
+        cr_expect_leq(t, w + 0.006, "an experiment timed %.3f s of its run but took %.3f s: %.80s", t, w, q);
+        timed++;
+    }
+    cr_expect_geq(timed, 2, "%d experiments with a timing line (window, groups)", timed);
     char p[1024];
     snprintf(p, sizeof p, "%s/index.md", out);
     cr_assert(tu_exists(p), "no index.md");
