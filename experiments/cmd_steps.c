@@ -244,51 +244,37 @@ static int finish(exp_run *r)
     return 0;
 }
 
+/* A curve per capture, the mean over captures and the trend; the noise
+ * floor is usually decades below the curves: then stated, not drawn. */
 static int plot(exp_run *r, exp_text *gp)
 {
     const steps_opts *o = r->opts;
     const steps_state *st = r->state;
     const int nc = r->c.ncaptures;
-    char model[256], axes[4], label[300];
-    exp_gp_string(model, sizeof model, r->srcs[0].info->model);
-    exp_printf(gp, "set datafile columnheaders\n"
-                   "set title \"Output error per denoising step: %s, %s = %g, axes %s, window %d", model,
-               o->have_alpha ? "alpha" : "theta", o->theta, cli_axes_str(o->axes, axes), o->window);
-    /* the noise floor is usually decades below the curves: stated, not drawn */
-    if (o->floor) exp_printf(gp, "\\n(noise floor, fp32 vs fp64 exact attention: mean MSE %.2g)", st->floor_mean);
-    exp_printf(gp, "\"\n");
-    /* log y where the curves span a decade or more, else linear (a log axis
-     * over less than a decade has at most one labelled tick). On a log axis
-     * points with mse <= 0 are left out; on a linear one they are drawn:
-     * with nothing reused (--theta 0) every mse is 0, and the figure shows
-     * that instead of failing on "all points y value undefined". */
-    double ylo = INFINITY, yhi = 0;
-    for (size_t j = 0; j < (size_t)nc * (size_t)st->nsteps; j++)
-        if (st->capmse[j] > 0) ylo = fmin(ylo, st->capmse[j]), yhi = fmax(yhi, st->capmse[j]);
-    int logy = yhi > 0 && yhi >= 10 * ylo;
-    const char *y = logy ? "(column(\"mse\") > 0 ? column(\"mse\") : NaN)" : "(column(\"mse\"))";
-    if (logy) exp_printf(gp, "set logscale y\nset format y \"%%.0e\"\n");
-    else exp_printf(gp, "set format y \"%%.2e\"\n");
-    if (!(yhi > 0)) exp_printf(gp, "set yrange [0:1]\nset label 1 \"every output MSE is 0\" at graph 0.5, graph 0.6 center\n");
-    exp_printf(gp, "set bmargin %d\n", 4 + (nc + 3) / 2); /* room for the key, two columns */
-    exp_printf(gp, "set xlabel \"denoising step (zero-based)\"\n"
-                   "set ylabel \"attention output MSE vs exact (mean over layers, heads)\"\n"
-                   "set key below box maxcols 2\n"
-                   "f = \"steps.tsv\"\nplot \\\n");
-    /* gnuplot's 8 default colours repeat: every 8 captures the next
-     * point type and dash, so that no two curves look alike */
+    char title[512], axes[4], mean[64], trend[64];
+    exp_curve *cv = exp_alloc(r, (size_t)nc + 3, sizeof *cv);
+    char (*where)[48] = exp_alloc(r, (size_t)nc, sizeof *where), (*with)[80] = exp_alloc(r, (size_t)nc, sizeof *with);
+    if (!cv || !where || !with) return EXP_DATA;
+    snprintf(title, sizeof title, "Output error per denoising step: %s, %s = %g, axes %s, window %d",
+             r->srcs[0].info->model, o->have_alpha ? "alpha" : "theta", o->theta, cli_axes_str(o->axes, axes), o->window);
+    /* the palette's 10 colours repeat: every 10 captures the next point type and dash, so that no two curves look alike */
     static const int pts[] = {7, 5, 9, 11, 13};
-    for (int c = 0; c < nc; c++)
-        exp_printf(gp, "  f using (strcol(\"kind\") eq \"capture\" && strcol(\"capture\") eq \"%d\" ? column(\"step\") : NaN):%s "
-                       "with linespoints lw 1.5 lt %d dt %d pt %d ps 0.7 title \"%s\", \\\n",
-                   c, y, c % 8 + 1, c / 8 % 5 + 1, pts[c / 8 % 5], exp_gp_string(label, sizeof label, st->labels[c]));
-    exp_printf(gp, "  f using (strcol(\"kind\") eq \"mean\" ? column(\"step\") : NaN):%s with linespoints lw 3.5 "
-                   "lc rgb \"black\" pt 5 ps 1 title \"mean over %d capture%s\"", y, nc, nc > 1 ? "s" : "");
-    if (isfinite(st->slope))
-        exp_printf(gp, ", \\\n  f using (strcol(\"kind\") eq \"trend\" ? column(\"step\") : NaN):(column(\"mse\")) with lines "
-                       "dt 2 lw 2.5 lc rgb \"red\" title \"trend: x%.3g per step\"", pow(10.0, st->slope));
-    exp_printf(gp, "\n");
-    return 0;
+    for (int c = 0; c < nc; c++) {
+        snprintf(where[c], sizeof where[c], "kind=capture capture=%d", c);
+        snprintf(with[c], sizeof with[c], "linespoints lw 1.5 dt %d pt %d ps 0.7", c / 10 % 5 + 1, pts[c / 10 % 5]);
+        cv[c] = (exp_curve){0, "step", "mse", where[c], with[c], .title = st->labels[c]};
+    }
+    snprintf(mean, sizeof mean, "mean over %d capture%s", nc, nc > 1 ? "s" : "");
+    snprintf(trend, sizeof trend, "trend: x%.3g per step", pow(10.0, st->slope));
+    cv[nc] = (exp_curve){0, "step", "mse", "kind=mean", "linespoints lw 3.5 pt 5 ps 1", "black", .title = mean};
+    cv[nc + 1] = (exp_curve){0, .color = "black", .title = "fp32 noise floor (vs fp64), mean MSE",
+                             .level = o->floor ? st->floor_mean : NAN};
+    cv[nc + 2] = (exp_curve){0, "step", "mse", "kind=trend", "lines dt 2 lw 2.5", "red", .title = trend};
+    const exp_panel panel = {.xlabel = "denoising step (zero-based)", .yfmt = "%.2e", .none = "every output MSE is 0",
+                             .ylabel = "attention output MSE vs exact (mean over layers, heads)", .log = EXP_LOG,
+                             .curves = cv, .ncurves = nc + 2 + isfinite(st->slope)};
+    const exp_figure fig = {title, "below box maxcols 2", 0, 0, 0, 5 + (nc + 3) / 2, &panel, 1}; /* room for the key */
+    return exp_figure_gp(r, gp, &fig);
 }
 
 static void index_section(exp_run *r, FILE *md)

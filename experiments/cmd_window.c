@@ -221,12 +221,7 @@ static int finish(exp_run *r)
  * regime (threshold), each point the mean over the selected units: score
  * savings (%) above; the query rows fully reused (%) in the middle, on an
  * axis of their own (often well under 1%, they would lie on the x axis of a
- * 0-100% scale); output MSE (log) below. The means: gnuplot's smooth unique
- * averages the rows of equal x, but only within a run of valid points, so a
- * filter that blanks the other regimes' rows (x = NaN) would leave one curve
- * per unit. Every row is kept instead, at x = WIN_SPAN * regime + window, into
- * a table of means per (regime, window) that the curves then split by x. */
-enum { WIN_W = 800, WIN_H = 900, WIN_SPAN = 10000 };
+ * 0-100% scale); output MSE below. */
 static int plot(exp_run *r, exp_text *gp)
 {
     const window_opts *o = r->opts;
@@ -240,80 +235,30 @@ static int plot(exp_run *r, exp_text *gp)
         nt += (size_t)snprintf(tics + nt, sizeof tics - nt, "%s\"%d\" %d", i ? ", " : "", o->windows[i], o->windows[i]);
         nb += (size_t)snprintf(blank + nb, sizeof blank - nb, "%s\"\" %d", i ? ", " : "", o->windows[i]);
     }
-    /* the regime of a row, by its theta as printed in the TSV (-1: none of this run's) */
-    exp_printf(gp, "set datafile columnheaders\nregime(s) = ");
-    for (int k = 0; k < st->nr; k++) exp_printf(gp, "s eq \"%s\" ? %d : ", rtable_format_num(tb, sizeof tb, st->theta[k]), k);
-    exp_printf(gp,
-        "-1\n"
-        "# means over units per (regime, window): x = %d * regime + window\n"
-        "rx = \"%d * regime(strcol(\\\"theta\\\")) + column(\\\"window\\\")\"\n"
-        "set table $SCORE\nplot \"window.tsv\" using (@rx):(100*column(\"s_score\")) smooth unique\n"
-        "set table $ROWS\nplot \"window.tsv\" using (@rx):(100*column(\"rows_reused\")) smooth unique\n"
-        "set table $MSE\nplot \"window.tsv\" using (@rx):(column(\"mse\")) smooth unique\nunset table\n"
-        "# the tables have no header and spaces between their columns: x, mean\n"
-        "set datafile nocolumnheaders\nset datafile separator whitespace\n"
-        "stats $ROWS using 2 nooutput\nrows_hi = STATS_max\n"
-        "stats $MSE using 2 nooutput\nmse_hi = STATS_max\n"
-        "set multiplot title \"Window size (paper Fig. 11): every size at the threshold of window 2, one curve per "
-        "threshold\\nmeans over captured steps and layers\"\n"
-        "set lmargin at screen %.4f\nset rmargin at screen %.4f\n"
-        "set xrange [%g:%g]\nset grid ytics\nunset key\n"
-        "# upper panel: score savings, and the key of the thresholds at its right\n"
-        "set tmargin at screen %.4f\nset bmargin at screen %.4f\nset xtics (%s)\n"
-        "set title \"score savings s_score (partial scores not computed)\" offset 0,-0.6\n"
-        "set ylabel \"score savings (%%)\"\nset yrange [0:100]\nset ytics 20\n"
-        "set key at screen %.4f, screen %.4f left top vertical Left reverse nobox samplen 2 title \"threshold\"\n",
-        WIN_SPAN, WIN_SPAN, 80.0 / WIN_W, 1 - 230.0 / WIN_W, wmin - 0.5, wmax + 0.5,
-        1 - 95.0 / WIN_H, 1 - 345.0 / WIN_H, blank, 1 - 215.0 / WIN_W, 1 - 95.0 / WIN_H);
-    static const char *const colours[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-                                          "#7f7f7f", "#bcbd22", "#17becf"};
-    for (int pass = 0; pass < 3; pass++) {
-        static const char *const table[] = {"$SCORE", "$ROWS", "$MSE"};
-        if (pass == 1)
-            exp_printf(gp,
-                "# middle panel: query rows fully reused, on a log axis fitted to its values > 0\n"
-                "# (they span decades across thresholds); a mean of 0 is a triangle on the bottom edge\n"
-                "unset key\nset tmargin at screen %.4f\nset bmargin at screen %.4f\n"
-                "set title \"query rows fully reused (%% of rows; none of their scores computed)\".(rows_hi > 0 ? "
-                "\"\\nlog axis; a triangle on the bottom edge: no row fully reused\" : \"\") offset 0,-0.6\n"
-                "set ylabel \"rows reused (%%)\"\nset ytics autofreq\n"
-                "if (rows_hi > 0) { stats $ROWS using ($2 > 0 ? $2 : NaN) nooutput; rows_lo = STATS_min / 3; "
-                "set logscale y; set yrange [rows_lo : rows_hi * 2]; set format y \"%%g\"; "
-                "if (rows_hi * 2 < 100 * rows_lo) { do for [e = floor(log10(rows_lo)) : ceil(log10(rows_hi * 2))] "
-                "{ set ytics add (2 * 10.0**e, 5 * 10.0**e) } } } \\\n"
-                "else { rows_lo = 0; set yrange [0:1]; "
-                "set label 1 \"no query row fully reused at any window size\" at graph 0.5, graph 0.5 center }\n",
-                1 - 415.0 / WIN_H, 1 - 570.0 / WIN_H);
-        if (pass == 2)
-            exp_printf(gp,
-                "# lower panel: output MSE; a log axis needs mse > 0 (with nothing reused every mse is 0)\n"
-                "unset label 1\nunset logscale y\nset tmargin at screen %.4f\nset bmargin at screen %.4f\nset xtics (%s)\n"
-                "set xlabel \"window size w (tokens)\"\n"
-                "set title \"output MSE vs exact attention\" offset 0,-0.6\n"
-                "set autoscale y\nset ytics autofreq\n"
-                "if (mse_hi > 0) { set logscale y; set format y \"%%.0e\"; set ylabel \"output MSE (log)\" } \\\n"
-                "else { set yrange [0:1]; set ylabel \"output MSE (all 0)\" }\n",
-                1 - 620.0 / WIN_H, 70.0 / WIN_H, tics);
-        exp_printf(gp, "plot ");
-        for (int k = 0; k < st->nr; k++) {
-            char title[96] = "";
-            if (pass == 0 && isnan(st->scale[k])) snprintf(title, sizeof title, "%.3g", st->theta[k]);
-            else if (pass == 0) snprintf(title, sizeof title, "%.3g (%gx median)", st->theta[k], st->scale[k]);
-            exp_printf(gp, "%s%s using ($1 >= %d && $1 < %d ? $1 - %d : NaN):%s with linespoints lw 2 pt 7 lc rgb \"%s\" "
-                           "title \"%s\"",
-                       k ? ", \\\n     " : "", table[pass], WIN_SPAN * k, WIN_SPAN * (k + 1), WIN_SPAN * k,
-                       pass == 2 ? "(mse_hi > 0 && $2 <= 0 ? NaN : $2)" : pass == 1 ? "(rows_hi > 0 && $2 <= 0 ? NaN : $2)" : "2",
-                       colours[k % 10], title);
-            if (pass == 1) /* the means of 0 on the bottom edge */
-                exp_printf(gp, ", \\\n     %s using ($1 >= %d && $1 < %d && rows_hi > 0 && $2 <= 0 ? $1 - %d %+.3f : NaN):(rows_lo) "
-                               "with points pt 11 ps 1.2 lc rgb \"%s\" notitle",
-                           table[pass], WIN_SPAN * k, WIN_SPAN * (k + 1), WIN_SPAN * k,
-                           0.08 * (k - (st->nr - 1) / 2.0), colours[k % 10]); /* side by side where several are 0 */
-        }
-        exp_printf(gp, "\n");
+    static const char *const ys[] = {"s_score", "rows_reused", "mse"};
+    exp_curve cv[3][REGIME_MAX];
+    char where[REGIME_MAX][64], title[REGIME_MAX][96];
+    for (int k = 0; k < st->nr; k++) { /* a regime's rows: its theta as printed in the TSV */
+        snprintf(where[k], sizeof where[k], "theta=%s", rtable_format_num(tb, sizeof tb, st->theta[k]));
+        if (isnan(st->scale[k])) snprintf(title[k], sizeof title[k], "%.3g", st->theta[k]);
+        else snprintf(title[k], sizeof title[k], "%.3g (%gx median)", st->theta[k], st->scale[k]);
+        for (int p = 0; p < 3; p++)
+            cv[p][k] = (exp_curve){0, "window", ys[p], where[k], "linespoints lw 2 pt 7", .ys = p < 2 ? 100 : 1,
+                                   .title = p ? NULL : title[k], .mean = 1};
     }
-    exp_printf(gp, "unset multiplot\n");
-    return 0;
+    const exp_panel panels[] = {
+        {"score savings s_score (partial scores not computed)", .xtics = blank, .ylabel = "score savings (%)",
+         .yrange = "[0:100]", .curves = cv[0], .ncurves = st->nr},
+        {"query rows fully reused (% of rows; none of their scores computed)", .xtics = blank,
+         .ylabel = "rows reused (%)", .log = EXP_LOG, .none = "no query row fully reused at any window size",
+         .curves = cv[1], .ncurves = st->nr},
+        {"output MSE vs exact attention", "window size w (tokens)", "output MSE", .xtics = tics, .log = EXP_LOG,
+         .none = "every output MSE is 0", .curves = cv[2], .ncurves = st->nr}};
+    const exp_figure fig = {"Window size (paper Fig. 11): every size at the threshold of window 2, one curve per "
+                            "threshold\nmeans over captured steps and layers",
+                            "outside right top Left reverse nobox samplen 2 title \"threshold\"", wmin - 0.5, wmax + 0.5,
+                            28, 0, panels, 3};
+    return exp_figure_gp(r, gp, &fig);
 }
 
 static void index_section(exp_run *r, FILE *md)
@@ -386,7 +331,7 @@ static void index_section(exp_run *r, FILE *md)
                  "%s — window 2 has the lowest MSE in %d of %d matched comparisons.", verdict_word(v), agree, judged);
 }
 
-static const exp_plot_def plots[] = {{"window", WIN_W, WIN_H, plot, NULL}};
+static const exp_plot_def plots[] = {{"window", 800, 900, plot, NULL}};
 
 const exp_def exp_window = {
     .name = "window", .paper = "Fig. 11", .title = "window size", .usage = usage,

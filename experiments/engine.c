@@ -1265,6 +1265,7 @@ const char *exp_gp_string(char *dst, size_t n, const char *s)
         char esc[2] = {(char)c, 0};
         size_t len = 1;
         if (c == '\\' || c == '"') esc[0] = '\\', esc[1] = (char)c, len = 2;
+        else if (c == '\n') esc[0] = '\\', esc[1] = 'n', len = 2; /* a line break of a title */
         else if (c < 0x20 || c == 0x7f) esc[0] = ' ';
         if (k + len >= n) break;
         memcpy(dst + k, esc, len);
@@ -1830,4 +1831,253 @@ void exp_sub_section(FILE *md, const exp_sub *x)
     }
     fprintf(md, "No usable %s.tsv.\n\n", d->tables[0].name);
     exp_verdict(md, d->claim, "cannot tell (no table)", "-");
+}
+
+/* ------------------------------------------- figures and tables, declared */
+
+const char *const exp_palette[EXP_PALETTE] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+                                              "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
+
+/* A curve's where, split into its conditions "col=text". */
+typedef struct where_list {
+    char buf[512], *col[4], *is[4];
+    int n;
+} where_list;
+
+static void where_split(const char *where, where_list *w)
+{
+    w->n = 0;
+    snprintf(w->buf, sizeof w->buf, "%s", where ? where : "");
+    for (char *save = NULL, *t = strtok_r(w->buf, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+        char *eq = strchr(t, '=');
+        EXP_ASSERT(eq && w->n < 4);
+        *eq = '\0';
+        w->col[w->n] = t, w->is[w->n++] = eq + 1;
+    }
+}
+
+static int where_holds(const exp_run *r, int table, int row, const where_list *w)
+{
+    for (int k = 0; k < w->n; k++)
+        if (strcmp(exp_str(r, table, row, w->col[k]), w->is[k])) return 0;
+    return 1;
+}
+
+/* The condition in gnuplot ("1" when there is none). */
+static void where_gp(exp_text *gp, const where_list *w)
+{
+    char s[300];
+    for (int k = 0; k < w->n; k++)
+        exp_printf(gp, "%sstrcol(\"%s\") eq \"%s\"", k ? " && " : "", w->col[k], exp_gp_string(s, sizeof s, w->is[k]));
+    if (!w->n) exp_printf(gp, "1");
+}
+
+/* The values of an axis (y, or y2) of a panel: the least > 0, the largest,
+ * whether some are <= 0; a level within two decades below them counts. */
+typedef struct axis_scan {
+    double lo, hi, data_lo;
+    int log, zeros, used;
+} axis_scan;
+
+static void scan_axis(const exp_run *r, const exp_panel *p, int y2, int log, axis_scan *a)
+{
+    *a = (axis_scan){INFINITY, 0, INFINITY, 0, 0, 0};
+    for (int c = 0; c < p->ncurves; c++) {
+        const exp_curve *cv = &p->curves[c];
+        if (cv->y2 != y2) continue;
+        a->used = 1;
+        where_list w;
+        where_split(cv->where, &w);
+        for (int i = 0; cv->y && i < exp_rows(r, cv->table); i++) {
+            double v = exp_num(r, cv->table, i, cv->y);
+            if (isnan(v) || !where_holds(r, cv->table, i, &w)) continue;
+            if (v > 0) a->lo = fmin(a->lo, v), a->hi = fmax(a->hi, v);
+            else a->zeros = 1;
+        }
+    }
+    double ys = 1;
+    for (int c = 0; c < p->ncurves; c++)
+        if (p->curves[c].y2 == y2 && p->curves[c].y && p->curves[c].ys) ys = p->curves[c].ys;
+    a->lo *= ys, a->hi *= ys; /* the curves of one axis share a scale */
+    a->log = log && a->hi > 0 && a->hi >= 10 * a->lo;
+    a->data_lo = a->lo;
+    for (int c = 0; c < p->ncurves && a->log; c++)
+        if (!p->curves[c].y && p->curves[c].y2 == y2 && p->curves[c].level >= a->lo / 100)
+            a->lo = fmin(a->lo, p->curves[c].level);
+}
+
+/* A level far below the data (a floor at 1e-13 under data at 1e-8) would squeeze the curves into a strip. */
+static int level_drawn(const exp_curve *cv, const axis_scan *a)
+{
+    return cv->level > 0 && (isinf(a->data_lo) || cv->level >= a->data_lo / 100);
+}
+
+static void axis_gp(exp_text *gp, const char *ax, const char *label, const char *fmt, const char *range,
+                    const char *none, int log, const axis_scan *a)
+{
+    exp_printf(gp, "unset logscale %s\nset autoscale %s\nset format %s \"%s\"\nset %slabel \"%s%s\"\n", ax, ax, ax,
+               fmt ? fmt : "%g", ax, label ? label : "", a->log ? " (log)" : "");
+    if (a->log) /* fitted to the data, a factor 3 each side */
+        exp_printf(gp, "set logscale %s\nset format %s \"%%.0e\"\nset %srange [%.6g:%.6g]\n", ax, ax, ax, a->lo / 3,
+                   a->hi * 3);
+    else if (log && !(a->hi > 0))
+        exp_printf(gp, "set %srange [0:1]\nset label 1 \"%s\" at graph 0.5, graph 0.6 center\n", ax,
+                   none ? none : "every value is 0");
+    else if (range) exp_printf(gp, "set %srange %s\n", ax, range);
+}
+
+/* column("col") times scale (0: 1), into buf[128] */
+static const char *scaled(char *buf, double scale, const char *col)
+{
+    if (scale && scale != 1) snprintf(buf, 128, "%g*column(\"%s\")", scale, col);
+    else snprintf(buf, 128, "column(\"%s\")", col);
+    return buf;
+}
+
+/* A curve's using: x and y of its rows (or of its means' table $Mn); zero:
+ * its values <= 0, drawn at bottom. */
+static void curve_using(const exp_run *r, exp_text *gp, const exp_curve *cv, int n, int log, int zero, double bottom)
+{
+    char y[128];
+    where_list w;
+    where_split(cv->where, &w);
+    if (cv->mean) {
+        exp_printf(gp, "$M%d using ($1 < 1e29 ? $1 : NaN):", n);
+        snprintf(y, sizeof y, "$2");
+    } else {
+        exp_printf(gp, "\"%s.tsv\" using (", r->def->tables[cv->table].name);
+        if (w.n) where_gp(gp, &w), exp_printf(gp, " ? ");
+        exp_printf(gp, "%s%s):", scaled(y, cv->xs, cv->x), w.n ? " : NaN" : "");
+        scaled(y, cv->ys, cv->y);
+    }
+    if (zero) exp_printf(gp, "(%s <= 0 ? %.6g : NaN)", y, bottom);
+    else if (log) exp_printf(gp, "(%s > 0 ? %s : NaN)", y, y);
+    else exp_printf(gp, "(%s)", y);
+}
+
+int exp_figure_gp(const exp_run *r, exp_text *gp, const exp_figure *f)
+{
+    char s[1024];
+    exp_printf(gp, "set datafile columnheaders\nset datafile missing \"nan\"  # nan cells: skipped, lines go on\n");
+    /* the means first, a table per curve: x is 1e30 in the rows the curve does not take (gnuplot's smooth
+     * unique averages only within a run of valid points: blanking those rows would split the means) */
+    int nmean = 0, ndata = 0;
+    for (int p = 0; p < f->npanels; p++)
+        for (int c = 0; c < f->panels[p].ncurves; c++) {
+            const exp_curve *cv = &f->panels[p].curves[c];
+            if (!cv->y) continue;
+            if (!cv->mean) {
+                ndata++;
+                continue;
+            }
+            where_list w;
+            where_split(cv->where, &w);
+            exp_printf(gp, "set table $M%d\nplot \"%s.tsv\" using (", nmean++, r->def->tables[cv->table].name);
+            where_gp(gp, &w);
+            exp_printf(gp, " ? %s : 1e30):(", scaled(s, cv->xs, cv->x));
+            where_gp(gp, &w);
+            exp_printf(gp, " ? %s : 0) smooth unique\n", scaled(s, cv->ys, cv->y));
+        }
+    EXP_ASSERT(!nmean || !ndata); /* the means' tables are read with other settings than the TSVs */
+    if (nmean)
+        exp_printf(gp, "unset table\n# the means' tables: x, mean, no header, spaces between\n"
+                       "set datafile nocolumnheaders\nset datafile separator whitespace\n");
+    if (f->xlo < f->xhi) exp_printf(gp, "set xrange [%g:%g]\n", f->xlo, f->xhi);
+    if (f->bmargin) exp_printf(gp, "set bmargin %d\n", f->bmargin);
+    if (f->npanels > 1)
+        exp_printf(gp, "set multiplot layout %d,1 title \"%s\"\nset lmargin 12\nset rmargin %d\n", f->npanels,
+                   exp_gp_string(s, sizeof s, f->title ? f->title : ""), f->rmargin);
+    nmean = 0;
+    for (int p = 0; p < f->npanels; p++) {
+        const exp_panel *pa = &f->panels[p];
+        axis_scan ax[2];
+        scan_axis(r, pa, 0, pa->log, &ax[0]);
+        scan_axis(r, pa, 1, pa->log2, &ax[1]);
+        exp_printf(gp, "\nset title \"%s", exp_gp_string(s, sizeof s, f->npanels > 1 ? pa->title : f->title));
+        int titled = 0;
+        for (int c = 0; c < pa->ncurves; c++) {
+            const exp_curve *cv = &pa->curves[c];
+            titled |= cv->title && (cv->y || level_drawn(cv, &ax[cv->y2]));
+            if (!cv->y && cv->level > 0 && !level_drawn(cv, &ax[cv->y2]))
+                exp_printf(gp, "\\n%s: %.2g, far below the data: not drawn", exp_gp_string(s, sizeof s, cv->title), cv->level);
+        }
+        exp_printf(gp, "\"\nunset label 1\nset xlabel \"%s\"\n", pa->xlabel ? exp_gp_string(s, sizeof s, pa->xlabel) : "");
+        if (pa->xtics) exp_printf(gp, "set xtics (%s)\n", pa->xtics);
+        axis_gp(gp, "y", pa->ylabel, pa->yfmt, pa->yrange, pa->none, pa->log, &ax[0]);
+        if (ax[1].used) {
+            axis_gp(gp, "y2", pa->y2label, NULL, NULL, pa->none, pa->log2, &ax[1]);
+            exp_printf(gp, "set y2tics\nset ytics nomirror\n");
+        }
+        if (titled) exp_printf(gp, "set key %s\n", f->key);
+        else exp_printf(gp, "unset key\n");
+        int first = 1;
+        for (int c = 0; c < pa->ncurves; c++) {
+            const exp_curve *cv = &pa->curves[c];
+            const axis_scan *a = &ax[cv->y2];
+            const char *color = cv->color ? cv->color : exp_palette[c % EXP_PALETTE], *axes = cv->y2 ? "x1y2" : "x1y1";
+            char title[1100] = "notitle";
+            if (cv->title) snprintf(title, sizeof title, "title \"%s\"", exp_gp_string(s, sizeof s, cv->title));
+            if (!cv->y) {
+                if (level_drawn(cv, a))
+                    exp_printf(gp, "%s(%.6g) axes %s with lines dt 2 lw 2 lc rgb \"%s\" %s", first ? "plot " : ", \\\n     ",
+                               cv->level, axes, color, title), first = 0;
+                continue;
+            }
+            exp_printf(gp, "%s", first ? "plot " : ", \\\n     ");
+            first = 0;
+            curve_using(r, gp, cv, nmean, a->log, 0, 0);
+            exp_printf(gp, " axes %s with %s lc rgb \"%s\" %s", axes, cv->with, color, title);
+            if (a->log && a->zeros) { /* values <= 0: triangles on the bottom edge of a log axis */
+                exp_printf(gp, ", \\\n     ");
+                curve_using(r, gp, cv, nmean, 0, 1, a->lo / 3);
+                exp_printf(gp, " axes %s with points pt 11 ps 1.2 lc rgb \"%s\" notitle", axes, color);
+            }
+            nmean += cv->mean;
+        }
+        exp_printf(gp, "%s\n", first ? "plot NaN notitle" : "");
+    }
+    if (f->npanels > 1) exp_printf(gp, "unset multiplot\n");
+    return 0;
+}
+
+void exp_tab_head(FILE *f, int md, const exp_tcol *cols, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (md) fprintf(f, "%s %s", i ? "" : "|", cols[i].head), fputs(" |", f);
+        else fprintf(f, "%s%*s", i ? " " : "", cols[i].width, cols[i].head);
+    if (md) {
+        fputs("\n|", f);
+        for (int i = 0; i < n; i++) fputs(cols[i].left ? "---|" : "---:|", f);
+    }
+    fputs("\n", f);
+}
+
+static int takes_text(const exp_tcol *c) { return strchr(c->fmt, 's') != NULL; }
+
+void exp_tab_row(FILE *f, int md, const exp_tcol *cols, int n, const char *text, const double *v)
+{
+    if (md) fputs("|", f);
+    for (int i = 0; i < n; i++) {
+        fputs(md || i ? " " : "", f);
+        if (takes_text(&cols[i])) fprintf(f, cols[i].fmt, text);
+        else if (md && isnan(v[i])) fputs("-", f);
+        else fprintf(f, cols[i].fmt, (cols[i].scale ? cols[i].scale : 1) * v[i]);
+        if (md) fputs(" |", f);
+    }
+    fputs("\n", f);
+}
+
+void exp_tab_rows(FILE *f, int md, const exp_tcol *cols, int n, const exp_run *r, int table, const char *where)
+{
+    where_list w;
+    where_split(where, &w);
+    for (int i = 0; i < exp_rows(r, table); i++) {
+        if (!where_holds(r, table, i, &w)) continue;
+        double v[EXP_MAX_COLS];
+        const char *text = NULL;
+        for (int c = 0; c < n; c++)
+            if (takes_text(&cols[c])) text = exp_str(r, table, i, cols[c].col);
+            else v[c] = exp_num(r, table, i, cols[c].col);
+        exp_tab_row(f, md, cols, n, text, v);
+    }
 }

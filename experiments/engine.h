@@ -356,7 +356,65 @@ void exp_sub_run(exp_sub *x);
 void exp_sub_skip(exp_sub *x, const char *why);
 void exp_sub_section(FILE *md, const exp_sub *x);
 
-/* s as the inside of a gnuplot double-quoted string, into dst[n]. */
+/* s as the inside of a gnuplot double-quoted string, into dst[n] (a newline: a line break). */
 const char *exp_gp_string(char *dst, size_t n, const char *s);
+
+/* ------------------------------------------- figures and tables, declared */
+
+/* A figure as panels one above the other, each a list of curves naming the
+ * columns of the run's tables; exp_figure_gp writes its gnuplot text (a plot
+ * body calls it). A curve: the rows of table `table` whose cells hold the
+ * texts of `where` ("col=text col=text", as printed; NULL: every row), x and
+ * y by column, scaled by xs, ys (0: 1; 100: percent); mean: one point per x,
+ * the mean over those rows; y NULL: a dashed line at `level` (not drawn when
+ * it is not > 0, or far below a log axis: then the panel's title gives its
+ * value). with: the gnuplot style ("linespoints lw 2 pt 7"); color NULL: the
+ * palette's colour of the curve's place in the panel; title NULL: none in
+ * the key. */
+#define EXP_PALETTE 10
+enum { EXP_LOG = 1 };
+extern const char *const exp_palette[EXP_PALETTE];
+typedef struct exp_curve {
+    int table;
+    const char *x, *y, *where, *with, *color, *title;
+    double xs, ys, level;
+    int y2, mean;
+} exp_curve;
+
+/* log (for y, log2 for y2): a log axis when the values > 0 span a decade or
+ * more, fitted to them, values <= 0 as triangles on its bottom edge; else
+ * linear (yrange, or automatic), and when every value is 0 the text none. */
+typedef struct exp_panel {
+    const char *title, *xlabel, *ylabel, *y2label, *xtics, *yfmt, *yrange, *none;
+    int log, log2; /* EXP_LOG or 0 */
+    const exp_curve *curves;
+    int ncurves;
+} exp_panel;
+
+/* Several panels share the x range, margins (rmargin: room for the key at
+ * the right, bmargin: below, in characters; 0: gnuplot's) and title; key:
+ * gnuplot's `set key` words. */
+typedef struct exp_figure {
+    const char *title, *key;
+    double xlo, xhi; /* xlo < xhi: the x range */
+    int rmargin, bmargin;
+    const exp_panel *panels;
+    int npanels;
+} exp_figure;
+int exp_figure_gp(const exp_run *r, exp_text *gp, const exp_figure *f);
+
+/* A table printed on the terminal (md 0: headings right-aligned in width,
+ * cells by fmt, one space between) or in markdown (md 1). A column shows
+ * the number v[i] times scale (0: 1), or the row's text where fmt takes a
+ * string; in markdown a nan is "-" and left columns align left. */
+typedef struct exp_tcol {
+    const char *head, *col, *fmt; /* col: exp_tab_rows' column */
+    int width, left;
+    double scale;
+} exp_tcol;
+void exp_tab_head(FILE *f, int md, const exp_tcol *cols, int n);
+void exp_tab_row(FILE *f, int md, const exp_tcol *cols, int n, const char *text, const double *v);
+/* A row per row of table whose cells hold where's texts (exp_curve), from its columns. */
+void exp_tab_rows(FILE *f, int md, const exp_tcol *cols, int n, const exp_run *r, int table, const char *where);
 
 #endif
