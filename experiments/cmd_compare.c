@@ -377,7 +377,8 @@ static int plot(exp_run *r, exp_text *gp)
                                             eval_methods[m].color, eval_methods[m].name, .xs = 100};
     }
     for (int p = 0; p < 2; p++)
-        cv[p][n[p]++] = (exp_curve){T_SUMMARY, .color = "black", .title = "fp32 noise floor", .level = nf ? floor / nf : NAN};
+        cv[p][n[p]++] = (exp_curve){T_SUMMARY, .color = "black", .title = "fp32 noise floor",
+                                    .level = nf ? floor / nf : NAN};
     const exp_panel panels[] = {
         {"Reuse vs masking at equal attention savings (mean over units)",
          "attention savings s_attn (% of QK^T + PV FLOPs)", "output MSE vs exact attention", .log = EXP_LOG,
@@ -417,20 +418,15 @@ static void index_matched(const exp_run *r, FILE *md)
                 "(log-linear) between its own measured points; `-` where the method's sweep does not reach "
                 "that saving. `reuse-t` = temporal-only reuse and `reuse-ramp` = the fitted ramp (Table 3; one setting, "
                 "so compared below at its own savings), "
-                "`reuse-channel` = channel-wise thresholds (Table 4).\n\n| method |");
-    for (int l = 0; l < nlev; l++) fprintf(md, " s_attn %.0f%% |", 100 * levels[l]);
-    fprintf(md, "\n|---|");
-    for (int l = 0; l < nlev; l++) fprintf(md, "---:|");
-    fprintf(md, "\n");
+                "`reuse-channel` = channel-wise thresholds (Table 4).\n\n");
+    char spec[256] = "method:%s";
+    for (int l = 0; l < nlev; l++)
+        snprintf(spec + strlen(spec), sizeof spec - strlen(spec), "|s_attn %.0f%%:%%.3g", 100 * levels[l]);
+    exp_tab_head(md, 1, spec);
     for (int j = 0; j < nm; j++) {
-        if (np[j] < 2) continue; /* one setting: below, at its own savings */
-        fprintf(md, "| %s |", meth[j]);
-        for (int l = 0; l < nlev; l++) {
-            double v = verdict_interp_linear(np[j], px[j], py[j], levels[l]);
-            if (isnan(v)) fprintf(md, " - |");
-            else fprintf(md, " %.3g |", pow(10.0, v));
-        }
-        fprintf(md, "\n");
+        double v[1 + 4];
+        for (int l = 0; l < nlev; l++) v[l + 1] = pow(10.0, verdict_interp_linear(np[j], px[j], py[j], levels[l]));
+        if (np[j] >= 2) exp_tab_row(md, 1, spec, meth[j], v); /* one setting: below, at its own savings */
     }
     fprintf(md, "\n");
     /* a method of one point (the ramp) is set against fixed-threshold reuse at its own savings */

@@ -479,12 +479,14 @@ static int plot(exp_run *r, exp_text *gp)
     const exp_curve curves[] = {
         {T_FIT, "step", "theta_measured", "captured=1", "points pt 7 ps 1.4", .title = "measured theta_i (bisection)"},
         {T_FIT, "step", "theta_ramp", NULL, "linespoints lw 2.5 pt 7 ps 0.5", .title = "fitted ramp"},
-        {T_FIT, "step", "mse_at_ramp", NULL, "linespoints lw 1.5 pt 6 ps 1.2", .title = "MSE at the ramp (right axis)", .y2 = 1},
-        {T_FIT, "step", "mse_at_theta", "captured=1", "points pt 2 ps 1", exp_palette[4], "MSE at measured theta_i (right)",
+        {T_FIT, "step", "mse_at_ramp", NULL, "linespoints lw 1.5 pt 6 ps 1.2", .title = "MSE at the ramp (right axis)",
          .y2 = 1},
+        {T_FIT, "step", "mse_at_theta", "captured=1", "points pt 2 ps 1", exp_palette[4],
+         "MSE at measured theta_i (right)", .y2 = 1},
         {T_FIT, .color = "red", .title = "target MSE (right)", .level = o->target, .y2 = 1}};
     const exp_panel panel = {.xlabel = "denoising step (zero-based)", .yrange = "[0:*]", .log2 = EXP_LOG,
-                             .ylabel = ch ? "threshold alpha (x mean window delta)" : "threshold theta (units of q and k)",
+                             .ylabel = ch ? "threshold alpha (x mean window delta)"
+                                          : "threshold theta (units of q and k)",
                              .y2label = "attention output MSE vs exact", .curves = curves, .ncurves = 5};
     const exp_figure fig = {title, "below box", -0.5, st->S - 0.5, 0, 7, &panel, 1};
     return exp_figure_gp(r, gp, &fig);
@@ -494,11 +496,9 @@ static void index_section(exp_run *r, FILE *md)
 {
     const fit_state *st = r->state;
     const char *tg = rtable_meta_get(r->tabs[T_STEPS], "target");
-    fprintf(md, "Target: %s\n\n| step | largest theta within target | its MSE | score savings |\n|---:|---:|---:|---:|\n",
-            tg ? tg : "?");
-    for (int i = 0; i < exp_rows(r, T_STEPS); i++)
-        fprintf(md, "| %s | %.4g | %.3g | %.1f%% |\n", exp_str(r, T_STEPS, i, "step"), exp_num(r, T_STEPS, i, "theta"),
-                exp_num(r, T_STEPS, i, "mse"), 100 * exp_num(r, T_STEPS, i, "s_score"));
+    fprintf(md, "Target: %s\n\n", tg ? tg : "?");
+    exp_tab_rows(md, 1, "step:%.0f|largest theta within target@theta:%.4g|its MSE@mse:%.3g|score savings@s_score:%.1f%%",
+                 r, T_STEPS, NULL);
     const rampfit_ramp *p = &st->ramp;
     fprintf(md, "\nFitted ramp (fit/ramp.txt, zero-based steps): theta_start %.4g, theta_end %.4g, i_min %d, i_max %d "
                 "of %d steps. (The paper's printed Eq. 4 drops theta_start and its Table 1 lists theta_max < "

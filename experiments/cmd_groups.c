@@ -350,11 +350,9 @@ static int plot_heat(exp_run *r, exp_text *gp)
 static void index_section(exp_run *r, FILE *md)
 {
     const groups_state *st = r->state;
-    fprintf(md, "Mean output MSE (rows: reused channel group; columns: reuse axis; theta = infinity):\n\n"
-                "| channel group | along t | along h | along w |\n|---|---:|---:|---:|\n");
-    for (int g = 0; g < st->ngroups; g++)
-        fprintf(md, "| %c-channels | %.3g | %.3g | %.3g |\n", "thw"[st->gaxis[g]], st->mse[g][0], st->mse[g][1],
-                st->mse[g][2]);
+    fprintf(md, "Mean output MSE (rows: reused channel group; columns: reuse axis; theta = infinity):\n\n");
+    exp_tab_rows(md, 1, "channel group@group:%s-channels|along t@t:%.3g|along h@h:%.3g|along w@w:%.3g", r,
+                 T_SUMMARY, NULL);
     int worst[3], agree, judged;
     verdict_kind v = verdict_groups(st->ngroups, st->gaxis, st->mse, worst, &agree, &judged);
     char detail[512] = "";

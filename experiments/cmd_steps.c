@@ -222,8 +222,9 @@ static int finish(exp_run *r)
     char axes[4], path[4200];
     printf("ripple steps: %s %g, axes %s, window %d; mse = mean output MSE over layers and heads\n",
            o->have_alpha ? "alpha" : "theta", o->theta, cli_axes_str(o->axes, axes), o->window);
-    printf("%5s %10s %11s %11s %11s %11s %8s %8s\n", "step", "timestep", "mse mean", "mse min", "mse max",
-           "trend", "s_score", "s_attn");
+    static const char term[] = "step:%5.0f|timestep:%10.4g|mse mean:%11.4g|mse min:%11.4g|mse max:%11.4g|trend:%11.4g|"
+                               "s_score:%8.4f|s_attn:%8.4f";
+    exp_tab_head(stdout, 0, term);
     for (int s = 0; s < ns; s++) {
         if (!st->nmean[s]) continue;
         double lo = INFINITY, hi = -INFINITY, *m = st->mean + (size_t)s * NAVG;
@@ -231,8 +232,9 @@ static int finish(exp_run *r)
             double x = st->capmse[(size_t)c * (size_t)ns + (size_t)s];
             if (!isnan(x)) lo = fmin(lo, x), hi = fmax(hi, x);
         }
-        printf("%5d %10.4g %11.4g %11.4g %11.4g %11.4g %8.4f %8.4f\n", s, st->ts[s], m[A_MSE], lo, hi,
-               isfinite(st->slope) ? pow(10.0, st->intercept + st->slope * s) : NAN, m[0], m[1]);
+        const double v[] = {s, st->ts[s], m[A_MSE], lo, hi,
+                            isfinite(st->slope) ? pow(10.0, st->intercept + st->slope * s) : NAN, m[0], m[1]};
+        exp_tab_row(stdout, 0, term, NULL, v);
     }
     if (isfinite(st->slope))
         printf("trend: log10(mse) = %.4g %+.4g * step (%d steps): x%.3g per step, x%.3g per 10 steps\n", st->intercept,
@@ -256,8 +258,10 @@ static int plot(exp_run *r, exp_text *gp)
     char (*where)[48] = exp_alloc(r, (size_t)nc, sizeof *where), (*with)[80] = exp_alloc(r, (size_t)nc, sizeof *with);
     if (!cv || !where || !with) return EXP_DATA;
     snprintf(title, sizeof title, "Output error per denoising step: %s, %s = %g, axes %s, window %d",
-             r->srcs[0].info->model, o->have_alpha ? "alpha" : "theta", o->theta, cli_axes_str(o->axes, axes), o->window);
-    /* the palette's 10 colours repeat: every 10 captures the next point type and dash, so that no two curves look alike */
+             r->srcs[0].info->model, o->have_alpha ? "alpha" : "theta", o->theta, cli_axes_str(o->axes, axes),
+             o->window);
+    /* the palette's 10 colours repeat: every 10 captures the next point type
+     * and dash, so that no two curves look alike */
     static const int pts[] = {7, 5, 9, 11, 13};
     for (int c = 0; c < nc; c++) {
         snprintf(where[c], sizeof where[c], "kind=capture capture=%d", c);
@@ -281,15 +285,12 @@ static void index_section(exp_run *r, FILE *md)
 {
     const steps_state *st = r->state;
     const char *opt = rtable_meta_get(r->tabs[0], "options");
-    fprintf(md, "Options: `%s`\n\n| step | mean output MSE | score savings |\n|---:|---:|---:|\n", opt ? opt : "?");
+    fprintf(md, "Options: `%s`\n\n", opt ? opt : "?");
+    exp_tab_rows(md, 1, "step:%.0f|mean output MSE@mse:%.3g|score savings@s_score:%.1f%%", r, 0, "kind=mean");
     double mse[1024];
     int n = 0;
-    for (int s = 0; s < st->nsteps && n < 1024; s++) {
-        if (!st->nmean[s]) continue;
-        const double *m = st->mean + (size_t)s * NAVG;
-        fprintf(md, "| %d | %.3g | %.1f%% |\n", s, m[A_MSE], 100 * m[0]);
-        mse[n++] = m[A_MSE];
-    }
+    for (int s = 0; s < st->nsteps && n < 1024; s++)
+        if (st->nmean[s]) mse[n++] = st->mean[(size_t)s * NAVG + A_MSE];
     fprintf(md, "\n");
     char res[1024];
     double early, late;

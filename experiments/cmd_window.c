@@ -36,8 +36,7 @@ typedef struct window_state {
     double delta;                                /* the median window-2 delta (nan when not measured) */
     const char *rule;                            /* where the thresholds come from */
     /* means over the rows of each regime and window size (in the order of --windows) */
-    double s_score[REGIME_MAX][WINDOW_MAX], s_attn[REGIME_MAX][WINDOW_MAX], mse[REGIME_MAX][WINDOW_MAX],
-        rel_l2[REGIME_MAX][WINDOW_MAX], rows[REGIME_MAX][WINDOW_MAX];
+    double s_score[REGIME_MAX][WINDOW_MAX], mse[REGIME_MAX][WINDOW_MAX];
 } window_state;
 
 static const char usage[] =
@@ -194,22 +193,17 @@ static int finish(exp_run *r)
     char axes[4];
     printf("ripple window: %s (%s), axes %s, %d unit(s)%s\n", o->have_alpha ? "alpha" : "theta", st->rule,
            cli_axes_str(o->axes, axes), r->nunits, r->reused_rows[0] ? " (finished rows of an earlier run reused)" : "");
-    printf("%10s %6s %9s %9s %11s %12s %9s %8s %8s\n", "theta", "window", "s_score", "s_attn", "rows_reused", "mse",
-           "rel_l2", "cosine", "psnr");
     st->result.mse_w2 = st->result.theta = NAN;
     int ref = st->median >= 0 ? st->median : 0; /* the regime paper passes on */
     st->result.theta = st->theta[ref];
     for (int k = 0; k < st->nr; k++)
         for (int w = 0; w < o->nwindows; w++) {
             const exp_mean *x = &m[k * o->nwindows + w]; /* the job of regime k, window w */
-            st->s_score[k][w] = exp_mean_of(x, r, 0, "s_score"), st->s_attn[k][w] = exp_mean_of(x, r, 0, "s_attn");
-            st->mse[k][w] = exp_mean_of(x, r, 0, "mse"), st->rel_l2[k][w] = exp_mean_of(x, r, 0, "rel_l2");
-            st->rows[k][w] = exp_mean_of(x, r, 0, "rows_reused");
+            st->s_score[k][w] = exp_mean_of(x, r, 0, "s_score"), st->mse[k][w] = exp_mean_of(x, r, 0, "mse");
             if (k == ref && o->windows[w] == 2) st->result.mse_w2 = st->mse[k][w];
-            printf("%10.4g %6d %8.2f%% %8.2f%% %10.2f%% %12.4g %9.4g %8.5f %8.2f\n", st->theta[k], o->windows[w],
-                   100 * st->s_score[k][w], 100 * st->s_attn[k][w], 100 * st->rows[k][w], st->mse[k][w],
-                   st->rel_l2[k][w], exp_mean_of(x, r, 0, "cosine"), exp_mean_of(x, r, 0, "psnr"));
         }
+    exp_tab_means(stdout, 0, "theta:%10.4g|window:%6.0f|s_score:%8.2f%%|s_attn:%8.2f%%|rows_reused:%10.2f%%|mse:%12.4g|"
+                  "rel_l2:%9.4g|cosine:%8.5f|psnr:%8.2f", r, 0, m, r->njobs);
     if (o->floor)
         printf("noise floor (fp32 vs fp64 exact attention): mse %.4g\n", exp_mean_of(&all, r, 0, "floor_mse"));
     printf("(means over units; s_score = score savings, s_attn = attention savings)\n");
@@ -265,14 +259,13 @@ static void index_section(exp_run *r, FILE *md)
 {
     const window_opts *o = r->opts;
     const window_state *st = r->state;
-    fprintf(md, "Thresholds: %s%s. One row per threshold and window size (means over %d row(s)):\n\n"
-                "| theta | window | score savings s_score | attention savings s_attn | rows fully reused | output MSE | rel. L2 |\n"
-                "|---:|---:|---:|---:|---:|---:|---:|\n",
-            st->rule, isnan(st->delta) ? "" : "", exp_rows(r, 0));
-    for (int k = 0; k < st->nr; k++)
-        for (int w = 0; w < o->nwindows; w++)
-            fprintf(md, "| %.4g | %d | %.1f%% | %.1f%% | %.1f%% | %.3g | %.3g |\n", st->theta[k], o->windows[w],
-                    100 * st->s_score[k][w], 100 * st->s_attn[k][w], 100 * st->rows[k][w], st->mse[k][w], st->rel_l2[k][w]);
+    exp_mean *mean;
+    if (exp_job_means(r, 0, r->njobs, NULL, &mean)) return; /* out of memory: the section ends here */
+    fprintf(md, "Thresholds: %s%s. One row per threshold and window size (means over %d row(s)):\n\n", st->rule,
+            isnan(st->delta) ? "" : "", exp_rows(r, 0));
+    exp_tab_means(md, 1, "theta:%.4g|window:%.0f|score savings s_score@s_score:%.1f%%|attention savings s_attn@s_attn:"
+                  "%.1f%%|rows fully reused@rows_reused:%.1f%%|output MSE@mse:%.3g|rel. L2@rel_l2:%.3g",
+                  r, 0, mean, r->njobs);
     /* claim 1, per regime */
     int agree = 0, judged = 0;
     char per[2048] = "";
@@ -309,18 +302,15 @@ static void index_section(exp_run *r, FILE *md)
                                             (const double(*)[VERDICT_MAX_SWEEP])ms, out, &agree, &judged);
     if (judged) {
         fprintf(md, "Output MSE at window 2's score savings (other sizes interpolated log-linearly between their own "
-                    "thresholds; `-`: that size's sweep does not reach the saving):\n\n| s_score |");
-        for (int a = 0; a < nw; a++) fprintf(md, " w=%d |", o->windows[idx[a]]);
-        fprintf(md, "\n|---:|");
-        for (int a = 0; a < nw; a++) fprintf(md, "---:|");
-        fprintf(md, "\n");
+                    "thresholds; `-`: that size's sweep does not reach the saving):\n\n");
+        char spec[512] = "s_score:%.1f%%";
+        for (int a = 0; a < nw; a++)
+            snprintf(spec + strlen(spec), sizeof spec - strlen(spec), "|w=%d:%%.3g", o->windows[idx[a]]);
+        exp_tab_head(md, 1, spec);
         for (int k = 0; k < st->nr; k++) {
-            if (isnan(out[0][k])) continue;
-            fprintf(md, "| %.1f%% |", 100 * ss[0][k]);
-            for (int a = 0; a < nw; a++)
-                if (isnan(out[a][k])) fprintf(md, " - |");
-                else fprintf(md, " %.3g |", out[a][k]);
-            fprintf(md, "\n");
+            double v[WINDOW_MAX + 1] = {ss[0][k]};
+            for (int a = 0; a < nw; a++) v[a + 1] = out[a][k];
+            if (!isnan(out[0][k])) exp_tab_row(md, 1, spec, NULL, v);
         }
         fprintf(md, "\n");
     }

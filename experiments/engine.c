@@ -1959,8 +1959,8 @@ int exp_figure_gp(const exp_run *r, exp_text *gp, const exp_figure *f)
 {
     char s[1024];
     exp_printf(gp, "set datafile columnheaders\nset datafile missing \"nan\"  # nan cells: skipped, lines go on\n");
-    /* the means first, a table per curve: x is 1e30 in the rows the curve does not take (gnuplot's smooth
-     * unique averages only within a run of valid points: blanking those rows would split the means) */
+    /* the means first, a table per curve: x is 1e30 (y 1) in the rows the curve does not take (gnuplot's
+     * smooth unique averages only within a run of valid points: blanking those rows would split the means) */
     int nmean = 0, ndata = 0;
     for (int p = 0; p < f->npanels; p++)
         for (int c = 0; c < f->panels[p].ncurves; c++) {
@@ -1976,7 +1976,7 @@ int exp_figure_gp(const exp_run *r, exp_text *gp, const exp_figure *f)
             where_gp(gp, &w);
             exp_printf(gp, " ? %s : 1e30):(", scaled(s, cv->xs, cv->x));
             where_gp(gp, &w);
-            exp_printf(gp, " ? %s : 0) smooth unique\n", scaled(s, cv->ys, cv->y));
+            exp_printf(gp, " ? %s : 1) smooth unique\n", scaled(s, cv->ys, cv->y)); /* 1: no empty y range */
         }
     EXP_ASSERT(!nmean || !ndata); /* the means' tables are read with other settings than the TSVs */
     if (nmean)
@@ -1999,9 +1999,11 @@ int exp_figure_gp(const exp_run *r, exp_text *gp, const exp_figure *f)
             const exp_curve *cv = &pa->curves[c];
             titled |= cv->title && (cv->y || level_drawn(cv, &ax[cv->y2]));
             if (!cv->y && cv->level > 0 && !level_drawn(cv, &ax[cv->y2]))
-                exp_printf(gp, "\\n%s: %.2g, far below the data: not drawn", exp_gp_string(s, sizeof s, cv->title), cv->level);
+                exp_printf(gp, "\\n%s: %.2g, far below the data: not drawn", exp_gp_string(s, sizeof s, cv->title),
+                           cv->level);
         }
-        exp_printf(gp, "\"\nunset label 1\nset xlabel \"%s\"\n", pa->xlabel ? exp_gp_string(s, sizeof s, pa->xlabel) : "");
+        exp_gp_string(s, sizeof s, pa->xlabel ? pa->xlabel : "");
+        exp_printf(gp, "\"\nunset label 1\nset xlabel \"%s\"\n", s);
         if (pa->xtics) exp_printf(gp, "set xtics (%s)\n", pa->xtics);
         axis_gp(gp, "y", pa->ylabel, pa->yfmt, pa->yrange, pa->none, pa->log, &ax[0]);
         if (ax[1].used) {
@@ -2019,8 +2021,8 @@ int exp_figure_gp(const exp_run *r, exp_text *gp, const exp_figure *f)
             if (cv->title) snprintf(title, sizeof title, "title \"%s\"", exp_gp_string(s, sizeof s, cv->title));
             if (!cv->y) {
                 if (level_drawn(cv, a))
-                    exp_printf(gp, "%s(%.6g) axes %s with lines dt 2 lw 2 lc rgb \"%s\" %s", first ? "plot " : ", \\\n     ",
-                               cv->level, axes, color, title), first = 0;
+                    exp_printf(gp, "%s(%.6g) axes %s with lines dt 2 lw 2 lc rgb \"%s\" %s",
+                               first ? "plot " : ", \\\n     ", cv->level, axes, color, title), first = 0;
                 continue;
             }
             exp_printf(gp, "%s", first ? "plot " : ", \\\n     ");
@@ -2040,44 +2042,91 @@ int exp_figure_gp(const exp_run *r, exp_text *gp, const exp_figure *f)
     return 0;
 }
 
-void exp_tab_head(FILE *f, int md, const exp_tcol *cols, int n)
+/* The columns of a table's spec. */
+typedef struct tab_col {
+    char head[256], col[256], fmt[256];
+    int width, left, text;
+    double scale;
+} tab_col;
+
+static int tab_parse(const char *spec, tab_col *c, int max)
 {
+    int n = 0;
+    for (const char *p = spec; *p && n < max; n++) {
+        size_t len = strcspn(p, "|");
+        char item[256];
+        snprintf(item, sizeof item, "%.*s", (int)len, p);
+        p += len + (p[len] == '|');
+        char *fmt = strrchr(item, ':'), *at = strchr(item, '@');
+        EXP_ASSERT(fmt && (!at || at < fmt));
+        *fmt++ = '\0';
+        if (at) *at++ = '\0';
+        snprintf(c[n].head, sizeof c[n].head, "%s", item);
+        snprintf(c[n].col, sizeof c[n].col, "%s", at ? at : item);
+        snprintf(c[n].fmt, sizeof c[n].fmt, "%s", fmt);
+        size_t fl = strlen(fmt);
+        c[n].text = fmt[fl - 1] != '%' && strchr(fmt, 's') != NULL;
+        c[n].scale = fl >= 2 && !strcmp(fmt + fl - 2, "%%") ? 100 : 1;
+        c[n].left = fmt[1] == '-';
+        c[n].width = abs(atoi(fmt + 1)) + (c[n].scale == 100);
+    }
+    return n;
+}
+
+void exp_tab_head(FILE *f, int md, const char *spec)
+{
+    tab_col c[EXP_MAX_COLS];
+    int n = tab_parse(spec, c, EXP_MAX_COLS);
     for (int i = 0; i < n; i++)
-        if (md) fprintf(f, "%s %s", i ? "" : "|", cols[i].head), fputs(" |", f);
-        else fprintf(f, "%s%*s", i ? " " : "", cols[i].width, cols[i].head);
+        if (md) fprintf(f, "%s %s |", i ? "" : "|", c[i].head);
+        else fprintf(f, c[i].left ? "%s%-*s" : "%s%*s", i ? " " : "", c[i].width, c[i].head);
     if (md) {
         fputs("\n|", f);
-        for (int i = 0; i < n; i++) fputs(cols[i].left ? "---|" : "---:|", f);
+        for (int i = 0; i < n; i++) fputs(c[i].text ? "---|" : "---:|", f);
     }
     fputs("\n", f);
 }
 
-static int takes_text(const exp_tcol *c) { return strchr(c->fmt, 's') != NULL; }
-
-void exp_tab_row(FILE *f, int md, const exp_tcol *cols, int n, const char *text, const double *v)
+void exp_tab_row(FILE *f, int md, const char *spec, const char *text, const double *v)
 {
+    tab_col c[EXP_MAX_COLS];
+    int n = tab_parse(spec, c, EXP_MAX_COLS);
     if (md) fputs("|", f);
     for (int i = 0; i < n; i++) {
         fputs(md || i ? " " : "", f);
-        if (takes_text(&cols[i])) fprintf(f, cols[i].fmt, text);
+        if (c[i].text) fprintf(f, c[i].fmt, text ? text : "");
         else if (md && isnan(v[i])) fputs("-", f);
-        else fprintf(f, cols[i].fmt, (cols[i].scale ? cols[i].scale : 1) * v[i]);
+        else fprintf(f, c[i].fmt, c[i].scale * v[i]);
         if (md) fputs(" |", f);
     }
     fputs("\n", f);
 }
 
-void exp_tab_rows(FILE *f, int md, const exp_tcol *cols, int n, const exp_run *r, int table, const char *where)
+void exp_tab_rows(FILE *f, int md, const char *spec, const exp_run *r, int table, const char *where)
 {
+    tab_col c[EXP_MAX_COLS];
+    int n = tab_parse(spec, c, EXP_MAX_COLS);
     where_list w;
     where_split(where, &w);
+    exp_tab_head(f, md, spec);
     for (int i = 0; i < exp_rows(r, table); i++) {
-        if (!where_holds(r, table, i, &w)) continue;
         double v[EXP_MAX_COLS];
         const char *text = NULL;
-        for (int c = 0; c < n; c++)
-            if (takes_text(&cols[c])) text = exp_str(r, table, i, cols[c].col);
-            else v[c] = exp_num(r, table, i, cols[c].col);
-        exp_tab_row(f, md, cols, n, text, v);
+        for (int k = 0; k < n; k++)
+            if (c[k].text) text = exp_str(r, table, i, c[k].col);
+            else v[k] = exp_num(r, table, i, c[k].col);
+        if (where_holds(r, table, i, &w)) exp_tab_row(f, md, spec, text, v);
+    }
+}
+
+void exp_tab_means(FILE *f, int md, const char *spec, const exp_run *r, int table, const exp_mean *m, int n)
+{
+    tab_col c[EXP_MAX_COLS];
+    int nc = tab_parse(spec, c, EXP_MAX_COLS);
+    exp_tab_head(f, md, spec);
+    for (int i = 0; i < n; i++) {
+        double v[EXP_MAX_COLS];
+        for (int k = 0; k < nc; k++) v[k] = exp_mean_of(&m[i], r, table, c[k].col);
+        exp_tab_row(f, md, spec, NULL, v);
     }
 }

@@ -403,18 +403,17 @@ typedef struct exp_figure {
 } exp_figure;
 int exp_figure_gp(const exp_run *r, exp_text *gp, const exp_figure *f);
 
-/* A table printed on the terminal (md 0: headings right-aligned in width,
- * cells by fmt, one space between) or in markdown (md 1). A column shows
- * the number v[i] times scale (0: 1), or the row's text where fmt takes a
- * string; in markdown a nan is "-" and left columns align left. */
-typedef struct exp_tcol {
-    const char *head, *col, *fmt; /* col: exp_tab_rows' column */
-    int width, left;
-    double scale;
-} exp_tcol;
-void exp_tab_head(FILE *f, int md, const exp_tcol *cols, int n);
-void exp_tab_row(FILE *f, int md, const exp_tcol *cols, int n, const char *text, const double *v);
-/* A row per row of table whose cells hold where's texts (exp_curve), from its columns. */
-void exp_tab_rows(FILE *f, int md, const exp_tcol *cols, int n, const exp_run *r, int table, const char *where);
+/* A table printed on the terminal (md 0: each heading right-aligned in the
+ * width of its cells, one space between columns) or in markdown (md 1: a
+ * nan is "-", text columns align left). spec: its columns separated by |,
+ * each HEAD[@COL]:FMT (COL: the table column, default HEAD), e.g.
+ * "theta:%10.4g|score savings@s_score:%.1f%%"; a FMT of %s shows the row's
+ * text, one that ends in %% a fraction as percent (times 100). */
+void exp_tab_head(FILE *f, int md, const char *spec);
+void exp_tab_row(FILE *f, int md, const char *spec, const char *text, const double *v); /* v[i]: column i */
+/* The heading, then a row per row of table whose cells hold where's texts (as exp_curve's). */
+void exp_tab_rows(FILE *f, int md, const char *spec, const exp_run *r, int table, const char *where);
+/* The heading, then a row per mean m[0..n) of table's columns. */
+void exp_tab_means(FILE *f, int md, const char *spec, const exp_run *r, int table, const exp_mean *m, int n);
 
 #endif
