@@ -419,14 +419,14 @@ static void index_matched(const exp_run *r, FILE *md)
                 "that saving. `reuse-t` = temporal-only reuse and `reuse-ramp` = the fitted ramp (Table 3; one setting, "
                 "so compared below at its own savings), "
                 "`reuse-channel` = channel-wise thresholds (Table 4).\n\n");
-    char spec[256] = "method:%s";
+    char spec[256] = "method:%-s";
     for (int l = 0; l < nlev; l++)
         snprintf(spec + strlen(spec), sizeof spec - strlen(spec), "|s_attn %.0f%%:%%.3g", 100 * levels[l]);
     exp_tab_head(md, 1, spec);
     for (int j = 0; j < nm; j++) {
         double v[1 + 4];
         for (int l = 0; l < nlev; l++) v[l + 1] = pow(10.0, verdict_interp_linear(np[j], px[j], py[j], levels[l]));
-        if (np[j] >= 2) exp_tab_row(md, 1, spec, meth[j], v); /* one setting: below, at its own savings */
+        if (np[j] >= 2) exp_tab_row(md, 1, spec, &meth[j], v); /* one setting: below, at its own savings */
     }
     fprintf(md, "\n");
     /* a method of one point (the ramp) is set against fixed-threshold reuse at its own savings */

@@ -228,38 +228,30 @@ static int finish(exp_run *r)
     return 0;
 }
 
-/* Bars of the summary's mean mse: x = reuse axis, one series per group. */
+/* Bars of the mean mse over units: x = reuse axis, one series per group. */
 static int plot_bars(exp_run *r, exp_text *gp)
 {
     const groups_state *st = r->state;
-    static const char *const colors[] = {"#1f77b4", "#ff7f0e", "#2ca02c"};
-    exp_printf(gp,
-        "set datafile columnheaders\n"
-        "stats \"groups.tsv\" using (strcol(\"floor_mse\") eq \"nan\" ? 0 : column(\"floor_mse\")) nooutput\n"
-        "floor = STATS_mean\n"
-        "floor_text = floor > 0 ? sprintf(\"%%.1e\", floor) : \"not computed\"\n"
-        "set title sprintf(\"Forced reuse of one channel group along one axis (paper Fig. 5)\\n"
-        "theta = infinity, window 2; mean over captured steps and layers; noise floor MSE %%s\", floor_text)\n"
-        "set xlabel \"reuse axis\" offset 0,0.6\n"
-        "set ylabel \"output MSE vs exact attention (log)\"\n"
-        "set logscale y\n"
-        "set format y \"%%.0e\"\n"
-        "set mytics 10\n"
-        "set xrange [-0.6:2.6]\n"
-        "set xtics (\"t (frames)\" 0, \"h (rows)\" 1, \"w (columns)\" 2)\n"
-        "set style fill solid 0.85 border -1\n"
-        "set boxwidth 0.26\n"
-        "set key below center horizontal box title \"reused channel group\"\n"
-        "set bmargin 6.5\n"
-        "# groups_summary.tsv: one row per reused channel group, one column per reuse axis\n"
-        "S = \"groups_summary.tsv\"\n"
-        "plot ");
-    for (int g = 0; g < st->ngroups; g++)
-        exp_printf(gp, "%sfor [a=1:3] S every ::%d::%d using (a - 1 %+.2f):(column(word(\"t h w\", a))) with boxes "
-                       "lc rgb \"%s\" title (a == 1 ? \"%c-channels\" : \"\")",
-                   g ? ", \\\n     " : "", g, g, 0.27 * (g - 1), colors[g], "thw"[st->gaxis[g]]);
-    exp_printf(gp, "\n");
-    return 0;
+    exp_curve cv[4];
+    char where[3][16], title[3][16];
+    double floor = 0;
+    int nf = 0, g;
+    for (int i = 0; i < exp_rows(r, T_ROWS); i++)
+        if (exp_num(r, T_ROWS, i, "floor_mse") > 0) floor += exp_num(r, T_ROWS, i, "floor_mse"), nf++;
+    for (g = 0; g < st->ngroups; g++) {
+        snprintf(where[g], sizeof where[g], "group=%s", letters[st->gaxis[g]]);
+        snprintf(title[g], sizeof title[g], "%c-channels", "thw"[st->gaxis[g]]);
+        cv[g] = (exp_curve){T_ROWS, "axis_idx", "mse", where[g], "boxes", .title = title[g], .dx = 0.27 * (g - 1),
+                            .mean = 1};
+    }
+    cv[g] = (exp_curve){T_ROWS, .color = "black", .title = "fp32 noise floor", .level = nf ? floor / nf : NAN};
+    const exp_panel panel = {.xlabel = "reuse axis", .ylabel = "output MSE vs exact attention", .log = EXP_LOG,
+                             .xtics = "\"t (frames)\" 0, \"h (rows)\" 1, \"w (columns)\" 2", .curves = cv,
+                             .ncurves = g + 1, .set = "set style fill solid 0.85 border -1\nset boxwidth 0.26"};
+    const exp_figure fig = {"Forced reuse of one channel group along one axis (paper Fig. 5)\ntheta = infinity, "
+                            "window 2; mean over captured steps and layers",
+                            "below center horizontal box title \"reused channel group\"", -0.6, 2.6, 0, 7, &panel, 1};
+    return exp_figure_gp(r, gp, &fig);
 }
 
 /* Layout of the heat maps, in pixels: 3 equal square panels per row, one
@@ -351,7 +343,7 @@ static void index_section(exp_run *r, FILE *md)
 {
     const groups_state *st = r->state;
     fprintf(md, "Mean output MSE (rows: reused channel group; columns: reuse axis; theta = infinity):\n\n");
-    exp_tab_rows(md, 1, "channel group@group:%s-channels|along t@t:%.3g|along h@h:%.3g|along w@w:%.3g", r,
+    exp_tab_rows(md, 1, "channel group@group:%-s-channels|along t@t:%.3g|along h@h:%.3g|along w@w:%.3g", r,
                  T_SUMMARY, NULL);
     int worst[3], agree, judged;
     verdict_kind v = verdict_groups(st->ngroups, st->gaxis, st->mse, worst, &agree, &judged);

@@ -1941,13 +1941,15 @@ static void curve_using(const exp_run *r, exp_text *gp, const exp_curve *cv, int
     char y[128];
     where_list w;
     where_split(cv->where, &w);
+    char dx[48] = ""; /* the curve's shift along x (bars side by side) */
+    if (cv->dx) snprintf(dx, sizeof dx, " %+g", cv->dx);
     if (cv->mean) {
-        exp_printf(gp, "$M%d using ($1 < 1e29 ? $1 : NaN):", n);
+        exp_printf(gp, "$M%d using ($1 < 1e29 ? $1%s : NaN):", n, dx);
         snprintf(y, sizeof y, "$2");
     } else {
         exp_printf(gp, "\"%s.tsv\" using (", r->def->tables[cv->table].name);
         if (w.n) where_gp(gp, &w), exp_printf(gp, " ? ");
-        exp_printf(gp, "%s%s):", scaled(y, cv->xs, cv->x), w.n ? " : NaN" : "");
+        exp_printf(gp, "%s%s%s):", scaled(y, cv->xs, cv->x), dx, w.n ? " : NaN" : "");
         scaled(y, cv->ys, cv->y);
     }
     if (zero) exp_printf(gp, "(%s <= 0 ? %.6g : NaN)", y, bottom);
@@ -2005,6 +2007,7 @@ int exp_figure_gp(const exp_run *r, exp_text *gp, const exp_figure *f)
         exp_gp_string(s, sizeof s, pa->xlabel ? pa->xlabel : "");
         exp_printf(gp, "\"\nunset label 1\nset xlabel \"%s\"\n", s);
         if (pa->xtics) exp_printf(gp, "set xtics (%s)\n", pa->xtics);
+        if (pa->set) exp_printf(gp, "%s\n", pa->set);
         axis_gp(gp, "y", pa->ylabel, pa->yfmt, pa->yrange, pa->none, pa->log, &ax[0]);
         if (ax[1].used) {
             axis_gp(gp, "y2", pa->y2label, NULL, NULL, pa->none, pa->log2, &ax[1]);
@@ -2082,19 +2085,19 @@ void exp_tab_head(FILE *f, int md, const char *spec)
         else fprintf(f, c[i].left ? "%s%-*s" : "%s%*s", i ? " " : "", c[i].width, c[i].head);
     if (md) {
         fputs("\n|", f);
-        for (int i = 0; i < n; i++) fputs(c[i].text ? "---|" : "---:|", f);
+        for (int i = 0; i < n; i++) fputs(c[i].left ? "---|" : "---:|", f);
     }
     fputs("\n", f);
 }
 
-void exp_tab_row(FILE *f, int md, const char *spec, const char *text, const double *v)
+void exp_tab_row(FILE *f, int md, const char *spec, const char *const *text, const double *v)
 {
     tab_col c[EXP_MAX_COLS];
     int n = tab_parse(spec, c, EXP_MAX_COLS);
     if (md) fputs("|", f);
     for (int i = 0; i < n; i++) {
         fputs(md || i ? " " : "", f);
-        if (c[i].text) fprintf(f, c[i].fmt, text ? text : "");
+        if (c[i].text) fprintf(f, c[i].fmt, text[i]);
         else if (md && isnan(v[i])) fputs("-", f);
         else fprintf(f, c[i].fmt, c[i].scale * v[i]);
         if (md) fputs(" |", f);
@@ -2111,9 +2114,9 @@ void exp_tab_rows(FILE *f, int md, const char *spec, const exp_run *r, int table
     exp_tab_head(f, md, spec);
     for (int i = 0; i < exp_rows(r, table); i++) {
         double v[EXP_MAX_COLS];
-        const char *text = NULL;
+        const char *text[EXP_MAX_COLS];
         for (int k = 0; k < n; k++)
-            if (c[k].text) text = exp_str(r, table, i, c[k].col);
+            if (c[k].text) text[k] = exp_str(r, table, i, c[k].col);
             else v[k] = exp_num(r, table, i, c[k].col);
         if (where_holds(r, table, i, &w)) exp_tab_row(f, md, spec, text, v);
     }
@@ -2127,6 +2130,6 @@ void exp_tab_means(FILE *f, int md, const char *spec, const exp_run *r, int tabl
     for (int i = 0; i < n; i++) {
         double v[EXP_MAX_COLS];
         for (int k = 0; k < nc; k++) v[k] = exp_mean_of(&m[i], r, table, c[k].col);
-        exp_tab_row(f, md, spec, NULL, v);
+        exp_tab_row(f, md, spec, NULL, v); /* no text column (means are numbers) */
     }
 }

@@ -370,22 +370,23 @@ const char *exp_gp_string(char *dst, size_t n, const char *s);
  * it is not > 0, or far below a log axis: then the panel's title gives its
  * value). with: the gnuplot style ("linespoints lw 2 pt 7"); color NULL: the
  * palette's colour of the curve's place in the panel; title NULL: none in
- * the key. */
+ * the key; dx: a shift along x (bars side by side). */
 #define EXP_PALETTE 10
 enum { EXP_LOG = 1 };
 extern const char *const exp_palette[EXP_PALETTE];
 typedef struct exp_curve {
     int table;
     const char *x, *y, *where, *with, *color, *title;
-    double xs, ys, level;
+    double xs, ys, level, dx;
     int y2, mean;
 } exp_curve;
 
 /* log (for y, log2 for y2): a log axis when the values > 0 span a decade or
  * more, fitted to them, values <= 0 as triangles on its bottom edge; else
- * linear (yrange, or automatic), and when every value is 0 the text none. */
+ * linear (yrange, or automatic), and when every value is 0 the text none.
+ * set: gnuplot lines of the panel's own (a style of boxes). */
 typedef struct exp_panel {
-    const char *title, *xlabel, *ylabel, *y2label, *xtics, *yfmt, *yrange, *none;
+    const char *title, *xlabel, *ylabel, *y2label, *xtics, *yfmt, *yrange, *none, *set;
     int log, log2; /* EXP_LOG or 0 */
     const exp_curve *curves;
     int ncurves;
@@ -405,12 +406,12 @@ int exp_figure_gp(const exp_run *r, exp_text *gp, const exp_figure *f);
 
 /* A table printed on the terminal (md 0: each heading right-aligned in the
  * width of its cells, one space between columns) or in markdown (md 1: a
- * nan is "-", text columns align left). spec: its columns separated by |,
+ * nan is "-"). A FMT with the flag - aligns left. spec: columns parted by |,
  * each HEAD[@COL]:FMT (COL: the table column, default HEAD), e.g.
- * "theta:%10.4g|score savings@s_score:%.1f%%"; a FMT of %s shows the row's
- * text, one that ends in %% a fraction as percent (times 100). */
+ * "theta:%10.4g|score savings@s_score:%.1f%%"; a FMT of %s shows a text
+ * (text[i]), one that ends in %% a fraction as percent (times 100). */
 void exp_tab_head(FILE *f, int md, const char *spec);
-void exp_tab_row(FILE *f, int md, const char *spec, const char *text, const double *v); /* v[i]: column i */
+void exp_tab_row(FILE *f, int md, const char *spec, const char *const *text, const double *v); /* [i]: column i */
 /* The heading, then a row per row of table whose cells hold where's texts (as exp_curve's). */
 void exp_tab_rows(FILE *f, int md, const char *spec, const exp_run *r, int table, const char *where);
 /* The heading, then a row per mean m[0..n) of table's columns. */
