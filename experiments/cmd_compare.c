@@ -362,10 +362,7 @@ static int plot(exp_run *r, exp_text *gp)
     const compare_opts *o = r->opts;
     exp_curve cv[2][EVAL_METHOD_COUNT + 1];
     char where[EVAL_METHOD_COUNT][64], with[EVAL_METHOD_COUNT][64];
-    int n[2] = {0, 0}, nf = 0;
-    double floor = 0;
-    for (int i = 0; o->floor && i < exp_rows(r, T_SUMMARY); i++)
-        if (exp_num(r, T_SUMMARY, i, "mse_floor") > 0) floor += exp_num(r, T_SUMMARY, i, "mse_floor"), nf++;
+    int n[2] = {0, 0};
     for (int m = 0; m < EVAL_METHOD_COUNT; m++) {
         if (!ON(o, m)) continue;
         snprintf(where[m], sizeof where[m], "method=%s", eval_methods[m].name);
@@ -378,7 +375,7 @@ static int plot(exp_run *r, exp_text *gp)
     }
     for (int p = 0; p < 2; p++)
         cv[p][n[p]++] = (exp_curve){T_SUMMARY, .color = "black", .title = "fp32 noise floor",
-                                    .level = nf ? floor / nf : NAN};
+                                    .level = o->floor ? exp_col_mean(r, T_SUMMARY, "mse_floor") : NAN};
     const exp_panel panels[] = {
         {"Reuse vs masking at equal attention savings (mean over units)",
          "attention savings s_attn (% of QK^T + PV FLOPs)", "output MSE vs exact attention", .log = EXP_LOG,

@@ -182,21 +182,13 @@ static int compute(exp_run *r, const exp_job *j, exp_row *row)
     const groups_opts *o = r->opts;
     const groups_state *st = r->state;
     eval_unit *u;
-    EXP_TRY(exp_load(r, j->group, &u));
     const int g = j->job / 3, a = j->job % 3;
     ripple_reuse_params p = {.axes = RIPPLE_AXIS_BIT(a), .window = o->window, .mode = RIPPLE_THRESHOLD_ABSOLUTE,
                              .theta = {INFINITY, INFINITY, INFINITY}, .groups = RIPPLE_AXIS_BIT(st->gaxis[g])};
-    ripple_savings sv;
-    ripple_metrics m;
-    ripple_status s = eval_run(u, EVAL_REUSE, &p, &sv, &m);
-    if (s) return exp_lib(r, s, "forced reuse");
-    if (heat_needed(r, j)) EXP_TRY(put_heat(r, j, u));
-    if (exp_find(r, T_ROWS, row) >= 0) return 0; /* only the heat map was missing */
-    if (o->floor) EXP_TRY(exp_floor(r, j->group, &row->v[16]));
-    const double v[] = {g, a, sv.s_score, sv.s_attn, sv.rows_reused, sv.q_reused, sv.k_reused, m.mse, m.rel_l2,
-                        m.cosine, m.psnr};
-    memcpy(row->v + 5, v, sizeof v);
-    return 0;
+    row->v[5] = g, row->v[6] = a;
+    EXP_TRY(exp_reuse_row(r, j, T_ROWS, &p, o->floor, "forced reuse", row, &u));
+    /* a finished row is kept as it was (exp_put): then only the heat map was missing */
+    return heat_needed(r, j) ? put_heat(r, j, u) : 0;
 }
 
 /* The groups x axes table of mean mse over the units. */
@@ -234,17 +226,14 @@ static int plot_bars(exp_run *r, exp_text *gp)
     const groups_state *st = r->state;
     exp_curve cv[4];
     char where[3][16], title[3][16];
-    double floor = 0;
-    int nf = 0, g;
-    for (int i = 0; i < exp_rows(r, T_ROWS); i++)
-        if (exp_num(r, T_ROWS, i, "floor_mse") > 0) floor += exp_num(r, T_ROWS, i, "floor_mse"), nf++;
+    int g;
     for (g = 0; g < st->ngroups; g++) {
         snprintf(where[g], sizeof where[g], "group=%s", letters[st->gaxis[g]]);
         snprintf(title[g], sizeof title[g], "%c-channels", "thw"[st->gaxis[g]]);
         cv[g] = (exp_curve){T_ROWS, "axis_idx", "mse", where[g], "boxes", .title = title[g], .dx = 0.27 * (g - 1),
                             .mean = 1};
     }
-    cv[g] = (exp_curve){T_ROWS, .color = "black", .title = "fp32 noise floor", .level = nf ? floor / nf : NAN};
+    cv[g] = (exp_curve){T_ROWS, .color = "black", .title = "fp32 noise floor", .level = exp_col_mean(r, T_ROWS, "floor_mse")};
     const exp_panel panel = {.xlabel = "reuse axis", .ylabel = "output MSE vs exact attention", .log = EXP_LOG,
                              .xtics = "\"t (frames)\" 0, \"h (rows)\" 1, \"w (columns)\" 2", .curves = cv,
                              .ncurves = g + 1, .set = "set style fill solid 0.85 border -1\nset boxwidth 0.26"};

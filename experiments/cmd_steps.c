@@ -31,7 +31,7 @@ typedef struct steps_state {
     int *nmean;            /* [nsteps]: 1 where a mean row exists */
     double *mean;          /* [nsteps][8]: the mean row's averaged columns, as printed */
     double *ts, *capmse;   /* [nsteps], [captures][nsteps] (mse of the capture rows, nan where none) */
-    double slope, intercept, floor_mean;
+    double slope, intercept;
     int used;
 } steps_state;
 
@@ -81,7 +81,7 @@ static int check(exp_run *r)
 static const exp_col cols[] = {{"kind", 's'}, {"capture", 'i'}, {"step", 'i'}, {"layer", 'i'}, {"label", 's'},
     {"timestep", 'n'}, {"theta", 'n'}, {"s_score", 'n'}, {"s_attn", 'n'}, {"rows_reused", 'n'}, {"mse", 'n'},
     {"rel_l2", 'n'}, {"cosine", 'n'}, {"psnr", 'n'}, {"floor_mse", 'n'}};
-enum { C_LABEL = 4, C_TIMESTEP, C_THETA, C_AVG, NAVG = 8, A_MSE = 3, A_FLOOR = 7 };
+enum { C_LABEL = 4, C_TIMESTEP, C_THETA, C_AVG, NAVG = 8, A_MSE = 3 };
 static const exp_table_def tables[] = {{"steps", cols, 15, 4}};
 
 static int plan(exp_run *r)
@@ -129,19 +129,9 @@ static int compute(exp_run *r, const exp_job *j, exp_row *row)
 {
     const steps_opts *o = r->opts;
     const steps_state *st = r->state;
-    eval_unit *u;
-    EXP_TRY(exp_load(r, j->group, &u));
-    ripple_savings sv;
-    ripple_metrics m;
-    ripple_status s = eval_run(u, EVAL_REUSE, &st->rp, &sv, &m);
-    if (s) return exp_lib(r, s, "reuse");
-    double floor_mse = NAN;
-    if (o->floor) EXP_TRY(exp_floor(r, j->group, &floor_mse));
     row->s[C_LABEL] = st->labels[j->unit->source];
-    const double v[] = {j->unit->id.timestep, o->theta, sv.s_score, sv.s_attn, sv.rows_reused, m.mse, m.rel_l2,
-                        m.cosine, m.psnr, floor_mse};
-    memcpy(row->v + C_TIMESTEP, v, sizeof v);
-    return 0;
+    row->v[C_TIMESTEP] = j->unit->id.timestep, row->v[C_THETA] = o->theta;
+    return exp_reuse_row(r, j, 0, &st->rp, o->floor, "reuse", row, NULL);
 }
 
 /* Writes an aggregate row (capture index or "all", layer "all"); mean gets
@@ -206,11 +196,8 @@ static int finish(exp_run *r)
         xs[npts] = s;
         ys[npts++] = st->mean[(size_t)s * NAVG + A_MSE];
     }
-    st->floor_mean = st->result.mse_over_steps = 0;
-    for (int k = 0; k < npts; k++) {
-        st->floor_mean += st->mean[(size_t)xs[k] * NAVG + A_FLOOR] / npts;
-        st->result.mse_over_steps += ys[k];
-    }
+    st->result.mse_over_steps = 0;
+    for (int k = 0; k < npts; k++) st->result.mse_over_steps += ys[k];
     st->result.mse_over_steps = npts ? st->result.mse_over_steps / npts : NAN;
     st->used = rampfit_trend_log10(npts, xs, ys, &st->slope, &st->intercept);
     for (int k = 0; k < npts && isfinite(st->slope); k++) {
@@ -272,7 +259,7 @@ static int plot(exp_run *r, exp_text *gp)
     snprintf(trend, sizeof trend, "trend: x%.3g per step", pow(10.0, st->slope));
     cv[nc] = (exp_curve){0, "step", "mse", "kind=mean", "linespoints lw 3.5 pt 5 ps 1", "black", .title = mean};
     cv[nc + 1] = (exp_curve){0, .color = "black", .title = "fp32 noise floor (vs fp64), mean MSE",
-                             .level = o->floor ? st->floor_mean : NAN};
+                             .level = o->floor ? exp_col_mean(r, 0, "floor_mse") : NAN};
     cv[nc + 2] = (exp_curve){0, "step", "mse", "kind=trend", "lines dt 2 lw 2.5", "red", .title = trend};
     const exp_panel panel = {.xlabel = "denoising step (zero-based)", .yfmt = "%.2e", .none = "every output MSE is 0",
                              .ylabel = "attention output MSE vs exact (mean over layers, heads)", .log = EXP_LOG,

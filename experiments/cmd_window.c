@@ -104,7 +104,7 @@ static int check(exp_run *r)
 static const exp_col cols[] = {{"capture", 's'}, {"step", 'i'}, {"layer", 'i'}, {"theta", 'n'}, {"window", 'i'},
     {"theta_scale", 'n'}, {"s_score", 'n'}, {"s_attn", 'n'}, {"rows_reused", 'n'}, {"q_reused", 'n'}, {"k_reused", 'n'}, {"mse", 'n'},
     {"rel_l2", 'n'}, {"cosine", 'n'}, {"psnr", 'n'}, {"floor_mse", 'n'}};
-enum { C_THETA = 3, C_WINDOW, C_SCALE, C_FLOOR = C_SCALE + 10 }; /* C_FLOOR: floor_mse, after the 10 of compute */
+enum { C_THETA = 3, C_WINDOW, C_SCALE };
 static const exp_table_def tables[] = {{"window", cols, (int)(sizeof cols / sizeof cols[0]), 5}};
 
 static int plan(exp_run *r)
@@ -165,21 +165,12 @@ static int compute(exp_run *r, const exp_job *j, exp_row *row)
 {
     const window_opts *o = r->opts;
     const window_state *st = r->state;
-    eval_unit *u;
-    EXP_TRY(exp_load(r, j->group, &u));
-    if (o->floor) EXP_TRY(exp_floor(r, j->group, &row->v[C_FLOOR]));
     const int k = j->job / o->nwindows;
     ripple_reuse_params p = st->rp;
     p.window = o->windows[j->job % o->nwindows];
     p.theta[0] = p.theta[1] = p.theta[2] = st->theta[k];
-    ripple_savings sv;
-    ripple_metrics m;
-    ripple_status s = eval_run(u, EVAL_REUSE, &p, &sv, &m);
-    if (s) return exp_lib(r, s, "reuse");
-    const double v[] = {st->scale[k], sv.s_score, sv.s_attn, sv.rows_reused, sv.q_reused, sv.k_reused, m.mse,
-                        m.rel_l2, m.cosine, m.psnr};
-    memcpy(row->v + C_SCALE, v, sizeof v);
-    return 0;
+    row->v[C_SCALE] = st->scale[k];
+    return exp_reuse_row(r, j, 0, &p, o->floor, "reuse", row, NULL);
 }
 
 /* Means per regime and window size (per job) over the units. */
@@ -187,9 +178,8 @@ static int finish(exp_run *r)
 {
     const window_opts *o = r->opts;
     window_state *st = r->state;
-    exp_mean *m, all = {0};
+    exp_mean *m;
     EXP_TRY(exp_job_means(r, 0, r->njobs, NULL, &m));
-    for (int row = 0; row < exp_rows(r, 0); row++) exp_mean_add(&all, r, 0, row);
     char axes[4];
     printf("ripple window: %s (%s), axes %s, %d unit(s)%s\n", o->have_alpha ? "alpha" : "theta", st->rule,
            cli_axes_str(o->axes, axes), r->nunits, r->reused_rows[0] ? " (finished rows of an earlier run reused)" : "");
@@ -205,7 +195,7 @@ static int finish(exp_run *r)
     exp_tab_means(stdout, 0, "theta:%10.4g|window:%6.0f|s_score:%8.2f%%|s_attn:%8.2f%%|rows_reused:%10.2f%%|mse:%12.4g|"
                   "rel_l2:%9.4g|cosine:%8.5f|psnr:%8.2f", r, 0, m, r->njobs);
     if (o->floor)
-        printf("noise floor (fp32 vs fp64 exact attention): mse %.4g\n", exp_mean_of(&all, r, 0, "floor_mse"));
+        printf("noise floor (fp32 vs fp64 exact attention): mse %.4g\n", exp_col_mean(r, 0, "floor_mse"));
     printf("(means over units; s_score = score savings, s_attn = attention savings)\n");
     printf("exact attention: %.3f s of %.3f s\n", r->exact_seconds, cli_now() - r->t0);
     return 0;

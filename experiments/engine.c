@@ -626,6 +626,29 @@ int exp_floor(exp_run *r, int g, double *mse)
 
 /* --------------------------------------------------------------- tables */
 
+int exp_reuse_row(exp_run *r, const exp_job *j, int i, const ripple_reuse_params *p, int floor, const char *what,
+                  exp_row *row, eval_unit **unit)
+{
+    eval_unit *u;
+    ripple_savings sv;
+    ripple_metrics m;
+    double floor_mse = NAN;
+    EXP_TRY(exp_load(r, j->group, &u));
+    ripple_status s = eval_run(u, EVAL_REUSE, p, &sv, &m);
+    if (s) return exp_lib(r, s, what);
+    if (floor) EXP_TRY(exp_floor(r, j->group, &floor_mse));
+    static const char *const names[] = {"s_score", "s_attn", "rows_reused", "q_reused", "k_reused", "mse", "rel_l2",
+                                        "cosine", "psnr", "floor_mse"};
+    const double v[] = {sv.s_score, sv.s_attn, sv.rows_reused, sv.q_reused, sv.k_reused, m.mse, m.rel_l2, m.cosine,
+                        m.psnr, floor_mse};
+    const exp_table_def *t = &r->def->tables[i];
+    for (int c = 0; c < t->ncols; c++)
+        for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
+            if (!strcmp(t->cols[c].name, names[k])) row->v[c] = v[k];
+    if (unit) *unit = u;
+    return 0;
+}
+
 void exp_row_init(exp_row *row)
 {
     for (int c = 0; c < EXP_MAX_COLS; c++) row->v[c] = NAN, row->s[c] = NULL;
@@ -1219,6 +1242,13 @@ double exp_mean_of(const exp_mean *m, const exp_run *r, int table, const char *c
     int c = rtable_col(r->tabs[table], col);
     EXP_ASSERT(c >= 0);
     return m->n[c] ? m->sum[c] / m->n[c] : NAN;
+}
+
+double exp_col_mean(const exp_run *r, int i, const char *col)
+{
+    exp_mean m = {0};
+    for (int row = 0; row < exp_rows(r, i); row++) exp_mean_add(&m, r, i, row);
+    return exp_mean_of(&m, r, i, col);
 }
 
 int exp_job_means(exp_run *r, int i, int n, int (*bucket)(const exp_run *r, const exp_job *j), exp_mean **means)

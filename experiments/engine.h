@@ -296,6 +296,12 @@ int exp_load(exp_run *r, int g, eval_unit **units);
 void exp_keep(exp_run *r, int g);
 int exp_floor(exp_run *r, int g, double *mse);
 void exp_heads(const exp_run *r, int s, int64_t *lo, int64_t *nh);
+/* Runs the ripple transform with p on the job's unit (exp_load) and puts
+ * into row the results that table i has columns for: s_score, s_attn,
+ * rows_reused, q_reused, k_reused, mse, rel_l2, cosine, psnr, and with
+ * floor the unit's floor_mse. what names a failure; *u (when not NULL): the unit. */
+int exp_reuse_row(exp_run *r, const exp_job *j, int i, const ripple_reuse_params *p, int floor, const char *what,
+                  exp_row *row, eval_unit **u);
 /* The threshold scale spec (scale.h) of the window deltas of q of the first
  * unit, its selected heads, over axes with window size window; reads only q. */
 struct scale_spec;
@@ -322,6 +328,8 @@ typedef struct exp_mean {
 } exp_mean;
 void exp_mean_add(exp_mean *m, const exp_run *r, int table, int row);
 double exp_mean_of(const exp_mean *m, const exp_run *r, int table, const char *col);
+/* The mean of column col over every row of table i (nan cells left out). */
+double exp_col_mean(const exp_run *r, int i, const char *col);
 /* Means of the jobs' rows of table i (the sweep wrote every one), over the
  * units, into *means[n] (freed with the run) by bucket(r, job): NULL is
  * the job's index (n = r->njobs, a mean per job over the units). */
