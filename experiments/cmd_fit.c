@@ -224,12 +224,11 @@ static int plan(exp_run *r)
         const exp_unit *u = &r->units[r->members[r->groups[st->ns].first]];
         st->si[st->ns] = (fit_step){.step = u->id.step, .timestep = u->id.timestep};
     }
-    char axes[4], groups[4], sel[256], caps[2048], buf[1024];
-    snprintf(buf, sizeof buf, "target=%.9g mode=%s axes=%s window=%d groups=%s tol=%.9g max_evals=%d theta_max=%.9g "
-             "floor=%d %s captures=%s", o->target, o->mode == RIPPLE_THRESHOLD_CHANNEL ? "channel" : "absolute",
-             cli_axes_str(o->axes, axes), o->window, o->groups ? cli_axes_str(o->groups, groups) : "all", o->tol,
-             o->max_evals, o->theta_max, o->floor, exp_selection(r, sel, sizeof sel), exp_capture_list(r, caps, sizeof caps));
-    EXP_TRY(exp_open(r, T_STEPS, buf));
+    char axes[4], groups[4];
+    EXP_TRY(exp_openf(r, T_STEPS, 1, "target=%.9g mode=%s axes=%s window=%d groups=%s tol=%.9g max_evals=%d "
+                      "theta_max=%.9g floor=%d", o->target, o->mode == RIPPLE_THRESHOLD_CHANNEL ? "channel" : "absolute",
+                      cli_axes_str(o->axes, axes), o->window, o->groups ? cli_axes_str(o->groups, groups) : "all",
+                      o->tol, o->max_evals, o->theta_max, o->floor));
     r->njobs = 1;
     return add_meta(r, T_STEPS);
 }

@@ -114,17 +114,13 @@ static int plan(exp_run *r)
     if (st->frame >= T)
         return exp_fail(r, EXP_USAGE, "--frame %lld: the capture has frames 0..%lld", (long long)st->frame, (long long)T - 1);
 
-    char buf[1024], sel[256];
-    exp_selection(r, sel, sizeof sel);
-    snprintf(buf, sizeof buf, "groups theta=inf window=%d floor=%d %s", o->window, o->floor, sel);
-    EXP_TRY(exp_open(r, T_ROWS, buf));
+    EXP_TRY(exp_openf(r, T_ROWS, 0, "groups theta=inf window=%d floor=%d", o->window, o->floor));
     EXP_TRY(exp_meta(r, T_ROWS, "reuse", "forced: absolute theta = inf on the one axis, window %d, only the one "
                                          "channel group", o->window));
     EXP_TRY(exp_meta(r, T_ROWS, "savings", "s_score = score savings; s_attn = s_score/2 = attention savings"));
     EXP_TRY(exp_meta(r, T_ROWS, "metrics", "against float32 exact attention, all heads; floor_mse = fp32 vs fp64 noise floor"));
-    snprintf(buf, sizeof buf, "groups-heat capture=%s step=%d layer=%d frame=%lld window=%d %s",
-             r->c.captures[hu->source], hu->id.step, hu->id.layer, (long long)st->frame, o->window, sel);
-    EXP_TRY(exp_open(r, T_HEAT, buf));
+    EXP_TRY(exp_openf(r, T_HEAT, 0, "groups-heat capture=%s step=%d layer=%d frame=%lld window=%d",
+                      r->c.captures[hu->source], hu->id.step, hu->id.layer, (long long)st->frame, o->window));
     EXP_TRY(exp_meta(r, T_HEAT, "unit", "capture %d step %d layer %d frame %lld of %lld; grid %lldx%lldx%lld", hu->source, hu->id.step,
                      hu->id.layer, (long long)st->frame, (long long)T, (long long)T, (long long)st->H, (long long)st->W));
     EXP_TRY(exp_meta(r, T_HEAT, "err", "mean over heads and channels of (O' - O)^2 at token (frame, h, w); "

@@ -91,14 +91,11 @@ static int plan(exp_run *r)
     st->rp = (ripple_reuse_params){.axes = o->axes, .window = o->window, .groups = o->groups,
                                    .mode = o->have_alpha ? RIPPLE_THRESHOLD_CHANNEL : RIPPLE_THRESHOLD_ABSOLUTE,
                                    .theta = {o->theta, o->theta, o->theta}};
-    char axes[4], groups[4], sel[256], caps[2048], buf[1024];
+    char axes[4], groups[4];
     cli_axes_str(o->axes, axes);
     snprintf(groups, sizeof groups, "%s", o->groups ? cli_axes_str(o->groups, groups) : "all");
-    exp_selection(r, sel, sizeof sel);
-    snprintf(buf, sizeof buf, "%s=%.9g axes=%s window=%d groups=%s floor=%d %s captures=%s",
-             o->have_alpha ? "alpha" : "theta", o->theta, axes, o->window, groups, o->floor, sel,
-             exp_capture_list(r, caps, sizeof caps));
-    EXP_TRY(exp_open(r, 0, buf));
+    EXP_TRY(exp_openf(r, 0, 1, "%s=%.9g axes=%s window=%d groups=%s floor=%d", o->have_alpha ? "alpha" : "theta",
+                      o->theta, axes, o->window, groups, o->floor));
     if (!(st->labels = exp_alloc(r, (size_t)r->c.ncaptures, sizeof *st->labels))) return EXP_DATA;
     for (int c = 0; c < r->c.ncaptures; c++) {
         src_label(&r->srcs[c], st->labels[c], sizeof st->labels[c]);

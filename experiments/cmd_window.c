@@ -111,7 +111,7 @@ static int plan(exp_run *r)
 {
     const window_opts *o = r->opts;
     window_state *st = r->state;
-    char wl[256] = "", tl[512] = "", axes[4], sel[256], buf[1200];
+    char wl[256] = "", tl[512] = "", axes[4];
     size_t nw = 0;
     for (int i = 0; i < o->nwindows; i++) nw += (size_t)snprintf(wl + nw, sizeof wl - nw, "%s%d", i ? "," : "", o->windows[i]);
     cli_axes_str(o->axes, axes);
@@ -135,10 +135,9 @@ static int plan(exp_run *r)
     }
     cli_join_doubles(tl, sizeof tl, st->theta, st->nr, 9);
     st->rp = (ripple_reuse_params){.axes = o->axes, .mode = o->have_alpha ? RIPPLE_THRESHOLD_CHANNEL : RIPPLE_THRESHOLD_ABSOLUTE};
-    snprintf(buf, sizeof buf, "window %s=%s rule=%s windows=%s axes=%s floor=%d %s", o->have_alpha ? "alpha" : "theta", tl,
-             o->have_theta || o->have_alpha || o->have_thetas ? "given" : "median-w2-scales", wl, axes, o->floor,
-             exp_selection(r, sel, sizeof sel));
-    EXP_TRY(exp_open(r, 0, buf));
+    EXP_TRY(exp_openf(r, 0, 0, "window %s=%s rule=%s windows=%s axes=%s floor=%d", o->have_alpha ? "alpha" : "theta",
+                      tl, o->have_theta || o->have_alpha || o->have_thetas ? "given" : "median-w2-scales", wl, axes,
+                      o->floor));
     EXP_TRY(exp_meta(r, 0, "threshold_mode", "%s", o->have_alpha ? "channel (theta column holds alpha)" : "absolute"));
     EXP_TRY(exp_meta(r, 0, "theta", "%s (%s); each the same for every window size", tl, st->rule));
     if (!isnan(st->delta)) EXP_TRY(exp_meta(r, 0, "median_delta", "%.9g", st->delta));

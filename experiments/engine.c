@@ -801,6 +801,19 @@ int exp_open(exp_run *r, int i, const char *options)
     return 0;
 }
 
+int exp_openf(exp_run *r, int i, int captures, const char *fmt, ...)
+{
+    char buf[8192], sel[256], caps[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (n >= 0 && (size_t)n < sizeof buf)
+        snprintf(buf + n, sizeof buf - (size_t)n, " %s%s%s", exp_selection(r, sel, sizeof sel),
+                 captures ? " captures=" : "", captures ? exp_capture_list(r, caps, sizeof caps) : "");
+    return exp_open(r, i, buf);
+}
+
 int exp_meta(exp_run *r, int i, const char *key, const char *fmt, ...)
 {
     char value[1100];

@@ -312,6 +312,8 @@ int exp_q_scale(exp_run *r, const struct scale_spec *spec, unsigned axes, int wi
  * metadata, then rows. exp_put writes a row (a finished key is kept as it
  * was) and leaves in row->v its numbers as printed. */
 int exp_open(exp_run *r, int i, const char *options);
+/* exp_open with the options fmt... followed by the selection and, with captures, " captures=LIST". */
+int exp_openf(exp_run *r, int i, int captures, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 int exp_meta(exp_run *r, int i, const char *key, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 int exp_find(exp_run *r, int i, const exp_row *row); /* the row with row's keys, or -1 */
 /* The first key cells of most row tables: capture, step, layer of the job's unit. */
