@@ -377,8 +377,8 @@ const char *exp_gp_string(char *dst, size_t n, const char *s);
  * texts of `where` ("col=text col=text", as printed; NULL: every row), x and
  * y by column, scaled by xs, ys (0: 1; 100: percent); mean: one point per x,
  * the mean over those rows; y NULL: a dashed line at `level` (not drawn when
- * it is not > 0, or far below a log axis: then the panel's title gives its
- * value). with: the gnuplot style ("linespoints lw 2 pt 7"); color NULL: the
+ * it is not > 0, or more than two decades below the data: then the panel's
+ * title gives its value). A figure of one panel has the figure's title. with: the gnuplot style ("linespoints lw 2 pt 7"); color NULL: the
  * palette's colour of the curve's place in the panel; title NULL: none in
  * the key; dx: a shift along x (bars side by side). */
 #define EXP_PALETTE 10
