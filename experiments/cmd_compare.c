@@ -162,7 +162,6 @@ typedef struct {
     /* s_attn of reuse per slot when reuse is not among the methods, for the unit in cache_group */
     int cache_group;
     double reuse_sattn[COMPARE_MAX_SWEEP];
-    int any_mse; /* some mean mse > 0: the figure's y axis can be logarithmic */
 } compare_state;
 
 static void geometric(double lo, double hi, int n, double *out)
@@ -345,7 +344,6 @@ static int finish(exp_run *r)
                                ? "channel" : "absolute";
                 row.v[2] = threshold[jj] / a->rows, row.v[3] = a->rows;
                 for (int c = 0; c < 8; c++) row.v[4 + c] = exp_mean_of(a, r, T_ROWS, avg[c]);
-                st->any_mse |= row.v[8] > 0;
                 EXP_TRY(exp_put(r, T_SUMMARY, &row));
             }
     static const char *const show[] = {"method", "threshold", "s_attn", "s_score", "mse", "rel_l2", "cosine"};
@@ -354,78 +352,40 @@ static int finish(exp_run *r)
     return 0;
 }
 
-/* One panel's plot command: x = 100 * column xcol, y = mse (on a log axis
- * only mse > 0). Fixed colour and point type per method, so every figure
- * reads alike: score-level methods circles, attention-map masks squares,
- * the ramp a large triangle (one point). */
-static void plot_panel(const exp_run *r, exp_text *gp, const char *xcol, int score_only)
-{
-    const compare_opts *o = r->opts;
-    const compare_state *st = r->state;
-    int first = 1;
-    for (int m = 0; m < EVAL_METHOD_COUNT; m++) {
-        if (!ON(o, m) || (score_only && eval_methods[m].attnmap)) continue;
-        int pt = eval_methods[m].attnmap ? 5 : m == EVAL_REUSE_RAMP ? 9 : 7;
-        exp_printf(gp, "%sS using (strcol(\"method\") eq \"%s\" ? 100*column(\"%s\") : NaN):%s lw %d pt %d ps %.1f "
-                       "lc rgb \"%s\" title \"%s\"",
-                   first ? "plot " : ", \\\n     ", eval_methods[m].name, xcol,
-                   st->any_mse ? "(column(\"mse\") > 0 ? column(\"mse\") : NaN)" : "(column(\"mse\"))",
-                   m == EVAL_REUSE ? 3 : 2, pt, m == EVAL_REUSE_RAMP ? 2.0 : 0.9, eval_methods[m].color,
-                   eval_methods[m].name);
-        first = 0;
-    }
-    if (first) exp_printf(gp, "plot NaN notitle"); /* no method of this panel (only attention-map masks) */
-    /* the floor as a line only where it lies in the y range (the title says where it is otherwise) */
-    if (o->floor)
-        exp_printf(gp, ", \\\n     (floor_on ? floor : NaN) with lines dt 2 lw 2 lc rgb \"black\" "
-                       "title (floor_on ? \"fp32 noise floor\" : \"\")");
-    exp_printf(gp, "\n");
-}
-
-/* A log y axis when some mean mse is > 0 (else, with nothing reused, every
- * mse is 0 and a log axis would have no point to draw: the axis is linear).
- * The log axis is fitted to the data (a factor 3 each side); the noise floor
- * is drawn as a line only when it lies within two decades below the data,
- * else the panels' titles give its value and say it is below the axis (a
- * floor at 1e-13 under data at 1e-8 would squeeze the curves into a strip). */
+/* Output MSE against attention savings, one curve per method, and against
+ * score savings for the score-level methods; the noise floor (its mean over
+ * the summary's rows) dashed. Fixed colour and point type per method, so
+ * every figure reads alike: score-level methods circles, attention-map
+ * masks squares, the ramp a large triangle (one point). */
 static int plot(exp_run *r, exp_text *gp)
 {
     const compare_opts *o = r->opts;
-    const compare_state *st = r->state;
-    exp_printf(gp,
-        "# Reads compare_summary.tsv (mean over units per method and threshold),\n"
-        "# written by the same run as compare.tsv.\n"
-        "S = \"compare_summary.tsv\"\n"
-        "set datafile columnheaders\n"
-        "floor = NaN\n"
-        "%s"
-        "set key outside right top Left reverse box samplen 2 spacing 1.1 width 1\n"
-        "%s"
-        "set ylabel \"output MSE vs exact attention\"\n"
-        "set style data linespoints\n"
-        "set multiplot layout 2,1\n"
-        "set title \"Reuse vs masking at equal attention savings (mean over units)\".floor_note\n"
-        "set xlabel \"attention savings s_attn (%% of QK^T + PV FLOPs)\"\n",
-        o->floor ? "stats S using (column(\"mse_floor\") > 0 ? column(\"mse_floor\") : NaN) nooutput\n"
-                   "floor = STATS_mean\n" : "",
-        st->any_mse ? "set logscale y\nset format y \"%.0e\"\n"
-                      "stats S using (column(\"mse\") > 0 ? column(\"mse\") : NaN) nooutput\n"
-                      "mse_lo = STATS_min; mse_hi = STATS_max\n"
-                      "# the floor as a line when within two decades below the data, else a note\n"
-                      "floor_on = floor > 0 && floor >= mse_lo / 100\n"
-                      "set yrange [(floor_on && floor < mse_lo ? floor : mse_lo) / 3 : mse_hi * 3]\n"
-                      "floor_note = floor > 0 && !floor_on ? sprintf(\"\\nfp32 noise floor (fp32 vs fp64 exact "
-                      "attention): MSE %.1e, below the y axis\", floor) : \"\"\n"
-                    : "set yrange [0:1]\nset format y \"%.1f\"\n"
-                      "set label 1 \"every output MSE is 0\" at graph 0.5, graph 0.6 center\n"
-                      "floor_on = floor > 0\n"
-                      "floor_note = \"\"\n");
-    plot_panel(r, gp, "s_attn", 0);
-    exp_printf(gp, "set title \"Score-level methods at equal score savings\".floor_note\n"
-                   "set xlabel \"score savings s_score (%% of partial scores q_c k_c)\"\n");
-    plot_panel(r, gp, "s_score", 1);
-    exp_printf(gp, "unset multiplot\n");
-    return 0;
+    exp_curve cv[2][EVAL_METHOD_COUNT + 1];
+    char where[EVAL_METHOD_COUNT][64], with[EVAL_METHOD_COUNT][64];
+    int n[2] = {0, 0};
+    for (int m = 0; m < EVAL_METHOD_COUNT; m++) {
+        if (!ON(o, m)) continue;
+        snprintf(where[m], sizeof where[m], "method=%s", eval_methods[m].name);
+        snprintf(with[m], sizeof with[m], "linespoints lw %d pt %d ps %.1f", m == EVAL_REUSE ? 3 : 2,
+                 eval_methods[m].attnmap ? 5 : m == EVAL_REUSE_RAMP ? 9 : 7, m == EVAL_REUSE_RAMP ? 2.0 : 0.9);
+        for (int p = 0; p < 2; p++)
+            if (!p || !eval_methods[m].attnmap)
+                cv[p][n[p]++] = (exp_curve){T_SUMMARY, p ? "s_score" : "s_attn", "mse", where[m], with[m],
+                                            eval_methods[m].color, eval_methods[m].name, .xs = 100};
+    }
+    for (int p = 0; p < 2; p++)
+        cv[p][n[p]++] = (exp_curve){T_SUMMARY, .color = "black", .title = "fp32 noise floor",
+                                    .level = o->floor ? exp_col_mean(r, T_SUMMARY, "mse_floor") : NAN};
+    const exp_panel panels[] = {
+        {"Reuse vs masking at equal attention savings (mean over units)",
+         "attention savings s_attn (% of QK^T + PV FLOPs)", "output MSE vs exact attention", .log = EXP_LOG,
+         .none = "every output MSE is 0", .curves = cv[0], .ncurves = n[0]},
+        {"Score-level methods at equal score savings", "score savings s_score (% of partial scores q_c k_c)",
+         "output MSE vs exact attention", .log = EXP_LOG, .none = "every output MSE is 0", .curves = cv[1],
+         .ncurves = n[1]}};
+    const exp_figure fig = {NULL, "outside right top Left reverse box samplen 2 spacing 1.1 width 1", 0, 0, 24, 0,
+                            panels, 2};
+    return exp_figure_gp(r, gp, &fig);
 }
 
 /* Tables 2-4 at matched attention savings: per method, log10(mse) is
@@ -455,20 +415,15 @@ static void index_matched(const exp_run *r, FILE *md)
                 "(log-linear) between its own measured points; `-` where the method's sweep does not reach "
                 "that saving. `reuse-t` = temporal-only reuse and `reuse-ramp` = the fitted ramp (Table 3; one setting, "
                 "so compared below at its own savings), "
-                "`reuse-channel` = channel-wise thresholds (Table 4).\n\n| method |");
-    for (int l = 0; l < nlev; l++) fprintf(md, " s_attn %.0f%% |", 100 * levels[l]);
-    fprintf(md, "\n|---|");
-    for (int l = 0; l < nlev; l++) fprintf(md, "---:|");
-    fprintf(md, "\n");
+                "`reuse-channel` = channel-wise thresholds (Table 4).\n\n");
+    char spec[256] = "method:%-s";
+    for (int l = 0; l < nlev; l++)
+        snprintf(spec + strlen(spec), sizeof spec - strlen(spec), "|s_attn %.0f%%:%%.3g", 100 * levels[l]);
+    exp_tab_head(md, 1, spec);
     for (int j = 0; j < nm; j++) {
-        if (np[j] < 2) continue; /* one setting: below, at its own savings */
-        fprintf(md, "| %s |", meth[j]);
-        for (int l = 0; l < nlev; l++) {
-            double v = verdict_interp_linear(np[j], px[j], py[j], levels[l]);
-            if (isnan(v)) fprintf(md, " - |");
-            else fprintf(md, " %.3g |", pow(10.0, v));
-        }
-        fprintf(md, "\n");
+        double v[1 + 4];
+        for (int l = 0; l < nlev; l++) v[l + 1] = pow(10.0, verdict_interp_linear(np[j], px[j], py[j], levels[l]));
+        if (np[j] >= 2) exp_tab_row(md, 1, spec, &meth[j], v); /* one setting: below, at its own savings */
     }
     fprintf(md, "\n");
     /* a method of one point (the ramp) is set against fixed-threshold reuse at its own savings */

@@ -224,12 +224,11 @@ static int plan(exp_run *r)
         const exp_unit *u = &r->units[r->members[r->groups[st->ns].first]];
         st->si[st->ns] = (fit_step){.step = u->id.step, .timestep = u->id.timestep};
     }
-    char axes[4], groups[4], sel[256], caps[2048], buf[1024];
-    snprintf(buf, sizeof buf, "target=%.9g mode=%s axes=%s window=%d groups=%s tol=%.9g max_evals=%d theta_max=%.9g "
-             "floor=%d %s captures=%s", o->target, o->mode == RIPPLE_THRESHOLD_CHANNEL ? "channel" : "absolute",
-             cli_axes_str(o->axes, axes), o->window, o->groups ? cli_axes_str(o->groups, groups) : "all", o->tol,
-             o->max_evals, o->theta_max, o->floor, exp_selection(r, sel, sizeof sel), exp_capture_list(r, caps, sizeof caps));
-    EXP_TRY(exp_open(r, T_STEPS, buf));
+    char axes[4], groups[4];
+    EXP_TRY(exp_openf(r, T_STEPS, 1, "target=%.9g mode=%s axes=%s window=%d groups=%s tol=%.9g max_evals=%d "
+                      "theta_max=%.9g floor=%d", o->target, o->mode == RIPPLE_THRESHOLD_CHANNEL ? "channel" : "absolute",
+                      cli_axes_str(o->axes, axes), o->window, o->groups ? cli_axes_str(o->groups, groups) : "all",
+                      o->tol, o->max_evals, o->theta_max, o->floor));
     r->njobs = 1;
     return add_meta(r, T_STEPS);
 }
@@ -466,50 +465,39 @@ static int finish(exp_run *r)
     return 0;
 }
 
+/* Thresholds on the left axis, errors on the right (log). */
 static int plot(exp_run *r, exp_text *gp)
 {
     const fit_opts *o = r->opts;
     const fit_state *st = r->state;
-    char title_model[256], axes[4];
-    exp_gp_string(title_model, sizeof title_model, o->model ? o->model : r->srcs[0].info->model);
-    exp_printf(gp,
-        "set datafile columnheaders\n"
-        "set title \"Threshold ramp for target MSE %g: %s (%s, axes %s, window %d)\"\n"
-        "set xlabel \"denoising step (zero-based)\"\n"
-        "set ylabel \"%s\"\n"
-        "set y2label \"attention output MSE vs exact (log)\"\n"
-        "set xrange [-0.5:%d.5]\n"
-        "set yrange [0:*]\n"
-        "set logscale y2\nset format y2 \"%%.0e\"\nset y2tics\nset ytics nomirror\n"
-        "set key below box\nset bmargin 7\n"
-        "set datafile missing \"nan\"  # steps not captured: skipped, lines go on\n"
-        "f = \"fit.tsv\"\n"
-        "captured(c) = strcol(\"captured\") eq \"1\" ? column(c) : NaN\n"
-        "plot f using (column(\"step\")):(captured(\"theta_measured\")) with points pt 7 ps 1.4 lc rgb \"#1f77b4\" "
-        "title \"measured theta_i (bisection)\", \\\n"
-        "  f using (column(\"step\")):(column(\"theta_ramp\")) with linespoints lw 2.5 pt 7 ps 0.5 lc rgb \"#ff7f0e\" "
-        "title \"fitted ramp\", \\\n"
-        "  f using (column(\"step\")):(column(\"mse_at_ramp\")) axes x1y2 with linespoints lw 1.5 pt 6 ps 1.2 "
-        "lc rgb \"#2ca02c\" title \"MSE at the ramp (right axis)\", \\\n"
-        "  f using (column(\"step\")):(captured(\"mse_at_theta\") > 0 ? column(\"mse_at_theta\") : NaN) axes x1y2 "
-        "with points pt 2 ps 1 lc rgb \"#9467bd\" title \"MSE at measured theta_i (right)\", \\\n"
-        "  f using (column(\"step\")):(column(\"target\")) axes x1y2 with lines dt 2 lw 2 lc rgb \"red\" "
-        "title \"target MSE (right)\"\n",
-        o->target, title_model, o->mode == RIPPLE_THRESHOLD_CHANNEL ? "channel" : "absolute", cli_axes_str(o->axes, axes),
-        o->window, o->mode == RIPPLE_THRESHOLD_CHANNEL ? "threshold alpha (x mean window delta)"
-                                                       : "threshold theta (units of q and k)", st->S - 1);
-    return 0;
+    char title[512], axes[4];
+    const int ch = o->mode == RIPPLE_THRESHOLD_CHANNEL;
+    snprintf(title, sizeof title, "Threshold ramp for target MSE %g: %s (%s, axes %s, window %d)", o->target,
+             o->model ? o->model : r->srcs[0].info->model, ch ? "channel" : "absolute", cli_axes_str(o->axes, axes),
+             o->window);
+    const exp_curve curves[] = {
+        {T_FIT, "step", "theta_measured", "captured=1", "points pt 7 ps 1.4", .title = "measured theta_i (bisection)"},
+        {T_FIT, "step", "theta_ramp", NULL, "linespoints lw 2.5 pt 7 ps 0.5", .title = "fitted ramp"},
+        {T_FIT, "step", "mse_at_ramp", NULL, "linespoints lw 1.5 pt 6 ps 1.2", .title = "MSE at the ramp (right axis)",
+         .y2 = 1},
+        {T_FIT, "step", "mse_at_theta", "captured=1", "points pt 2 ps 1", exp_palette[4],
+         "MSE at measured theta_i (right)", .y2 = 1},
+        {T_FIT, .color = "red", .title = "target MSE (right)", .level = o->target, .y2 = 1}};
+    const exp_panel panel = {.xlabel = "denoising step (zero-based)", .yrange = "[0:*]", .log2 = EXP_LOG,
+                             .ylabel = ch ? "threshold alpha (x mean window delta)"
+                                          : "threshold theta (units of q and k)",
+                             .y2label = "attention output MSE vs exact", .curves = curves, .ncurves = 5};
+    const exp_figure fig = {title, "below box", -0.5, st->S - 0.5, 0, 7, &panel, 1};
+    return exp_figure_gp(r, gp, &fig);
 }
 
 static void index_section(exp_run *r, FILE *md)
 {
     const fit_state *st = r->state;
     const char *tg = rtable_meta_get(r->tabs[T_STEPS], "target");
-    fprintf(md, "Target: %s\n\n| step | largest theta within target | its MSE | score savings |\n|---:|---:|---:|---:|\n",
-            tg ? tg : "?");
-    for (int i = 0; i < exp_rows(r, T_STEPS); i++)
-        fprintf(md, "| %s | %.4g | %.3g | %.1f%% |\n", exp_str(r, T_STEPS, i, "step"), exp_num(r, T_STEPS, i, "theta"),
-                exp_num(r, T_STEPS, i, "mse"), 100 * exp_num(r, T_STEPS, i, "s_score"));
+    fprintf(md, "Target: %s\n\n", tg ? tg : "?");
+    exp_tab_rows(md, 1, "step:%.0f|largest theta within target@theta:%.4g|its MSE@mse:%.3g|score savings@s_score:%.1f%%",
+                 r, T_STEPS, NULL);
     const rampfit_ramp *p = &st->ramp;
     fprintf(md, "\nFitted ramp (fit/ramp.txt, zero-based steps): theta_start %.4g, theta_end %.4g, i_min %d, i_max %d "
                 "of %d steps. (The paper's printed Eq. 4 drops theta_start and its Table 1 lists theta_max < "

@@ -114,17 +114,13 @@ static int plan(exp_run *r)
     if (st->frame >= T)
         return exp_fail(r, EXP_USAGE, "--frame %lld: the capture has frames 0..%lld", (long long)st->frame, (long long)T - 1);
 
-    char buf[1024], sel[256];
-    exp_selection(r, sel, sizeof sel);
-    snprintf(buf, sizeof buf, "groups theta=inf window=%d floor=%d %s", o->window, o->floor, sel);
-    EXP_TRY(exp_open(r, T_ROWS, buf));
+    EXP_TRY(exp_openf(r, T_ROWS, 0, "groups theta=inf window=%d floor=%d", o->window, o->floor));
     EXP_TRY(exp_meta(r, T_ROWS, "reuse", "forced: absolute theta = inf on the one axis, window %d, only the one "
                                          "channel group", o->window));
     EXP_TRY(exp_meta(r, T_ROWS, "savings", "s_score = score savings; s_attn = s_score/2 = attention savings"));
     EXP_TRY(exp_meta(r, T_ROWS, "metrics", "against float32 exact attention, all heads; floor_mse = fp32 vs fp64 noise floor"));
-    snprintf(buf, sizeof buf, "groups-heat capture=%s step=%d layer=%d frame=%lld window=%d %s",
-             r->c.captures[hu->source], hu->id.step, hu->id.layer, (long long)st->frame, o->window, sel);
-    EXP_TRY(exp_open(r, T_HEAT, buf));
+    EXP_TRY(exp_openf(r, T_HEAT, 0, "groups-heat capture=%s step=%d layer=%d frame=%lld window=%d",
+                      r->c.captures[hu->source], hu->id.step, hu->id.layer, (long long)st->frame, o->window));
     EXP_TRY(exp_meta(r, T_HEAT, "unit", "capture %d step %d layer %d frame %lld of %lld; grid %lldx%lldx%lld", hu->source, hu->id.step,
                      hu->id.layer, (long long)st->frame, (long long)T, (long long)T, (long long)st->H, (long long)st->W));
     EXP_TRY(exp_meta(r, T_HEAT, "err", "mean over heads and channels of (O' - O)^2 at token (frame, h, w); "
@@ -182,21 +178,13 @@ static int compute(exp_run *r, const exp_job *j, exp_row *row)
     const groups_opts *o = r->opts;
     const groups_state *st = r->state;
     eval_unit *u;
-    EXP_TRY(exp_load(r, j->group, &u));
     const int g = j->job / 3, a = j->job % 3;
     ripple_reuse_params p = {.axes = RIPPLE_AXIS_BIT(a), .window = o->window, .mode = RIPPLE_THRESHOLD_ABSOLUTE,
                              .theta = {INFINITY, INFINITY, INFINITY}, .groups = RIPPLE_AXIS_BIT(st->gaxis[g])};
-    ripple_savings sv;
-    ripple_metrics m;
-    ripple_status s = eval_run(u, EVAL_REUSE, &p, &sv, &m);
-    if (s) return exp_lib(r, s, "forced reuse");
-    if (heat_needed(r, j)) EXP_TRY(put_heat(r, j, u));
-    if (exp_find(r, T_ROWS, row) >= 0) return 0; /* only the heat map was missing */
-    if (o->floor) EXP_TRY(exp_floor(r, j->group, &row->v[16]));
-    const double v[] = {g, a, sv.s_score, sv.s_attn, sv.rows_reused, sv.q_reused, sv.k_reused, m.mse, m.rel_l2,
-                        m.cosine, m.psnr};
-    memcpy(row->v + 5, v, sizeof v);
-    return 0;
+    row->v[5] = g, row->v[6] = a;
+    EXP_TRY(exp_reuse_row(r, j, T_ROWS, &p, o->floor, "forced reuse", row, &u));
+    /* a finished row is kept as it was (exp_put): then only the heat map was missing */
+    return heat_needed(r, j) ? put_heat(r, j, u) : 0;
 }
 
 /* The groups x axes table of mean mse over the units. */
@@ -228,38 +216,27 @@ static int finish(exp_run *r)
     return 0;
 }
 
-/* Bars of the summary's mean mse: x = reuse axis, one series per group. */
+/* Bars of the mean mse over units: x = reuse axis, one series per group. */
 static int plot_bars(exp_run *r, exp_text *gp)
 {
     const groups_state *st = r->state;
-    static const char *const colors[] = {"#1f77b4", "#ff7f0e", "#2ca02c"};
-    exp_printf(gp,
-        "set datafile columnheaders\n"
-        "stats \"groups.tsv\" using (strcol(\"floor_mse\") eq \"nan\" ? 0 : column(\"floor_mse\")) nooutput\n"
-        "floor = STATS_mean\n"
-        "floor_text = floor > 0 ? sprintf(\"%%.1e\", floor) : \"not computed\"\n"
-        "set title sprintf(\"Forced reuse of one channel group along one axis (paper Fig. 5)\\n"
-        "theta = infinity, window 2; mean over captured steps and layers; noise floor MSE %%s\", floor_text)\n"
-        "set xlabel \"reuse axis\" offset 0,0.6\n"
-        "set ylabel \"output MSE vs exact attention (log)\"\n"
-        "set logscale y\n"
-        "set format y \"%%.0e\"\n"
-        "set mytics 10\n"
-        "set xrange [-0.6:2.6]\n"
-        "set xtics (\"t (frames)\" 0, \"h (rows)\" 1, \"w (columns)\" 2)\n"
-        "set style fill solid 0.85 border -1\n"
-        "set boxwidth 0.26\n"
-        "set key below center horizontal box title \"reused channel group\"\n"
-        "set bmargin 6.5\n"
-        "# groups_summary.tsv: one row per reused channel group, one column per reuse axis\n"
-        "S = \"groups_summary.tsv\"\n"
-        "plot ");
-    for (int g = 0; g < st->ngroups; g++)
-        exp_printf(gp, "%sfor [a=1:3] S every ::%d::%d using (a - 1 %+.2f):(column(word(\"t h w\", a))) with boxes "
-                       "lc rgb \"%s\" title (a == 1 ? \"%c-channels\" : \"\")",
-                   g ? ", \\\n     " : "", g, g, 0.27 * (g - 1), colors[g], "thw"[st->gaxis[g]]);
-    exp_printf(gp, "\n");
-    return 0;
+    exp_curve cv[4];
+    char where[3][16], title[3][16];
+    int g;
+    for (g = 0; g < st->ngroups; g++) {
+        snprintf(where[g], sizeof where[g], "group=%s", letters[st->gaxis[g]]);
+        snprintf(title[g], sizeof title[g], "%c-channels", "thw"[st->gaxis[g]]);
+        cv[g] = (exp_curve){T_ROWS, "axis_idx", "mse", where[g], "boxes", .title = title[g], .dx = 0.27 * (g - 1),
+                            .mean = 1};
+    }
+    cv[g] = (exp_curve){T_ROWS, .color = "black", .title = "fp32 noise floor", .level = exp_col_mean(r, T_ROWS, "floor_mse")};
+    const exp_panel panel = {.xlabel = "reuse axis", .ylabel = "output MSE vs exact attention", .log = EXP_LOG,
+                             .xtics = "\"t (frames)\" 0, \"h (rows)\" 1, \"w (columns)\" 2", .curves = cv,
+                             .ncurves = g + 1, .set = "set style fill solid 0.85 border -1\nset boxwidth 0.26"};
+    const exp_figure fig = {"Forced reuse of one channel group along one axis (paper Fig. 5)\ntheta = infinity, "
+                            "window 2; mean over captured steps and layers",
+                            "below center horizontal box title \"reused channel group\"", -0.6, 2.6, 0, 7, &panel, 1};
+    return exp_figure_gp(r, gp, &fig);
 }
 
 /* Layout of the heat maps, in pixels: 3 equal square panels per row, one
@@ -350,11 +327,9 @@ static int plot_heat(exp_run *r, exp_text *gp)
 static void index_section(exp_run *r, FILE *md)
 {
     const groups_state *st = r->state;
-    fprintf(md, "Mean output MSE (rows: reused channel group; columns: reuse axis; theta = infinity):\n\n"
-                "| channel group | along t | along h | along w |\n|---|---:|---:|---:|\n");
-    for (int g = 0; g < st->ngroups; g++)
-        fprintf(md, "| %c-channels | %.3g | %.3g | %.3g |\n", "thw"[st->gaxis[g]], st->mse[g][0], st->mse[g][1],
-                st->mse[g][2]);
+    fprintf(md, "Mean output MSE (rows: reused channel group; columns: reuse axis; theta = infinity):\n\n");
+    exp_tab_rows(md, 1, "channel group@group:%-s-channels|along t@t:%.3g|along h@h:%.3g|along w@w:%.3g", r,
+                 T_SUMMARY, NULL);
     int worst[3], agree, judged;
     verdict_kind v = verdict_groups(st->ngroups, st->gaxis, st->mse, worst, &agree, &judged);
     char detail[512] = "";

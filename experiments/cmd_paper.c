@@ -154,6 +154,8 @@ static int asked(const exp_sub *xs)
     return n;
 }
 
+static const char *status(const exp_sub *x) { return !x->ran ? "not run" : x->rc ? "FAILED" : "ok"; }
+
 /* The threshold steps ran at and the target fit had, as they were passed on. */
 static char theta[64], target[64];
 
@@ -186,11 +188,12 @@ static int write_index(exp_run *r, exp_sub *xs, double wall, double exact, int r
                                 "threshold; set it with --target MSE");
     /* the paper's order */
     static const int order[X_COUNT] = {X_GROUPS, X_FRAMES, X_COMPARE, X_QUALITY, X_STEPS, X_FIT, X_WINDOW};
-    fprintf(md, "| experiment | paper | status | wall (s) |\n|---|---|---|---:|\n");
+    static const char spec[] = "experiment:%-s|paper:%-s|status:%-s|wall (s):%.1f";
+    exp_tab_head(md, 1, spec);
     for (int k = 0; k < X_COUNT; k++) {
         const exp_sub *x = &xs[order[k]];
-        fprintf(md, "| %s | %s | %s | %.1f |\n", x->run->def->name, x->run->def->paper,
-                x->skipped ? "not run (needs --generate)" : !x->ran ? "not run" : x->rc ? "FAILED" : "ok", x->wall);
+        const char *text[] = {x->run->def->name, x->run->def->paper, x->skipped ? "not run (needs --generate)" : status(x)};
+        exp_tab_row(md, 1, spec, text, (const double[]){0, 0, 0, x->wall});
     }
     fprintf(md, "\n");
     for (int k = 0; k < X_COUNT; k++)
@@ -280,13 +283,14 @@ static int paper_run(exp_run *r)
     }
     rc = write_index(r, xs, wall, exact, recorded, failed);
     if (!rc) {
-        printf("\n%-8s %-15s %-7s %9s %9s\n", "driver", "paper", "status", "wall s", "exact s");
+        static const char spec[] = "driver:%-8s|paper:%-15s|status:%-7s|wall s:%9.1f|exact s:%9s";
+        printf("\n");
+        exp_tab_head(stdout, 0, spec);
         for (int i = 0; i < X_COUNT; i++) {
-            if (xs[i].skipped) continue;
             char ex[48] = "n/r";
             if (xs[i].ran) snprintf(ex, sizeof ex, "%.2f", xs[i].run->exact_seconds);
-            printf("%-8s %-15s %-7s %9.1f %9s\n", xs[i].run->def->name, xs[i].run->def->paper,
-                   !xs[i].ran ? "not run" : xs[i].rc ? "FAILED" : "ok", xs[i].wall, ex);
+            const char *text[] = {xs[i].run->def->name, xs[i].run->def->paper, status(&xs[i]), NULL, ex};
+            if (!xs[i].skipped) exp_tab_row(stdout, 0, spec, text, (const double[]){0, 0, 0, xs[i].wall});
         }
         printf("ripple paper: wall time %.1f s; exact attention %.2f s = %.1f%% of it (recorded by %d of %d drivers)\n",
                wall, exact, wall > 0 ? 100 * exact / wall : 0, recorded, asked(xs));

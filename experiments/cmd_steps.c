@@ -31,7 +31,7 @@ typedef struct steps_state {
     int *nmean;            /* [nsteps]: 1 where a mean row exists */
     double *mean;          /* [nsteps][8]: the mean row's averaged columns, as printed */
     double *ts, *capmse;   /* [nsteps], [captures][nsteps] (mse of the capture rows, nan where none) */
-    double slope, intercept, floor_mean;
+    double slope, intercept;
     int used;
 } steps_state;
 
@@ -81,7 +81,7 @@ static int check(exp_run *r)
 static const exp_col cols[] = {{"kind", 's'}, {"capture", 'i'}, {"step", 'i'}, {"layer", 'i'}, {"label", 's'},
     {"timestep", 'n'}, {"theta", 'n'}, {"s_score", 'n'}, {"s_attn", 'n'}, {"rows_reused", 'n'}, {"mse", 'n'},
     {"rel_l2", 'n'}, {"cosine", 'n'}, {"psnr", 'n'}, {"floor_mse", 'n'}};
-enum { C_LABEL = 4, C_TIMESTEP, C_THETA, C_AVG, NAVG = 8, A_MSE = 3, A_FLOOR = 7 };
+enum { C_LABEL = 4, C_TIMESTEP, C_THETA, C_AVG, NAVG = 8, A_MSE = 3 };
 static const exp_table_def tables[] = {{"steps", cols, 15, 4}};
 
 static int plan(exp_run *r)
@@ -91,14 +91,11 @@ static int plan(exp_run *r)
     st->rp = (ripple_reuse_params){.axes = o->axes, .window = o->window, .groups = o->groups,
                                    .mode = o->have_alpha ? RIPPLE_THRESHOLD_CHANNEL : RIPPLE_THRESHOLD_ABSOLUTE,
                                    .theta = {o->theta, o->theta, o->theta}};
-    char axes[4], groups[4], sel[256], caps[2048], buf[1024];
+    char axes[4], groups[4];
     cli_axes_str(o->axes, axes);
     snprintf(groups, sizeof groups, "%s", o->groups ? cli_axes_str(o->groups, groups) : "all");
-    exp_selection(r, sel, sizeof sel);
-    snprintf(buf, sizeof buf, "%s=%.9g axes=%s window=%d groups=%s floor=%d %s captures=%s",
-             o->have_alpha ? "alpha" : "theta", o->theta, axes, o->window, groups, o->floor, sel,
-             exp_capture_list(r, caps, sizeof caps));
-    EXP_TRY(exp_open(r, 0, buf));
+    EXP_TRY(exp_openf(r, 0, 1, "%s=%.9g axes=%s window=%d groups=%s floor=%d", o->have_alpha ? "alpha" : "theta",
+                      o->theta, axes, o->window, groups, o->floor));
     if (!(st->labels = exp_alloc(r, (size_t)r->c.ncaptures, sizeof *st->labels))) return EXP_DATA;
     for (int c = 0; c < r->c.ncaptures; c++) {
         src_label(&r->srcs[c], st->labels[c], sizeof st->labels[c]);
@@ -129,19 +126,9 @@ static int compute(exp_run *r, const exp_job *j, exp_row *row)
 {
     const steps_opts *o = r->opts;
     const steps_state *st = r->state;
-    eval_unit *u;
-    EXP_TRY(exp_load(r, j->group, &u));
-    ripple_savings sv;
-    ripple_metrics m;
-    ripple_status s = eval_run(u, EVAL_REUSE, &st->rp, &sv, &m);
-    if (s) return exp_lib(r, s, "reuse");
-    double floor_mse = NAN;
-    if (o->floor) EXP_TRY(exp_floor(r, j->group, &floor_mse));
     row->s[C_LABEL] = st->labels[j->unit->source];
-    const double v[] = {j->unit->id.timestep, o->theta, sv.s_score, sv.s_attn, sv.rows_reused, m.mse, m.rel_l2,
-                        m.cosine, m.psnr, floor_mse};
-    memcpy(row->v + C_TIMESTEP, v, sizeof v);
-    return 0;
+    row->v[C_TIMESTEP] = j->unit->id.timestep, row->v[C_THETA] = o->theta;
+    return exp_reuse_row(r, j, 0, &st->rp, o->floor, "reuse", row, NULL);
 }
 
 /* Writes an aggregate row (capture index or "all", layer "all"); mean gets
@@ -206,11 +193,8 @@ static int finish(exp_run *r)
         xs[npts] = s;
         ys[npts++] = st->mean[(size_t)s * NAVG + A_MSE];
     }
-    st->floor_mean = st->result.mse_over_steps = 0;
-    for (int k = 0; k < npts; k++) {
-        st->floor_mean += st->mean[(size_t)xs[k] * NAVG + A_FLOOR] / npts;
-        st->result.mse_over_steps += ys[k];
-    }
+    st->result.mse_over_steps = 0;
+    for (int k = 0; k < npts; k++) st->result.mse_over_steps += ys[k];
     st->result.mse_over_steps = npts ? st->result.mse_over_steps / npts : NAN;
     st->used = rampfit_trend_log10(npts, xs, ys, &st->slope, &st->intercept);
     for (int k = 0; k < npts && isfinite(st->slope); k++) {
@@ -222,8 +206,9 @@ static int finish(exp_run *r)
     char axes[4], path[4200];
     printf("ripple steps: %s %g, axes %s, window %d; mse = mean output MSE over layers and heads\n",
            o->have_alpha ? "alpha" : "theta", o->theta, cli_axes_str(o->axes, axes), o->window);
-    printf("%5s %10s %11s %11s %11s %11s %8s %8s\n", "step", "timestep", "mse mean", "mse min", "mse max",
-           "trend", "s_score", "s_attn");
+    static const char term[] = "step:%5.0f|timestep:%10.4g|mse mean:%11.4g|mse min:%11.4g|mse max:%11.4g|trend:%11.4g|"
+                               "s_score:%8.4f|s_attn:%8.4f";
+    exp_tab_head(stdout, 0, term);
     for (int s = 0; s < ns; s++) {
         if (!st->nmean[s]) continue;
         double lo = INFINITY, hi = -INFINITY, *m = st->mean + (size_t)s * NAVG;
@@ -231,8 +216,9 @@ static int finish(exp_run *r)
             double x = st->capmse[(size_t)c * (size_t)ns + (size_t)s];
             if (!isnan(x)) lo = fmin(lo, x), hi = fmax(hi, x);
         }
-        printf("%5d %10.4g %11.4g %11.4g %11.4g %11.4g %8.4f %8.4f\n", s, st->ts[s], m[A_MSE], lo, hi,
-               isfinite(st->slope) ? pow(10.0, st->intercept + st->slope * s) : NAN, m[0], m[1]);
+        const double v[] = {s, st->ts[s], m[A_MSE], lo, hi,
+                            isfinite(st->slope) ? pow(10.0, st->intercept + st->slope * s) : NAN, m[0], m[1]};
+        exp_tab_row(stdout, 0, term, NULL, v);
     }
     if (isfinite(st->slope))
         printf("trend: log10(mse) = %.4g %+.4g * step (%d steps): x%.3g per step, x%.3g per 10 steps\n", st->intercept,
@@ -244,66 +230,51 @@ static int finish(exp_run *r)
     return 0;
 }
 
+/* A curve per capture, the mean over captures and the trend; the noise
+ * floor is usually decades below the curves: then stated, not drawn. */
 static int plot(exp_run *r, exp_text *gp)
 {
     const steps_opts *o = r->opts;
     const steps_state *st = r->state;
     const int nc = r->c.ncaptures;
-    char model[256], axes[4], label[300];
-    exp_gp_string(model, sizeof model, r->srcs[0].info->model);
-    exp_printf(gp, "set datafile columnheaders\n"
-                   "set title \"Output error per denoising step: %s, %s = %g, axes %s, window %d", model,
-               o->have_alpha ? "alpha" : "theta", o->theta, cli_axes_str(o->axes, axes), o->window);
-    /* the noise floor is usually decades below the curves: stated, not drawn */
-    if (o->floor) exp_printf(gp, "\\n(noise floor, fp32 vs fp64 exact attention: mean MSE %.2g)", st->floor_mean);
-    exp_printf(gp, "\"\n");
-    /* log y where the curves span a decade or more, else linear (a log axis
-     * over less than a decade has at most one labelled tick). On a log axis
-     * points with mse <= 0 are left out; on a linear one they are drawn:
-     * with nothing reused (--theta 0) every mse is 0, and the figure shows
-     * that instead of failing on "all points y value undefined". */
-    double ylo = INFINITY, yhi = 0;
-    for (size_t j = 0; j < (size_t)nc * (size_t)st->nsteps; j++)
-        if (st->capmse[j] > 0) ylo = fmin(ylo, st->capmse[j]), yhi = fmax(yhi, st->capmse[j]);
-    int logy = yhi > 0 && yhi >= 10 * ylo;
-    const char *y = logy ? "(column(\"mse\") > 0 ? column(\"mse\") : NaN)" : "(column(\"mse\"))";
-    if (logy) exp_printf(gp, "set logscale y\nset format y \"%%.0e\"\n");
-    else exp_printf(gp, "set format y \"%%.2e\"\n");
-    if (!(yhi > 0)) exp_printf(gp, "set yrange [0:1]\nset label 1 \"every output MSE is 0\" at graph 0.5, graph 0.6 center\n");
-    exp_printf(gp, "set bmargin %d\n", 4 + (nc + 3) / 2); /* room for the key, two columns */
-    exp_printf(gp, "set xlabel \"denoising step (zero-based)\"\n"
-                   "set ylabel \"attention output MSE vs exact (mean over layers, heads)\"\n"
-                   "set key below box maxcols 2\n"
-                   "f = \"steps.tsv\"\nplot \\\n");
-    /* gnuplot's 8 default colours repeat: every 8 captures the next
-     * point type and dash, so that no two curves look alike */
+    char title[512], axes[4], mean[64], trend[64];
+    exp_curve *cv = exp_alloc(r, (size_t)nc + 3, sizeof *cv);
+    char (*where)[48] = exp_alloc(r, (size_t)nc, sizeof *where), (*with)[80] = exp_alloc(r, (size_t)nc, sizeof *with);
+    if (!cv || !where || !with) return EXP_DATA;
+    snprintf(title, sizeof title, "Output error per denoising step: %s, %s = %g, axes %s, window %d",
+             r->srcs[0].info->model, o->have_alpha ? "alpha" : "theta", o->theta, cli_axes_str(o->axes, axes),
+             o->window);
+    /* the palette's 10 colours repeat: every 10 captures the next point type
+     * and dash, so that no two curves look alike */
     static const int pts[] = {7, 5, 9, 11, 13};
-    for (int c = 0; c < nc; c++)
-        exp_printf(gp, "  f using (strcol(\"kind\") eq \"capture\" && strcol(\"capture\") eq \"%d\" ? column(\"step\") : NaN):%s "
-                       "with linespoints lw 1.5 lt %d dt %d pt %d ps 0.7 title \"%s\", \\\n",
-                   c, y, c % 8 + 1, c / 8 % 5 + 1, pts[c / 8 % 5], exp_gp_string(label, sizeof label, st->labels[c]));
-    exp_printf(gp, "  f using (strcol(\"kind\") eq \"mean\" ? column(\"step\") : NaN):%s with linespoints lw 3.5 "
-                   "lc rgb \"black\" pt 5 ps 1 title \"mean over %d capture%s\"", y, nc, nc > 1 ? "s" : "");
-    if (isfinite(st->slope))
-        exp_printf(gp, ", \\\n  f using (strcol(\"kind\") eq \"trend\" ? column(\"step\") : NaN):(column(\"mse\")) with lines "
-                       "dt 2 lw 2.5 lc rgb \"red\" title \"trend: x%.3g per step\"", pow(10.0, st->slope));
-    exp_printf(gp, "\n");
-    return 0;
+    for (int c = 0; c < nc; c++) {
+        snprintf(where[c], sizeof where[c], "kind=capture capture=%d", c);
+        snprintf(with[c], sizeof with[c], "linespoints lw 1.5 dt %d pt %d ps 0.7", c / 10 % 5 + 1, pts[c / 10 % 5]);
+        cv[c] = (exp_curve){0, "step", "mse", where[c], with[c], .title = st->labels[c]};
+    }
+    snprintf(mean, sizeof mean, "mean over %d capture%s", nc, nc > 1 ? "s" : "");
+    snprintf(trend, sizeof trend, "trend: x%.3g per step", pow(10.0, st->slope));
+    cv[nc] = (exp_curve){0, "step", "mse", "kind=mean", "linespoints lw 3.5 pt 5 ps 1", "black", .title = mean};
+    cv[nc + 1] = (exp_curve){0, .color = "black", .title = "fp32 noise floor (vs fp64), mean MSE",
+                             .level = o->floor ? exp_col_mean(r, 0, "floor_mse") : NAN};
+    cv[nc + 2] = (exp_curve){0, "step", "mse", "kind=trend", "lines dt 2 lw 2.5", "red", .title = trend};
+    const exp_panel panel = {.xlabel = "denoising step (zero-based)", .yfmt = "%.2e", .none = "every output MSE is 0",
+                             .ylabel = "attention output MSE vs exact (mean over layers, heads)", .log = EXP_LOG,
+                             .curves = cv, .ncurves = nc + 2 + isfinite(st->slope)};
+    const exp_figure fig = {title, "below box maxcols 2", 0, 0, 0, 5 + (nc + 3) / 2, &panel, 1}; /* room for the key */
+    return exp_figure_gp(r, gp, &fig);
 }
 
 static void index_section(exp_run *r, FILE *md)
 {
     const steps_state *st = r->state;
     const char *opt = rtable_meta_get(r->tabs[0], "options");
-    fprintf(md, "Options: `%s`\n\n| step | mean output MSE | score savings |\n|---:|---:|---:|\n", opt ? opt : "?");
+    fprintf(md, "Options: `%s`\n\n", opt ? opt : "?");
+    exp_tab_rows(md, 1, "step:%.0f|mean output MSE@mse:%.3g|score savings@s_score:%.1f%%", r, 0, "kind=mean");
     double mse[1024];
     int n = 0;
-    for (int s = 0; s < st->nsteps && n < 1024; s++) {
-        if (!st->nmean[s]) continue;
-        const double *m = st->mean + (size_t)s * NAVG;
-        fprintf(md, "| %d | %.3g | %.1f%% |\n", s, m[A_MSE], 100 * m[0]);
-        mse[n++] = m[A_MSE];
-    }
+    for (int s = 0; s < st->nsteps && n < 1024; s++)
+        if (st->nmean[s]) mse[n++] = st->mean[(size_t)s * NAVG + A_MSE];
     fprintf(md, "\n");
     char res[1024];
     double early, late;

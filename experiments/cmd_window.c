@@ -36,8 +36,7 @@ typedef struct window_state {
     double delta;                                /* the median window-2 delta (nan when not measured) */
     const char *rule;                            /* where the thresholds come from */
     /* means over the rows of each regime and window size (in the order of --windows) */
-    double s_score[REGIME_MAX][WINDOW_MAX], s_attn[REGIME_MAX][WINDOW_MAX], mse[REGIME_MAX][WINDOW_MAX],
-        rel_l2[REGIME_MAX][WINDOW_MAX], rows[REGIME_MAX][WINDOW_MAX];
+    double s_score[REGIME_MAX][WINDOW_MAX], mse[REGIME_MAX][WINDOW_MAX];
 } window_state;
 
 static const char usage[] =
@@ -105,14 +104,14 @@ static int check(exp_run *r)
 static const exp_col cols[] = {{"capture", 's'}, {"step", 'i'}, {"layer", 'i'}, {"theta", 'n'}, {"window", 'i'},
     {"theta_scale", 'n'}, {"s_score", 'n'}, {"s_attn", 'n'}, {"rows_reused", 'n'}, {"q_reused", 'n'}, {"k_reused", 'n'}, {"mse", 'n'},
     {"rel_l2", 'n'}, {"cosine", 'n'}, {"psnr", 'n'}, {"floor_mse", 'n'}};
-enum { C_THETA = 3, C_WINDOW, C_SCALE, C_FLOOR = C_SCALE + 10 }; /* C_FLOOR: floor_mse, after the 10 of compute */
+enum { C_THETA = 3, C_WINDOW, C_SCALE };
 static const exp_table_def tables[] = {{"window", cols, (int)(sizeof cols / sizeof cols[0]), 5}};
 
 static int plan(exp_run *r)
 {
     const window_opts *o = r->opts;
     window_state *st = r->state;
-    char wl[256] = "", tl[512] = "", axes[4], sel[256], buf[1200];
+    char wl[256] = "", tl[512] = "", axes[4];
     size_t nw = 0;
     for (int i = 0; i < o->nwindows; i++) nw += (size_t)snprintf(wl + nw, sizeof wl - nw, "%s%d", i ? "," : "", o->windows[i]);
     cli_axes_str(o->axes, axes);
@@ -136,10 +135,9 @@ static int plan(exp_run *r)
     }
     cli_join_doubles(tl, sizeof tl, st->theta, st->nr, 9);
     st->rp = (ripple_reuse_params){.axes = o->axes, .mode = o->have_alpha ? RIPPLE_THRESHOLD_CHANNEL : RIPPLE_THRESHOLD_ABSOLUTE};
-    snprintf(buf, sizeof buf, "window %s=%s rule=%s windows=%s axes=%s floor=%d %s", o->have_alpha ? "alpha" : "theta", tl,
-             o->have_theta || o->have_alpha || o->have_thetas ? "given" : "median-w2-scales", wl, axes, o->floor,
-             exp_selection(r, sel, sizeof sel));
-    EXP_TRY(exp_open(r, 0, buf));
+    EXP_TRY(exp_openf(r, 0, 0, "window %s=%s rule=%s windows=%s axes=%s floor=%d", o->have_alpha ? "alpha" : "theta",
+                      tl, o->have_theta || o->have_alpha || o->have_thetas ? "given" : "median-w2-scales", wl, axes,
+                      o->floor));
     EXP_TRY(exp_meta(r, 0, "threshold_mode", "%s", o->have_alpha ? "channel (theta column holds alpha)" : "absolute"));
     EXP_TRY(exp_meta(r, 0, "theta", "%s (%s); each the same for every window size", tl, st->rule));
     if (!isnan(st->delta)) EXP_TRY(exp_meta(r, 0, "median_delta", "%.9g", st->delta));
@@ -166,21 +164,12 @@ static int compute(exp_run *r, const exp_job *j, exp_row *row)
 {
     const window_opts *o = r->opts;
     const window_state *st = r->state;
-    eval_unit *u;
-    EXP_TRY(exp_load(r, j->group, &u));
-    if (o->floor) EXP_TRY(exp_floor(r, j->group, &row->v[C_FLOOR]));
     const int k = j->job / o->nwindows;
     ripple_reuse_params p = st->rp;
     p.window = o->windows[j->job % o->nwindows];
     p.theta[0] = p.theta[1] = p.theta[2] = st->theta[k];
-    ripple_savings sv;
-    ripple_metrics m;
-    ripple_status s = eval_run(u, EVAL_REUSE, &p, &sv, &m);
-    if (s) return exp_lib(r, s, "reuse");
-    const double v[] = {st->scale[k], sv.s_score, sv.s_attn, sv.rows_reused, sv.q_reused, sv.k_reused, m.mse,
-                        m.rel_l2, m.cosine, m.psnr};
-    memcpy(row->v + C_SCALE, v, sizeof v);
-    return 0;
+    row->v[C_SCALE] = st->scale[k];
+    return exp_reuse_row(r, j, 0, &p, o->floor, "reuse", row, NULL);
 }
 
 /* Means per regime and window size (per job) over the units. */
@@ -188,30 +177,24 @@ static int finish(exp_run *r)
 {
     const window_opts *o = r->opts;
     window_state *st = r->state;
-    exp_mean *m, all = {0};
+    exp_mean *m;
     EXP_TRY(exp_job_means(r, 0, r->njobs, NULL, &m));
-    for (int row = 0; row < exp_rows(r, 0); row++) exp_mean_add(&all, r, 0, row);
     char axes[4];
     printf("ripple window: %s (%s), axes %s, %d unit(s)%s\n", o->have_alpha ? "alpha" : "theta", st->rule,
            cli_axes_str(o->axes, axes), r->nunits, r->reused_rows[0] ? " (finished rows of an earlier run reused)" : "");
-    printf("%10s %6s %9s %9s %11s %12s %9s %8s %8s\n", "theta", "window", "s_score", "s_attn", "rows_reused", "mse",
-           "rel_l2", "cosine", "psnr");
     st->result.mse_w2 = st->result.theta = NAN;
     int ref = st->median >= 0 ? st->median : 0; /* the regime paper passes on */
     st->result.theta = st->theta[ref];
     for (int k = 0; k < st->nr; k++)
         for (int w = 0; w < o->nwindows; w++) {
             const exp_mean *x = &m[k * o->nwindows + w]; /* the job of regime k, window w */
-            st->s_score[k][w] = exp_mean_of(x, r, 0, "s_score"), st->s_attn[k][w] = exp_mean_of(x, r, 0, "s_attn");
-            st->mse[k][w] = exp_mean_of(x, r, 0, "mse"), st->rel_l2[k][w] = exp_mean_of(x, r, 0, "rel_l2");
-            st->rows[k][w] = exp_mean_of(x, r, 0, "rows_reused");
+            st->s_score[k][w] = exp_mean_of(x, r, 0, "s_score"), st->mse[k][w] = exp_mean_of(x, r, 0, "mse");
             if (k == ref && o->windows[w] == 2) st->result.mse_w2 = st->mse[k][w];
-            printf("%10.4g %6d %8.2f%% %8.2f%% %10.2f%% %12.4g %9.4g %8.5f %8.2f\n", st->theta[k], o->windows[w],
-                   100 * st->s_score[k][w], 100 * st->s_attn[k][w], 100 * st->rows[k][w], st->mse[k][w],
-                   st->rel_l2[k][w], exp_mean_of(x, r, 0, "cosine"), exp_mean_of(x, r, 0, "psnr"));
         }
+    exp_tab_means(stdout, 0, "theta:%10.4g|window:%6.0f|s_score:%8.2f%%|s_attn:%8.2f%%|rows_reused:%10.2f%%|mse:%12.4g|"
+                  "rel_l2:%9.4g|cosine:%8.5f|psnr:%8.2f", r, 0, m, r->njobs);
     if (o->floor)
-        printf("noise floor (fp32 vs fp64 exact attention): mse %.4g\n", exp_mean_of(&all, r, 0, "floor_mse"));
+        printf("noise floor (fp32 vs fp64 exact attention): mse %.4g\n", exp_col_mean(r, 0, "floor_mse"));
     printf("(means over units; s_score = score savings, s_attn = attention savings)\n");
     printf("exact attention: %.3f s of %.3f s\n", r->exact_seconds, cli_now() - r->t0);
     return 0;
@@ -221,12 +204,7 @@ static int finish(exp_run *r)
  * regime (threshold), each point the mean over the selected units: score
  * savings (%) above; the query rows fully reused (%) in the middle, on an
  * axis of their own (often well under 1%, they would lie on the x axis of a
- * 0-100% scale); output MSE (log) below. The means: gnuplot's smooth unique
- * averages the rows of equal x, but only within a run of valid points, so a
- * filter that blanks the other regimes' rows (x = NaN) would leave one curve
- * per unit. Every row is kept instead, at x = WIN_SPAN * regime + window, into
- * a table of means per (regime, window) that the curves then split by x. */
-enum { WIN_W = 800, WIN_H = 900, WIN_SPAN = 10000 };
+ * 0-100% scale); output MSE below. */
 static int plot(exp_run *r, exp_text *gp)
 {
     const window_opts *o = r->opts;
@@ -240,94 +218,43 @@ static int plot(exp_run *r, exp_text *gp)
         nt += (size_t)snprintf(tics + nt, sizeof tics - nt, "%s\"%d\" %d", i ? ", " : "", o->windows[i], o->windows[i]);
         nb += (size_t)snprintf(blank + nb, sizeof blank - nb, "%s\"\" %d", i ? ", " : "", o->windows[i]);
     }
-    /* the regime of a row, by its theta as printed in the TSV (-1: none of this run's) */
-    exp_printf(gp, "set datafile columnheaders\nregime(s) = ");
-    for (int k = 0; k < st->nr; k++) exp_printf(gp, "s eq \"%s\" ? %d : ", rtable_format_num(tb, sizeof tb, st->theta[k]), k);
-    exp_printf(gp,
-        "-1\n"
-        "# means over units per (regime, window): x = %d * regime + window\n"
-        "rx = \"%d * regime(strcol(\\\"theta\\\")) + column(\\\"window\\\")\"\n"
-        "set table $SCORE\nplot \"window.tsv\" using (@rx):(100*column(\"s_score\")) smooth unique\n"
-        "set table $ROWS\nplot \"window.tsv\" using (@rx):(100*column(\"rows_reused\")) smooth unique\n"
-        "set table $MSE\nplot \"window.tsv\" using (@rx):(column(\"mse\")) smooth unique\nunset table\n"
-        "# the tables have no header and spaces between their columns: x, mean\n"
-        "set datafile nocolumnheaders\nset datafile separator whitespace\n"
-        "stats $ROWS using 2 nooutput\nrows_hi = STATS_max\n"
-        "stats $MSE using 2 nooutput\nmse_hi = STATS_max\n"
-        "set multiplot title \"Window size (paper Fig. 11): every size at the threshold of window 2, one curve per "
-        "threshold\\nmeans over captured steps and layers\"\n"
-        "set lmargin at screen %.4f\nset rmargin at screen %.4f\n"
-        "set xrange [%g:%g]\nset grid ytics\nunset key\n"
-        "# upper panel: score savings, and the key of the thresholds at its right\n"
-        "set tmargin at screen %.4f\nset bmargin at screen %.4f\nset xtics (%s)\n"
-        "set title \"score savings s_score (partial scores not computed)\" offset 0,-0.6\n"
-        "set ylabel \"score savings (%%)\"\nset yrange [0:100]\nset ytics 20\n"
-        "set key at screen %.4f, screen %.4f left top vertical Left reverse nobox samplen 2 title \"threshold\"\n",
-        WIN_SPAN, WIN_SPAN, 80.0 / WIN_W, 1 - 230.0 / WIN_W, wmin - 0.5, wmax + 0.5,
-        1 - 95.0 / WIN_H, 1 - 345.0 / WIN_H, blank, 1 - 215.0 / WIN_W, 1 - 95.0 / WIN_H);
-    static const char *const colours[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-                                          "#7f7f7f", "#bcbd22", "#17becf"};
-    for (int pass = 0; pass < 3; pass++) {
-        static const char *const table[] = {"$SCORE", "$ROWS", "$MSE"};
-        if (pass == 1)
-            exp_printf(gp,
-                "# middle panel: query rows fully reused, on a log axis fitted to its values > 0\n"
-                "# (they span decades across thresholds); a mean of 0 is a triangle on the bottom edge\n"
-                "unset key\nset tmargin at screen %.4f\nset bmargin at screen %.4f\n"
-                "set title \"query rows fully reused (%% of rows; none of their scores computed)\".(rows_hi > 0 ? "
-                "\"\\nlog axis; a triangle on the bottom edge: no row fully reused\" : \"\") offset 0,-0.6\n"
-                "set ylabel \"rows reused (%%)\"\nset ytics autofreq\n"
-                "if (rows_hi > 0) { stats $ROWS using ($2 > 0 ? $2 : NaN) nooutput; rows_lo = STATS_min / 3; "
-                "set logscale y; set yrange [rows_lo : rows_hi * 2]; set format y \"%%g\"; "
-                "if (rows_hi * 2 < 100 * rows_lo) { do for [e = floor(log10(rows_lo)) : ceil(log10(rows_hi * 2))] "
-                "{ set ytics add (2 * 10.0**e, 5 * 10.0**e) } } } \\\n"
-                "else { rows_lo = 0; set yrange [0:1]; "
-                "set label 1 \"no query row fully reused at any window size\" at graph 0.5, graph 0.5 center }\n",
-                1 - 415.0 / WIN_H, 1 - 570.0 / WIN_H);
-        if (pass == 2)
-            exp_printf(gp,
-                "# lower panel: output MSE; a log axis needs mse > 0 (with nothing reused every mse is 0)\n"
-                "unset label 1\nunset logscale y\nset tmargin at screen %.4f\nset bmargin at screen %.4f\nset xtics (%s)\n"
-                "set xlabel \"window size w (tokens)\"\n"
-                "set title \"output MSE vs exact attention\" offset 0,-0.6\n"
-                "set autoscale y\nset ytics autofreq\n"
-                "if (mse_hi > 0) { set logscale y; set format y \"%%.0e\"; set ylabel \"output MSE (log)\" } \\\n"
-                "else { set yrange [0:1]; set ylabel \"output MSE (all 0)\" }\n",
-                1 - 620.0 / WIN_H, 70.0 / WIN_H, tics);
-        exp_printf(gp, "plot ");
-        for (int k = 0; k < st->nr; k++) {
-            char title[96] = "";
-            if (pass == 0 && isnan(st->scale[k])) snprintf(title, sizeof title, "%.3g", st->theta[k]);
-            else if (pass == 0) snprintf(title, sizeof title, "%.3g (%gx median)", st->theta[k], st->scale[k]);
-            exp_printf(gp, "%s%s using ($1 >= %d && $1 < %d ? $1 - %d : NaN):%s with linespoints lw 2 pt 7 lc rgb \"%s\" "
-                           "title \"%s\"",
-                       k ? ", \\\n     " : "", table[pass], WIN_SPAN * k, WIN_SPAN * (k + 1), WIN_SPAN * k,
-                       pass == 2 ? "(mse_hi > 0 && $2 <= 0 ? NaN : $2)" : pass == 1 ? "(rows_hi > 0 && $2 <= 0 ? NaN : $2)" : "2",
-                       colours[k % 10], title);
-            if (pass == 1) /* the means of 0 on the bottom edge */
-                exp_printf(gp, ", \\\n     %s using ($1 >= %d && $1 < %d && rows_hi > 0 && $2 <= 0 ? $1 - %d %+.3f : NaN):(rows_lo) "
-                               "with points pt 11 ps 1.2 lc rgb \"%s\" notitle",
-                           table[pass], WIN_SPAN * k, WIN_SPAN * (k + 1), WIN_SPAN * k,
-                           0.08 * (k - (st->nr - 1) / 2.0), colours[k % 10]); /* side by side where several are 0 */
-        }
-        exp_printf(gp, "\n");
+    static const char *const ys[] = {"s_score", "rows_reused", "mse"};
+    exp_curve cv[3][REGIME_MAX];
+    char where[REGIME_MAX][64], title[REGIME_MAX][96];
+    for (int k = 0; k < st->nr; k++) { /* a regime's rows: its theta as printed in the TSV */
+        snprintf(where[k], sizeof where[k], "theta=%s", rtable_format_num(tb, sizeof tb, st->theta[k]));
+        if (isnan(st->scale[k])) snprintf(title[k], sizeof title[k], "%.3g", st->theta[k]);
+        else snprintf(title[k], sizeof title[k], "%.3g (%gx median)", st->theta[k], st->scale[k]);
+        for (int p = 0; p < 3; p++)
+            cv[p][k] = (exp_curve){0, "window", ys[p], where[k], "linespoints lw 2 pt 7", .ys = p < 2 ? 100 : 1,
+                                   .title = p ? NULL : title[k], .mean = 1};
     }
-    exp_printf(gp, "unset multiplot\n");
-    return 0;
+    const exp_panel panels[] = {
+        {"score savings s_score (partial scores not computed)", .xtics = blank, .ylabel = "score savings (%)",
+         .yrange = "[0:100]", .curves = cv[0], .ncurves = st->nr},
+        {"query rows fully reused (% of rows; none of their scores computed)", .xtics = blank,
+         .ylabel = "rows reused (%)", .log = EXP_LOG, .none = "no query row fully reused at any window size",
+         .curves = cv[1], .ncurves = st->nr},
+        {"output MSE vs exact attention", "window size w (tokens)", "output MSE", .xtics = tics, .log = EXP_LOG,
+         .none = "every output MSE is 0", .curves = cv[2], .ncurves = st->nr}};
+    const exp_figure fig = {"Window size (paper Fig. 11): every size at the threshold of window 2, one curve per "
+                            "threshold\nmeans over captured steps and layers",
+                            "outside right top Left reverse nobox samplen 2 title \"threshold\"", wmin - 0.5, wmax + 0.5,
+                            28, 0, panels, 3};
+    return exp_figure_gp(r, gp, &fig);
 }
 
 static void index_section(exp_run *r, FILE *md)
 {
     const window_opts *o = r->opts;
     const window_state *st = r->state;
-    fprintf(md, "Thresholds: %s%s. One row per threshold and window size (means over %d row(s)):\n\n"
-                "| theta | window | score savings s_score | attention savings s_attn | rows fully reused | output MSE | rel. L2 |\n"
-                "|---:|---:|---:|---:|---:|---:|---:|\n",
-            st->rule, isnan(st->delta) ? "" : "", exp_rows(r, 0));
-    for (int k = 0; k < st->nr; k++)
-        for (int w = 0; w < o->nwindows; w++)
-            fprintf(md, "| %.4g | %d | %.1f%% | %.1f%% | %.1f%% | %.3g | %.3g |\n", st->theta[k], o->windows[w],
-                    100 * st->s_score[k][w], 100 * st->s_attn[k][w], 100 * st->rows[k][w], st->mse[k][w], st->rel_l2[k][w]);
+    exp_mean *mean;
+    if (exp_job_means(r, 0, r->njobs, NULL, &mean)) return; /* out of memory: the section ends here */
+    fprintf(md, "Thresholds: %s%s. One row per threshold and window size (means over %d row(s)):\n\n", st->rule,
+            isnan(st->delta) ? "" : "", exp_rows(r, 0));
+    exp_tab_means(md, 1, "theta:%.4g|window:%.0f|score savings s_score@s_score:%.1f%%|attention savings s_attn@s_attn:"
+                  "%.1f%%|rows fully reused@rows_reused:%.1f%%|output MSE@mse:%.3g|rel. L2@rel_l2:%.3g",
+                  r, 0, mean, r->njobs);
     /* claim 1, per regime */
     int agree = 0, judged = 0;
     char per[2048] = "";
@@ -364,18 +291,15 @@ static void index_section(exp_run *r, FILE *md)
                                             (const double(*)[VERDICT_MAX_SWEEP])ms, out, &agree, &judged);
     if (judged) {
         fprintf(md, "Output MSE at window 2's score savings (other sizes interpolated log-linearly between their own "
-                    "thresholds; `-`: that size's sweep does not reach the saving):\n\n| s_score |");
-        for (int a = 0; a < nw; a++) fprintf(md, " w=%d |", o->windows[idx[a]]);
-        fprintf(md, "\n|---:|");
-        for (int a = 0; a < nw; a++) fprintf(md, "---:|");
-        fprintf(md, "\n");
+                    "thresholds; `-`: that size's sweep does not reach the saving):\n\n");
+        char spec[512] = "s_score:%.1f%%";
+        for (int a = 0; a < nw; a++)
+            snprintf(spec + strlen(spec), sizeof spec - strlen(spec), "|w=%d:%%.3g", o->windows[idx[a]]);
+        exp_tab_head(md, 1, spec);
         for (int k = 0; k < st->nr; k++) {
-            if (isnan(out[0][k])) continue;
-            fprintf(md, "| %.1f%% |", 100 * ss[0][k]);
-            for (int a = 0; a < nw; a++)
-                if (isnan(out[a][k])) fprintf(md, " - |");
-                else fprintf(md, " %.3g |", out[a][k]);
-            fprintf(md, "\n");
+            double v[WINDOW_MAX + 1] = {ss[0][k]};
+            for (int a = 0; a < nw; a++) v[a + 1] = out[a][k];
+            if (!isnan(out[0][k])) exp_tab_row(md, 1, spec, NULL, v);
         }
         fprintf(md, "\n");
     }
@@ -386,7 +310,7 @@ static void index_section(exp_run *r, FILE *md)
                  "%s — window 2 has the lowest MSE in %d of %d matched comparisons.", verdict_word(v), agree, judged);
 }
 
-static const exp_plot_def plots[] = {{"window", WIN_W, WIN_H, plot, NULL}};
+static const exp_plot_def plots[] = {{"window", 800, 900, plot, NULL}};
 
 const exp_def exp_window = {
     .name = "window", .paper = "Fig. 11", .title = "window size", .usage = usage,

@@ -626,6 +626,29 @@ int exp_floor(exp_run *r, int g, double *mse)
 
 /* --------------------------------------------------------------- tables */
 
+int exp_reuse_row(exp_run *r, const exp_job *j, int i, const ripple_reuse_params *p, int floor, const char *what,
+                  exp_row *row, eval_unit **unit)
+{
+    eval_unit *u;
+    ripple_savings sv;
+    ripple_metrics m;
+    double floor_mse = NAN;
+    EXP_TRY(exp_load(r, j->group, &u));
+    ripple_status s = eval_run(u, EVAL_REUSE, p, &sv, &m);
+    if (s) return exp_lib(r, s, what);
+    if (floor) EXP_TRY(exp_floor(r, j->group, &floor_mse));
+    static const char *const names[] = {"s_score", "s_attn", "rows_reused", "q_reused", "k_reused", "mse", "rel_l2",
+                                        "cosine", "psnr", "floor_mse"};
+    const double v[] = {sv.s_score, sv.s_attn, sv.rows_reused, sv.q_reused, sv.k_reused, m.mse, m.rel_l2, m.cosine,
+                        m.psnr, floor_mse};
+    const exp_table_def *t = &r->def->tables[i];
+    for (int c = 0; c < t->ncols; c++)
+        for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
+            if (!strcmp(t->cols[c].name, names[k])) row->v[c] = v[k];
+    if (unit) *unit = u;
+    return 0;
+}
+
 void exp_row_init(exp_row *row)
 {
     for (int c = 0; c < EXP_MAX_COLS; c++) row->v[c] = NAN, row->s[c] = NULL;
@@ -776,6 +799,19 @@ int exp_open(exp_run *r, int i, const char *options)
     }
     r->reused_rows[i] = rtable_rows(r->tabs[i]);
     return 0;
+}
+
+int exp_openf(exp_run *r, int i, int captures, const char *fmt, ...)
+{
+    char buf[8192], sel[256], caps[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (n >= 0 && (size_t)n < sizeof buf)
+        snprintf(buf + n, sizeof buf - (size_t)n, " %s%s%s", exp_selection(r, sel, sizeof sel),
+                 captures ? " captures=" : "", captures ? exp_capture_list(r, caps, sizeof caps) : "");
+    return exp_open(r, i, buf);
 }
 
 int exp_meta(exp_run *r, int i, const char *key, const char *fmt, ...)
@@ -1221,6 +1257,13 @@ double exp_mean_of(const exp_mean *m, const exp_run *r, int table, const char *c
     return m->n[c] ? m->sum[c] / m->n[c] : NAN;
 }
 
+double exp_col_mean(const exp_run *r, int i, const char *col)
+{
+    exp_mean m = {0};
+    for (int row = 0; row < exp_rows(r, i); row++) exp_mean_add(&m, r, i, row);
+    return exp_mean_of(&m, r, i, col);
+}
+
 int exp_job_means(exp_run *r, int i, int n, int (*bucket)(const exp_run *r, const exp_job *j), exp_mean **means)
 {
     if (!(*means = exp_alloc(r, (size_t)n, sizeof **means))) return EXP_DATA;
@@ -1265,6 +1308,7 @@ const char *exp_gp_string(char *dst, size_t n, const char *s)
         char esc[2] = {(char)c, 0};
         size_t len = 1;
         if (c == '\\' || c == '"') esc[0] = '\\', esc[1] = (char)c, len = 2;
+        else if (c == '\n') esc[0] = '\\', esc[1] = 'n', len = 2; /* a line break of a title */
         else if (c < 0x20 || c == 0x7f) esc[0] = ' ';
         if (k + len >= n) break;
         memcpy(dst + k, esc, len);
@@ -1831,4 +1875,305 @@ void exp_sub_section(FILE *md, const exp_sub *x)
     }
     fprintf(md, "No usable %s.tsv.\n\n", d->tables[0].name);
     exp_verdict(md, d->claim, "cannot tell (no table)", "-");
+}
+
+/* ------------------------------------------- figures and tables, declared */
+
+const char *const exp_palette[EXP_PALETTE] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+                                              "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
+
+/* A curve's where, split into its conditions "col=text". */
+typedef struct where_list {
+    char buf[512], *col[4], *is[4];
+    int n;
+} where_list;
+
+static void where_split(const char *where, where_list *w)
+{
+    w->n = 0;
+    snprintf(w->buf, sizeof w->buf, "%s", where ? where : "");
+    for (char *save = NULL, *t = strtok_r(w->buf, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+        char *eq = strchr(t, '=');
+        EXP_ASSERT(eq && w->n < 4);
+        *eq = '\0';
+        w->col[w->n] = t, w->is[w->n++] = eq + 1;
+    }
+}
+
+static int where_holds(const exp_run *r, int table, int row, const where_list *w)
+{
+    for (int k = 0; k < w->n; k++)
+        if (strcmp(exp_str(r, table, row, w->col[k]), w->is[k])) return 0;
+    return 1;
+}
+
+/* The condition in gnuplot ("1" when there is none). */
+static void where_gp(exp_text *gp, const where_list *w)
+{
+    char s[300];
+    for (int k = 0; k < w->n; k++)
+        exp_printf(gp, "%sstrcol(\"%s\") eq \"%s\"", k ? " && " : "", w->col[k], exp_gp_string(s, sizeof s, w->is[k]));
+    if (!w->n) exp_printf(gp, "1");
+}
+
+/* The values of an axis (y, or y2) of a panel: the least > 0, the largest,
+ * whether some are <= 0; a level within two decades below them counts. */
+typedef struct axis_scan {
+    double lo, hi, data_lo;
+    int log, zeros, used;
+} axis_scan;
+
+static void scan_axis(const exp_run *r, const exp_panel *p, int y2, int log, axis_scan *a)
+{
+    *a = (axis_scan){INFINITY, 0, INFINITY, 0, 0, 0};
+    for (int c = 0; c < p->ncurves; c++) {
+        const exp_curve *cv = &p->curves[c];
+        if (cv->y2 != y2) continue;
+        a->used = 1;
+        where_list w;
+        where_split(cv->where, &w);
+        for (int i = 0; cv->y && i < exp_rows(r, cv->table); i++) {
+            double v = exp_num(r, cv->table, i, cv->y);
+            if (isnan(v) || !where_holds(r, cv->table, i, &w)) continue;
+            if (v > 0) a->lo = fmin(a->lo, v), a->hi = fmax(a->hi, v);
+            else a->zeros = 1;
+        }
+    }
+    double ys = 1;
+    for (int c = 0; c < p->ncurves; c++)
+        if (p->curves[c].y2 == y2 && p->curves[c].y && p->curves[c].ys) ys = p->curves[c].ys;
+    a->lo *= ys, a->hi *= ys; /* the curves of one axis share a scale */
+    a->log = log && a->hi > 0 && a->hi >= 10 * a->lo;
+    a->data_lo = a->lo;
+    for (int c = 0; c < p->ncurves && a->log; c++)
+        if (!p->curves[c].y && p->curves[c].y2 == y2 && p->curves[c].level >= a->lo / 100)
+            a->lo = fmin(a->lo, p->curves[c].level);
+}
+
+/* A level far below the data (a floor at 1e-13 under data at 1e-8) would squeeze the curves into a strip. */
+static int level_drawn(const exp_curve *cv, const axis_scan *a)
+{
+    return cv->level > 0 && (isinf(a->data_lo) || cv->level >= a->data_lo / 100);
+}
+
+static void axis_gp(exp_text *gp, const char *ax, const char *label, const char *fmt, const char *range,
+                    const char *none, int log, const axis_scan *a)
+{
+    exp_printf(gp, "unset logscale %s\nset autoscale %s\nset format %s \"%s\"\nset %slabel \"%s%s\"\n", ax, ax, ax,
+               fmt ? fmt : "%g", ax, label ? label : "", a->log ? " (log)" : "");
+    if (a->log) /* fitted to the data, a factor 3 each side */
+        exp_printf(gp, "set logscale %s\nset format %s \"%%.0e\"\nset %srange [%.6g:%.6g]\n", ax, ax, ax, a->lo / 3,
+                   a->hi * 3);
+    else if (log && !(a->hi > 0))
+        exp_printf(gp, "set %srange [0:1]\nset label 1 \"%s\" at graph 0.5, graph 0.6 center\n", ax,
+                   none ? none : "every value is 0");
+    else if (range) exp_printf(gp, "set %srange %s\n", ax, range);
+}
+
+/* column("col") times scale (0: 1), into buf[128] */
+static const char *scaled(char *buf, double scale, const char *col)
+{
+    if (scale && scale != 1) snprintf(buf, 128, "%g*column(\"%s\")", scale, col);
+    else snprintf(buf, 128, "column(\"%s\")", col);
+    return buf;
+}
+
+/* A curve's using: x and y of its rows (or of its means' table $Mn); zero:
+ * its values <= 0, drawn at bottom. */
+static void curve_using(const exp_run *r, exp_text *gp, const exp_curve *cv, int n, int log, int zero, double bottom)
+{
+    char y[128];
+    where_list w;
+    where_split(cv->where, &w);
+    char dx[48] = ""; /* the curve's shift along x (bars side by side) */
+    if (cv->dx) snprintf(dx, sizeof dx, " %+g", cv->dx);
+    if (cv->mean) {
+        exp_printf(gp, "$M%d using ($1 < 1e29 ? $1%s : NaN):", n, dx);
+        snprintf(y, sizeof y, "$2");
+    } else {
+        exp_printf(gp, "\"%s.tsv\" using (", r->def->tables[cv->table].name);
+        if (w.n) where_gp(gp, &w), exp_printf(gp, " ? ");
+        exp_printf(gp, "%s%s%s):", scaled(y, cv->xs, cv->x), dx, w.n ? " : NaN" : "");
+        scaled(y, cv->ys, cv->y);
+    }
+    if (zero) exp_printf(gp, "(%s <= 0 ? %.6g : NaN)", y, bottom);
+    else if (log) exp_printf(gp, "(%s > 0 ? %s : NaN)", y, y);
+    else exp_printf(gp, "(%s)", y);
+}
+
+int exp_figure_gp(const exp_run *r, exp_text *gp, const exp_figure *f)
+{
+    char s[1024];
+    exp_printf(gp, "set datafile columnheaders\nset datafile missing \"nan\"  # nan cells: skipped, lines go on\n");
+    /* the means first, a table per curve: x is 1e30 (y 1) in the rows the curve does not take (gnuplot's
+     * smooth unique averages only within a run of valid points: blanking those rows would split the means) */
+    int nmean = 0, ndata = 0;
+    for (int p = 0; p < f->npanels; p++)
+        for (int c = 0; c < f->panels[p].ncurves; c++) {
+            const exp_curve *cv = &f->panels[p].curves[c];
+            if (!cv->y) continue;
+            if (!cv->mean) {
+                ndata++;
+                continue;
+            }
+            where_list w;
+            where_split(cv->where, &w);
+            exp_printf(gp, "set table $M%d\nplot \"%s.tsv\" using (", nmean++, r->def->tables[cv->table].name);
+            where_gp(gp, &w);
+            exp_printf(gp, " ? %s : 1e30):(", scaled(s, cv->xs, cv->x));
+            where_gp(gp, &w);
+            exp_printf(gp, " ? %s : 1) smooth unique\n", scaled(s, cv->ys, cv->y)); /* 1: no empty y range */
+        }
+    EXP_ASSERT(!nmean || !ndata); /* the means' tables are read with other settings than the TSVs */
+    if (nmean)
+        exp_printf(gp, "unset table\n# the means' tables: x, mean, no header, spaces between\n"
+                       "set datafile nocolumnheaders\nset datafile separator whitespace\n");
+    if (f->xlo < f->xhi) exp_printf(gp, "set xrange [%g:%g]\n", f->xlo, f->xhi);
+    if (f->bmargin) exp_printf(gp, "set bmargin %d\n", f->bmargin);
+    if (f->npanels > 1)
+        exp_printf(gp, "set multiplot layout %d,1 title \"%s\"\nset lmargin 12\nset rmargin %d\n", f->npanels,
+                   exp_gp_string(s, sizeof s, f->title ? f->title : ""), f->rmargin);
+    nmean = 0;
+    for (int p = 0; p < f->npanels; p++) {
+        const exp_panel *pa = &f->panels[p];
+        axis_scan ax[2];
+        scan_axis(r, pa, 0, pa->log, &ax[0]);
+        scan_axis(r, pa, 1, pa->log2, &ax[1]);
+        exp_printf(gp, "\nset title \"%s", exp_gp_string(s, sizeof s, f->npanels > 1 ? pa->title : f->title));
+        int titled = 0;
+        for (int c = 0; c < pa->ncurves; c++) {
+            const exp_curve *cv = &pa->curves[c];
+            titled |= cv->title && (cv->y || level_drawn(cv, &ax[cv->y2]));
+            if (!cv->y && cv->level > 0 && !level_drawn(cv, &ax[cv->y2]))
+                exp_printf(gp, "\\n%s: %.2g, far below the data: not drawn", exp_gp_string(s, sizeof s, cv->title),
+                           cv->level);
+        }
+        exp_gp_string(s, sizeof s, pa->xlabel ? pa->xlabel : "");
+        exp_printf(gp, "\"\nunset label 1\nset xlabel \"%s\"\n", s);
+        if (pa->xtics) exp_printf(gp, "set xtics (%s)\n", pa->xtics);
+        if (pa->set) exp_printf(gp, "%s\n", pa->set);
+        axis_gp(gp, "y", pa->ylabel, pa->yfmt, pa->yrange, pa->none, pa->log, &ax[0]);
+        if (ax[1].used) {
+            axis_gp(gp, "y2", pa->y2label, NULL, NULL, pa->none, pa->log2, &ax[1]);
+            exp_printf(gp, "set y2tics\nset ytics nomirror\n");
+        }
+        if (titled) exp_printf(gp, "set key %s\n", f->key);
+        else exp_printf(gp, "unset key\n");
+        int first = 1;
+        for (int c = 0; c < pa->ncurves; c++) {
+            const exp_curve *cv = &pa->curves[c];
+            const axis_scan *a = &ax[cv->y2];
+            const char *color = cv->color ? cv->color : exp_palette[c % EXP_PALETTE], *axes = cv->y2 ? "x1y2" : "x1y1";
+            char title[1100] = "notitle";
+            if (cv->title) snprintf(title, sizeof title, "title \"%s\"", exp_gp_string(s, sizeof s, cv->title));
+            if (!cv->y) {
+                if (level_drawn(cv, a))
+                    exp_printf(gp, "%s(%.6g) axes %s with lines dt 2 lw 2 lc rgb \"%s\" %s",
+                               first ? "plot " : ", \\\n     ", cv->level, axes, color, title), first = 0;
+                continue;
+            }
+            exp_printf(gp, "%s", first ? "plot " : ", \\\n     ");
+            first = 0;
+            curve_using(r, gp, cv, nmean, a->log, 0, 0);
+            exp_printf(gp, " axes %s with %s lc rgb \"%s\" %s", axes, cv->with, color, title);
+            if (a->log && a->zeros) { /* values <= 0: triangles on the bottom edge of a log axis */
+                exp_printf(gp, ", \\\n     ");
+                curve_using(r, gp, cv, nmean, 0, 1, a->lo / 3);
+                exp_printf(gp, " axes %s with points pt 11 ps 1.2 lc rgb \"%s\" notitle", axes, color);
+            }
+            nmean += cv->mean;
+        }
+        exp_printf(gp, "%s\n", first ? "plot NaN notitle" : "");
+    }
+    if (f->npanels > 1) exp_printf(gp, "unset multiplot\n");
+    return 0;
+}
+
+/* The columns of a table's spec. */
+typedef struct tab_col {
+    char head[256], col[256], fmt[256];
+    int width, left, text;
+    double scale;
+} tab_col;
+
+static int tab_parse(const char *spec, tab_col *c, int max)
+{
+    int n = 0;
+    for (const char *p = spec; *p && n < max; n++) {
+        size_t len = strcspn(p, "|");
+        char item[256];
+        snprintf(item, sizeof item, "%.*s", (int)len, p);
+        p += len + (p[len] == '|');
+        char *fmt = strrchr(item, ':'), *at = strchr(item, '@');
+        EXP_ASSERT(fmt && (!at || at < fmt));
+        *fmt++ = '\0';
+        if (at) *at++ = '\0';
+        snprintf(c[n].head, sizeof c[n].head, "%s", item);
+        snprintf(c[n].col, sizeof c[n].col, "%s", at ? at : item);
+        snprintf(c[n].fmt, sizeof c[n].fmt, "%s", fmt);
+        size_t fl = strlen(fmt);
+        c[n].text = fmt[fl - 1] != '%' && strchr(fmt, 's') != NULL;
+        c[n].scale = fl >= 2 && !strcmp(fmt + fl - 2, "%%") ? 100 : 1;
+        c[n].left = fmt[1] == '-';
+        c[n].width = abs(atoi(fmt + 1)) + (c[n].scale == 100);
+    }
+    return n;
+}
+
+void exp_tab_head(FILE *f, int md, const char *spec)
+{
+    tab_col c[EXP_MAX_COLS];
+    int n = tab_parse(spec, c, EXP_MAX_COLS);
+    for (int i = 0; i < n; i++)
+        if (md) fprintf(f, "%s %s |", i ? "" : "|", c[i].head);
+        else fprintf(f, c[i].left ? "%s%-*s" : "%s%*s", i ? " " : "", c[i].width, c[i].head);
+    if (md) {
+        fputs("\n|", f);
+        for (int i = 0; i < n; i++) fputs(c[i].left ? "---|" : "---:|", f);
+    }
+    fputs("\n", f);
+}
+
+void exp_tab_row(FILE *f, int md, const char *spec, const char *const *text, const double *v)
+{
+    tab_col c[EXP_MAX_COLS];
+    int n = tab_parse(spec, c, EXP_MAX_COLS);
+    if (md) fputs("|", f);
+    for (int i = 0; i < n; i++) {
+        fputs(md || i ? " " : "", f);
+        if (c[i].text) fprintf(f, c[i].fmt, text[i]);
+        else if (md && isnan(v[i])) fputs("-", f);
+        else fprintf(f, c[i].fmt, c[i].scale * v[i]);
+        if (md) fputs(" |", f);
+    }
+    fputs("\n", f);
+}
+
+void exp_tab_rows(FILE *f, int md, const char *spec, const exp_run *r, int table, const char *where)
+{
+    tab_col c[EXP_MAX_COLS];
+    int n = tab_parse(spec, c, EXP_MAX_COLS);
+    where_list w;
+    where_split(where, &w);
+    exp_tab_head(f, md, spec);
+    for (int i = 0; i < exp_rows(r, table); i++) {
+        double v[EXP_MAX_COLS];
+        const char *text[EXP_MAX_COLS];
+        for (int k = 0; k < n; k++)
+            if (c[k].text) text[k] = exp_str(r, table, i, c[k].col);
+            else v[k] = exp_num(r, table, i, c[k].col);
+        if (where_holds(r, table, i, &w)) exp_tab_row(f, md, spec, text, v);
+    }
+}
+
+void exp_tab_means(FILE *f, int md, const char *spec, const exp_run *r, int table, const exp_mean *m, int n)
+{
+    tab_col c[EXP_MAX_COLS];
+    int nc = tab_parse(spec, c, EXP_MAX_COLS);
+    exp_tab_head(f, md, spec);
+    for (int i = 0; i < n; i++) {
+        double v[EXP_MAX_COLS];
+        for (int k = 0; k < nc; k++) v[k] = exp_mean_of(&m[i], r, table, c[k].col);
+        exp_tab_row(f, md, spec, NULL, v); /* no text column (means are numbers) */
+    }
 }

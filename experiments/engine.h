@@ -296,6 +296,12 @@ int exp_load(exp_run *r, int g, eval_unit **units);
 void exp_keep(exp_run *r, int g);
 int exp_floor(exp_run *r, int g, double *mse);
 void exp_heads(const exp_run *r, int s, int64_t *lo, int64_t *nh);
+/* Runs the ripple transform with p on the job's unit (exp_load) and puts
+ * into row the results that table i has columns for: s_score, s_attn,
+ * rows_reused, q_reused, k_reused, mse, rel_l2, cosine, psnr, and with
+ * floor the unit's floor_mse. what names a failure; *u (when not NULL): the unit. */
+int exp_reuse_row(exp_run *r, const exp_job *j, int i, const ripple_reuse_params *p, int floor, const char *what,
+                  exp_row *row, eval_unit **u);
 /* The threshold scale spec (scale.h) of the window deltas of q of the first
  * unit, its selected heads, over axes with window size window; reads only q. */
 struct scale_spec;
@@ -306,6 +312,8 @@ int exp_q_scale(exp_run *r, const struct scale_spec *spec, unsigned axes, int wi
  * metadata, then rows. exp_put writes a row (a finished key is kept as it
  * was) and leaves in row->v its numbers as printed. */
 int exp_open(exp_run *r, int i, const char *options);
+/* exp_open with the options fmt... followed by the selection and, with captures, " captures=LIST". */
+int exp_openf(exp_run *r, int i, int captures, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 int exp_meta(exp_run *r, int i, const char *key, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 int exp_find(exp_run *r, int i, const exp_row *row); /* the row with row's keys, or -1 */
 /* The first key cells of most row tables: capture, step, layer of the job's unit. */
@@ -322,6 +330,8 @@ typedef struct exp_mean {
 } exp_mean;
 void exp_mean_add(exp_mean *m, const exp_run *r, int table, int row);
 double exp_mean_of(const exp_mean *m, const exp_run *r, int table, const char *col);
+/* The mean of column col over every row of table i (nan cells left out). */
+double exp_col_mean(const exp_run *r, int i, const char *col);
 /* Means of the jobs' rows of table i (the sweep wrote every one), over the
  * units, into *means[n] (freed with the run) by bucket(r, job): NULL is
  * the job's index (n = r->njobs, a mean per job over the units). */
@@ -356,7 +366,65 @@ void exp_sub_run(exp_sub *x);
 void exp_sub_skip(exp_sub *x, const char *why);
 void exp_sub_section(FILE *md, const exp_sub *x);
 
-/* s as the inside of a gnuplot double-quoted string, into dst[n]. */
+/* s as the inside of a gnuplot double-quoted string, into dst[n] (a newline: a line break). */
 const char *exp_gp_string(char *dst, size_t n, const char *s);
+
+/* ------------------------------------------- figures and tables, declared */
+
+/* A figure as panels one above the other, each a list of curves naming the
+ * columns of the run's tables; exp_figure_gp writes its gnuplot text (a plot
+ * body calls it). A curve: the rows of table `table` whose cells hold the
+ * texts of `where` ("col=text col=text", as printed; NULL: every row), x and
+ * y by column, scaled by xs, ys (0: 1; 100: percent); mean: one point per x,
+ * the mean over those rows; y NULL: a dashed line at `level` (not drawn when
+ * it is not > 0, or more than two decades below the data: then the panel's
+ * title gives its value). A figure of one panel has the figure's title. with: the gnuplot style ("linespoints lw 2 pt 7"); color NULL: the
+ * palette's colour of the curve's place in the panel; title NULL: none in
+ * the key; dx: a shift along x (bars side by side). */
+#define EXP_PALETTE 10
+enum { EXP_LOG = 1 };
+extern const char *const exp_palette[EXP_PALETTE];
+typedef struct exp_curve {
+    int table;
+    const char *x, *y, *where, *with, *color, *title;
+    double xs, ys, level, dx;
+    int y2, mean;
+} exp_curve;
+
+/* log (for y, log2 for y2): a log axis when the values > 0 span a decade or
+ * more, fitted to them, values <= 0 as triangles on its bottom edge; else
+ * linear (yrange, or automatic), and when every value is 0 the text none.
+ * set: gnuplot lines of the panel's own (a style of boxes). */
+typedef struct exp_panel {
+    const char *title, *xlabel, *ylabel, *y2label, *xtics, *yfmt, *yrange, *none, *set;
+    int log, log2; /* EXP_LOG or 0 */
+    const exp_curve *curves;
+    int ncurves;
+} exp_panel;
+
+/* Several panels share the x range, margins (rmargin: room for the key at
+ * the right, bmargin: below, in characters; 0: gnuplot's) and title; key:
+ * gnuplot's `set key` words. */
+typedef struct exp_figure {
+    const char *title, *key;
+    double xlo, xhi; /* xlo < xhi: the x range */
+    int rmargin, bmargin;
+    const exp_panel *panels;
+    int npanels;
+} exp_figure;
+int exp_figure_gp(const exp_run *r, exp_text *gp, const exp_figure *f);
+
+/* A table printed on the terminal (md 0: each heading right-aligned in the
+ * width of its cells, one space between columns) or in markdown (md 1: a
+ * nan is "-"). A FMT with the flag - aligns left. spec: columns parted by |,
+ * each HEAD[@COL]:FMT (COL: the table column, default HEAD), e.g.
+ * "theta:%10.4g|score savings@s_score:%.1f%%"; a FMT of %s shows a text
+ * (text[i]), one that ends in %% a fraction as percent (times 100). */
+void exp_tab_head(FILE *f, int md, const char *spec);
+void exp_tab_row(FILE *f, int md, const char *spec, const char *const *text, const double *v); /* [i]: column i */
+/* The heading, then a row per row of table whose cells hold where's texts (as exp_curve's). */
+void exp_tab_rows(FILE *f, int md, const char *spec, const exp_run *r, int table, const char *where);
+/* The heading, then a row per mean m[0..n) of table's columns. */
+void exp_tab_means(FILE *f, int md, const char *spec, const exp_run *r, int table, const exp_mean *m, int n);
 
 #endif
