@@ -318,6 +318,14 @@ typedef struct cuda_ctx {
 
 static cuda_ctx g_ctx = {PTHREAD_MUTEX_INITIALIZER, 0, NULL, NULL, NULL, 0, NULL};
 
+/* The error of a kernel's first non-finite score row (d_bad's head * seq + row). */
+static ripple_status nonfinite(unsigned long long bad, int64_t seq, const char *what)
+{
+    return ripple_fail(RIPPLE_ERR_NONFINITE,
+                       "%s: non-finite scores in head %lld, query row %lld (scale * q.k overflows float32)", what,
+                       (long long)(bad / (unsigned long long)seq), (long long)(bad % (unsigned long long)seq));
+}
+
 /* Creates the handle and stream once; grows the workspace to `floats`. */
 static ripple_status ctx_prepare(cuda_ctx *c, size_t floats)
 {
@@ -463,11 +471,7 @@ extern "C" ripple_status ripple_attn_exact_cuda_path(int path, int64_t heads, in
     CUDA_CHECK(cudaMemcpyAsync(o, d_o, bytes, cudaMemcpyDeviceToHost, c->stream));
     CUDA_CHECK(cudaMemcpyAsync(&bad, c->d_bad, sizeof bad, cudaMemcpyDeviceToHost, c->stream));
     CUDA_CHECK(cudaStreamSynchronize(c->stream));
-    if (bad != none)
-        st = ripple_fail(RIPPLE_ERR_NONFINITE,
-                         "attention: non-finite scores in head %lld, query row %lld "
-                         "(scale * q.k overflows float32)",
-                         (long long)(bad / (unsigned long long)seq), (long long)(bad % (unsigned long long)seq));
+    if (bad != none) st = nonfinite(bad, seq, "attention");
 
 done:
     pthread_mutex_unlock(&c->lock);
@@ -661,10 +665,7 @@ extern "C" ripple_status ripple_attn_reuse_cuda(const ripple_layout *lay, int wi
     CUDA_CHECK(cudaMemcpyAsync(counts, d_counts, sizeof counts, cudaMemcpyDeviceToHost, c->stream));
     CUDA_CHECK(cudaStreamSynchronize(c->stream));
     if (bad != none)
-        st = ripple_fail(RIPPLE_ERR_NONFINITE,
-                         "reuse attention: non-finite scores in head %lld, query row %lld "
-                         "(scale * q.k overflows float32)",
-                         (long long)(bad / (unsigned long long)seq), (long long)(bad % (unsigned long long)seq));
+        st = nonfinite(bad, seq, "reuse attention");
     else if (work) {
         memset(work, 0, sizeof *work);
         work->rows = (int64_t)rows, work->dense_rows = (int64_t)counts[0];

@@ -350,7 +350,7 @@ static cudaError_t launch(long long heads, long long seq, int dim, float scale, 
 
 namespace fp32 {
 
-constexpr int THREADS = 128, BM = 64, BN = 64;
+constexpr int THREADS = fma_tile::THREADS, BM = 64, BN = 64;
 
 /* QT: [DP][BM] (Q transposed), KT: [DP][BN], Vs: [BN][DP], PT: [BN][BM]. */
 template <int DP> struct cfg {
@@ -395,31 +395,10 @@ __global__ void __launch_bounds__(THREADS)
 
     for (long long key0 = 0; key0 < seq; key0 += BN) {
         __syncthreads(); /* the last tile's KT, Vs, PT are read */
-        for (int e = threadIdx.x; e < BN * DP / 4; e += THREADS) {
-            const int r = e / (DP / 4), c = (e % (DP / 4)) * 4;
-            const bool ok = key0 + r < seq;
-            const size_t off = (size_t)(ok ? key0 + r : 0) * dim;
-            const float4 x = load4(k + off, c, dim, ok, vec);
-            KT[(c + 0) * BN + r] = x.x, KT[(c + 1) * BN + r] = x.y;
-            KT[(c + 2) * BN + r] = x.z, KT[(c + 3) * BN + r] = x.w;
-            *reinterpret_cast<float4 *>(Vs + r * DP + c) = load4(v + off, c, dim, ok, vec);
-        }
+        fma_tile::load_kv<DP, BN>(KT, Vs, k, v, key0, seq, dim, vec);
         __syncthreads();
         float s[8][4];
-#pragma unroll
-        for (int i = 0; i < 8; i++) s[i][0] = s[i][1] = s[i][2] = s[i][3] = 0.f;
-#pragma unroll 4
-        for (int c = 0; c < DP; c++) {
-            const float4 qa = *reinterpret_cast<const float4 *>(QT + c * BM + ty * 8);
-            const float4 qb = *reinterpret_cast<const float4 *>(QT + c * BM + ty * 8 + 4);
-            const float4 kb = *reinterpret_cast<const float4 *>(KT + c * BN + tx * 4);
-            const float qv[8] = {qa.x, qa.y, qa.z, qa.w, qb.x, qb.y, qb.z, qb.w};
-            const float kv[4] = {kb.x, kb.y, kb.z, kb.w};
-#pragma unroll
-            for (int i = 0; i < 8; i++)
-#pragma unroll
-                for (int jj = 0; jj < 4; jj++) s[i][jj] = fmaf(qv[i], kv[jj], s[i][jj]);
-        }
+        fma_tile::qk<DP, BM, BN>(s, QT, KT, ty, tx);
         /* softmax over the 16 threads of a row group (one half-warp) */
 #pragma unroll
         for (int i = 0; i < 8; i++) {
@@ -451,17 +430,7 @@ __global__ void __launch_bounds__(THREADS)
             const float4 pa = *reinterpret_cast<const float4 *>(PT + r * BM + ty * 8);
             const float4 pb = *reinterpret_cast<const float4 *>(PT + r * BM + ty * 8 + 4);
             const float pv[8] = {pa.x, pa.y, pa.z, pa.w, pb.x, pb.y, pb.z, pb.w};
-#pragma unroll
-            for (int cu = 0; cu < CU; cu++) {
-                const int c = tx * 4 + 64 * cu;
-                float4 vb = make_float4(0.f, 0.f, 0.f, 0.f);
-                if (c < DP) vb = *reinterpret_cast<const float4 *>(Vs + r * DP + c);
-                const float vv[4] = {vb.x, vb.y, vb.z, vb.w};
-#pragma unroll
-                for (int i = 0; i < 8; i++)
-#pragma unroll
-                    for (int jj = 0; jj < 4; jj++) acc[i][cu * 4 + jj] = fmaf(pv[i], vv[jj], acc[i][cu * 4 + jj]);
-            }
+            fma_tile::pv<DP>(acc, pv, Vs, r, tx);
         }
     }
 #pragma unroll
@@ -471,14 +440,7 @@ __global__ void __launch_bounds__(THREADS)
         for (int off = 1; off < 16; off <<= 1) ls += __shfl_xor_sync(0xffffffffu, ls, off);
         const long long row = row0 + ty * 8 + i;
         if (row >= seq) continue;
-        const float inv = 1.f / ls;
-#pragma unroll
-        for (int cu = 0; cu < CU; cu++)
-#pragma unroll
-            for (int jj = 0; jj < 4; jj++) {
-                const int c = tx * 4 + 64 * cu + jj;
-                if (c < dim) o[(size_t)row * dim + c] = acc[i][cu * 4 + jj] * inv;
-            }
+        fma_tile::store<DP>(o + (size_t)row * dim, acc[i], 1.f / ls, tx, dim);
     }
 }
 

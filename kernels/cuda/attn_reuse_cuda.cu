@@ -42,7 +42,7 @@
 
 namespace {
 
-constexpr int BM = RIPPLE_REUSE_CUDA_BM, BN = 64, THREADS = 128, SRS = BN;
+constexpr int BM = RIPPLE_REUSE_CUDA_BM, BN = 64, THREADS = fma_tile::THREADS, SRS = BN;
 
 /* Level of a token: its coordinates not at their window's first position
  * (0 for text tokens). */
@@ -182,33 +182,12 @@ __global__ void __launch_bounds__(THREADS, 2)
 
     for (long long key0 = 0; key0 < seq; key0 += BN) {
         __syncthreads(); /* the last tile's KT, Vs and SR are read */
-        for (int e = threadIdx.x; e < BN * DP / 4; e += THREADS) {
-            const int r = e / (DP / 4), c = (e % (DP / 4)) * 4;
-            const bool ok = key0 + r < seq;
-            const size_t off = (size_t)(ok ? key0 + r : 0) * dim;
-            const float4 x = load4(k + off, c, dim, ok, vec);
-            KT[(c + 0) * BN + r] = x.x, KT[(c + 1) * BN + r] = x.y;
-            KT[(c + 2) * BN + r] = x.z, KT[(c + 3) * BN + r] = x.w;
-            *reinterpret_cast<float4 *>(Vs + r * DP + c) = load4(v + off, c, dim, ok, vec);
-        }
+        fma_tile::load_kv<DP, BN>(KT, Vs, k, v, key0, seq, dim, vec);
         __syncthreads();
         /* 1. dense slots (groups of 8; the padding past nd is overwritten below) */
         if (ty * 8 < nd) {
             float s[8][4];
-#pragma unroll
-            for (int i = 0; i < 8; i++) s[i][0] = s[i][1] = s[i][2] = s[i][3] = 0.f;
-#pragma unroll 4
-            for (int c = 0; c < DP; c++) {
-                const float4 qa = *reinterpret_cast<const float4 *>(QT + c * BM + ty * 8);
-                const float4 qb = *reinterpret_cast<const float4 *>(QT + c * BM + ty * 8 + 4);
-                const float4 kb = *reinterpret_cast<const float4 *>(KT + c * BN + tx * 4);
-                const float qv[8] = {qa.x, qa.y, qa.z, qa.w, qb.x, qb.y, qb.z, qb.w};
-                const float kv[4] = {kb.x, kb.y, kb.z, kb.w};
-#pragma unroll
-                for (int i = 0; i < 8; i++)
-#pragma unroll
-                    for (int jj = 0; jj < 4; jj++) s[i][jj] = fmaf(qv[i], kv[jj], s[i][jj]);
-            }
+            fma_tile::qk<DP, BM, BN>(s, QT, KT, ty, tx);
 #pragma unroll
             for (int i = 0; i < 8; i++)
                 *reinterpret_cast<float4 *>(SR + (ty * 8 + i) * SRS + tx * 4) =
@@ -285,17 +264,7 @@ __global__ void __launch_bounds__(THREADS, 2)
                 float pv[8];
 #pragma unroll
                 for (int i = 0; i < 8; i++) pv[i] = rr == 0 ? p4[i].x : rr == 1 ? p4[i].y : rr == 2 ? p4[i].z : p4[i].w;
-#pragma unroll
-                for (int cu = 0; cu < CU; cu++) {
-                    const int c = tx * 4 + 64 * cu;
-                    float4 vb = make_float4(0.f, 0.f, 0.f, 0.f);
-                    if (c < DP) vb = *reinterpret_cast<const float4 *>(Vs + r * DP + c);
-                    const float vv[4] = {vb.x, vb.y, vb.z, vb.w};
-#pragma unroll
-                    for (int i = 0; i < 8; i++)
-#pragma unroll
-                        for (int jj = 0; jj < 4; jj++) acc[i][cu * 4 + jj] = fmaf(pv[i], vv[jj], acc[i][cu * 4 + jj]);
-                }
+                fma_tile::pv<DP>(acc, pv, Vs, r, tx);
             }
         }
     }
@@ -307,14 +276,7 @@ __global__ void __launch_bounds__(THREADS, 2)
         const int sl = ty * 8 + i;
         if (sl >= nr) continue;
         const long long tok = perm[p0 + slot_row[sl]];
-        const float inv = 1.f / ls;
-#pragma unroll
-        for (int cu = 0; cu < CU; cu++)
-#pragma unroll
-            for (int jj = 0; jj < 4; jj++) {
-                const int c = tx * 4 + 64 * cu + jj;
-                if (c < dim) o[(size_t)tok * dim + c] = acc[i][cu * 4 + jj] * inv;
-            }
+        fma_tile::store<DP>(o + (size_t)tok * dim, acc[i], 1.f / ls, tx, dim);
     }
 }
 

@@ -24,4 +24,81 @@ DEV float4 load4(const float *row, int c, int dim, bool ok, bool vec)
     return z;
 }
 
+/* The float32 FMA tiles shared by flash_fp32 (attn_flash_cuda.cu) and the
+ * reuse kernel (attn_reuse_cuda.cu): 128 threads, thread (ty, tx) = (tid /
+ * 16, tid % 16) owns rows ty*8..+7 x keys tx*4..+3 of a score tile and rows
+ * ty*8..+7 x channels tx*4 + 64 u + 0..3 of the output. QT: [DP][BM] (Q
+ * transposed), KT: [DP][BN], Vs: [BN][DP]. */
+namespace fma_tile {
+
+constexpr int THREADS = 128;
+
+/* K^T and V of keys [key0, key0 + BN) to shared memory (zeros past seq). */
+template <int DP, int BN>
+DEV void load_kv(float *KT, float *Vs, const float *k, const float *v, long long key0, long long seq, int dim,
+                 bool vec)
+{
+    for (int e = threadIdx.x; e < BN * DP / 4; e += THREADS) {
+        const int r = e / (DP / 4), c = (e % (DP / 4)) * 4;
+        const bool ok = key0 + r < seq;
+        const size_t off = (size_t)(ok ? key0 + r : 0) * dim;
+        const float4 x = load4(k + off, c, dim, ok, vec);
+        KT[(c + 0) * BN + r] = x.x, KT[(c + 1) * BN + r] = x.y;
+        KT[(c + 2) * BN + r] = x.z, KT[(c + 3) * BN + r] = x.w;
+        *reinterpret_cast<float4 *>(Vs + r * DP + c) = load4(v + off, c, dim, ok, vec);
+    }
+}
+
+/* s = Q K^T of the thread's 8 rows (QT columns ty*8..) and 4 keys. */
+template <int DP, int BM, int BN>
+DEV void qk(float (&s)[8][4], const float *QT, const float *KT, int ty, int tx)
+{
+#pragma unroll
+    for (int i = 0; i < 8; i++) s[i][0] = s[i][1] = s[i][2] = s[i][3] = 0.f;
+#pragma unroll 4
+    for (int c = 0; c < DP; c++) {
+        const float4 qa = *reinterpret_cast<const float4 *>(QT + c * BM + ty * 8);
+        const float4 qb = *reinterpret_cast<const float4 *>(QT + c * BM + ty * 8 + 4);
+        const float4 kb = *reinterpret_cast<const float4 *>(KT + c * BN + tx * 4);
+        const float qv[8] = {qa.x, qa.y, qa.z, qa.w, qb.x, qb.y, qb.z, qb.w};
+        const float kv[4] = {kb.x, kb.y, kb.z, kb.w};
+#pragma unroll
+        for (int i = 0; i < 8; i++)
+#pragma unroll
+            for (int jj = 0; jj < 4; jj++) s[i][jj] = fmaf(qv[i], kv[jj], s[i][jj]);
+    }
+}
+
+/* acc += p (the 8 rows' weights of key r) x V[r] over the thread's channels. */
+template <int DP>
+DEV void pv(float (&acc)[8][(DP + 63) / 64 * 4], const float (&p)[8], const float *Vs, int r, int tx)
+{
+#pragma unroll
+    for (int cu = 0; cu < (DP + 63) / 64; cu++) {
+        const int c = tx * 4 + 64 * cu;
+        float4 vb = make_float4(0.f, 0.f, 0.f, 0.f);
+        if (c < DP) vb = *reinterpret_cast<const float4 *>(Vs + r * DP + c);
+        const float vv[4] = {vb.x, vb.y, vb.z, vb.w};
+#pragma unroll
+        for (int i = 0; i < 8; i++)
+#pragma unroll
+            for (int jj = 0; jj < 4; jj++) acc[i][cu * 4 + jj] = fmaf(p[i], vv[jj], acc[i][cu * 4 + jj]);
+    }
+}
+
+/* One output row: the thread's channels of acc_row times inv. */
+template <int DP>
+DEV void store(float *orow, const float (&acc_row)[(DP + 63) / 64 * 4], float inv, int tx, int dim)
+{
+#pragma unroll
+    for (int cu = 0; cu < (DP + 63) / 64; cu++)
+#pragma unroll
+        for (int jj = 0; jj < 4; jj++) {
+            const int c = tx * 4 + 64 * cu + jj;
+            if (c < dim) orow[c] = acc_row[cu * 4 + jj] * inv;
+        }
+}
+
+} // namespace fma_tile
+
 #endif
