@@ -1,4 +1,4 @@
-# Figure of groups_heat.tsv; written by ripple (85ff7ff). Render: gnuplot groups_heat.gp
+# Figure of groups_heat.tsv; written by ripple (c0ae441). Render: gnuplot groups_heat.gp
 # (set fmt to "svg" or "pdf" with: gnuplot -e 'fmt="svg"' groups_heat.gp)
 if (!exists("fmt")) fmt = "png"
 if (!exists("out")) out = "groups_heat.".fmt

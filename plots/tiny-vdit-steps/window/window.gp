@@ -1,4 +1,4 @@
-# Figure of window.tsv; written by ripple (85ff7ff). Render: gnuplot window.gp
+# Figure of window.tsv; written by ripple (c0ae441). Render: gnuplot window.gp
 # (set fmt to "svg" or "pdf" with: gnuplot -e 'fmt="svg"' window.gp)
 if (!exists("fmt")) fmt = "png"
 if (!exists("out")) out = "window.".fmt
@@ -13,79 +13,101 @@ set grid lc rgb "#dddddd"
 set border lw 1.2
 
 set datafile columnheaders
-regime(s) = s eq "0.0114441" ? 0 : s eq "0.0228882" ? 1 : s eq "0.0457764" ? 2 : s eq "0.0915527" ? 3 : s eq "0.183105" ? 4 : -1
-# means over units per (regime, window): x = 10000 * regime + window
-rx = "10000 * regime(strcol(\"theta\")) + column(\"window\")"
-set table $SCORE
-plot "window.tsv" using (@rx):(100*column("s_score")) smooth unique
-set table $ROWS
-plot "window.tsv" using (@rx):(100*column("rows_reused")) smooth unique
-set table $MSE
-plot "window.tsv" using (@rx):(column("mse")) smooth unique
+set datafile missing "nan"  # nan cells: skipped, lines go on
+set table $M0
+plot "window.tsv" using (strcol("theta") eq "0.0114441" ? column("window") : 1e30):(strcol("theta") eq "0.0114441" ? 100*column("s_score") : 1) smooth unique
+set table $M1
+plot "window.tsv" using (strcol("theta") eq "0.0228882" ? column("window") : 1e30):(strcol("theta") eq "0.0228882" ? 100*column("s_score") : 1) smooth unique
+set table $M2
+plot "window.tsv" using (strcol("theta") eq "0.0457764" ? column("window") : 1e30):(strcol("theta") eq "0.0457764" ? 100*column("s_score") : 1) smooth unique
+set table $M3
+plot "window.tsv" using (strcol("theta") eq "0.0915527" ? column("window") : 1e30):(strcol("theta") eq "0.0915527" ? 100*column("s_score") : 1) smooth unique
+set table $M4
+plot "window.tsv" using (strcol("theta") eq "0.183105" ? column("window") : 1e30):(strcol("theta") eq "0.183105" ? 100*column("s_score") : 1) smooth unique
+set table $M5
+plot "window.tsv" using (strcol("theta") eq "0.0114441" ? column("window") : 1e30):(strcol("theta") eq "0.0114441" ? 100*column("rows_reused") : 1) smooth unique
+set table $M6
+plot "window.tsv" using (strcol("theta") eq "0.0228882" ? column("window") : 1e30):(strcol("theta") eq "0.0228882" ? 100*column("rows_reused") : 1) smooth unique
+set table $M7
+plot "window.tsv" using (strcol("theta") eq "0.0457764" ? column("window") : 1e30):(strcol("theta") eq "0.0457764" ? 100*column("rows_reused") : 1) smooth unique
+set table $M8
+plot "window.tsv" using (strcol("theta") eq "0.0915527" ? column("window") : 1e30):(strcol("theta") eq "0.0915527" ? 100*column("rows_reused") : 1) smooth unique
+set table $M9
+plot "window.tsv" using (strcol("theta") eq "0.183105" ? column("window") : 1e30):(strcol("theta") eq "0.183105" ? 100*column("rows_reused") : 1) smooth unique
+set table $M10
+plot "window.tsv" using (strcol("theta") eq "0.0114441" ? column("window") : 1e30):(strcol("theta") eq "0.0114441" ? column("mse") : 1) smooth unique
+set table $M11
+plot "window.tsv" using (strcol("theta") eq "0.0228882" ? column("window") : 1e30):(strcol("theta") eq "0.0228882" ? column("mse") : 1) smooth unique
+set table $M12
+plot "window.tsv" using (strcol("theta") eq "0.0457764" ? column("window") : 1e30):(strcol("theta") eq "0.0457764" ? column("mse") : 1) smooth unique
+set table $M13
+plot "window.tsv" using (strcol("theta") eq "0.0915527" ? column("window") : 1e30):(strcol("theta") eq "0.0915527" ? column("mse") : 1) smooth unique
+set table $M14
+plot "window.tsv" using (strcol("theta") eq "0.183105" ? column("window") : 1e30):(strcol("theta") eq "0.183105" ? column("mse") : 1) smooth unique
 unset table
-# the tables have no header and spaces between their columns: x, mean
+# the means' tables: x, mean, no header, spaces between
 set datafile nocolumnheaders
 set datafile separator whitespace
-stats $ROWS using 2 nooutput
-rows_hi = STATS_max
-stats $MSE using 2 nooutput
-mse_hi = STATS_max
-set multiplot title "Window size (paper Fig. 11): every size at the threshold of window 2, one curve per threshold\nmeans over captured steps and layers"
-set lmargin at screen 0.1000
-set rmargin at screen 0.7125
 set xrange [1.5:8.5]
-set grid ytics
-unset key
-# upper panel: score savings, and the key of the thresholds at its right
-set tmargin at screen 0.8944
-set bmargin at screen 0.6167
+set multiplot layout 3,1 title "Window size (paper Fig. 11): every size at the threshold of window 2, one curve per threshold\nmeans over captured steps and layers"
+set lmargin 12
+set rmargin 28
+
+set title "score savings s_score (partial scores not computed)"
+unset label 1
+set xlabel ""
 set xtics ("" 2, "" 3, "" 4, "" 6, "" 8)
-set title "score savings s_score (partial scores not computed)" offset 0,-0.6
+unset logscale y
+set autoscale y
+set format y "%g"
 set ylabel "score savings (%)"
 set yrange [0:100]
-set ytics 20
-set key at screen 0.7312, screen 0.8944 left top vertical Left reverse nobox samplen 2 title "threshold"
-plot $SCORE using ($1 >= 0 && $1 < 10000 ? $1 - 0 : NaN):2 with linespoints lw 2 pt 7 lc rgb "#1f77b4" title "0.0114 (0.25x median)", \
-     $SCORE using ($1 >= 10000 && $1 < 20000 ? $1 - 10000 : NaN):2 with linespoints lw 2 pt 7 lc rgb "#ff7f0e" title "0.0229 (0.5x median)", \
-     $SCORE using ($1 >= 20000 && $1 < 30000 ? $1 - 20000 : NaN):2 with linespoints lw 2 pt 7 lc rgb "#2ca02c" title "0.0458 (1x median)", \
-     $SCORE using ($1 >= 30000 && $1 < 40000 ? $1 - 30000 : NaN):2 with linespoints lw 2 pt 7 lc rgb "#d62728" title "0.0916 (2x median)", \
-     $SCORE using ($1 >= 40000 && $1 < 50000 ? $1 - 40000 : NaN):2 with linespoints lw 2 pt 7 lc rgb "#9467bd" title "0.183 (4x median)"
-# middle panel: query rows fully reused, on a log axis fitted to its values > 0
-# (they span decades across thresholds); a mean of 0 is a triangle on the bottom edge
-unset key
-set tmargin at screen 0.5389
-set bmargin at screen 0.3667
-set title "query rows fully reused (% of rows; none of their scores computed)".(rows_hi > 0 ? "\nlog axis; a triangle on the bottom edge: no row fully reused" : "") offset 0,-0.6
-set ylabel "rows reused (%)"
-set ytics autofreq
-if (rows_hi > 0) { stats $ROWS using ($2 > 0 ? $2 : NaN) nooutput; rows_lo = STATS_min / 3; set logscale y; set yrange [rows_lo : rows_hi * 2]; set format y "%g"; if (rows_hi * 2 < 100 * rows_lo) { do for [e = floor(log10(rows_lo)) : ceil(log10(rows_hi * 2))] { set ytics add (2 * 10.0**e, 5 * 10.0**e) } } } \
-else { rows_lo = 0; set yrange [0:1]; set label 1 "no query row fully reused at any window size" at graph 0.5, graph 0.5 center }
-plot $ROWS using ($1 >= 0 && $1 < 10000 ? $1 - 0 : NaN):(rows_hi > 0 && $2 <= 0 ? NaN : $2) with linespoints lw 2 pt 7 lc rgb "#1f77b4" title "", \
-     $ROWS using ($1 >= 0 && $1 < 10000 && rows_hi > 0 && $2 <= 0 ? $1 - 0 -0.160 : NaN):(rows_lo) with points pt 11 ps 1.2 lc rgb "#1f77b4" notitle, \
-     $ROWS using ($1 >= 10000 && $1 < 20000 ? $1 - 10000 : NaN):(rows_hi > 0 && $2 <= 0 ? NaN : $2) with linespoints lw 2 pt 7 lc rgb "#ff7f0e" title "", \
-     $ROWS using ($1 >= 10000 && $1 < 20000 && rows_hi > 0 && $2 <= 0 ? $1 - 10000 -0.080 : NaN):(rows_lo) with points pt 11 ps 1.2 lc rgb "#ff7f0e" notitle, \
-     $ROWS using ($1 >= 20000 && $1 < 30000 ? $1 - 20000 : NaN):(rows_hi > 0 && $2 <= 0 ? NaN : $2) with linespoints lw 2 pt 7 lc rgb "#2ca02c" title "", \
-     $ROWS using ($1 >= 20000 && $1 < 30000 && rows_hi > 0 && $2 <= 0 ? $1 - 20000 +0.000 : NaN):(rows_lo) with points pt 11 ps 1.2 lc rgb "#2ca02c" notitle, \
-     $ROWS using ($1 >= 30000 && $1 < 40000 ? $1 - 30000 : NaN):(rows_hi > 0 && $2 <= 0 ? NaN : $2) with linespoints lw 2 pt 7 lc rgb "#d62728" title "", \
-     $ROWS using ($1 >= 30000 && $1 < 40000 && rows_hi > 0 && $2 <= 0 ? $1 - 30000 +0.080 : NaN):(rows_lo) with points pt 11 ps 1.2 lc rgb "#d62728" notitle, \
-     $ROWS using ($1 >= 40000 && $1 < 50000 ? $1 - 40000 : NaN):(rows_hi > 0 && $2 <= 0 ? NaN : $2) with linespoints lw 2 pt 7 lc rgb "#9467bd" title "", \
-     $ROWS using ($1 >= 40000 && $1 < 50000 && rows_hi > 0 && $2 <= 0 ? $1 - 40000 +0.160 : NaN):(rows_lo) with points pt 11 ps 1.2 lc rgb "#9467bd" notitle
-# lower panel: output MSE; a log axis needs mse > 0 (with nothing reused every mse is 0)
+set key outside right top Left reverse nobox samplen 2 title "threshold"
+plot $M0 using ($1 < 1e29 ? $1 : NaN):($2) axes x1y1 with linespoints lw 2 pt 7 lc rgb "#1f77b4" title "0.0114 (0.25x median)", \
+     $M1 using ($1 < 1e29 ? $1 : NaN):($2) axes x1y1 with linespoints lw 2 pt 7 lc rgb "#ff7f0e" title "0.0229 (0.5x median)", \
+     $M2 using ($1 < 1e29 ? $1 : NaN):($2) axes x1y1 with linespoints lw 2 pt 7 lc rgb "#2ca02c" title "0.0458 (1x median)", \
+     $M3 using ($1 < 1e29 ? $1 : NaN):($2) axes x1y1 with linespoints lw 2 pt 7 lc rgb "#d62728" title "0.0916 (2x median)", \
+     $M4 using ($1 < 1e29 ? $1 : NaN):($2) axes x1y1 with linespoints lw 2 pt 7 lc rgb "#9467bd" title "0.183 (4x median)"
+
+set title "query rows fully reused (% of rows; none of their scores computed)"
 unset label 1
+set xlabel ""
+set xtics ("" 2, "" 3, "" 4, "" 6, "" 8)
 unset logscale y
-set tmargin at screen 0.3111
-set bmargin at screen 0.0778
-set xtics ("2" 2, "3" 3, "4" 4, "6" 6, "8" 8)
-set xlabel "window size w (tokens)"
-set title "output MSE vs exact attention" offset 0,-0.6
 set autoscale y
-set ytics autofreq
-if (mse_hi > 0) { set logscale y; set format y "%.0e"; set ylabel "output MSE (log)" } \
-else { set yrange [0:1]; set ylabel "output MSE (all 0)" }
-plot $MSE using ($1 >= 0 && $1 < 10000 ? $1 - 0 : NaN):(mse_hi > 0 && $2 <= 0 ? NaN : $2) with linespoints lw 2 pt 7 lc rgb "#1f77b4" title "", \
-     $MSE using ($1 >= 10000 && $1 < 20000 ? $1 - 10000 : NaN):(mse_hi > 0 && $2 <= 0 ? NaN : $2) with linespoints lw 2 pt 7 lc rgb "#ff7f0e" title "", \
-     $MSE using ($1 >= 20000 && $1 < 30000 ? $1 - 20000 : NaN):(mse_hi > 0 && $2 <= 0 ? NaN : $2) with linespoints lw 2 pt 7 lc rgb "#2ca02c" title "", \
-     $MSE using ($1 >= 30000 && $1 < 40000 ? $1 - 30000 : NaN):(mse_hi > 0 && $2 <= 0 ? NaN : $2) with linespoints lw 2 pt 7 lc rgb "#d62728" title "", \
-     $MSE using ($1 >= 40000 && $1 < 50000 ? $1 - 40000 : NaN):(mse_hi > 0 && $2 <= 0 ? NaN : $2) with linespoints lw 2 pt 7 lc rgb "#9467bd" title ""
+set format y "%g"
+set ylabel "rows reused (%) (log)"
+set logscale y
+set format y "%.0e"
+set yrange [0.0162443:164.912]
+unset key
+plot $M5 using ($1 < 1e29 ? $1 : NaN):($2 > 0 ? $2 : NaN) axes x1y1 with linespoints lw 2 pt 7 lc rgb "#1f77b4" notitle, \
+     $M5 using ($1 < 1e29 ? $1 : NaN):($2 <= 0 ? 0.0162443 : NaN) axes x1y1 with points pt 11 ps 1.2 lc rgb "#1f77b4" notitle, \
+     $M6 using ($1 < 1e29 ? $1 : NaN):($2 > 0 ? $2 : NaN) axes x1y1 with linespoints lw 2 pt 7 lc rgb "#ff7f0e" notitle, \
+     $M6 using ($1 < 1e29 ? $1 : NaN):($2 <= 0 ? 0.0162443 : NaN) axes x1y1 with points pt 11 ps 1.2 lc rgb "#ff7f0e" notitle, \
+     $M7 using ($1 < 1e29 ? $1 : NaN):($2 > 0 ? $2 : NaN) axes x1y1 with linespoints lw 2 pt 7 lc rgb "#2ca02c" notitle, \
+     $M7 using ($1 < 1e29 ? $1 : NaN):($2 <= 0 ? 0.0162443 : NaN) axes x1y1 with points pt 11 ps 1.2 lc rgb "#2ca02c" notitle, \
+     $M8 using ($1 < 1e29 ? $1 : NaN):($2 > 0 ? $2 : NaN) axes x1y1 with linespoints lw 2 pt 7 lc rgb "#d62728" notitle, \
+     $M8 using ($1 < 1e29 ? $1 : NaN):($2 <= 0 ? 0.0162443 : NaN) axes x1y1 with points pt 11 ps 1.2 lc rgb "#d62728" notitle, \
+     $M9 using ($1 < 1e29 ? $1 : NaN):($2 > 0 ? $2 : NaN) axes x1y1 with linespoints lw 2 pt 7 lc rgb "#9467bd" notitle, \
+     $M9 using ($1 < 1e29 ? $1 : NaN):($2 <= 0 ? 0.0162443 : NaN) axes x1y1 with points pt 11 ps 1.2 lc rgb "#9467bd" notitle
+
+set title "output MSE vs exact attention"
+unset label 1
+set xlabel "window size w (tokens)"
+set xtics ("2" 2, "3" 3, "4" 4, "6" 6, "8" 8)
+unset logscale y
+set autoscale y
+set format y "%g"
+set ylabel "output MSE (log)"
+set logscale y
+set format y "%.0e"
+set yrange [1.3804e-10:0.0525756]
+unset key
+plot $M10 using ($1 < 1e29 ? $1 : NaN):($2 > 0 ? $2 : NaN) axes x1y1 with linespoints lw 2 pt 7 lc rgb "#1f77b4" notitle, \
+     $M11 using ($1 < 1e29 ? $1 : NaN):($2 > 0 ? $2 : NaN) axes x1y1 with linespoints lw 2 pt 7 lc rgb "#ff7f0e" notitle, \
+     $M12 using ($1 < 1e29 ? $1 : NaN):($2 > 0 ? $2 : NaN) axes x1y1 with linespoints lw 2 pt 7 lc rgb "#2ca02c" notitle, \
+     $M13 using ($1 < 1e29 ? $1 : NaN):($2 > 0 ? $2 : NaN) axes x1y1 with linespoints lw 2 pt 7 lc rgb "#d62728" notitle, \
+     $M14 using ($1 < 1e29 ? $1 : NaN):($2 > 0 ? $2 : NaN) axes x1y1 with linespoints lw 2 pt 7 lc rgb "#9467bd" notitle
 unset multiplot
 
