@@ -380,18 +380,10 @@ __global__ void __launch_bounds__(THREADS)
     for (int e = threadIdx.x; e < BM * DP / 4; e += THREADS) {
         const int r = e / (DP / 4), c = (e % (DP / 4)) * 4;
         const bool ok = row0 + r < seq;
-        const float4 x = load4(q + (size_t)(ok ? row0 + r : 0) * dim, c, dim, ok, vec);
-        QT[(c + 0) * BM + r] = x.x, QT[(c + 1) * BM + r] = x.y;
-        QT[(c + 2) * BM + r] = x.z, QT[(c + 3) * BM + r] = x.w;
+        fma_tile::put_qt<BM>(QT, r, c, load4(q + (size_t)(ok ? row0 + r : 0) * dim, c, dim, ok, vec));
     }
-    float acc[8][CU * 4];
-#pragma unroll
-    for (int i = 0; i < 8; i++)
-#pragma unroll
-        for (int u = 0; u < CU * 4; u++) acc[i][u] = 0.f;
-    float m[8], l[8];
-#pragma unroll
-    for (int i = 0; i < 8; i++) m[i] = -INFINITY, l[i] = 0.f;
+    float acc[8][CU * 4], m[8], l[8];
+    fma_tile::init<DP>(acc, m, l);
 
     for (long long key0 = 0; key0 < seq; key0 += BN) {
         __syncthreads(); /* the last tile's KT, Vs, PT are read */

@@ -166,19 +166,11 @@ __global__ void __launch_bounds__(THREADS, 2)
     for (int e = threadIdx.x; e < BM * DP / 4; e += THREADS) { /* Q^T of the dense slots, zeros elsewhere */
         const int s = e / (DP / 4), c = (e % (DP / 4)) * 4;
         const bool ok = s < nd;
-        const float4 x = load4(q + (size_t)(ok ? perm[p0 + slot_row[s]] : 0) * dim, c, dim, ok, vec);
-        QT[(c + 0) * BM + s] = x.x, QT[(c + 1) * BM + s] = x.y;
-        QT[(c + 2) * BM + s] = x.z, QT[(c + 3) * BM + s] = x.w;
+        fma_tile::put_qt<BM>(QT, s, c, load4(q + (size_t)(ok ? perm[p0 + slot_row[s]] : 0) * dim, c, dim, ok, vec));
     }
 
-    float acc[8][CU * 4];
-#pragma unroll
-    for (int i = 0; i < 8; i++)
-#pragma unroll
-        for (int u = 0; u < CU * 4; u++) acc[i][u] = 0.f;
-    float m[8], l[8];
-#pragma unroll
-    for (int i = 0; i < 8; i++) m[i] = -INFINITY, l[i] = 0.f;
+    float acc[8][CU * 4], m[8], l[8];
+    fma_tile::init<DP>(acc, m, l);
 
     for (long long key0 = 0; key0 < seq; key0 += BN) {
         __syncthreads(); /* the last tile's KT, Vs and SR are read */

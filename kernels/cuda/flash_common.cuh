@@ -33,6 +33,26 @@ namespace fma_tile {
 
 constexpr int THREADS = 128;
 
+/* Zero sums, running max -inf, per-thread partial row sums zero. */
+template <int DP>
+DEV void init(float (&acc)[8][(DP + 63) / 64 * 4], float (&m)[8], float (&l)[8])
+{
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+        m[i] = -INFINITY, l[i] = 0.f;
+#pragma unroll
+        for (int u = 0; u < (DP + 63) / 64 * 4; u++) acc[i][u] = 0.f;
+    }
+}
+
+/* Four channels c..c+3 of the row in column `col` of Q^T [DP][BM]. */
+template <int BM>
+DEV void put_qt(float *QT, int col, int c, float4 x)
+{
+    QT[(c + 0) * BM + col] = x.x, QT[(c + 1) * BM + col] = x.y;
+    QT[(c + 2) * BM + col] = x.z, QT[(c + 3) * BM + col] = x.w;
+}
+
 /* K^T and V of keys [key0, key0 + BN) to shared memory (zeros past seq). */
 template <int DP, int BN>
 DEV void load_kv(float *KT, float *Vs, const float *k, const float *v, long long key0, long long seq, int dim,
