@@ -2,7 +2,8 @@
 # One device call for the GPU reuse kernel (issue 14 item 4), from the
 # repository root with the bundle unpacked in BUNDLE:
 #   kernels/results/reuse_gpu/run_device.sh BUNDLE OUT [STEPS]
-# BUNDLE: ../shared/tools/device-bundle output of build-gpu/experiments/ripple,
+# BUNDLE: ../shared/tools/device-bundle output of build-gpu/experiments/ripple (its
+# --version names the commit in the cuDNN step's TSV),
 # build-gpu/tests/{test_cuda,checkasm}, build-gpu/kernels/dev/attn_reuse_cuda,
 # plus BUNDLE/libripple_flash.so and BUNDLE/attn_cuda_bench.py.
 # STEPS (default "test bench cudnn"):
@@ -23,11 +24,9 @@ heads=${HEADS:-4}
 for s in $steps; do
   echo "=== $s ($(date -u +%H:%M:%S))"
   case $s in
-    test)
-      timeout 240 test_cuda > "$out/test_cuda.log" 2>&1; echo "test_cuda exit $?" | tee -a "$out/test_cuda.log"
-      grep -E "FAILED|Synthesis|passed" "$out/test_cuda.log" | tail -5
-      timeout 150 checkasm > "$out/checkasm.log" 2>&1; echo "checkasm exit $?" | tee -a "$out/checkasm.log"
-      grep -E "attn_reuse +cuda|FAILED|passed" "$out/checkasm.log" | head -20;;
+    test) # run_gpu.sh's test step (test_cuda.log, checkasm.log)
+      bash "$(dirname "$0")/../run_gpu.sh" "$b" "$out" test
+      grep -E "attn_reuse +cuda" "$out/checkasm.log";;
     bench)
       cap=/tmp/synth67k_h$heads.h5
       [ -f $cap ] || { s0=$SECONDS; ripple synth $cap --grid 21,40,80 --head-dim 128 --heads $heads --layers 1 --steps 1;
@@ -36,7 +35,8 @@ for s in $steps; do
         --thetas ${THETAS:-0.1,0.2,0.3,0.4} --max-frac ${FRACS:-0.25,0.5,0.75} --reps ${REPS:-3} \
         2> "$out/bench_reuse_gpu.log"; echo "attn_reuse_cuda exit $?" | tee -a "$out/bench_reuse_gpu.log"
       cat "$out/bench_reuse_gpu.log";;
-    cudnn)
+    cudnn) # the binaries' commit in the TSV (git in the device's copy of the tree knows none)
+      [ -n "${RIPPLE_GIT:-}" ] || export RIPPLE_GIT=$(ripple --version | sed -n 's/.*(\(.*\))/\1/p')
       PYTHONUNBUFFERED=1 timeout 200 python3 "$b/attn_cuda_bench.py" --lib "$b/libripple_flash.so" --out "$out" \
         --no-f32 --bf16-shapes ${BF16_SHAPES:-67204:128:$heads} --reps 7 > "$out/bench_cudnn.log" 2>&1
       echo "bench exit $?" | tee -a "$out/bench_cudnn.log"
