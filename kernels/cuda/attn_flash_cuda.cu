@@ -107,12 +107,17 @@ DEV uint32_t pack_bf16(float lo, float hi)
 
 namespace tf32x3 {
 
-constexpr int WARPS = 8, THREADS = WARPS * 32, BM = WARPS * 16;
-
-template <int DP, int BN> struct cfg {
-    static constexpr int QS = DP + 4;      /* floats per Q row (conflict-free A loads) */
-    static constexpr int KS = 2 * DP + 16; /* floats per key row of K4 */
-    static constexpr int VS = 4 * DP + 8;  /* floats per key pair row of V4 */
+/* DP: head_dim padded; BN: keys per tile; WARPS: 16 query rows each (BM =
+ * 16 WARPS); QSPLIT: Q stored in shared memory already split (the K4 layout,
+ * twice Q's bytes, no split per tile); MINB: blocks per SM the launch bounds
+ * ask for (registers capped at 65536 / (32 WARPS MINB)); PREFETCH (kernel):
+ * the next K, V tile is loaded to registers while this one is used (else
+ * after it, with the other blocks of the SM hiding the wait). */
+template <int DP, int BN, int WARPS, bool QSPLIT> struct cfg {
+    static constexpr int THREADS = WARPS * 32, BM = WARPS * 16;
+    static constexpr int KS = 2 * DP + 16;                /* floats per key (or split Q) row of K4 */
+    static constexpr int QS = QSPLIT ? KS : DP + 4;       /* floats per Q row (conflict-free A loads) */
+    static constexpr int VS = 4 * DP + 8;                 /* floats per key pair row of V4 */
     static constexpr int Q_FLOATS = BM * QS, K_FLOATS = BN * KS, V_FLOATS = BN / 2 * VS;
     static constexpr size_t SMEM = sizeof(float) * (Q_FLOATS + K_FLOATS + V_FLOATS);
     static constexpr int F4 = BN * DP / 4; /* float4 per K (or V) tile */
@@ -120,44 +125,47 @@ template <int DP, int BN> struct cfg {
     static_assert(F4 % THREADS == 0, "tile must split evenly over the threads");
 };
 
-/* K4: key r, channel c -> r*KS + (c/8)*16 + (c%4)*4 + ((c%8)/4)*2 + {big, rest}:
- * lane (g, t) of an S B-fragment reads b0 = K[g][8kk+t], b1 = K[g][8kk+t+4]
- * (big, rest each) as one float4.
+/* K4 (and a split Q): row r, channel c -> r*KS + (c/8)*16 + (c%4)*4 +
+ * ((c%8)/4)*2 + {big, rest}: lane (g, t) of an S B-fragment reads b0 =
+ * K[g][8kk+t], b1 = K[g][8kk+t+4] (big, rest each) as one float4, and the
+ * A fragment of a split Q is two such float4 (rows g and g+8).
  * V4: key r, channel c -> (r/2)*VS + c*4 + (r%2)*2 + {big, rest}: the P V
  * B-fragment of lane (g, t) is keys 2t, 2t+1 of the group (see the key
  * order above) at channel g: one float4. */
-template <int DP, int BN>
-DEV void store_split(float *K4, float *V4, const float4 (&kr)[cfg<DP, BN>::PER_THREAD],
-                     const float4 (&vr)[cfg<DP, BN>::PER_THREAD])
+template <int KS> DEV void put_k4(float *X4, int r, int c, float x)
 {
-    using C = cfg<DP, BN>;
+    uint32_t b, s;
+    split_tf32(x, b, s);
+    *reinterpret_cast<uint2 *>(X4 + r * KS + (c / 8) * 16 + (c % 4) * 4 + ((c % 8) / 4) * 2) = make_uint2(b, s);
+}
+
+template <class C, int DP>
+DEV void store_split(float *K4, float *V4, const float4 (&kr)[C::PER_THREAD], const float4 (&vr)[C::PER_THREAD])
+{
 #pragma unroll
     for (int i = 0; i < C::PER_THREAD; i++) {
-        const int e = threadIdx.x + i * THREADS; /* float4 index in the tile */
+        const int e = threadIdx.x + i * C::THREADS; /* float4 index in the tile */
         const int r = e / (DP / 4), c = (e % (DP / 4)) * 4;
         const float kx[4] = {kr[i].x, kr[i].y, kr[i].z, kr[i].w};
         const float vx[4] = {vr[i].x, vr[i].y, vr[i].z, vr[i].w};
 #pragma unroll
         for (int u = 0; u < 4; u++) {
             const int cc = c + u;
+            put_k4<C::KS>(K4, r, cc, kx[u]);
             uint32_t b, s;
-            split_tf32(kx[u], b, s);
-            *reinterpret_cast<uint2 *>(K4 + r * C::KS + (cc / 8) * 16 + (cc % 4) * 4 + ((cc % 8) / 4) * 2) =
-                make_uint2(b, s);
             split_tf32(vx[u], b, s);
             *reinterpret_cast<uint2 *>(V4 + (r / 2) * C::VS + cc * 4 + (r % 2) * 2) = make_uint2(b, s);
         }
     }
 }
 
-template <int DP, int BN>
+template <class C, int DP>
 DEV void load_tile(const float *k, const float *v, long long seq, int dim, bool vec, long long key0,
-                   float4 (&kr)[cfg<DP, BN>::PER_THREAD], float4 (&vr)[cfg<DP, BN>::PER_THREAD])
+                   float4 (&kr)[C::PER_THREAD], float4 (&vr)[C::PER_THREAD])
 {
-    using C = cfg<DP, BN>;
 #pragma unroll
     for (int i = 0; i < C::PER_THREAD; i++) {
-        const int e = threadIdx.x + i * THREADS;
+        const int e = threadIdx.x + i * C::THREADS;
         const int r = e / (DP / 4), c = (e % (DP / 4)) * 4;
         const long long key = key0 + r;
         const bool ok = key < seq;
@@ -167,13 +175,13 @@ DEV void load_tile(const float *k, const float *v, long long seq, int dim, bool 
     }
 }
 
-template <int DP, int BN, bool FRESH>
-__global__ void __launch_bounds__(THREADS, 1)
+template <int DP, int BN, int WARPS, int MINB, bool QSPLIT, bool PREFETCH, bool FRESH>
+__global__ void __launch_bounds__(WARPS * 32, MINB)
     flash_tf32x3(long long seq, int dim, float scale, const float *__restrict__ q,
                  const float *__restrict__ k, const float *__restrict__ v, float *__restrict__ o,
                  unsigned long long *d_bad)
 {
-    using C = cfg<DP, BN>;
+    using C = cfg<DP, BN, WARPS, QSPLIT>;
     extern __shared__ float4 smem4[];
     float *Qs = reinterpret_cast<float *>(smem4);
     float *K4 = Qs + C::Q_FLOATS;
@@ -182,21 +190,26 @@ __global__ void __launch_bounds__(THREADS, 1)
     const long long head = blockIdx.y;
     const size_t hoff = (size_t)head * (size_t)seq * (size_t)dim;
     q += hoff, k += hoff, v += hoff, o += hoff;
-    const long long row0 = (long long)blockIdx.x * BM;
+    const long long row0 = (long long)blockIdx.x * C::BM;
     const bool vec = (dim % 4 == 0) && (((uintptr_t)q | (uintptr_t)k | (uintptr_t)v) % 16 == 0);
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
 
-    /* Q block -> shared (plain float32; split at use) */
-    for (int e = threadIdx.x; e < BM * DP / 4; e += THREADS) {
+    /* Q block -> shared: plain float32 (split at use) or split once */
+    for (int e = threadIdx.x; e < C::BM * DP / 4; e += C::THREADS) {
         const int r = e / (DP / 4), c = (e % (DP / 4)) * 4;
         const long long row = row0 + r;
         const bool ok = row < seq;
         const float4 x = load4(q + (size_t)(ok ? row : 0) * (size_t)dim, c, dim, ok, vec);
-        *reinterpret_cast<float4 *>(Qs + r * C::QS + c) = x;
+        if constexpr (QSPLIT) {
+            put_k4<C::KS>(Qs, r, c, x.x), put_k4<C::KS>(Qs, r, c + 1, x.y);
+            put_k4<C::KS>(Qs, r, c + 2, x.z), put_k4<C::KS>(Qs, r, c + 3, x.w);
+        } else {
+            *reinterpret_cast<float4 *>(Qs + r * C::QS + c) = x;
+        }
     }
     float4 kr[C::PER_THREAD], vr[C::PER_THREAD];
-    load_tile<DP, BN>(k, v, seq, dim, vec, 0, kr, vr);
-    store_split<DP, BN>(K4, V4, kr, vr);
+    load_tile<C, DP>(k, v, seq, dim, vec, 0, kr, vr);
+    store_split<C, DP>(K4, V4, kr, vr);
     __syncthreads();
 
     float acc_o[DP / 8][4];
@@ -204,11 +217,11 @@ __global__ void __launch_bounds__(THREADS, 1)
     for (int n = 0; n < DP / 8; n++) acc_o[n][0] = acc_o[n][1] = acc_o[n][2] = acc_o[n][3] = 0.f;
     float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f; /* rows g, g+8 */
     bool bad = false;
-    const float *qa = Qs + (warp * 16 + g) * C::QS + t;
+    const float *qa = Qs + (warp * 16 + g) * C::QS + (QSPLIT ? t * 4 : t);
     const long long ntiles = (seq + BN - 1) / BN;
 
     for (long long j = 0; j < ntiles; j++) {
-        if (j + 1 < ntiles) load_tile<DP, BN>(k, v, seq, dim, vec, (j + 1) * BN, kr, vr);
+        if (PREFETCH && j + 1 < ntiles) load_tile<C, DP>(k, v, seq, dim, vec, (j + 1) * BN, kr, vr);
 
         /* S = Q K^T for this warp's 16 rows and the BN keys */
         float s[BN / 8][4];
@@ -222,10 +235,17 @@ __global__ void __launch_bounds__(THREADS, 1)
 #pragma unroll 4
         for (int kk = 0; kk < DP / 8; kk++) {
             uint32_t ab[4], ar[4];
-            split_tf32(qa[kk * 8], ab[0], ar[0]);
-            split_tf32(qa[8 * C::QS + kk * 8], ab[1], ar[1]);
-            split_tf32(qa[kk * 8 + 4], ab[2], ar[2]);
-            split_tf32(qa[8 * C::QS + kk * 8 + 4], ab[3], ar[3]);
+            if constexpr (QSPLIT) {
+                const uint4 a0 = *reinterpret_cast<const uint4 *>(qa + kk * 16);
+                const uint4 a1 = *reinterpret_cast<const uint4 *>(qa + 8 * C::QS + kk * 16);
+                ab[0] = a0.x, ar[0] = a0.y, ab[2] = a0.z, ar[2] = a0.w;
+                ab[1] = a1.x, ar[1] = a1.y, ab[3] = a1.z, ar[3] = a1.w;
+            } else {
+                split_tf32(qa[kk * 8], ab[0], ar[0]);
+                split_tf32(qa[8 * C::QS + kk * 8], ab[1], ar[1]);
+                split_tf32(qa[kk * 8 + 4], ab[2], ar[2]);
+                split_tf32(qa[8 * C::QS + kk * 8 + 4], ab[3], ar[3]);
+            }
 #pragma unroll
             for (int n = 0; n < BN / 8; n++) {
                 const uint4 b = *reinterpret_cast<const uint4 *>(K4 + (n * 8 + g) * C::KS + kk * 16 + t * 4);
@@ -283,7 +303,7 @@ __global__ void __launch_bounds__(THREADS, 1)
             split_tf32(s[kk][2], ab[1], ar[1]);
             split_tf32(s[kk][1], ab[2], ar[2]);
             split_tf32(s[kk][3], ab[3], ar[3]);
-#pragma unroll
+#pragma unroll 4
             for (int n = 0; n < DP / 8; n++) {
                 const uint4 b = *reinterpret_cast<const uint4 *>(V4 + (kk * 4 + t) * C::VS + (n * 8 + g) * 4);
                 if (FRESH) { /* 8 keys, then float32 adds (see S) */
@@ -301,7 +321,8 @@ __global__ void __launch_bounds__(THREADS, 1)
         }
         __syncthreads();
         if (j + 1 < ntiles) {
-            store_split<DP, BN>(K4, V4, kr, vr);
+            if (!PREFETCH) load_tile<C, DP>(k, v, seq, dim, vec, (j + 1) * BN, kr, vr);
+            store_split<C, DP>(K4, V4, kr, vr);
             __syncthreads();
         }
     }
@@ -330,17 +351,18 @@ __global__ void __launch_bounds__(THREADS, 1)
     }
 }
 
-template <int DP, int BN, bool FRESH>
+template <int DP, int BN, int WARPS, int MINB, bool QSPLIT, bool PREFETCH, bool FRESH>
 static cudaError_t launch(long long heads, long long seq, int dim, float scale, const float *q,
                           const float *k, const float *v, float *o, unsigned long long *bad,
                           cudaStream_t st)
 {
-    const size_t smem = cfg<DP, BN>::SMEM;
-    cudaError_t e = cudaFuncSetAttribute(flash_tf32x3<DP, BN, FRESH>,
-                                         cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    using C = cfg<DP, BN, WARPS, QSPLIT>;
+    static_assert((C::SMEM + 1024) * MINB <= 228 * 1024, "MINB blocks of this tiling do not fit in an SM's shared memory");
+    cudaError_t e = cudaFuncSetAttribute(flash_tf32x3<DP, BN, WARPS, MINB, QSPLIT, PREFETCH, FRESH>,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize, (int)C::SMEM);
     if (e != cudaSuccess) return e;
-    dim3 grid((unsigned)((seq + BM - 1) / BM), (unsigned)heads);
-    flash_tf32x3<DP, BN, FRESH><<<grid, THREADS, smem, st>>>(seq, dim, scale, q, k, v, o, bad);
+    dim3 grid((unsigned)((seq + C::BM - 1) / C::BM), (unsigned)heads);
+    flash_tf32x3<DP, BN, WARPS, MINB, QSPLIT, PREFETCH, FRESH><<<grid, C::THREADS, C::SMEM, st>>>(seq, dim, scale, q, k, v, o, bad);
     return cudaGetLastError();
 }
 
@@ -654,14 +676,71 @@ static cudaError_t launch(long long heads, long long seq, float scale, const voi
 
 /* ------------------------------------------------------------ the API */
 
+/* tf32x3 tilings (dim 33..128; dim <= 32 always takes w8_bn32): NAME, keys
+ * per tile, warps of 16 query rows, blocks per SM asked of the launch bounds
+ * ("_bM"), Q split once in shared memory ("qs"), the next tile loaded while
+ * this one is used (else "_np"). */
+#define TF32X3_TILINGS(X)                                                                          \
+    X(w8_bn32, 32, 8, 1, false, true) /* the default at dim 128 before the tilings */              \
+    X(w8_bn64, 64, 8, 1, false, true) /* the default at dim 64 before the tilings */               \
+    X(w8_bn32_np, 32, 8, 1, false, false)                                                          \
+    X(w8_bn16_b2_np, 16, 8, 2, false, false)                                                       \
+    X(w4_bn32_b2, 32, 4, 2, false, true)                                                           \
+    X(w4_bn32_b2_np, 32, 4, 2, false, false)                                                       \
+    X(w4_bn16_b3_np, 16, 4, 3, false, false)                                                       \
+    X(w2_bn16_b4_np, 16, 2, 4, false, false)                                                       \
+    X(w8_bn16_qs, 16, 8, 1, true, true)                                                            \
+    X(w8_bn32_qs, 32, 8, 1, true, true)                                                            \
+    X(w8_bn32_qs_np, 32, 8, 1, true, false)                                                        \
+    X(w4_bn16_b2_qs, 16, 4, 2, true, true)                                                         \
+    X(w4_bn16_b2_qs_np, 16, 4, 2, true, false)                                                     \
+    X(w4_bn32_qs, 32, 4, 1, true, true)                                                            \
+    X(w2_bn16_b3_qs_np, 16, 2, 3, true, false)
+/* the tilings RIPPLE_FLASH_TF32X3 takes at dim 33..64 and 65..128 */
+enum { TF32X3_DEFAULT64 = 1, TF32X3_DEFAULT128 = 0 };
+
+typedef cudaError_t (*tf32x3_launch)(long long, long long, int, float, const float *, const float *, const float *,
+                                     float *, unsigned long long *, cudaStream_t);
+static const struct {
+    const char *name;
+    tf32x3_launch d64, d128;
+} tf32x3_tilings[] = {
+#define X(NAME, BN, W, MB, QS, PF) \
+    {#NAME, tf32x3::launch<64, BN, W, MB, QS, PF, true>, tf32x3::launch<128, BN, W, MB, QS, PF, true>},
+    TF32X3_TILINGS(X)
+#undef X
+};
+
+extern "C" int ripple_flash_tf32x3_variant_count(void) { return (int)(sizeof tf32x3_tilings / sizeof tf32x3_tilings[0]); }
+
+extern "C" const char *ripple_flash_tf32x3_variant_name(int variant)
+{
+    return variant >= 0 && variant < ripple_flash_tf32x3_variant_count() ? tf32x3_tilings[variant].name : NULL;
+}
+
+extern "C" int ripple_flash_attn_tf32x3(int variant, long long heads, long long seq, int dim, float scale,
+                                        const float *d_q, const float *d_k, const float *d_v, float *d_o,
+                                        unsigned long long *d_bad, void *stream)
+{
+    cudaStream_t st = (cudaStream_t)stream;
+    if (heads <= 0 || seq <= 0 || dim <= 0 || dim > 128 || heads > 65535 || variant < -1 ||
+        variant >= ripple_flash_tf32x3_variant_count())
+        return (int)cudaErrorInvalidValue;
+    if (dim <= 32)
+        return (int)tf32x3::launch<32, 32, 8, 1, false, true, true>(heads, seq, dim, scale, d_q, d_k, d_v, d_o, d_bad, st);
+    if (variant < 0) variant = dim <= 64 ? TF32X3_DEFAULT64 : TF32X3_DEFAULT128;
+    const tf32x3_launch f = dim <= 64 ? tf32x3_tilings[variant].d64 : tf32x3_tilings[variant].d128;
+    return (int)f(heads, seq, dim, scale, d_q, d_k, d_v, d_o, d_bad, st);
+}
+
 extern "C" int ripple_flash_attn_f32(int kind, long long heads, long long seq, int dim, float scale,
                                      const float *d_q, const float *d_k, const float *d_v,
                                      float *d_o, unsigned long long *d_bad, void *stream)
 {
     cudaStream_t st = (cudaStream_t)stream;
     if (heads <= 0 || seq <= 0 || dim <= 0 || dim > 128 || heads > 65535) return (int)cudaErrorInvalidValue;
-#define TF(DP, BN, FR) (int)tf32x3::launch<DP, BN, FR>(heads, seq, dim, scale, d_q, d_k, d_v, d_o, d_bad, st)
-    if (kind == RIPPLE_FLASH_TF32X3) return dim <= 32 ? TF(32, 32, true) : dim <= 64 ? TF(64, 64, true) : TF(128, 32, true);
+#define TF(DP, BN, FR) (int)tf32x3::launch<DP, BN, 8, 1, false, true, FR>(heads, seq, dim, scale, d_q, d_k, d_v, d_o, d_bad, st)
+    if (kind == RIPPLE_FLASH_TF32X3) return ripple_flash_attn_tf32x3(-1, heads, seq, dim, scale, d_q, d_k, d_v, d_o, d_bad, stream);
     if (kind == RIPPLE_FLASH_TF32X3_CHAINED)
         return dim <= 32 ? TF(32, 32, false) : dim <= 64 ? TF(64, 64, false) : TF(128, 32, false);
 #undef TF

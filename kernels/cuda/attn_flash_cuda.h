@@ -37,6 +37,15 @@ int ripple_flash_attn_f32(int kind, long long heads, long long seq, int dim, flo
                           const float *d_q, const float *d_k, const float *d_v, float *d_o,
                           unsigned long long *d_bad, void *stream);
 
+/* RIPPLE_FLASH_TF32X3 in one of its tilings, for the benchmark: variant -1
+ * is the default (the one RIPPLE_FLASH_TF32X3 takes), 0.. the tilings
+ * (ripple_flash_tf32x3_variant_name). dim <= 32 takes one tiling always. */
+int ripple_flash_attn_tf32x3(int variant, long long heads, long long seq, int dim, float scale,
+                             const float *d_q, const float *d_k, const float *d_v, float *d_o,
+                             unsigned long long *d_bad, void *stream);
+int ripple_flash_tf32x3_variant_count(void);
+const char *ripple_flash_tf32x3_variant_name(int variant);
+
 /* bf16 in and out (__nv_bfloat16 arrays), float32 softmax and accumulation;
  * dim 64 or 128. variant 0 picks the default tiling; 1.. the others
  * (ripple_flash_bf16_variant_name), for the benchmark. */

@@ -43,6 +43,11 @@ def load(path):
     lib.ripple_flash_attn_bf16.argtypes = [i, ll, ll, i, f, vp, vp, vp, vp, vp]
     lib.ripple_flash_attn_bf16.restype = i
     lib.ripple_flash_bf16_variant_count.restype = i
+    lib.ripple_flash_attn_tf32x3.argtypes = [i, ll, ll, i, f, vp, vp, vp, vp, vp, vp]
+    lib.ripple_flash_attn_tf32x3.restype = i
+    lib.ripple_flash_tf32x3_variant_count.restype = i
+    lib.ripple_flash_tf32x3_variant_name.argtypes = [i]
+    lib.ripple_flash_tf32x3_variant_name.restype = ctypes.c_char_p
     lib.ripple_flash_bf16_variant_name.argtypes = [i]
     lib.ripple_flash_bf16_variant_name.restype = ctypes.c_char_p
     return lib
@@ -99,6 +104,10 @@ def main():
     ap.add_argument("--quick", action="store_true", help="small sizes only (a smoke run)")
     ap.add_argument("--bf16-shapes", default="", help="bf16 shapes SEQ:DIM:HEADS,... instead of the default ones")
     ap.add_argument("--no-f32", action="store_true", help="skip the float32 rows")
+    ap.add_argument("--f32-shapes", default="", help="float32 shapes SEQ:DIM:HEADS,... instead of the default ones")
+    ap.add_argument("--no-bf16", action="store_true", help="skip the bf16 rows")
+    ap.add_argument("--tf32x3-tilings", action="store_true",
+                    help="time every tf32x3 tiling too (rows ripple_tf32x3_NAME)")
     a = ap.parse_args()
     lib = load(os.path.abspath(a.lib))
     dev = torch.device("cuda")
@@ -136,8 +145,13 @@ def main():
 
     # ---- float32 in/out
     f32 = [(4096, 128, 8), (16384, 64, 8), (32768, 128, 8)] if not a.quick else [(1031, 64, 2), (2048, 128, 2)]
+    if a.f32_shapes:
+        f32 = [tuple(int(x) for x in sh.split(":")) for sh in a.f32_shapes.split(",")]
     if a.no_f32:
         f32 = []
+    kinds = [("ripple_tf32x3", 0), ("ripple_fp32", 1), ("ripple_tf32x3_chained", 2)]
+    ntv = lib.ripple_flash_tf32x3_variant_count() if a.tf32x3_tilings else 0
+    tnames = [lib.ripple_flash_tf32x3_variant_name(i).decode() for i in range(ntv)]
     for n, d, h in f32:
         q, k, v = (torch.randn(h, n, d, device=dev, generator=g) for _ in range(3))
         scale = 1.0 / math.sqrt(d)
@@ -145,11 +159,16 @@ def main():
         ref = ref_rows(q, k, v, scale, rows)
         outs = {}
         fns = {}
-        for name, kind in (("ripple_tf32x3", 0), ("ripple_fp32", 1), ("ripple_tf32x3_chained", 2)):
+        for name, kind in kinds:
             o = torch.full_like(q, float("nan"))
             outs[name] = o
             fns[name] = (lambda kind=kind, o=o: check(lib.ripple_flash_attn_f32(
                 kind, h, n, d, scale, q.data_ptr(), k.data_ptr(), v.data_ptr(), o.data_ptr(), None, stream), "f32"))
+        for vi, vn in enumerate(tnames):
+            o = torch.full_like(q, float("nan"))
+            outs["ripple_tf32x3_" + vn] = o
+            fns["ripple_tf32x3_" + vn] = (lambda vi=vi, o=o: check(lib.ripple_flash_attn_tf32x3(
+                vi, h, n, d, scale, q.data_ptr(), k.data_ptr(), v.data_ptr(), o.data_ptr(), None, stream), "tf32x3"))
         q4, k4, v4 = q[None], k[None], v[None]
 
         def torch_eff():
@@ -168,6 +187,8 @@ def main():
     b16 = [(16384, 64, 24), (16384, 128, 24), (67200, 64, 24), (67200, 128, 24)] if not a.quick else [(1031, 64, 2), (2000, 128, 3)]
     if a.bf16_shapes:
         b16 = [tuple(int(x) for x in sh.split(":")) for sh in a.bf16_shapes.split(",")]
+    if a.no_bf16:
+        b16 = []
     for n, d, h in b16:
         q, k, v = (torch.randn(h, n, d, device=dev, generator=g).to(torch.bfloat16) for _ in range(3))
         scale = 1.0 / math.sqrt(d)

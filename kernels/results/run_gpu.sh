@@ -8,7 +8,7 @@
 #   info   lscpu | head -20, nvidia-smi               -> OUT/info.txt
 #   cpu    ripple bench --torch, 2 and 1 threads       -> OUT/bench_cpu_device.txt
 #   test   test_cuda, then checkasm                    -> OUT/test_cuda.log, OUT/checkasm.log
-#   bench  attn_cuda_bench.py                          -> OUT/bench_cuda_attn.tsv, OUT/bench_cuda_attn.log
+#   bench  attn_cuda_bench.py $BENCH_ARGS              -> OUT/bench_cuda_attn.tsv, OUT/bench_cuda_attn.log
 #   lib    ripple bench --backend cuda (the library path, host copies
 #          included) per RIPPLE_CUDA_PATH at seq 32768, 8 heads, dim 128 -> OUT/bench_cuda_lib.txt
 #   paper  ripple synth (21x40x80 = 67200 tokens) + ripple paper --backend cuda $PAPER_ARGS
@@ -44,7 +44,7 @@ for s in $steps; do
       timeout 120 checkasm > "$out/checkasm.log" 2>&1; echo "checkasm exit $?" | tee -a "$out/checkasm.log"
       grep -E "cuda|passed" "$out/checkasm.log" | head -12;;
     bench)
-      PYTHONUNBUFFERED=1 timeout 300 python3 "$b/attn_cuda_bench.py" --lib "$b/libripple_flash.so" --out "$out" \
+      PYTHONUNBUFFERED=1 timeout 300 python3 "$b/attn_cuda_bench.py" --lib "$b/libripple_flash.so" --out "$out" ${BENCH_ARGS:-} \
         > "$out/bench_cuda_attn.log" 2>&1; echo "bench exit $?" | tee -a "$out/bench_cuda_attn.log"
       cut -f1-9 "$out/bench_cuda_attn.log" | grep -v "^#" | tail -32;;
     lib)
