@@ -103,6 +103,8 @@ DEV uint32_t pack_bf16(float lo, float hi)
     return *reinterpret_cast<uint32_t *>(&v);
 }
 
+#include "flash_tf32_wgmma.cuh"
+
 /* -------------------------------------------------------- flash_tf32x3 */
 
 namespace tf32x3 {
@@ -303,7 +305,7 @@ __global__ void __launch_bounds__(WARPS * 32, MINB)
             split_tf32(s[kk][2], ab[1], ar[1]);
             split_tf32(s[kk][1], ab[2], ar[2]);
             split_tf32(s[kk][3], ab[3], ar[3]);
-#pragma unroll 4
+#pragma unroll
             for (int n = 0; n < DP / 8; n++) {
                 const uint4 b = *reinterpret_cast<const uint4 *>(V4 + (kk * 4 + t) * C::VS + (n * 8 + g) * 4);
                 if (FRESH) { /* 8 keys, then float32 adds (see S) */
@@ -696,6 +698,13 @@ static cudaError_t launch(long long heads, long long seq, float scale, const voi
     X(w4_bn16_b2_qs_np, 16, 4, 2, true, false)                                                     \
     X(w4_bn32_qs, 32, 4, 1, true, true)                                                            \
     X(w2_bn16_b3_qs_np, 16, 2, 3, true, false)
+/* the wgmma kernel (flash_tf32_wgmma.cuh): NAME, keys per tile, S groups in
+ * flight, blocks per SM (dim 64, dim 128), descriptor fields swapped */
+#define TF32WG_TILINGS(X)                                                                          \
+    X(wg_bn16, 16, 4, 2, 2, false)                                                                 \
+    X(wg_bn16_swap, 16, 4, 2, 2, true)                                                             \
+    X(wg_bn32, 32, 2, 2, 1, false)                                                                 \
+    X(wg_bn32_swap, 32, 2, 2, 1, true)
 /* the tilings RIPPLE_FLASH_TF32X3 takes at dim 33..64 and 65..128 */
 enum { TF32X3_DEFAULT64 = 1, TF32X3_DEFAULT128 = 0 };
 
@@ -708,6 +717,10 @@ static const struct {
 #define X(NAME, BN, W, MB, QS, PF) \
     {#NAME, tf32x3::launch<64, BN, W, MB, QS, PF, true>, tf32x3::launch<128, BN, W, MB, QS, PF, true>},
     TF32X3_TILINGS(X)
+#undef X
+#define X(NAME, BN, NS, MB64, MB128, SW) \
+    {#NAME, tf32wg::launch<64, BN, NS, MB64, SW>, tf32wg::launch<128, BN, NS, MB128, SW>},
+    TF32WG_TILINGS(X)
 #undef X
 };
 

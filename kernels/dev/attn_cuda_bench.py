@@ -26,6 +26,7 @@ import argparse
 import ctypes
 import math
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -106,6 +107,7 @@ def main():
     ap.add_argument("--no-f32", action="store_true", help="skip the float32 rows")
     ap.add_argument("--f32-shapes", default="", help="float32 shapes SEQ:DIM:HEADS,... instead of the default ones")
     ap.add_argument("--no-bf16", action="store_true", help="skip the bf16 rows")
+    ap.add_argument("--impls", default="", help="time only the implementations whose name matches this regex")
     ap.add_argument("--tf32x3-tilings", action="store_true",
                     help="time every tf32x3 tiling too (rows ripple_tf32x3_NAME)")
     a = ap.parse_args()
@@ -175,6 +177,8 @@ def main():
             with sdpa_kernel([SDPBackend.EFFICIENT_ATTENTION]):
                 outs["torch_sdpa_efficient_f32"] = F.scaled_dot_product_attention(q4, k4, v4, scale=scale)[0]
         fns["torch_sdpa_efficient_f32"] = torch_eff
+        if a.impls:
+            fns = {name: fn for name, fn in fns.items() if re.search(a.impls, name)}
         ts = time_interleaved(fns, a.reps)
         for name in fns:
             emit("float32", n, d, h, name, ts[name], errors(outs[name], ref, rows))
@@ -206,6 +210,8 @@ def main():
                 with sdpa_kernel([be]):
                     outs[bname] = F.scaled_dot_product_attention(q4, k4, v4, scale=scale)[0]
             fns[bname] = fn
+        if a.impls:
+            fns = {name: fn for name, fn in fns.items() if re.search(a.impls, name)}
         ts = time_interleaved(fns, a.reps)
         for name in fns:
             emit("bf16", n, d, h, name, ts[name], errors(outs[name], ref, rows))
