@@ -5,8 +5,8 @@
  * into a zeroed accumulator (wgmma's scale-d = 0), added to the running sums
  * in float32.
  *
- * One warpgroup (128 threads) per block, 64 query rows; K and V tiles of BN
- * keys. Operands in shared memory, split once when stored, in the canonical
+ * WG warpgroups (128 threads each) per block, 64 query rows each; K and V
+ * tiles of BN keys, shared by the warpgroups. Operands in shared memory, split once when stored, in the canonical
  * no-swizzle K-major layout: 8-row x 16-byte core matrices, contiguous along
  * K (LBO = 128 bytes), SBO bytes between 8-row groups.
  *   Q big, Q rest: [64 rows][DP], A of S = Q K^T (from shared memory);
@@ -73,15 +73,18 @@ template <int N, int SD> DEV void wgmma_ss(float (&d)[N / 2], uint64_t da, uint6
 
 namespace tf32wg {
 
-constexpr int THREADS = 128, BM = 64, CM = 128; /* CM: bytes of a core matrix */
+constexpr int CM = 128; /* bytes of a core matrix */
 
-template <int DP, int BN> struct cfg {
+/* WG warpgroups per block, 64 query rows each, sharing the K and V tiles */
+template <int DP, int BN, int WG = 1> struct cfg {
+    static constexpr int THREADS = 128 * WG, BM = 64 * WG;
     static constexpr int KSBO = DP / 4 * CM;      /* bytes between 8-row groups of Q, K ([rows][DP]) */
     static constexpr int VSBO = BN / 4 * CM + 16; /* of V^T ([DP][BN]); +16: fewer bank conflicts on store */
     static constexpr int Q_BYTES = BM / 8 * KSBO, K_BYTES = BN / 8 * KSBO, V_BYTES = DP / 8 * VSBO;
     static constexpr size_t SMEM = 2 * (size_t)(Q_BYTES + K_BYTES + V_BYTES);
     static constexpr int PER_THREAD = BN * DP / 4 / THREADS;
     static_assert(BN * DP / 4 % THREADS == 0, "tile must split evenly over the threads");
+    static_assert(BM / 8 * KSBO == Q_BYTES, "");
     static_assert(DP % 64 == 0, "P V runs in chunks of 64 channels");
 };
 
@@ -92,7 +95,7 @@ template <bool SWAP> DEV uint64_t make_desc(const unsigned char *p, uint32_t sbo
 }
 
 /* element (row r, channels c..c+3) of a K-major [rows][DP] tile: byte offset */
-template <int DP> DEV int kmajor(int r, int c) { return (r / 8) * cfg<DP, 16>::KSBO + (c / 4) * CM + (r % 8) * 16; }
+template <int DP> DEV int kmajor(int r, int c) { return (r / 8) * (DP / 4 * CM) + (c / 4) * CM + (r % 8) * 16; }
 
 /* float4 e of a [rows][DP] tile in the order that makes 8 consecutive threads
  * fill one core matrix (8 rows, 16 bytes each) */
@@ -106,14 +109,14 @@ DEV void put_split4(unsigned char *big, unsigned char *rest, int off, float4 x)
     *reinterpret_cast<uint4 *>(rest + off) = make_uint4(s[0], s[1], s[2], s[3]);
 }
 
-template <int DP, int BN>
+template <class C, int DP>
 DEV void load_kv(const float *k, const float *v, long long seq, int dim, bool vec, long long key0,
-                 float4 (&kr)[cfg<DP, BN>::PER_THREAD], float4 (&vr)[cfg<DP, BN>::PER_THREAD])
+                 float4 (&kr)[C::PER_THREAD], float4 (&vr)[C::PER_THREAD])
 {
 #pragma unroll
-    for (int i = 0; i < cfg<DP, BN>::PER_THREAD; i++) {
+    for (int i = 0; i < C::PER_THREAD; i++) {
         int r, c;
-        tile_pos<DP>(threadIdx.x + i * THREADS, r, c);
+        tile_pos<DP>(threadIdx.x + i * C::THREADS, r, c);
         const long long key = key0 + r;
         const bool ok = key < seq;
         const size_t off = (size_t)(ok ? key : 0) * (size_t)dim;
@@ -122,15 +125,14 @@ DEV void load_kv(const float *k, const float *v, long long seq, int dim, bool ve
     }
 }
 
-template <int DP, int BN>
+template <class C, int DP>
 DEV void store_kv(unsigned char *Kb, unsigned char *Kr, unsigned char *Vb, unsigned char *Vr,
-                  const float4 (&kr)[cfg<DP, BN>::PER_THREAD], const float4 (&vr)[cfg<DP, BN>::PER_THREAD])
+                  const float4 (&kr)[C::PER_THREAD], const float4 (&vr)[C::PER_THREAD])
 {
-    using C = cfg<DP, BN>;
 #pragma unroll
     for (int i = 0; i < C::PER_THREAD; i++) {
         int r, c;
-        tile_pos<DP>(threadIdx.x + i * THREADS, r, c);
+        tile_pos<DP>(threadIdx.x + i * C::THREADS, r, c);
         put_split4(Kb, Kr, kmajor<DP>(r, c), kr[i]);
         /* V^T: row = channel, K index = the key's place in its group of 8 */
         const int j = r % 8, kap = (r / 8) * 8 + (j % 2 ? 4 + j / 2 : j / 2);
@@ -146,13 +148,14 @@ DEV void store_kv(unsigned char *Kb, unsigned char *Kr, unsigned char *Vb, unsig
     }
 }
 
-template <int DP, int BN, int NS, int MINB, bool SWAP>
-__global__ void __launch_bounds__(THREADS, MINB)
+template <int DP, int BN, int WG, int NS, int MINB, bool SWAP>
+__global__ void __launch_bounds__(128 * WG, MINB)
     flash_tf32wg(long long seq, int dim, float scale, const float *__restrict__ q, const float *__restrict__ k,
                  const float *__restrict__ v, float *__restrict__ o, unsigned long long *d_bad)
 {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-    using C = cfg<DP, BN>;
+    using C = cfg<DP, BN, WG>;
+    constexpr int THREADS = C::THREADS, BM = C::BM;
     extern __shared__ __align__(128) unsigned char smem_wg[];
     unsigned char *Qb = smem_wg, *Qr = Qb + C::Q_BYTES, *Kb = Qr + C::Q_BYTES, *Kr = Kb + C::K_BYTES;
     unsigned char *Vb = Kr + C::K_BYTES, *Vr = Vb + C::V_BYTES;
@@ -162,7 +165,8 @@ __global__ void __launch_bounds__(THREADS, MINB)
     q += hoff, k += hoff, v += hoff, o += hoff;
     const long long row0 = (long long)blockIdx.x * BM;
     const bool vec = (dim % 4 == 0) && (((uintptr_t)q | (uintptr_t)k | (uintptr_t)v) % 16 == 0);
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+    /* warp: the warp's 16 rows in the block (its warpgroup's 64, then its own 16) */
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4, wg = warp / 4;
 
     for (int e = threadIdx.x; e < BM * DP / 4; e += THREADS) {
         int r, c;
@@ -172,12 +176,13 @@ __global__ void __launch_bounds__(THREADS, MINB)
         put_split4(Qb, Qr, kmajor<DP>(r, c), load4(q + (size_t)(ok ? row : 0) * (size_t)dim, c, dim, ok, vec));
     }
     float4 kr[C::PER_THREAD], vr[C::PER_THREAD];
-    load_kv<DP, BN>(k, v, seq, dim, vec, 0, kr, vr);
-    store_kv<DP, BN>(Kb, Kr, Vb, Vr, kr, vr);
+    load_kv<C, DP>(k, v, seq, dim, vec, 0, kr, vr);
+    store_kv<C, DP>(Kb, Kr, Vb, Vr, kr, vr);
     fence_proxy_async();
     __syncthreads();
 
-    const uint64_t dQb = make_desc<SWAP>(Qb, C::KSBO), dQr = make_desc<SWAP>(Qr, C::KSBO);
+    const int qoff = wg * 8 * C::KSBO; /* this warpgroup's 64 rows of Q */
+    const uint64_t dQb = make_desc<SWAP>(Qb + qoff, C::KSBO), dQr = make_desc<SWAP>(Qr + qoff, C::KSBO);
     const uint64_t dKb = make_desc<SWAP>(Kb, C::KSBO), dKr = make_desc<SWAP>(Kr, C::KSBO);
     const uint64_t dVb = make_desc<SWAP>(Vb, C::VSBO), dVr = make_desc<SWAP>(Vr, C::VSBO);
     constexpr uint64_t KSTEP = 2 * CM >> 4;          /* 8 channels (or keys) further along K */
@@ -200,7 +205,7 @@ __global__ void __launch_bounds__(THREADS, MINB)
     const long long ntiles = (seq + BN - 1) / BN;
 
     for (long long j = 0; j < ntiles; j++) {
-        if (j + 1 < ntiles) load_kv<DP, BN>(k, v, seq, dim, vec, (j + 1) * BN, kr, vr);
+        if (j + 1 < ntiles) load_kv<C, DP>(k, v, seq, dim, vec, (j + 1) * BN, kr, vr);
 
         /* S = Q K^T: DP/8 groups of three wgmma, NS in flight */
         float s[BN / 2];
@@ -302,7 +307,7 @@ __global__ void __launch_bounds__(THREADS, MINB)
         }
         __syncthreads();
         if (j + 1 < ntiles) {
-            store_kv<DP, BN>(Kb, Kr, Vb, Vr, kr, vr);
+            store_kv<C, DP>(Kb, Kr, Vb, Vr, kr, vr);
             fence_proxy_async();
             __syncthreads();
         }
@@ -337,17 +342,17 @@ __global__ void __launch_bounds__(THREADS, MINB)
 #endif
 }
 
-template <int DP, int BN, int NS, int MINB, bool SWAP>
+template <int DP, int BN, int WG, int NS, int MINB, bool SWAP>
 static cudaError_t launch(long long heads, long long seq, int dim, float scale, const float *q, const float *k,
                           const float *v, float *o, unsigned long long *bad, cudaStream_t st)
 {
-    using C = cfg<DP, BN>;
+    using C = cfg<DP, BN, WG>;
     static_assert((C::SMEM + 1024) * MINB <= 228 * 1024, "MINB blocks of this tiling do not fit in an SM's shared memory");
-    cudaError_t e = cudaFuncSetAttribute(flash_tf32wg<DP, BN, NS, MINB, SWAP>,
+    cudaError_t e = cudaFuncSetAttribute(flash_tf32wg<DP, BN, WG, NS, MINB, SWAP>,
                                          cudaFuncAttributeMaxDynamicSharedMemorySize, (int)C::SMEM);
     if (e != cudaSuccess) return e;
-    dim3 grid((unsigned)((seq + BM - 1) / BM), (unsigned)heads);
-    flash_tf32wg<DP, BN, NS, MINB, SWAP><<<grid, THREADS, C::SMEM, st>>>(seq, dim, scale, q, k, v, o, bad);
+    dim3 grid((unsigned)((seq + C::BM - 1) / C::BM), (unsigned)heads);
+    flash_tf32wg<DP, BN, WG, NS, MINB, SWAP><<<grid, C::THREADS, C::SMEM, st>>>(seq, dim, scale, q, k, v, o, bad);
     return cudaGetLastError();
 }
 
