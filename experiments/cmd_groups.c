@@ -39,11 +39,6 @@ static const char usage[] =
     "(step, layer). Reports the output error against exact attention per cell\n"
     "(a groups x axes table, mean over units) and, for one unit and one frame,\n"
     "the error per token as heat maps, so that stripes along an axis show.\n\n"
-    "options:\n"
-    "  --frame F          frame of the heat maps (default T/2)\n"
-    "  --step S --layer L unit of the heat maps (default: the first selected)\n"
-    "  --window W         window size of the forced reuse (default 2)\n"
-    "  --no-floor         skip the float64 noise floor (floor_mse column = nan)\n"
     "%s\n"
     "Savings columns: s_score = score savings (the paper's computation savings),\n"
     "s_attn = s_score/2 = attention savings. Error per token in the heat maps:\n"
@@ -51,11 +46,12 @@ static const char usage[] =
 
 #define OV(...) EXP_OPTV(groups_opts, __VA_ARGS__)
 static const exp_opt opts[] = {
-    OV("frame", EXP_INT, frame, .lo = 0, .hi = INT32_MAX),
-    OV("step", EXP_INT, heat_step, .lo = 0, .hi = INT32_MAX),
-    OV("layer", EXP_INT, heat_layer, .lo = 0, .hi = INT32_MAX),
-    OV("window", EXP_INT, window, .lo = 2, .hi = 4096),
-    EXP_OPT(groups_opts, "no-floor", EXP_UNSET, floor),
+    OV("frame", EXP_INT, frame, .lo = 0, .hi = INT32_MAX, .arg = "F", .help = "frame of the heat maps (default T/2)"),
+    OV("step", EXP_INT, heat_step, .lo = 0, .hi = INT32_MAX, .arg = "S --layer L",
+       .help = "unit of the heat maps (default: the first selected)"),
+    OV("layer", EXP_INT, heat_layer, .lo = 0, .hi = INT32_MAX), /* listed with --step */
+    OV("window", EXP_INT, window, .lo = 2, .hi = 4096, .arg = "W", .help = "window size of the forced reuse (default 2)"),
+    EXP_OPT_NO_FLOOR(groups_opts, floor, "floor_mse"),
     {0}};
 #undef OV
 

@@ -49,40 +49,34 @@ static const char usage[] =
     "paper's \"computation savings\"), attention savings (s_attn = s_score/2, the\n"
     "share of QK^T + PV FLOPs spared), the fraction of fully reused query rows,\n"
     "and the output error against exact attention.\n\n"
-    "options:\n"
-    "  --theta X          one absolute threshold for every axis and window size\n"
-    "  --thetas LIST      absolute thresholds, comma separated (one regime each)\n"
-    "  --scales LIST      thresholds as multiples of the median window-2 delta\n"
-    "                     (default 0.25,0.5,1,2,4; 1 is the default rule below)\n"
-    "  --alpha X          channel-wise thresholds instead: theta_a(c) = X * mean\n"
-    "                     window delta of channel c (each window size uses its own\n"
-    "                     window deltas, so the threshold is NOT that of window 2)\n"
-    "                     Default rule (no --theta, --thetas, --alpha): the median window-2\n"
-    "                     delta |x0 - x1|/2 of q over every window-2 window of the\n"
-    "                     enabled axes and grouped channels of the first selected\n"
-    "                     unit (its selected heads), times each --scales value.\n"
-    "  --windows LIST     window sizes, comma separated, each >= 2 (default 2,3,4,6,8)\n"
-    "  --axes SET         axes to reuse along, letters of t,h,w (default thw)\n"
-    "  --no-floor         skip the float64 noise floor (floor_mse column = nan)\n"
     "%s\n"
     "Files: DIR/window.tsv (rows per capture, step, layer, window; `#` metadata:\n"
     "captures, options, git describe, backend, theta rule, exact attention time),\n"
     "DIR/window.gp (reads only window.tsv), DIR/window.png.\n";
 
-#define O(...) EXP_OPT(window_opts, __VA_ARGS__)
 #define OV(...) EXP_OPTV(window_opts, __VA_ARGS__)
 static const exp_opt opts[] = {
-    OV("theta", EXP_DOUBLE, value, .given = EXP_GIVEN(window_opts, have_theta), .lo = 0, .hi = INFINITY),
-    OV("alpha", EXP_DOUBLE, value, .given = EXP_GIVEN(window_opts, have_alpha), .lo = 0, .hi = INFINITY),
+    OV("theta", EXP_DOUBLE, value, .given = EXP_GIVEN(window_opts, have_theta), .lo = 0, .hi = INFINITY, .arg = "X",
+       .help = "one absolute threshold for every axis and window size"),
     OV("thetas", EXP_DOUBLES, thetas, .given = EXP_GIVEN(window_opts, have_thetas),
-       .count = offsetof(window_opts, nthetas), .max = REGIME_MAX, .lo = 0, .hi = INFINITY),
+       .count = offsetof(window_opts, nthetas), .max = REGIME_MAX, .lo = 0, .hi = INFINITY, .arg = "LIST",
+       .help = "absolute thresholds, comma separated (one regime each)"),
     OV("scales", EXP_DOUBLES, scales, .given = EXP_GIVEN(window_opts, have_scales),
-       .count = offsetof(window_opts, nscales), .max = REGIME_MAX, .lo = 0, .hi = 1e6),
-    OV("windows", EXP_INTS, windows, .count = offsetof(window_opts, nwindows), .max = WINDOW_MAX, .lo = 2, .hi = 4096),
-    O("axes", EXP_AXES, axes),
-    O("no-floor", EXP_UNSET, floor),
+       .count = offsetof(window_opts, nscales), .max = REGIME_MAX, .lo = 0, .hi = 1e6, .arg = "LIST",
+       .help = "thresholds as multiples of the median window-2 delta\n(default 0.25,0.5,1,2,4; 1 is the default rule below)"),
+    OV("alpha", EXP_DOUBLE, value, .given = EXP_GIVEN(window_opts, have_alpha), .lo = 0, .hi = INFINITY, .arg = "X",
+       .help = "channel-wise thresholds instead: theta_a(c) = X * mean\n"
+               "window delta of channel c (each window size uses its own\n"
+               "window deltas, so the threshold is NOT that of window 2)\n"
+               "Default rule (no --theta, --thetas, --alpha): the median window-2\n"
+               "delta |x0 - x1|/2 of q over every window-2 window of the\n"
+               "enabled axes and grouped channels of the first selected\n"
+               "unit (its selected heads), times each --scales value."),
+    OV("windows", EXP_INTS, windows, .count = offsetof(window_opts, nwindows), .max = WINDOW_MAX, .lo = 2, .hi = 4096,
+       .arg = "LIST", .help = "window sizes, comma separated, each >= 2 (default 2,3,4,6,8)"),
+    EXP_OPT_AXES(window_opts, axes),
+    EXP_OPT_NO_FLOOR(window_opts, floor, "floor_mse"),
     {0}};
-#undef O
 #undef OV
 
 static void defaults(void *p)
