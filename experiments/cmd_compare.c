@@ -71,10 +71,9 @@ static int parse_methods(exp_run *r, void *opts, const char *arg)
 
 static const char *method_list(unsigned methods, char *buf, size_t n)
 {
-    size_t len = 0;
     buf[0] = '\0';
-    for (int m = 0; m < EVAL_METHOD_COUNT && len < n; m++)
-        if (methods & BIT(m)) len += (size_t)snprintf(buf + len, n - len, "%s%s", len ? "," : "", eval_methods[m].name);
+    for (int m = 0; m < EVAL_METHOD_COUNT; m++)
+        if (methods & BIT(m)) cli_appendf(buf, n, "%s%s", buf[0] ? "," : "", eval_methods[m].name);
     return buf;
 }
 
@@ -409,7 +408,7 @@ static void index_matched(const exp_run *r, FILE *md)
                 "`reuse-channel` = channel-wise thresholds (Table 4).\n\n");
     char spec[256] = "method:%-s";
     for (int l = 0; l < nlev; l++)
-        snprintf(spec + strlen(spec), sizeof spec - strlen(spec), "|s_attn %.0f%%:%%.3g", 100 * levels[l]);
+        cli_appendf(spec, sizeof spec, "|s_attn %.0f%%:%%.3g", 100 * levels[l]);
     exp_tab_head(md, 1, spec);
     for (int j = 0; j < nm; j++) {
         double v[1 + 4];

@@ -497,13 +497,11 @@ static void index_section(exp_run *r, FILE *md)
     double ratio[1024], lo, hi;
     int n = 0, first_reuse = -1;
     char steps[1024] = "";
-    size_t ns = 0;
     for (int i = 0; i < exp_rows(r, T_FIT) && n < 1024; i++) {
         if (first_reuse < 0 && exp_num(r, T_FIT, i, "theta_ramp") > 0) first_reuse = (int)exp_num(r, T_FIT, i, "step");
         if (exp_num(r, T_FIT, i, "captured") != 1 || !(exp_num(r, T_FIT, i, "theta_ramp") > 0)) continue;
         ratio[n] = exp_num(r, T_FIT, i, "mse_at_ramp") / exp_num(r, T_FIT, i, "target");
-        ns += (size_t)snprintf(steps + ns, ns < sizeof steps ? sizeof steps - ns : 0, "%s%s: %.2fx", n ? ", " : "",
-                               exp_str(r, T_FIT, i, "step"), ratio[n]);
+        cli_appendf(steps, sizeof steps, "%s%s: %.2fx", n ? ", " : "", exp_str(r, T_FIT, i, "step"), ratio[n]);
         n++;
     }
     const double tol = 2;

@@ -65,10 +65,8 @@ static int check(exp_run *r)
     return 0;
 }
 
-static const exp_col cols[] = {{"capture", 's'}, {"step", 'i'}, {"layer", 'i'}, {"group", 's'}, {"axis", 's'},
-    {"group_idx", 'i'}, {"axis_idx", 'i'}, {"s_score", 'n'}, {"s_attn", 'n'}, {"rows_reused", 'n'},
-    {"q_reused", 'n'}, {"k_reused", 'n'}, {"mse", 'n'}, {"rel_l2", 'n'}, {"cosine", 'n'}, {"psnr", 'n'},
-    {"floor_mse", 'n'}};
+static const exp_col cols[] = {EXP_UNIT_COLS, {"group", 's'}, {"axis", 's'}, {"group_idx", 'i'}, {"axis_idx", 'i'},
+    EXP_REUSE_COLS};
 static const exp_col heat_cols[] = {{"cell", 'i'}, {"group", 's'}, {"axis", 's'}, {"h", 'i'}, {"w", 'i'}, {"err", 'n'}};
 static const exp_col summary_cols[] = {{"group", 's'}, {"t", 'n'}, {"h", 'n'}, {"w", 'n'}};
 enum { T_ROWS, T_HEAT, T_SUMMARY };
@@ -329,11 +327,10 @@ static void index_section(exp_run *r, FILE *md)
     int worst[3], agree, judged;
     verdict_kind v = verdict_groups(st->ngroups, st->gaxis, st->mse, worst, &agree, &judged);
     char detail[512] = "";
-    size_t dn = 0;
     for (int g = 0; g < st->ngroups; g++)
         if (worst[g] >= 0)
-            dn += (size_t)snprintf(detail + dn, sizeof detail - dn, "%s%c-channels hurt most along %c", dn ? "; " : "",
-                                   "thw"[st->gaxis[g]], "thw"[worst[g]]);
+            cli_appendf(detail, sizeof detail, "%s%c-channels hurt most along %c", detail[0] ? "; " : "",
+                        "thw"[st->gaxis[g]], "thw"[worst[g]]);
     fprintf(md, "\n");
     exp_verdictf(md, "the attention pattern comes from spatial and temporal correlations carried by the RoPE channel "
                      "groups: a channel group holds the position along its own axis, so forcing its reuse along that "

@@ -148,6 +148,13 @@ typedef struct exp_col {
     char type;
 } exp_col;
 
+/* The key columns exp_key_unit fills, and the columns exp_reuse_row fills
+ * (in a table's column list: {EXP_UNIT_COLS, ..., EXP_REUSE_COLS}). */
+#define EXP_UNIT_COLS {"capture", 's'}, {"step", 'i'}, {"layer", 'i'}
+#define EXP_REUSE_COLS                                                                                       \
+    {"s_score", 'n'}, {"s_attn", 'n'}, {"rows_reused", 'n'}, {"q_reused", 'n'}, {"k_reused", 'n'}, {"mse", 'n'}, \
+        {"rel_l2", 'n'}, {"cosine", 'n'}, {"psnr", 'n'}, {"floor_mse", 'n'}
+
 typedef struct exp_table_def {
     const char *name; /* DIR/name.tsv */
     const exp_col *cols;
