@@ -257,6 +257,25 @@ const char *cli_join_doubles(char *buf, size_t n, const double *x, int count, in
     return buf;
 }
 
+const char *cli_join_ints(char *buf, size_t n, const int *x, int count)
+{
+    buf[0] = '\0';
+    for (int i = 0; i < count; i++) cli_appendf(buf, n, "%s%d", i ? "," : "", x[i]);
+    return buf;
+}
+
+const char *cli_appendf(char *buf, size_t n, const char *fmt, ...)
+{
+    size_t len = strnlen(buf, n);
+    if (len + 1 < n) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(buf + len, n - len, fmt, ap);
+        va_end(ap);
+    }
+    return buf;
+}
+
 const ripple_layout *cli_layout(const ripple_capture *cap)
 {
     return &ripple_capture_get_info(cap)->layout;

@@ -65,6 +65,10 @@ unsigned cli_axes(const char *opt, const char *s);
 const char *cli_axes_str(unsigned axes, char buf[4]);
 /* x[0..count-1] in %.*g with digits, comma separated, into buf[n] (cut at its end). */
 const char *cli_join_doubles(char *buf, size_t n, const double *x, int count, int digits);
+/* x[0..count-1], comma separated, into buf[n] (cut at its end). */
+const char *cli_join_ints(char *buf, size_t n, const int *x, int count);
+/* Appends the formatted text to the string in buf[n] (cut at its end). */
+const char *cli_appendf(char *buf, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* The options of the commands that read one unit of one capture (eval,
  * info): --step, --layer, --heads, --format table|tsv (CLI_UNIT_LONGOPTS),

@@ -33,26 +33,6 @@ static const char usage[] =
     "Per unit and threshold theta: reuse, mask-skip and mask-magnitude (the same\n"
     "budget as reuse's mask), then the attention-map masks svg, window and\n"
     "oracle-topk at density 1 - s_attn(reuse at theta): the same ATTENTION savings.\n\n"
-    "options:\n"
-    "  --thetas LIST      absolute thresholds of the sweep, e.g. 0.01,0.02,0.05\n"
-    "                     (default: 8 values, geometric from 0.05x to 2x the median\n"
-    "                     window delta of q over the first unit; printed and recorded)\n"
-    "  --alphas LIST      coefficients of the channel-wise sweep (reuse-channel)\n"
-    "                     (default: 8 values, geometric from 0.05 to 2); --alpha-sweep\n"
-    "                     is the same option\n"
-    "  --methods LIST     comma list of reuse, mask-skip, mask-magnitude, svg,\n"
-    "                     window, oracle-topk (default: these six) and the variants\n"
-    "                     reuse-t       reuse along t only, at the same thetas (Table 3)\n"
-    "                     reuse-channel channel-wise thresholds over --alphas (Table 4)\n"
-    "                     reuse-ramp    the thresholds of --ramp per step (Table 3)\n"
-    "  --table3           add reuse-t (and reuse-ramp when --ramp is given)\n"
-    "  --table4           add reuse-channel\n"
-    "  --ramp FILE        a ramp (`ripple fit`): adds reuse-ramp, one point per unit\n"
-    "                     at the ramp's threshold of its step\n"
-    "  --axes SET         axes of reuse and its mask baselines (default thw;\n"
-    "                     --axes t runs the whole comparison temporal-only)\n"
-    "  --window W         reuse window size >= 2 (default 2)\n"
-    "  --no-floor         skip the float64 noise floor (mse_floor = nan)\n"
     "%s\n"
     "Output in DIR: compare.tsv (one row per capture, step, layer, method,\n"
     "threshold), compare_summary.tsv (mean over units per method and threshold),\n"
@@ -91,10 +71,9 @@ static int parse_methods(exp_run *r, void *opts, const char *arg)
 
 static const char *method_list(unsigned methods, char *buf, size_t n)
 {
-    size_t len = 0;
     buf[0] = '\0';
-    for (int m = 0; m < EVAL_METHOD_COUNT && len < n; m++)
-        if (methods & BIT(m)) len += (size_t)snprintf(buf + len, n - len, "%s%s", len ? "," : "", eval_methods[m].name);
+    for (int m = 0; m < EVAL_METHOD_COUNT; m++)
+        if (methods & BIT(m)) cli_appendf(buf, n, "%s%s", buf[0] ? "," : "", eval_methods[m].name);
     return buf;
 }
 
@@ -104,21 +83,32 @@ static void defaults(void *p)
                                         .floor = 1};
 }
 
-#define O(...) EXP_OPT(compare_opts, __VA_ARGS__)
 #define OV(...) EXP_OPTV(compare_opts, __VA_ARGS__)
 static const exp_opt opts[] = {
-    OV("thetas", EXP_DOUBLES, thetas, .count = offsetof(compare_opts, nthetas), .max = COMPARE_MAX_SWEEP, .lo = 0, .hi = INFINITY),
-    OV("alphas", EXP_DOUBLES, alphas, .count = offsetof(compare_opts, nalphas), .max = COMPARE_MAX_SWEEP, .lo = 0, .hi = INFINITY),
+    OV("thetas", EXP_DOUBLES, thetas, .count = offsetof(compare_opts, nthetas), .max = COMPARE_MAX_SWEEP, .lo = 0,
+       .hi = INFINITY, .arg = "LIST", .help = "absolute thresholds of the sweep, e.g. 0.01,0.02,0.05\n"
+                                             "(default: 8 values, geometric from 0.05x to 2x the median\n"
+                                             "window delta of q over the first unit; printed and recorded)"),
+    OV("alphas", EXP_DOUBLES, alphas, .count = offsetof(compare_opts, nalphas), .max = COMPARE_MAX_SWEEP, .lo = 0,
+       .hi = INFINITY, .arg = "LIST", .help = "coefficients of the channel-wise sweep (reuse-channel)\n"
+                                             "(default: 8 values, geometric from 0.05 to 2); --alpha-sweep\n"
+                                             "is the same option"),
     OV("alpha-sweep", EXP_DOUBLES, alphas, .count = offsetof(compare_opts, nalphas), .max = COMPARE_MAX_SWEEP, .lo = 0, .hi = INFINITY),
-    OV("methods", EXP_CUSTOM, methods, .parse = parse_methods),
-    O("axes", EXP_AXES, axes),
-    OV("window", EXP_INT, window, .lo = 2, .hi = 1 << 20),
-    O("ramp", EXP_TEXT, ramp_path),
-    O("table3", EXP_FLAG, table3),
-    O("table4", EXP_FLAG, table4),
-    O("no-floor", EXP_UNSET, floor),
+    OV("methods", EXP_CUSTOM, methods, .parse = parse_methods, .arg = "LIST",
+       .help = "comma list of reuse, mask-skip, mask-magnitude, svg,\n"
+               "window, oracle-topk (default: these six) and the variants\n"
+               "reuse-t       reuse along t only, at the same thetas (Table 3)\n"
+               "reuse-channel channel-wise thresholds over --alphas (Table 4)\n"
+               "reuse-ramp    the thresholds of --ramp per step (Table 3)"),
+    OV("table3", EXP_FLAG, table3, .help = "add reuse-t (and reuse-ramp when --ramp is given)"),
+    OV("table4", EXP_FLAG, table4, .help = "add reuse-channel"),
+    OV("ramp", EXP_TEXT, ramp_path, .arg = "FILE", .help = "a ramp (`ripple fit`): adds reuse-ramp, one point per unit\n"
+                                                          "at the ramp's threshold of its step"),
+    OV("axes", EXP_AXES, axes, .arg = "SET", .help = "axes of reuse and its mask baselines (default thw;\n"
+                                                    "--axes t runs the whole comparison temporal-only)"),
+    EXP_OPT_WINDOW(compare_opts, window),
+    EXP_OPT_NO_FLOOR(compare_opts, floor, "mse_floor"),
     {0}};
-#undef O
 #undef OV
 
 static int check(exp_run *r)
@@ -418,7 +408,7 @@ static void index_matched(const exp_run *r, FILE *md)
                 "`reuse-channel` = channel-wise thresholds (Table 4).\n\n");
     char spec[256] = "method:%-s";
     for (int l = 0; l < nlev; l++)
-        snprintf(spec + strlen(spec), sizeof spec - strlen(spec), "|s_attn %.0f%%:%%.3g", 100 * levels[l]);
+        cli_appendf(spec, sizeof spec, "|s_attn %.0f%%:%%.3g", 100 * levels[l]);
     exp_tab_head(md, 1, spec);
     for (int j = 0; j < nm; j++) {
         double v[1 + 4];

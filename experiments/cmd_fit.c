@@ -53,22 +53,6 @@ static const char usage[] =
     "and heads) stays <= MSE, by bisection, then fits the threshold ramp of the\n"
     "paper's Eq. 4 / Table 1 to those thresholds and saves it as DIR/ramp.txt,\n"
     "the file `ripple eval --ramp` and `ripple compare --ramp` accept.\n\n"
-    "options:\n"
-    "  --target MSE       target mean output MSE per step (required, > 0)\n"
-    "  --mode M           absolute (default: theta in units of q, k) or channel\n"
-    "                     (the threshold is alpha: theta_a(c) = alpha * mean delta(c))\n"
-    "  --theta-max X      largest threshold tried (default: absolute: half the value\n"
-    "                     range of q and k, where every window is reused; channel: 1e4)\n"
-    "  --tol R            stop bisecting when the bracket is within R of its top\n"
-    "                     (relative, default 1e-3)\n"
-    "  --max-evals N      error evaluations per step at most (default 60)\n"
-    "  --axes SET         axes to reuse along, letters of t,h,w (default thw)\n"
-    "  --window W         window size >= 2 (default 2)\n"
-    "  --groups SET       channel groups (by axis letter) allowed to be reused (default all)\n"
-    "  --model NAME       name in the printed Table 1 row (default: the capture's model)\n"
-    "  --no-floor         skip the float64 noise floor (slow on long sequences)\n"
-    "  --keep-mb N        keep loaded steps in memory up to N MiB for the ramp's\n"
-    "                     evaluation (default 4096); steps past it are read again\n"
     "%s\n"
     "Writes DIR/fit_steps.tsv (per-step thresholds), DIR/ramp.txt, DIR/fit.tsv\n"
     "(per step of the schedule: measured theta, the ramp's theta and the error it\n"
@@ -78,22 +62,28 @@ static const char usage[] =
     "  theta_end for i_max < i < S-1.\n"
     "Savings: s_score = score savings, s_attn = attention savings (s_score/2).\n";
 
-#define O(...) EXP_OPT(fit_opts, __VA_ARGS__)
 #define OV(...) EXP_OPTV(fit_opts, __VA_ARGS__)
 static const exp_opt opts[] = {
-    OV("target", EXP_DOUBLE, target, .lo = 0, .hi = INFINITY),
-    O("mode", EXP_MODE, mode),
-    OV("theta-max", EXP_DOUBLE, theta_max, .given = EXP_GIVEN(fit_opts, have_theta_max), .lo = 0, .hi = 1e30),
-    OV("tol", EXP_DOUBLE, tol, .lo = 1e-9, .hi = 0.5),
-    OV("max-evals", EXP_INT, max_evals, .lo = 2, .hi = 10000),
-    O("axes", EXP_AXES, axes),
-    OV("window", EXP_INT, window, .lo = 2, .hi = 1 << 20),
-    O("groups", EXP_AXES, groups),
-    O("model", EXP_TEXT, model),
-    O("no-floor", EXP_UNSET, floor),
-    OV("keep-mb", EXP_INT, keep_mb, .lo = 0, .hi = 1 << 24),
+    OV("target", EXP_DOUBLE, target, .lo = 0, .hi = INFINITY, .arg = "MSE",
+       .help = "target mean output MSE per step (required, > 0)"),
+    OV("mode", EXP_MODE, mode, .arg = "M", .help = "absolute (default: theta in units of q, k) or channel\n"
+                                                  "(the threshold is alpha: theta_a(c) = alpha * mean delta(c))"),
+    OV("theta-max", EXP_DOUBLE, theta_max, .given = EXP_GIVEN(fit_opts, have_theta_max), .lo = 0, .hi = 1e30,
+       .arg = "X", .help = "largest threshold tried (default: absolute: half the value\n"
+                           "range of q and k, where every window is reused; channel: 1e4)"),
+    OV("tol", EXP_DOUBLE, tol, .lo = 1e-9, .hi = 0.5, .arg = "R",
+       .help = "stop bisecting when the bracket is within R of its top\n(relative, default 1e-3)"),
+    OV("max-evals", EXP_INT, max_evals, .lo = 2, .hi = 10000, .arg = "N",
+       .help = "error evaluations per step at most (default 60)"),
+    EXP_OPT_AXES(fit_opts, axes),
+    EXP_OPT_WINDOW(fit_opts, window),
+    EXP_OPT_GROUPS(fit_opts, groups),
+    OV("model", EXP_TEXT, model, .arg = "NAME", .help = "name in the printed Table 1 row (default: the capture's model)"),
+    EXP_OPT_NO_FLOOR(fit_opts, floor, "floor_mse"),
+    OV("keep-mb", EXP_INT, keep_mb, .lo = 0, .hi = 1 << 24, .arg = "N",
+       .help = "keep loaded steps in memory up to N MiB for the ramp's\n"
+               "evaluation (default 4096); steps past it are read again"),
     {0}};
-#undef O
 #undef OV
 
 static void defaults(void *p)
@@ -507,13 +497,11 @@ static void index_section(exp_run *r, FILE *md)
     double ratio[1024], lo, hi;
     int n = 0, first_reuse = -1;
     char steps[1024] = "";
-    size_t ns = 0;
     for (int i = 0; i < exp_rows(r, T_FIT) && n < 1024; i++) {
         if (first_reuse < 0 && exp_num(r, T_FIT, i, "theta_ramp") > 0) first_reuse = (int)exp_num(r, T_FIT, i, "step");
         if (exp_num(r, T_FIT, i, "captured") != 1 || !(exp_num(r, T_FIT, i, "theta_ramp") > 0)) continue;
         ratio[n] = exp_num(r, T_FIT, i, "mse_at_ramp") / exp_num(r, T_FIT, i, "target");
-        ns += (size_t)snprintf(steps + ns, ns < sizeof steps ? sizeof steps - ns : 0, "%s%s: %.2fx", n ? ", " : "",
-                               exp_str(r, T_FIT, i, "step"), ratio[n]);
+        cli_appendf(steps, sizeof steps, "%s%s: %.2fx", n ? ", " : "", exp_str(r, T_FIT, i, "step"), ratio[n]);
         n++;
     }
     const double tol = 2;

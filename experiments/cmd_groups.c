@@ -39,11 +39,6 @@ static const char usage[] =
     "(step, layer). Reports the output error against exact attention per cell\n"
     "(a groups x axes table, mean over units) and, for one unit and one frame,\n"
     "the error per token as heat maps, so that stripes along an axis show.\n\n"
-    "options:\n"
-    "  --frame F          frame of the heat maps (default T/2)\n"
-    "  --step S --layer L unit of the heat maps (default: the first selected)\n"
-    "  --window W         window size of the forced reuse (default 2)\n"
-    "  --no-floor         skip the float64 noise floor (floor_mse column = nan)\n"
     "%s\n"
     "Savings columns: s_score = score savings (the paper's computation savings),\n"
     "s_attn = s_score/2 = attention savings. Error per token in the heat maps:\n"
@@ -51,11 +46,12 @@ static const char usage[] =
 
 #define OV(...) EXP_OPTV(groups_opts, __VA_ARGS__)
 static const exp_opt opts[] = {
-    OV("frame", EXP_INT, frame, .lo = 0, .hi = INT32_MAX),
-    OV("step", EXP_INT, heat_step, .lo = 0, .hi = INT32_MAX),
-    OV("layer", EXP_INT, heat_layer, .lo = 0, .hi = INT32_MAX),
-    OV("window", EXP_INT, window, .lo = 2, .hi = 4096),
-    EXP_OPT(groups_opts, "no-floor", EXP_UNSET, floor),
+    OV("frame", EXP_INT, frame, .lo = 0, .hi = INT32_MAX, .arg = "F", .help = "frame of the heat maps (default T/2)"),
+    OV("step", EXP_INT, heat_step, .lo = 0, .hi = INT32_MAX, .arg = "S --layer L",
+       .help = "unit of the heat maps (default: the first selected)"),
+    OV("layer", EXP_INT, heat_layer, .lo = 0, .hi = INT32_MAX), /* listed with --step */
+    OV("window", EXP_INT, window, .lo = 2, .hi = 4096, .arg = "W", .help = "window size of the forced reuse (default 2)"),
+    EXP_OPT_NO_FLOOR(groups_opts, floor, "floor_mse"),
     {0}};
 #undef OV
 
@@ -69,10 +65,8 @@ static int check(exp_run *r)
     return 0;
 }
 
-static const exp_col cols[] = {{"capture", 's'}, {"step", 'i'}, {"layer", 'i'}, {"group", 's'}, {"axis", 's'},
-    {"group_idx", 'i'}, {"axis_idx", 'i'}, {"s_score", 'n'}, {"s_attn", 'n'}, {"rows_reused", 'n'},
-    {"q_reused", 'n'}, {"k_reused", 'n'}, {"mse", 'n'}, {"rel_l2", 'n'}, {"cosine", 'n'}, {"psnr", 'n'},
-    {"floor_mse", 'n'}};
+static const exp_col cols[] = {EXP_UNIT_COLS, {"group", 's'}, {"axis", 's'}, {"group_idx", 'i'}, {"axis_idx", 'i'},
+    EXP_REUSE_COLS};
 static const exp_col heat_cols[] = {{"cell", 'i'}, {"group", 's'}, {"axis", 's'}, {"h", 'i'}, {"w", 'i'}, {"err", 'n'}};
 static const exp_col summary_cols[] = {{"group", 's'}, {"t", 'n'}, {"h", 'n'}, {"w", 'n'}};
 enum { T_ROWS, T_HEAT, T_SUMMARY };
@@ -333,11 +327,10 @@ static void index_section(exp_run *r, FILE *md)
     int worst[3], agree, judged;
     verdict_kind v = verdict_groups(st->ngroups, st->gaxis, st->mse, worst, &agree, &judged);
     char detail[512] = "";
-    size_t dn = 0;
     for (int g = 0; g < st->ngroups; g++)
         if (worst[g] >= 0)
-            dn += (size_t)snprintf(detail + dn, sizeof detail - dn, "%s%c-channels hurt most along %c", dn ? "; " : "",
-                                   "thw"[st->gaxis[g]], "thw"[worst[g]]);
+            cli_appendf(detail, sizeof detail, "%s%c-channels hurt most along %c", detail[0] ? "; " : "",
+                        "thw"[st->gaxis[g]], "thw"[worst[g]]);
     fprintf(md, "\n");
     exp_verdictf(md, "the attention pattern comes from spatial and temporal correlations carried by the RoPE channel "
                      "groups: a channel group holds the position along its own axis, so forcing its reuse along that "

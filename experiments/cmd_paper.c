@@ -41,23 +41,6 @@ static const char usage[] =
     "in the index, the others still run, and paper exits 1. The experiments run\n"
     "in this process: stopping paper (Ctrl-C, kill) stops them; the same command\n"
     "again resumes from the finished rows. One run per DIR at a time.\n\n"
-    "options:\n"
-    "  --quick            a fast pass: first stored head only (unless --heads is\n"
-    "                     given), first captured layer only (unless --layers is\n"
-    "                     given), windows 2,4,8, no float64 noise floor\n"
-    "  --theta X          threshold of steps (default: the threshold window chose,\n"
-    "                     the median window-2 delta of q; see `ripple window --help`)\n"
-    "  --target MSE       target error of fit (default: the mean output MSE that\n"
-    "                     steps measured at that threshold)\n"
-    "  --generate         also frames and quality (they generate clips: with\n"
-    "                     --quick about 20 minutes on 2 cores, without it hours;\n"
-    "                     see `ripple quality --help`)\n"
-    "  --num-steps N      sampler steps of frames' and quality's clips (default:\n"
-    "                     theirs, 50, or 10 with --quick); for smoke runs and\n"
-    "                     tests: a clip of fewer steps is not the paper's setting\n"
-    "  --classes LIST     the classes of their prompts, comma separated (default:\n"
-    "                     theirs: frames 7, quality every class, both 7,1 with\n"
-    "                     --quick); for smoke runs and tests\n"
     "%s\n"
     "At the end prints the total wall time and the share of it spent in exact\n"
     "attention (as recorded by each experiment).\n";
@@ -68,14 +51,27 @@ typedef struct {
     const char *num_steps, *classes; /* passed on to frames and quality; NULL = theirs */
 } paper_opts;
 
+#define OV(...) EXP_OPTV(paper_opts, __VA_ARGS__)
 static const exp_opt opts[] = {
-    EXP_OPT(paper_opts, "quick", EXP_FLAG, quick),
-    EXP_OPT(paper_opts, "generate", EXP_FLAG, generate),
-    EXP_OPTV(paper_opts, "theta", EXP_DOUBLE, theta, .lo = 0, .hi = INFINITY),
-    EXP_OPTV(paper_opts, "target", EXP_DOUBLE, target, .lo = 0, .hi = INFINITY),
-    EXP_OPT(paper_opts, "num-steps", EXP_TEXT, num_steps),
-    EXP_OPT(paper_opts, "classes", EXP_TEXT, classes),
+    OV("quick", EXP_FLAG, quick, .help = "a fast pass: first stored head only (unless --heads is\n"
+                                        "given), first captured layer only (unless --layers is\n"
+                                        "given), windows 2,4,8, no float64 noise floor"),
+    OV("theta", EXP_DOUBLE, theta, .lo = 0, .hi = INFINITY, .arg = "X",
+       .help = "threshold of steps (default: the threshold window chose,\n"
+               "the median window-2 delta of q; see `ripple window --help`)"),
+    OV("target", EXP_DOUBLE, target, .lo = 0, .hi = INFINITY, .arg = "MSE",
+       .help = "target error of fit (default: the mean output MSE that\nsteps measured at that threshold)"),
+    OV("generate", EXP_FLAG, generate, .help = "also frames and quality (they generate clips: with\n"
+                                              "--quick about 20 minutes on 2 cores, without it hours;\n"
+                                              "see `ripple quality --help`)"),
+    OV("num-steps", EXP_TEXT, num_steps, .arg = "N", .help = "sampler steps of frames' and quality's clips (default:\n"
+                                                            "theirs, 50, or 10 with --quick); for smoke runs and\n"
+                                                            "tests: a clip of fewer steps is not the paper's setting"),
+    OV("classes", EXP_TEXT, classes, .arg = "LIST", .help = "the classes of their prompts, comma separated (default:\n"
+                                                           "theirs: frames 7, quality every class, both 7,1 with\n"
+                                                           "--quick); for smoke runs and tests"),
     {0}};
+#undef OV
 
 static void defaults(void *p) { *(paper_opts *)p = (paper_opts){0, 0, NAN, NAN, NULL, NULL}; }
 

@@ -276,13 +276,6 @@ static const char *steps_text(int num_steps, char *buf, size_t n)
     return buf;
 }
 
-static void list_str(char *buf, size_t n, const double *v, int count)
-{
-    size_t k = 0;
-    buf[0] = '\0';
-    for (int i = 0; i < count && k < n; i++) k += (size_t)snprintf(buf + k, n - k, "%s%.9g", i ? "," : "", v[i]);
-}
-
 /* ================================================================ quality */
 
 typedef struct quality_opts {
@@ -554,8 +547,10 @@ static int quality_plan(exp_run *r)
     }
     /* the options line: everything that changes the rows */
     char th[512], de[512], al[512], rs[512], pr[4096], line[6000];
-    list_str(th, sizeof th, o->thetas, o->nthetas), list_str(de, sizeof de, o->densities, o->ndensities);
-    list_str(al, sizeof al, o->alphas, o->nalphas), list_str(rs, sizeof rs, o->ramp_scales, o->nramp_scales);
+    cli_join_doubles(th, sizeof th, o->thetas, o->nthetas, 9);
+    cli_join_doubles(de, sizeof de, o->densities, o->ndensities, 9);
+    cli_join_doubles(al, sizeof al, o->alphas, o->nalphas, 9);
+    cli_join_doubles(rs, sizeof rs, o->ramp_scales, o->nramp_scales, 9);
     prompt_list(&st->g, pr, sizeof pr);
     snprintf(line, sizeof line, "quality weights=%s steps=%d cfg=%.9g thetas=%s densities=%s combo=%.9g methods=%s "
              "table3=%d ramp=%s ramp_scales=%s table4=%d alphas=%s prompts=%s", o->g.weights, S, o->g.cfg, th, de,
@@ -1120,11 +1115,10 @@ static void frames_index(exp_run *r, FILE *md)
     int worst[3], agree, judged;
     verdict_kind v = verdict_groups(3, own, st->mse, worst, &agree, &judged);
     char detail[256] = "", res[512];
-    size_t dn = 0;
     for (int g = 0; g < 3; g++)
         if (worst[g] >= 0)
-            dn += (size_t)snprintf(detail + dn, sizeof detail - dn, "%s%s-channels damage the clip most along %s",
-                                   dn ? "; " : "", axis_name[g], axis_name[worst[g]]);
+            cli_appendf(detail, sizeof detail, "%s%s-channels damage the clip most along %s", detail[0] ? "; " : "",
+                        axis_name[g], axis_name[worst[g]]);
     snprintf(res, sizeof res, "%s — %d of %d groups: %s.", verdict_word(v), agree, judged, detail);
     fprintf(md, "\n");
     exp_verdict(md, "forced reuse of the time channels distorts the video in time, of the x- or y-channels gives "

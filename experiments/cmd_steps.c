@@ -42,13 +42,6 @@ static const char usage[] =
     "over captures, and a fitted trend (least-squares line of log10(mse) against\n"
     "the step). Each (step, layer) is evaluated as `ripple eval --method reuse`\n"
     "would, with its exact attention computed once.\n\n"
-    "options:\n"
-    "  --theta X          absolute threshold for every axis\n"
-    "  --alpha X          channel-wise thresholds: X * mean window delta per channel\n"
-    "  --axes SET         axes to reuse along, letters of t,h,w (default thw)\n"
-    "  --window W         window size >= 2 (default 2)\n"
-    "  --groups SET       channel groups (by axis letter) allowed to be reused (default all)\n"
-    "  --no-floor         skip the float64 noise floor (slow on long sequences)\n"
     "%s\n"
     "Writes DIR/steps.tsv (rows of kind layer, capture, mean, trend; see the\n"
     "`#` lines), DIR/steps.gp and DIR/steps.png. Steps are zero-based as captured.\n"
@@ -57,12 +50,14 @@ static const char usage[] =
 
 #define OV(...) EXP_OPTV(steps_opts, __VA_ARGS__)
 static const exp_opt opts[] = {
-    OV("theta", EXP_DOUBLE, theta, .given = EXP_GIVEN(steps_opts, have_theta), .lo = 0, .hi = INFINITY),
-    OV("alpha", EXP_DOUBLE, theta, .given = EXP_GIVEN(steps_opts, have_alpha), .lo = 0, .hi = INFINITY),
-    EXP_OPT(steps_opts, "axes", EXP_AXES, axes),
-    OV("window", EXP_INT, window, .lo = 2, .hi = 1 << 20),
-    EXP_OPT(steps_opts, "groups", EXP_AXES, groups),
-    EXP_OPT(steps_opts, "no-floor", EXP_UNSET, floor),
+    OV("theta", EXP_DOUBLE, theta, .given = EXP_GIVEN(steps_opts, have_theta), .lo = 0, .hi = INFINITY, .arg = "X",
+       .help = "absolute threshold for every axis"),
+    OV("alpha", EXP_DOUBLE, theta, .given = EXP_GIVEN(steps_opts, have_alpha), .lo = 0, .hi = INFINITY, .arg = "X",
+       .help = "channel-wise thresholds: X * mean window delta per channel"),
+    EXP_OPT_AXES(steps_opts, axes),
+    EXP_OPT_WINDOW(steps_opts, window),
+    EXP_OPT_GROUPS(steps_opts, groups),
+    EXP_OPT_NO_FLOOR(steps_opts, floor, "floor_mse"),
     {0}};
 #undef OV
 

@@ -49,40 +49,34 @@ static const char usage[] =
     "paper's \"computation savings\"), attention savings (s_attn = s_score/2, the\n"
     "share of QK^T + PV FLOPs spared), the fraction of fully reused query rows,\n"
     "and the output error against exact attention.\n\n"
-    "options:\n"
-    "  --theta X          one absolute threshold for every axis and window size\n"
-    "  --thetas LIST      absolute thresholds, comma separated (one regime each)\n"
-    "  --scales LIST      thresholds as multiples of the median window-2 delta\n"
-    "                     (default 0.25,0.5,1,2,4; 1 is the default rule below)\n"
-    "  --alpha X          channel-wise thresholds instead: theta_a(c) = X * mean\n"
-    "                     window delta of channel c (each window size uses its own\n"
-    "                     window deltas, so the threshold is NOT that of window 2)\n"
-    "                     Default rule (no --theta, --thetas, --alpha): the median window-2\n"
-    "                     delta |x0 - x1|/2 of q over every window-2 window of the\n"
-    "                     enabled axes and grouped channels of the first selected\n"
-    "                     unit (its selected heads), times each --scales value.\n"
-    "  --windows LIST     window sizes, comma separated, each >= 2 (default 2,3,4,6,8)\n"
-    "  --axes SET         axes to reuse along, letters of t,h,w (default thw)\n"
-    "  --no-floor         skip the float64 noise floor (floor_mse column = nan)\n"
     "%s\n"
     "Files: DIR/window.tsv (rows per capture, step, layer, window; `#` metadata:\n"
     "captures, options, git describe, backend, theta rule, exact attention time),\n"
     "DIR/window.gp (reads only window.tsv), DIR/window.png.\n";
 
-#define O(...) EXP_OPT(window_opts, __VA_ARGS__)
 #define OV(...) EXP_OPTV(window_opts, __VA_ARGS__)
 static const exp_opt opts[] = {
-    OV("theta", EXP_DOUBLE, value, .given = EXP_GIVEN(window_opts, have_theta), .lo = 0, .hi = INFINITY),
-    OV("alpha", EXP_DOUBLE, value, .given = EXP_GIVEN(window_opts, have_alpha), .lo = 0, .hi = INFINITY),
+    OV("theta", EXP_DOUBLE, value, .given = EXP_GIVEN(window_opts, have_theta), .lo = 0, .hi = INFINITY, .arg = "X",
+       .help = "one absolute threshold for every axis and window size"),
     OV("thetas", EXP_DOUBLES, thetas, .given = EXP_GIVEN(window_opts, have_thetas),
-       .count = offsetof(window_opts, nthetas), .max = REGIME_MAX, .lo = 0, .hi = INFINITY),
+       .count = offsetof(window_opts, nthetas), .max = REGIME_MAX, .lo = 0, .hi = INFINITY, .arg = "LIST",
+       .help = "absolute thresholds, comma separated (one regime each)"),
     OV("scales", EXP_DOUBLES, scales, .given = EXP_GIVEN(window_opts, have_scales),
-       .count = offsetof(window_opts, nscales), .max = REGIME_MAX, .lo = 0, .hi = 1e6),
-    OV("windows", EXP_INTS, windows, .count = offsetof(window_opts, nwindows), .max = WINDOW_MAX, .lo = 2, .hi = 4096),
-    O("axes", EXP_AXES, axes),
-    O("no-floor", EXP_UNSET, floor),
+       .count = offsetof(window_opts, nscales), .max = REGIME_MAX, .lo = 0, .hi = 1e6, .arg = "LIST",
+       .help = "thresholds as multiples of the median window-2 delta\n(default 0.25,0.5,1,2,4; 1 is the default rule below)"),
+    OV("alpha", EXP_DOUBLE, value, .given = EXP_GIVEN(window_opts, have_alpha), .lo = 0, .hi = INFINITY, .arg = "X",
+       .help = "channel-wise thresholds instead: theta_a(c) = X * mean\n"
+               "window delta of channel c (each window size uses its own\n"
+               "window deltas, so the threshold is NOT that of window 2)\n"
+               "Default rule (no --theta, --thetas, --alpha): the median window-2\n"
+               "delta |x0 - x1|/2 of q over every window-2 window of the\n"
+               "enabled axes and grouped channels of the first selected\n"
+               "unit (its selected heads), times each --scales value."),
+    OV("windows", EXP_INTS, windows, .count = offsetof(window_opts, nwindows), .max = WINDOW_MAX, .lo = 2, .hi = 4096,
+       .arg = "LIST", .help = "window sizes, comma separated, each >= 2 (default 2,3,4,6,8)"),
+    EXP_OPT_AXES(window_opts, axes),
+    EXP_OPT_NO_FLOOR(window_opts, floor, "floor_mse"),
     {0}};
-#undef O
 #undef OV
 
 static void defaults(void *p)
@@ -101,9 +95,7 @@ static int check(exp_run *r)
     return 0;
 }
 
-static const exp_col cols[] = {{"capture", 's'}, {"step", 'i'}, {"layer", 'i'}, {"theta", 'n'}, {"window", 'i'},
-    {"theta_scale", 'n'}, {"s_score", 'n'}, {"s_attn", 'n'}, {"rows_reused", 'n'}, {"q_reused", 'n'}, {"k_reused", 'n'}, {"mse", 'n'},
-    {"rel_l2", 'n'}, {"cosine", 'n'}, {"psnr", 'n'}, {"floor_mse", 'n'}};
+static const exp_col cols[] = {EXP_UNIT_COLS, {"theta", 'n'}, {"window", 'i'}, {"theta_scale", 'n'}, EXP_REUSE_COLS};
 enum { C_THETA = 3, C_WINDOW, C_SCALE };
 static const exp_table_def tables[] = {{"window", cols, (int)(sizeof cols / sizeof cols[0]), 5}};
 
@@ -111,9 +103,8 @@ static int plan(exp_run *r)
 {
     const window_opts *o = r->opts;
     window_state *st = r->state;
-    char wl[256] = "", tl[512] = "", axes[4];
-    size_t nw = 0;
-    for (int i = 0; i < o->nwindows; i++) nw += (size_t)snprintf(wl + nw, sizeof wl - nw, "%s%d", i ? "," : "", o->windows[i]);
+    char wl[256], tl[512] = "", axes[4];
+    cli_join_ints(wl, sizeof wl, o->windows, o->nwindows);
     cli_axes_str(o->axes, axes);
     /* the regimes: given, or multiples of the median window-2 delta of the first unit */
     st->delta = NAN;
@@ -211,12 +202,11 @@ static int plot(exp_run *r, exp_text *gp)
     const window_state *st = r->state;
     int wmin = o->windows[0], wmax = o->windows[0];
     char tics[512] = "", blank[512] = "", tb[48]; /* the tics with and without labels */
-    size_t nt = 0, nb = 0;
     for (int i = 0; i < o->nwindows; i++) {
         wmin = o->windows[i] < wmin ? o->windows[i] : wmin;
         wmax = o->windows[i] > wmax ? o->windows[i] : wmax;
-        nt += (size_t)snprintf(tics + nt, sizeof tics - nt, "%s\"%d\" %d", i ? ", " : "", o->windows[i], o->windows[i]);
-        nb += (size_t)snprintf(blank + nb, sizeof blank - nb, "%s\"\" %d", i ? ", " : "", o->windows[i]);
+        cli_appendf(tics, sizeof tics, "%s\"%d\" %d", i ? ", " : "", o->windows[i], o->windows[i]);
+        cli_appendf(blank, sizeof blank, "%s\"\" %d", i ? ", " : "", o->windows[i]);
     }
     static const char *const ys[] = {"s_score", "rows_reused", "mse"};
     exp_curve cv[3][REGIME_MAX];
@@ -258,16 +248,14 @@ static void index_section(exp_run *r, FILE *md)
     /* claim 1, per regime */
     int agree = 0, judged = 0;
     char per[2048] = "";
-    size_t n = 0;
     for (int k = 0; k < st->nr; k++) {
         int more, less;
         verdict_kind v = verdict_window_shape(o->nwindows, o->windows, st->s_score[k], st->mse[k], &more, &less);
         if (v == VERDICT_CANNOT_TELL) continue;
         judged++, agree += v == VERDICT_AGREE;
-        n += (size_t)snprintf(per + n, n < sizeof per ? sizeof per - n : 0, "%stheta %.3g: %s (w=4 %s; %s)",
-                              n ? "; " : "", st->theta[k], verdict_word(v),
-                              more ? "reuses and errs more than w=2" : "does not both reuse and err more than w=2",
-                              less < 0 ? "no size above 4 run" : less ? "larger sizes save less" : "a larger size saves as much or more");
+        cli_appendf(per, sizeof per, "%stheta %.3g: %s (w=4 %s; %s)", per[0] ? "; " : "", st->theta[k], verdict_word(v),
+                    more ? "reuses and errs more than w=2" : "does not both reuse and err more than w=2",
+                    less < 0 ? "no size above 4 run" : less ? "larger sizes save less" : "a larger size saves as much or more");
     }
     fprintf(md, "\n");
     exp_verdictf(md, "at the threshold of window 2 (TIMERIPPLE 85%'s), window 4 degrades quality through excessive "
@@ -294,7 +282,7 @@ static void index_section(exp_run *r, FILE *md)
                     "thresholds; `-`: that size's sweep does not reach the saving):\n\n");
         char spec[512] = "s_score:%.1f%%";
         for (int a = 0; a < nw; a++)
-            snprintf(spec + strlen(spec), sizeof spec - strlen(spec), "|w=%d:%%.3g", o->windows[idx[a]]);
+            cli_appendf(spec, sizeof spec, "|w=%d:%%.3g", o->windows[idx[a]]);
         exp_tab_head(md, 1, spec);
         for (int k = 0; k < st->nr; k++) {
             double v[WINDOW_MAX + 1] = {ss[0][k]};

@@ -261,6 +261,28 @@ static int own_option(exp_run *r, const exp_opt *o, const char *arg)
     return rc ? exp_fail(r, EXP_USAGE, "%s", err) : 0;
 }
 
+/* --help: the description's usage with its own options (those with help) and the common ones. */
+static int print_usage(exp_run *r)
+{
+    exp_text t = {0};
+    for (const exp_opt *o = r->def->opts; o && o->name; o++) {
+        if (!o->help) continue;
+        char left[64];
+        snprintf(left, sizeof left, "--%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+        exp_printf(&t, "%s  %-18s ", t.len ? "" : "options:\n", left);
+        for (const char *h = o->help, *nl; *h; h = nl + 1) {
+            nl = strchr(h, '\n');
+            exp_printf(&t, "%s%.*s\n", h == o->help ? "" : "                     ", nl ? (int)(nl - h) : (int)strlen(h), h);
+            if (!nl) break;
+        }
+    }
+    exp_printf(&t, "%s", exp_common_help);
+    if (t.failed) return exp_fail(r, EXP_DATA, "out of memory");
+    printf(r->def->usage, t.buf);
+    free(t.buf);
+    return EXP_HELP;
+}
+
 int exp_parse(exp_run *r, int argc, char **argv)
 {
     int nown = 0;
@@ -277,10 +299,7 @@ int exp_parse(exp_run *r, int argc, char **argv)
     optind = 0; /* glibc: full reinitialisation */
     int c, rc = 0;
     while (!rc && (c = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
-        if (c == 'h' || c == O_HELP) {
-            printf(r->def->usage, exp_common_help);
-            return EXP_HELP;
-        }
+        if (c == 'h' || c == O_HELP) return print_usage(r);
         if (c == ':') rc = exp_fail(r, EXP_USAGE, "option %s needs a value", argv[optind - 1]);
         else if (c == '?') rc = exp_fail(r, EXP_USAGE, "unknown option '%s'", argv[optind - 1]);
         else if (c >= O_OWN) rc = own_option(r, &r->def->opts[c - O_OWN], optarg);

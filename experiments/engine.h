@@ -101,11 +101,26 @@ typedef struct exp_opt {
     int max;
     size_t count; /* lists: offsetof the int that counts the items */
     int (*parse)(exp_run *r, void *opts, const char *arg);
+    /* --help lists the option as "--name ARG" (arg NULL: a flag), then help,
+     * whose lines (parted by \n) start at column 21; help NULL: not listed */
+    const char *arg, *help;
 } exp_opt;
 
 #define EXP_GIVEN(T, field) (offsetof(T, field) + 1)
 #define EXP_OPT(T, nm, k, field) {.name = nm, .kind = k, .off = offsetof(T, field)}
 #define EXP_OPTV(T, nm, k, field, ...) {.name = nm, .kind = k, .off = offsetof(T, field), __VA_ARGS__}
+/* Options that several experiments have, with the same meaning and help. */
+#define EXP_OPT_AXES(T, field) \
+    EXP_OPTV(T, "axes", EXP_AXES, field, .arg = "SET", .help = "axes to reuse along, letters of t,h,w (default thw)")
+#define EXP_OPT_WINDOW(T, field) \
+    EXP_OPTV(T, "window", EXP_INT, field, .lo = 2, .hi = 1 << 20, .arg = "W", .help = "reuse window size >= 2 (default 2)")
+#define EXP_OPT_GROUPS(T, field)                                                                           \
+    EXP_OPTV(T, "groups", EXP_AXES, field, .arg = "SET",                                                    \
+             .help = "channel groups (by axis letter) allowed to be reused\n(default all)")
+/* col: the table column that then holds nan */
+#define EXP_OPT_NO_FLOOR(T, field, col)                                                                    \
+    EXP_OPTV(T, "no-floor", EXP_UNSET, field,                                                               \
+             .help = "skip the float64 noise floor (slow on long sequences;\n" col " column = nan)")
 
 typedef struct exp_common {
     char **captures;
@@ -120,7 +135,9 @@ typedef struct exp_common {
     const char *shard_from; /* "--shard" or the environment variables it came from */
 } exp_common;
 
-extern const char exp_common_help[]; /* the %s of a description's usage */
+/* The %s of a description's usage gets the options of its table that have
+ * help ("options:" and a line each), then these. */
+extern const char exp_common_help[];
 
 /* --------------------------------------------------- tables, rows, plots */
 
@@ -130,6 +147,13 @@ typedef struct exp_col {
     const char *name;
     char type;
 } exp_col;
+
+/* The key columns exp_key_unit fills, and the columns exp_reuse_row fills
+ * (in a table's column list: {EXP_UNIT_COLS, ..., EXP_REUSE_COLS}). */
+#define EXP_UNIT_COLS {"capture", 's'}, {"step", 'i'}, {"layer", 'i'}
+#define EXP_REUSE_COLS                                                                                       \
+    {"s_score", 'n'}, {"s_attn", 'n'}, {"rows_reused", 'n'}, {"q_reused", 'n'}, {"k_reused", 'n'}, {"mse", 'n'}, \
+        {"rel_l2", 'n'}, {"cosine", 'n'}, {"psnr", 'n'}, {"floor_mse", 'n'}
 
 typedef struct exp_table_def {
     const char *name; /* DIR/name.tsv */
@@ -179,7 +203,7 @@ typedef struct exp_job {
 
 typedef struct exp_def {
     const char *name, *paper, *title; /* command; "Fig. 11"; its title in paper's index */
-    const char *usage;                /* help text, %s: exp_common_help */
+    const char *usage;                /* help text, %s: the options (own and exp_common_help) */
     size_t opts_size;
     void (*defaults)(void *opts);
     const exp_opt *opts;        /* {0}-terminated */
