@@ -699,16 +699,19 @@ static cudaError_t launch(long long heads, long long seq, float scale, const voi
     X(w4_bn32_qs, 32, 4, 1, true, true)                                                            \
     X(w2_bn16_b3_qs_np, 16, 2, 3, true, false)
 /* the wgmma kernel (flash_tf32_wgmma.cuh): NAME, keys per tile, warpgroups
- * per block, S groups in flight, blocks per SM (dim 64, dim 128), descriptor
- * fields swapped */
+ * per block, S groups in flight, blocks per SM (dim 64, dim 128), Q big in
+ * registers, channels per P V chunk, prefetch */
 #define TF32WG_TILINGS(X)                                                                          \
-    X(wg_bn16, 16, 1, 4, 2, 2, false)                                                              \
-    X(wg_bn16_swap, 16, 1, 4, 2, 2, true) /* the other reading of LBO/SBO: wrong (run 2) */        \
-    X(wg_bn32, 32, 1, 2, 2, 1, false)                                                              \
-    X(wg_bn32_ns4, 32, 1, 4, 2, 1, false)                                                          \
-    X(wg2_bn16, 16, 2, 4, 1, 1, false)                                                             \
-    X(wg2_bn32, 32, 2, 2, 1, 1, false)                                                             \
-    X(wg2_bn32_ns4, 32, 2, 4, 1, 1, false)
+    X(wg_bn16, 16, 1, 4, 2, 2, false, 64, true)                                                    \
+    X(wg_bn32, 32, 1, 2, 2, 1, false, 64, true)                                                    \
+    X(wg_bn32_ns4, 32, 1, 4, 2, 1, false, 64, true)                                                \
+    X(wg2_bn16, 16, 2, 4, 1, 1, false, 64, true)                                                   \
+    X(wg2_bn32, 32, 2, 2, 1, 1, false, 64, true)                                                   \
+    X(wg2_bn32_ns4, 32, 2, 4, 1, 1, false, 64, true)                                               \
+    X(wg_bn16_qreg, 16, 1, 4, 2, 2, true, 32, true)                                                \
+    X(wg_bn16_qreg_np, 16, 1, 4, 2, 2, true, 64, false)                                            \
+    X(wg_bn32_qreg, 32, 1, 2, 2, 1, true, 32, true)                                                \
+    X(wg2_bn32_qreg_np, 32, 2, 2, 1, 1, true, 64, false)
 /* the tilings RIPPLE_FLASH_TF32X3 takes at dim 33..64 and 65..128 */
 enum { TF32X3_DEFAULT64 = 1, TF32X3_DEFAULT128 = 0 };
 
@@ -722,8 +725,9 @@ static const struct {
     {#NAME, tf32x3::launch<64, BN, W, MB, QS, PF, true>, tf32x3::launch<128, BN, W, MB, QS, PF, true>},
     TF32X3_TILINGS(X)
 #undef X
-#define X(NAME, BN, WG, NS, MB64, MB128, SW) \
-    {#NAME, tf32wg::launch<64, BN, WG, NS, MB64, SW>, tf32wg::launch<128, BN, WG, NS, MB128, SW>},
+#define X(NAME, BN, WG, NS, MB64, MB128, QR, PVN, PF)                                                \
+    {#NAME, tf32wg::launch<64, tf32wg::tiling<BN, WG, NS, MB64, QR, PVN, PF>>,                         \
+     tf32wg::launch<128, tf32wg::tiling<BN, WG, NS, MB128, QR, PVN, PF>>},
     TF32WG_TILINGS(X)
 #undef X
 };

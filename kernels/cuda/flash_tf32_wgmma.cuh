@@ -6,20 +6,22 @@
  * in float32.
  *
  * WG warpgroups (128 threads each) per block, 64 query rows each; K and V
- * tiles of BN keys, shared by the warpgroups. Operands in shared memory, split once when stored, in the canonical
- * no-swizzle K-major layout: 8-row x 16-byte core matrices, contiguous along
- * K (LBO = 128 bytes), SBO bytes between 8-row groups.
- *   Q big, Q rest: [64 rows][DP], A of S = Q K^T (from shared memory);
+ * tiles of BN keys, shared by the warpgroups. Operands in shared memory,
+ * split once when stored, in the canonical no-swizzle K-major layout: 8-row
+ * x 16-byte core matrices, contiguous along K (the descriptor's LBO = 128
+ * bytes), SBO bytes between 8-row groups (run 2 of kernels/results/tf32x3
+ * ran the other reading of the two fields too: wrong results).
+ *   Q big, Q rest: [64 rows][DP], A of S = Q K^T (from shared memory; with
+ *     QREG, Q big from registers, loaded once);
  *   K big, K rest: [BN keys][DP], B of S;
  *   V^T big, rest: [DP channels][BN keys], B of O += P V; the keys of each
  *     group of 8 are stored in the order 0,2,4,6,1,3,5,7, so that the
  *     accumulator layout of S is the register A layout of P (as in
  *     flash_tf32x3), and P goes to the tensor cores from registers.
  * S accumulators of NS groups are in flight at once (a ring of NS zeroed
- * accumulators, each added to S after wgmma.wait_group), two for P V.
- * SWAP exchanges the descriptor's LBO and SBO fields (the PTX manual's
- * naming of the two for K-major layouts has been read both ways; the
- * benchmark runs both, and the wrong one fails its accuracy check). */
+ * accumulators, each added to S after wgmma.wait_group), two for P V, which
+ * runs in chunks of PVN channels. PF: the next K, V tile is loaded to
+ * registers while this one is used (else after it). */
 
 DEV void wg_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
 DEV void wg_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
@@ -56,6 +58,22 @@ template <int SD> DEV void wgmma_ss_n64(float (&d)[32], uint64_t da, uint64_t db
                  : "l"(da), "l"(db), "n"(SD));
 }
 
+template <int SD> DEV void wgmma_rs_n16(float (&d)[8], const uint32_t (&a)[4], uint64_t db)
+{
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %13, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n16k8.f32.tf32.tf32 {%0,%1,%2,%3,%4,%5,%6,%7}, {%8,%9,%10,%11}, %12, p, 1, 1;\n}\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "n"(SD));
+}
+
+template <int SD> DEV void wgmma_rs_n32(float (&d)[16], const uint32_t (&a)[4], uint64_t db)
+{
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %21, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n32k8.f32.tf32.tf32 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15}, {%16,%17,%18,%19}, %20, p, 1, 1;\n}\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "n"(SD));
+}
+
 template <int SD> DEV void wgmma_rs_n64(float (&d)[32], const uint32_t (&a)[4], uint64_t db)
 {
     asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
@@ -71,27 +89,36 @@ template <int N, int SD> DEV void wgmma_ss(float (&d)[N / 2], uint64_t da, uint6
     else wgmma_ss_n64<SD>(d, da, db);
 }
 
+template <int N, int SD> DEV void wgmma_rs(float (&d)[N / 2], const uint32_t (&a)[4], uint64_t db)
+{
+    if constexpr (N == 16) wgmma_rs_n16<SD>(d, a, db);
+    else if constexpr (N == 32) wgmma_rs_n32<SD>(d, a, db);
+    else wgmma_rs_n64<SD>(d, a, db);
+}
+
 namespace tf32wg {
 
 constexpr int CM = 128; /* bytes of a core matrix */
 
-/* WG warpgroups per block, 64 query rows each, sharing the K and V tiles */
-template <int DP, int BN, int WG = 1> struct cfg {
-    static constexpr int THREADS = 128 * WG, BM = 64 * WG;
+template <int BN_, int WG_, int NS_, int MINB_, bool QREG_, int PVN_, bool PF_> struct tiling {
+    static constexpr int BN = BN_, WG = WG_, NS = NS_, MINB = MINB_, PVN = PVN_;
+    static constexpr bool QREG = QREG_, PF = PF_;
+};
+
+template <int DP, class T> struct cfg {
+    static constexpr int BN = T::BN, THREADS = 128 * T::WG, BM = 64 * T::WG;
     static constexpr int KSBO = DP / 4 * CM;      /* bytes between 8-row groups of Q, K ([rows][DP]) */
     static constexpr int VSBO = BN / 4 * CM + 16; /* of V^T ([DP][BN]); +16: fewer bank conflicts on store */
     static constexpr int Q_BYTES = BM / 8 * KSBO, K_BYTES = BN / 8 * KSBO, V_BYTES = DP / 8 * VSBO;
     static constexpr size_t SMEM = 2 * (size_t)(Q_BYTES + K_BYTES + V_BYTES);
     static constexpr int PER_THREAD = BN * DP / 4 / THREADS;
     static_assert(BN * DP / 4 % THREADS == 0, "tile must split evenly over the threads");
-    static_assert(BM / 8 * KSBO == Q_BYTES, "");
-    static_assert(DP % 64 == 0, "P V runs in chunks of 64 channels");
+    static_assert(DP % T::PVN == 0, "P V runs in chunks of PVN channels");
 };
 
-template <bool SWAP> DEV uint64_t make_desc(const unsigned char *p, uint32_t sbo)
+DEV uint64_t make_desc(const unsigned char *p, uint32_t sbo)
 {
-    const uint32_t lead = SWAP ? sbo : CM, stride = SWAP ? CM : sbo;
-    return (uint64_t)((smem_u32(p) & 0x3FFFF) >> 4) | (uint64_t)(lead >> 4) << 16 | (uint64_t)(stride >> 4) << 32;
+    return (uint64_t)((smem_u32(p) & 0x3FFFF) >> 4) | (uint64_t)(CM >> 4) << 16 | (uint64_t)(sbo >> 4) << 32;
 }
 
 /* element (row r, channels c..c+3) of a K-major [rows][DP] tile: byte offset */
@@ -148,14 +175,14 @@ DEV void store_kv(unsigned char *Kb, unsigned char *Kr, unsigned char *Vb, unsig
     }
 }
 
-template <int DP, int BN, int WG, int NS, int MINB, bool SWAP>
-__global__ void __launch_bounds__(128 * WG, MINB)
+template <int DP, class T>
+__global__ void __launch_bounds__(128 * T::WG, T::MINB)
     flash_tf32wg(long long seq, int dim, float scale, const float *__restrict__ q, const float *__restrict__ k,
                  const float *__restrict__ v, float *__restrict__ o, unsigned long long *d_bad)
 {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-    using C = cfg<DP, BN, WG>;
-    constexpr int THREADS = C::THREADS, BM = C::BM;
+    using C = cfg<DP, T>;
+    constexpr int BN = T::BN, NS = T::NS, PVN = T::PVN, NH = DP / PVN, THREADS = C::THREADS, BM = C::BM;
     extern __shared__ __align__(128) unsigned char smem_wg[];
     unsigned char *Qb = smem_wg, *Qr = Qb + C::Q_BYTES, *Kb = Qr + C::Q_BYTES, *Kr = Kb + C::K_BYTES;
     unsigned char *Vb = Kr + C::K_BYTES, *Vr = Vb + C::V_BYTES;
@@ -182,30 +209,43 @@ __global__ void __launch_bounds__(128 * WG, MINB)
     __syncthreads();
 
     const int qoff = wg * 8 * C::KSBO; /* this warpgroup's 64 rows of Q */
-    const uint64_t dQb = make_desc<SWAP>(Qb + qoff, C::KSBO), dQr = make_desc<SWAP>(Qr + qoff, C::KSBO);
-    const uint64_t dKb = make_desc<SWAP>(Kb, C::KSBO), dKr = make_desc<SWAP>(Kr, C::KSBO);
-    const uint64_t dVb = make_desc<SWAP>(Vb, C::VSBO), dVr = make_desc<SWAP>(Vr, C::VSBO);
-    constexpr uint64_t KSTEP = 2 * CM >> 4;          /* 8 channels (or keys) further along K */
-    constexpr uint64_t HSTEP = 8 * C::VSBO >> 4;     /* 64 channels further along V^T's rows */
+    const uint64_t dQb = make_desc(Qb + qoff, C::KSBO), dQr = make_desc(Qr + qoff, C::KSBO);
+    const uint64_t dKb = make_desc(Kb, C::KSBO), dKr = make_desc(Kr, C::KSBO);
+    const uint64_t dVb = make_desc(Vb, C::VSBO), dVr = make_desc(Vr, C::VSBO);
+    constexpr uint64_t KSTEP = 2 * CM >> 4;              /* 8 channels (or keys) further along K */
+    constexpr uint64_t HSTEP = PVN / 8 * C::VSBO >> 4;   /* PVN channels further along V^T's rows */
+    /* QREG: the A fragments of Q big, (row g, ch t), (g+8, t), (g, t+4), (g+8, t+4) per 8 channels */
+    uint32_t qa[T::QREG ? DP / 8 : 1][4];
+    if constexpr (T::QREG) {
+        const int r = warp * 16 + g;
+#pragma unroll
+        for (int kk = 0; kk < DP / 8; kk++) {
+            const int c = kk * 8 + t;
+            qa[kk][0] = *reinterpret_cast<const uint32_t *>(Qb + kmajor<DP>(r, c & ~3) + (c % 4) * 4);
+            qa[kk][1] = *reinterpret_cast<const uint32_t *>(Qb + kmajor<DP>(r + 8, c & ~3) + (c % 4) * 4);
+            qa[kk][2] = *reinterpret_cast<const uint32_t *>(Qb + kmajor<DP>(r, (c + 4) & ~3) + (c % 4) * 4);
+            qa[kk][3] = *reinterpret_cast<const uint32_t *>(Qb + kmajor<DP>(r + 8, (c + 4) & ~3) + (c % 4) * 4);
+        }
+    }
 
-    float acc_o[DP / 64][32];
+    float acc_o[NH][PVN / 2];
 #pragma unroll
-    for (int h = 0; h < DP / 64; h++)
+    for (int h = 0; h < NH; h++)
 #pragma unroll
-        for (int i = 0; i < 32; i++) acc_o[h][i] = 0.f;
-    float st[NS][BN / 2], pt[2][32];
+        for (int i = 0; i < PVN / 2; i++) acc_o[h][i] = 0.f;
+    float st[NS][BN / 2], pt[2][PVN / 2];
 #pragma unroll
     for (int u = 0; u < NS; u++)
 #pragma unroll
         for (int i = 0; i < BN / 2; i++) st[u][i] = 0.f;
 #pragma unroll
-    for (int i = 0; i < 32; i++) pt[0][i] = pt[1][i] = 0.f;
+    for (int i = 0; i < PVN / 2; i++) pt[0][i] = pt[1][i] = 0.f;
     float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f; /* rows 16 warp + g, + 8 */
     bool bad = false;
     const long long ntiles = (seq + BN - 1) / BN;
 
     for (long long j = 0; j < ntiles; j++) {
-        if (j + 1 < ntiles) load_kv<C, DP>(k, v, seq, dim, vec, (j + 1) * BN, kr, vr);
+        if (T::PF && j + 1 < ntiles) load_kv<C, DP>(k, v, seq, dim, vec, (j + 1) * BN, kr, vr);
 
         /* S = Q K^T: DP/8 groups of three wgmma, NS in flight */
         float s[BN / 2];
@@ -213,27 +253,32 @@ __global__ void __launch_bounds__(128 * WG, MINB)
         for (int i = 0; i < BN / 2; i++) s[i] = 0.f;
 #pragma unroll
         for (int kk = 0; kk < DP / 8; kk++) {
-            float(&T)[BN / 2] = st[kk % NS];
+            float(&D)[BN / 2] = st[kk % NS];
             wg_fence();
-            wgmma_ss<BN, 0>(T, dQr + kk * KSTEP, dKb + kk * KSTEP);
-            wgmma_ss<BN, 1>(T, dQb + kk * KSTEP, dKr + kk * KSTEP);
-            wgmma_ss<BN, 1>(T, dQb + kk * KSTEP, dKb + kk * KSTEP);
+            wgmma_ss<BN, 0>(D, dQr + kk * KSTEP, dKb + kk * KSTEP);
+            if constexpr (T::QREG) {
+                wgmma_rs<BN, 1>(D, qa[kk], dKr + kk * KSTEP);
+                wgmma_rs<BN, 1>(D, qa[kk], dKb + kk * KSTEP);
+            } else {
+                wgmma_ss<BN, 1>(D, dQb + kk * KSTEP, dKr + kk * KSTEP);
+                wgmma_ss<BN, 1>(D, dQb + kk * KSTEP, dKb + kk * KSTEP);
+            }
             wg_commit();
             if (kk >= NS - 1) {
                 wg_wait<NS - 1>();
-                float(&D)[BN / 2] = st[(kk - NS + 1) % NS];
-                fence_regs(D);
+                float(&E)[BN / 2] = st[(kk - NS + 1) % NS];
+                fence_regs(E);
 #pragma unroll
-                for (int i = 0; i < BN / 2; i++) s[i] += D[i];
+                for (int i = 0; i < BN / 2; i++) s[i] += E[i];
             }
         }
         wg_wait<0>();
 #pragma unroll
         for (int kk = DP / 8 - NS + 1; kk < DP / 8; kk++) {
-            float(&D)[BN / 2] = st[kk % NS];
-            fence_regs(D);
+            float(&E)[BN / 2] = st[kk % NS];
+            fence_regs(E);
 #pragma unroll
-            for (int i = 0; i < BN / 2; i++) s[i] += D[i];
+            for (int i = 0; i < BN / 2; i++) s[i] += E[i];
         }
 
         /* online softmax; s[4i], s[4i+1]: row g, keys 8i+2t, 8i+2t+1; s[4i+2], s[4i+3]: row g+8 */
@@ -267,46 +312,46 @@ __global__ void __launch_bounds__(128 * WG, MINB)
             l1 += s[4 * i + 2] + s[4 * i + 3];
         }
 #pragma unroll
-        for (int h = 0; h < DP / 64; h++)
+        for (int h = 0; h < NH; h++)
 #pragma unroll
-            for (int i = 0; i < 8; i++)
+            for (int i = 0; i < PVN / 8; i++)
                 acc_o[h][4 * i] *= al0, acc_o[h][4 * i + 1] *= al0, acc_o[h][4 * i + 2] *= al1, acc_o[h][4 * i + 3] *= al1;
 
-        /* O += P V: (BN/8) x (DP/64) groups of three wgmma, two in flight */
-        constexpr int NG = BN / 8 * (DP / 64);
+        /* O += P V: (BN/8) x NH groups of three wgmma, two in flight */
+        constexpr int NG = BN / 8 * NH;
 #pragma unroll
         for (int gi = 0; gi < NG; gi++) {
-            const int kk = gi / (DP / 64), h = gi % (DP / 64);
+            const int kk = gi / NH, h = gi % NH;
             uint32_t ab[4], ar[4];
             split_tf32(s[4 * kk], ab[0], ar[0]);
             split_tf32(s[4 * kk + 2], ab[1], ar[1]);
             split_tf32(s[4 * kk + 1], ab[2], ar[2]);
             split_tf32(s[4 * kk + 3], ab[3], ar[3]);
-            float(&T)[32] = pt[gi % 2];
+            float(&D)[PVN / 2] = pt[gi % 2];
             const uint64_t vo = kk * KSTEP + h * HSTEP;
             wg_fence();
-            wgmma_rs_n64<0>(T, ar, dVb + vo);
-            wgmma_rs_n64<1>(T, ab, dVr + vo);
-            wgmma_rs_n64<1>(T, ab, dVb + vo);
+            wgmma_rs<PVN, 0>(D, ar, dVb + vo);
+            wgmma_rs<PVN, 1>(D, ab, dVr + vo);
+            wgmma_rs<PVN, 1>(D, ab, dVb + vo);
             wg_commit();
             if (gi >= 1) {
                 wg_wait<1>();
-                float(&D)[32] = pt[(gi - 1) % 2];
-                fence_regs(D);
-                const int hp = (gi - 1) % (DP / 64);
+                float(&E)[PVN / 2] = pt[(gi - 1) % 2];
+                fence_regs(E);
 #pragma unroll
-                for (int i = 0; i < 32; i++) acc_o[hp][i] += D[i];
+                for (int i = 0; i < PVN / 2; i++) acc_o[(gi - 1) % NH][i] += E[i];
             }
         }
         wg_wait<0>();
         {
-            float(&D)[32] = pt[(NG - 1) % 2];
-            fence_regs(D);
+            float(&E)[PVN / 2] = pt[(NG - 1) % 2];
+            fence_regs(E);
 #pragma unroll
-            for (int i = 0; i < 32; i++) acc_o[(NG - 1) % (DP / 64)][i] += D[i];
+            for (int i = 0; i < PVN / 2; i++) acc_o[(NG - 1) % NH][i] += E[i];
         }
         __syncthreads();
         if (j + 1 < ntiles) {
+            if (!T::PF) load_kv<C, DP>(k, v, seq, dim, vec, (j + 1) * BN, kr, vr);
             store_kv<C, DP>(Kb, Kr, Vb, Vr, kr, vr);
             fence_proxy_async();
             __syncthreads();
@@ -324,10 +369,10 @@ __global__ void __launch_bounds__(128 * WG, MINB)
     }
     const float i0 = 1.f / l0, i1 = 1.f / l1;
 #pragma unroll
-    for (int h = 0; h < DP / 64; h++)
+    for (int h = 0; h < NH; h++)
 #pragma unroll
-        for (int i = 0; i < 8; i++) {
-            const int c = h * 64 + i * 8 + 2 * t;
+        for (int i = 0; i < PVN / 8; i++) {
+            const int c = h * PVN + i * 8 + 2 * t;
             if (r0 < seq) {
                 if (c < dim) o[(size_t)r0 * dim + c] = acc_o[h][4 * i] * i0;
                 if (c + 1 < dim) o[(size_t)r0 * dim + c + 1] = acc_o[h][4 * i + 1] * i0;
@@ -342,17 +387,16 @@ __global__ void __launch_bounds__(128 * WG, MINB)
 #endif
 }
 
-template <int DP, int BN, int WG, int NS, int MINB, bool SWAP>
+template <int DP, class T>
 static cudaError_t launch(long long heads, long long seq, int dim, float scale, const float *q, const float *k,
                           const float *v, float *o, unsigned long long *bad, cudaStream_t st)
 {
-    using C = cfg<DP, BN, WG>;
-    static_assert((C::SMEM + 1024) * MINB <= 228 * 1024, "MINB blocks of this tiling do not fit in an SM's shared memory");
-    cudaError_t e = cudaFuncSetAttribute(flash_tf32wg<DP, BN, WG, NS, MINB, SWAP>,
-                                         cudaFuncAttributeMaxDynamicSharedMemorySize, (int)C::SMEM);
+    using C = cfg<DP, T>;
+    static_assert((C::SMEM + 1024) * T::MINB <= 228 * 1024, "MINB blocks of this tiling do not fit in an SM's shared memory");
+    cudaError_t e = cudaFuncSetAttribute(flash_tf32wg<DP, T>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)C::SMEM);
     if (e != cudaSuccess) return e;
     dim3 grid((unsigned)((seq + C::BM - 1) / C::BM), (unsigned)heads);
-    flash_tf32wg<DP, BN, WG, NS, MINB, SWAP><<<grid, C::THREADS, C::SMEM, st>>>(seq, dim, scale, q, k, v, o, bad);
+    flash_tf32wg<DP, T><<<grid, C::THREADS, C::SMEM, st>>>(seq, dim, scale, q, k, v, o, bad);
     return cudaGetLastError();
 }
 
