@@ -1,8 +1,13 @@
 /* Fused exact attention on the GPU (issue 14): one pass over K and V per
  * block of query rows with the online softmax (flash attention), so the
  * scores never reach device memory. Interface and conventions:
- * attn_flash_cuda.h. Three kernels:
+ * attn_flash_cuda.h. Four kernels:
  *
+ *   flash_tf32wg  (flash_tf32_wgmma.cuh) the arithmetic of flash_tf32x3 on
+ *                 Hopper's warpgroup MMA: Q, K, V^T split once into shared
+ *                 memory, two warpgroups of 64 rows sharing 32-key tiles by
+ *                 default. RIPPLE_FLASH_TF32X3 at dim 33..128 on sm_90a
+ *                 (61.7 TFLOP/s at seq 32k, dim 128 on the H200).
  *   flash_tf32x3  float32 in/out; S = Q K^T and O += P V on the tensor cores
  *                 (mma.sync m16n8k8 TF32) in 3xTF32: x = big + rest with big
  *                 = tf32(x), rest = tf32(x - big), and a.b ~ rest_a.big_b +
@@ -35,6 +40,7 @@
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 #include <stdint.h>
+#include <string.h>
 
 #define DEV __device__ __forceinline__
 #include "flash_common.cuh"
@@ -712,8 +718,6 @@ static cudaError_t launch(long long heads, long long seq, float scale, const voi
     X(wg_bn16_qreg_np, 16, 1, 4, 2, 2, true, 64, false)                                            \
     X(wg_bn32_qreg, 32, 1, 2, 2, 1, true, 32, true)                                                \
     X(wg2_bn32_qreg_np, 32, 2, 2, 1, 1, true, 64, false)
-/* the tilings RIPPLE_FLASH_TF32X3 takes at dim 33..64 and 65..128 */
-enum { TF32X3_DEFAULT64 = 1, TF32X3_DEFAULT128 = 0 };
 
 typedef cudaError_t (*tf32x3_launch)(long long, long long, int, float, const float *, const float *, const float *,
                                      float *, unsigned long long *, cudaStream_t);
@@ -734,6 +738,30 @@ static const struct {
 
 extern "C" int ripple_flash_tf32x3_variant_count(void) { return (int)(sizeof tf32x3_tilings / sizeof tf32x3_tilings[0]); }
 
+static int tiling_index(const char *name)
+{
+    for (int i = 0; i < ripple_flash_tf32x3_variant_count(); i++)
+        if (strcmp(tf32x3_tilings[i].name, name) == 0) return i;
+    return 0;
+}
+
+__global__ void arch_probe() {}
+
+/* The tiling RIPPLE_FLASH_TF32X3 takes at dim 33..128: the wgmma kernel's
+ * wg2_bn32 (kernels/results/tf32x3/run3: the fastest at both dims) where this
+ * file was built for sm_90a (meson's cuda_sm 90 builds sm_90a) and the device
+ * is a CC 9.x one; otherwise the mma.sync kernel's, w8_bn64 (dim <= 64) or
+ * w8_bn32, which run on any sm_80+. */
+static int tf32x3_default(int dim)
+{
+    int dev = 0, major = 0;
+    cudaFuncAttributes fa;
+    const bool wgmma = cudaGetDevice(&dev) == cudaSuccess &&
+                       cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess &&
+                       major == 9 && cudaFuncGetAttributes(&fa, arch_probe) == cudaSuccess && fa.binaryVersion == 90;
+    return tiling_index(wgmma ? "wg2_bn32" : dim <= 64 ? "w8_bn64" : "w8_bn32");
+}
+
 extern "C" const char *ripple_flash_tf32x3_variant_name(int variant)
 {
     return variant >= 0 && variant < ripple_flash_tf32x3_variant_count() ? tf32x3_tilings[variant].name : NULL;
@@ -749,7 +777,7 @@ extern "C" int ripple_flash_attn_tf32x3(int variant, long long heads, long long 
         return (int)cudaErrorInvalidValue;
     if (dim <= 32)
         return (int)tf32x3::launch<32, 32, 8, 1, false, true, true>(heads, seq, dim, scale, d_q, d_k, d_v, d_o, d_bad, st);
-    if (variant < 0) variant = dim <= 64 ? TF32X3_DEFAULT64 : TF32X3_DEFAULT128;
+    if (variant < 0) variant = tf32x3_default(dim);
     const tf32x3_launch f = dim <= 64 ? tf32x3_tilings[variant].d64 : tf32x3_tilings[variant].d128;
     return (int)f(heads, seq, dim, scale, d_q, d_k, d_v, d_o, d_bad, st);
 }

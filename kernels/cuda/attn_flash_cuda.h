@@ -22,7 +22,9 @@ extern "C" {
  * RIPPLE_FLASH_TF32X3: scores and P V on the tensor cores in 3xTF32 (each
  *   float32 operand split into a TF32 big part and a TF32 rest; three
  *   products big*big + big*rest + rest*big, float32 accumulation): float32
- *   accuracy at tensor-core speed. dim <= 128.
+ *   accuracy at tensor-core speed. dim <= 128. On sm_90a builds and CC 9.x
+ *   devices, dim 33..128 runs the wgmma kernel (tiling wg2_bn32), else the
+ *   mma.sync one.
  *   Each 8-term product goes into a zeroed fragment and is added to the
  *   running sums in float32 (the tensor cores do not accumulate in
  *   round-to-nearest float32).
