@@ -682,6 +682,8 @@ static cudaError_t launch(long long heads, long long seq, float scale, const voi
 
 } // namespace bf16
 
+#include "flash_bf16_wgmma.cuh"
+
 /* ------------------------------------------------------------ the API */
 
 /* tf32x3 tilings (dim 33..128; dim <= 32 always takes w8_bn32): NAME, keys
@@ -800,17 +802,29 @@ extern "C" int ripple_flash_attn_f32(int kind, long long heads, long long seq, i
     return (int)cudaErrorInvalidValue;
 }
 
-/* bf16 tilings: (warps, BN, m-tiles per warp); 0 is the default. */
+/* bf16 tilings: the mma.sync kernel's (warps, BN, m-tiles per warp), then
+ * the wgmma kernel's (flash_bf16_wgmma.cuh: keys per tile, warpgroups,
+ * blocks per SM at dim 64 and 128, V descriptor fields swapped); 0 is the
+ * default. */
+typedef cudaError_t (*bf16_launch)(long long, long long, float, const void *, const void *, const void *, void *,
+                                   cudaStream_t);
 static const struct {
     const char *name;
-    int warps, bn, mt;
+    bf16_launch d64, d128;
 } bf16_variants[] = {
-    {"w4_bn64_m2", 4, 64, 2}, /* FA2's tiling at head_dim 128, 128 rows per block: the fastest on the
-                                 H200 (kernels/results/reuse_gpu/run2: 1.42-1.52x w4_bn128 at dim 128, 1.2x at 64) */
-    {"w4_bn32_m2", 4, 32, 2},
-    {"w4_bn128", 4, 128, 1}, /* the default before m-tiles */
-    {"w4_bn64", 4, 64, 1},
-    {"w8_bn64", 8, 64, 1},
+    /* FA2's tiling at head_dim 128, 128 rows per block: the fastest mma.sync one on the H200
+       (kernels/results/reuse_gpu/run2: 1.42-1.52x w4_bn128 at dim 128, 1.2x at 64) */
+    {"w4_bn64_m2", bf16::launch<64, 4, 64, 2>, bf16::launch<128, 4, 64, 2>},
+    {"w4_bn32_m2", bf16::launch<64, 4, 32, 2>, bf16::launch<128, 4, 32, 2>},
+    {"w4_bn128", bf16::launch<64, 4, 128, 1>, bf16::launch<128, 4, 128, 1>}, /* the default before m-tiles */
+    {"w4_bn64", bf16::launch<64, 4, 64, 1>, bf16::launch<128, 4, 64, 1>},
+    {"w8_bn64", bf16::launch<64, 8, 64, 1>, bf16::launch<128, 8, 64, 1>},
+#define W(NAME, BN, WG, MB64, MB128, VS) \
+    {#NAME, bf16wg::launch<64, BN, WG, MB64, VS>, bf16wg::launch<128, BN, WG, MB128, VS>},
+    W(bwg_bn64, 64, 1, 2, 2, false) W(bwg_bn64_vswap, 64, 1, 2, 2, true)
+    W(bwg2_bn64, 64, 2, 1, 1, false) W(bwg2_bn64_vswap, 64, 2, 1, 1, true)
+    W(bwg2_bn128, 128, 2, 1, 1, false) W(bwg2_bn128_vswap, 128, 2, 1, 1, true)
+#undef W
 };
 
 extern "C" int ripple_flash_bf16_variant_count(void) { return (int)(sizeof bf16_variants / sizeof bf16_variants[0]); }
@@ -828,20 +842,8 @@ extern "C" int ripple_flash_attn_bf16(int variant, long long heads, long long se
     if (heads <= 0 || seq <= 0 || heads > 65535 || (dim != 64 && dim != 128) || variant < 0 ||
         variant >= ripple_flash_bf16_variant_count())
         return (int)cudaErrorInvalidValue;
-#define BF(D, W, N, M) bf16::launch<D, W, N, M>(heads, seq, scale, d_q, d_k, d_v, d_o, st)
-    switch (variant * 2 + (dim == 128)) {
-    case 0: return (int)BF(64, 4, 64, 2);
-    case 1: return (int)BF(128, 4, 64, 2);
-    case 2: return (int)BF(64, 4, 32, 2);
-    case 3: return (int)BF(128, 4, 32, 2);
-    case 4: return (int)BF(64, 4, 128, 1);
-    case 5: return (int)BF(128, 4, 128, 1);
-    case 6: return (int)BF(64, 4, 64, 1);
-    case 7: return (int)BF(128, 4, 64, 1);
-    case 8: return (int)BF(64, 8, 64, 1);
-    default: return (int)BF(128, 8, 64, 1);
-    }
-#undef BF
+    const bf16_launch f = dim == 64 ? bf16_variants[variant].d64 : bf16_variants[variant].d128;
+    return (int)f(heads, seq, scale, d_q, d_k, d_v, d_o, st);
 }
 
 __global__ static void to_bf16(const float *x, __nv_bfloat16 *y, long long n)
