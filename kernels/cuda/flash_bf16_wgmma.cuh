@@ -10,12 +10,14 @@
  * layouts: Q [rows][D] and K [keys][D] K-major (8-row x 16-byte core
  * matrices, LBO = 128 bytes along K, SBO = 16 D bytes between 8-row
  * groups), V [keys][D] MN-major for the transposed B of P V (core matrices of
- * 8 keys x 8 channels; VSWAP picks which descriptor field holds which
- * stride, both are run by the benchmark's probe). S = Q K^T from shared
+ * 8 keys x 8 channels, 128 bytes apart along the channels: the descriptor's
+ * SBO; 16 D bytes apart along the keys: its LBO. VSWAP, the other reading,
+ * made illegal addresses in kernels/results/tf32x3/bf16_run1). S = Q K^T from shared
  * memory, P from registers (the accumulator layout of S is the A layout of
  * P for bf16, no key permutation). No overlap of the softmax with the MMAs
  * inside a warpgroup (FA3's ping-pong is not done): the other warpgroup or
- * block of the SM fills the gaps. */
+ * block of the SM fills the gaps. Measured slower than the mma.sync kernel
+ * (bf16_run1: 165-235 against 245-309 TFLOP/s): kept for the benchmark. */
 
 template <int SD> DEV void wgmma_bf16_ss_n64(float (&d)[32], uint64_t da, uint64_t db)
 {
