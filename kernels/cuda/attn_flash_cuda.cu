@@ -334,16 +334,8 @@ __global__ void __launch_bounds__(WARPS * 32, MINB)
             __syncthreads();
         }
     }
-#pragma unroll
-    for (int off = 1; off < 4; off <<= 1) {
-        l0 += __shfl_xor_sync(0xffffffffu, l0, off);
-        l1 += __shfl_xor_sync(0xffffffffu, l1, off);
-    }
     const long long r0 = row0 + warp * 16 + g, r1 = r0 + 8;
-    if (bad) {
-        if (!isfinite(m0)) record_bad(d_bad, head, seq, r0);
-        if (!isfinite(m1)) record_bad(d_bad, head, seq, r1);
-    }
+    finish_rows(l0, l1, bad, m0, m1, d_bad, head, seq, r0);
     const float i0 = 1.f / l0, i1 = 1.f / l1;
 #pragma unroll
     for (int n = 0; n < DP / 8; n++) {

@@ -152,23 +152,8 @@ __global__ void __launch_bounds__(128 * WG, MINB)
         wg_wait<0>();
         fence_regs(s);
 
-        const long long key0 = j * BN;
         float mx0 = m0, mx1 = m1;
-#pragma unroll
-        for (int i = 0; i < BN / 8; i++)
-#pragma unroll
-            for (int u = 0; u < 2; u++) {
-                const bool ok = key0 + i * 8 + 2 * t + u < seq;
-                s[4 * i + u] = ok ? s[4 * i + u] * scale_log2 : -INFINITY;
-                s[4 * i + 2 + u] = ok ? s[4 * i + 2 + u] * scale_log2 : -INFINITY;
-                mx0 = fmaxf(mx0, s[4 * i + u]);
-                mx1 = fmaxf(mx1, s[4 * i + 2 + u]);
-            }
-#pragma unroll
-        for (int off = 1; off < 4; off <<= 1) {
-            mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, off));
-            mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, off));
-        }
+        scale_mask_max(s, j * BN, seq, t, scale_log2, mx0, mx1);
         const float al0 = exp2f(m0 - mx0), al1 = exp2f(m1 - mx1);
         m0 = mx0, m1 = mx1;
         l0 *= al0, l1 *= al1;

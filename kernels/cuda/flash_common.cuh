@@ -10,6 +10,49 @@ DEV void record_bad(unsigned long long *d_bad, long long head, long long seq, lo
     if (d_bad && row < seq) atomicMin(d_bad, (unsigned long long)(head * seq + row));
 }
 
+/* Tensor-core score fragments (the mma/wgmma accumulator layout of 16 rows,
+ * flattened: s[4i + u] is row g, key 8i + 2t + u; s[4i + 2 + u] row g + 8):
+ * scaled, keys at or past seq set to -inf, and the row maxima mx0 (row g),
+ * mx1 (row g + 8), which come in as the running ones, taken over the tile and
+ * the quad of lanes that holds the two rows. */
+template <int N>
+DEV void scale_mask_max(float (&s)[N], long long key0, long long seq, int t, float scale, float &mx0, float &mx1)
+{
+#pragma unroll
+    for (int i = 0; i < N / 4; i++) {
+#pragma unroll
+        for (int u = 0; u < 2; u++) {
+            const bool ok = key0 + i * 8 + 2 * t + u < seq;
+            s[4 * i + u] = ok ? s[4 * i + u] * scale : -INFINITY;
+            s[4 * i + 2 + u] = ok ? s[4 * i + 2 + u] * scale : -INFINITY;
+            mx0 = fmaxf(mx0, s[4 * i + u]);
+            mx1 = fmaxf(mx1, s[4 * i + 2 + u]);
+        }
+    }
+#pragma unroll
+    for (int off = 1; off < 4; off <<= 1) {
+        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, off));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, off));
+    }
+}
+
+/* The end of a tensor-core kernel's two rows r0 (g) and r0 + 8: the quad's
+ * partial sums l0, l1 added up, and a row whose running max is not finite
+ * recorded in d_bad. */
+DEV void finish_rows(float &l0, float &l1, bool bad, float m0, float m1, unsigned long long *d_bad, long long head,
+                     long long seq, long long r0)
+{
+#pragma unroll
+    for (int off = 1; off < 4; off <<= 1) {
+        l0 += __shfl_xor_sync(0xffffffffu, l0, off);
+        l1 += __shfl_xor_sync(0xffffffffu, l1, off);
+    }
+    if (bad) {
+        if (!isfinite(m0)) record_bad(d_bad, head, seq, r0);
+        if (!isfinite(m1)) record_bad(d_bad, head, seq, r0 + 8);
+    }
+}
+
 /* Four consecutive channels c..c+3 of one row (zeros past dim or when the
  * row is out of range); vec: dim % 4 == 0 and rows 16-byte aligned. */
 DEV float4 load4(const float *row, int c, int dim, bool ok, bool vec)

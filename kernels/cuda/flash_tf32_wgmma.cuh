@@ -281,25 +281,9 @@ __global__ void __launch_bounds__(128 * T::WG, T::MINB)
             for (int i = 0; i < BN / 2; i++) s[i] += E[i];
         }
 
-        /* online softmax; s[4i], s[4i+1]: row g, keys 8i+2t, 8i+2t+1; s[4i+2], s[4i+3]: row g+8 */
-        const long long key0 = j * BN;
+        /* online softmax (scale_mask_max: flash_common.cuh) */
         float mx0 = m0, mx1 = m1;
-#pragma unroll
-        for (int i = 0; i < BN / 8; i++) {
-#pragma unroll
-            for (int u = 0; u < 2; u++) {
-                const bool ok = key0 + i * 8 + 2 * t + u < seq;
-                s[4 * i + u] = ok ? s[4 * i + u] * scale : -INFINITY;
-                s[4 * i + 2 + u] = ok ? s[4 * i + 2 + u] * scale : -INFINITY;
-                mx0 = fmaxf(mx0, s[4 * i + u]);
-                mx1 = fmaxf(mx1, s[4 * i + 2 + u]);
-            }
-        }
-#pragma unroll
-        for (int off = 1; off < 4; off <<= 1) {
-            mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, off));
-            mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, off));
-        }
+        scale_mask_max(s, j * BN, seq, t, scale, mx0, mx1);
         bad |= !isfinite(mx0) || !isfinite(mx1);
         const float al0 = expf(m0 - mx0), al1 = expf(m1 - mx1);
         m0 = mx0, m1 = mx1;
@@ -357,16 +341,8 @@ __global__ void __launch_bounds__(128 * T::WG, T::MINB)
             __syncthreads();
         }
     }
-#pragma unroll
-    for (int off = 1; off < 4; off <<= 1) {
-        l0 += __shfl_xor_sync(0xffffffffu, l0, off);
-        l1 += __shfl_xor_sync(0xffffffffu, l1, off);
-    }
     const long long r0 = row0 + warp * 16 + g, r1 = r0 + 8;
-    if (bad) {
-        if (!isfinite(m0)) record_bad(d_bad, head, seq, r0);
-        if (!isfinite(m1)) record_bad(d_bad, head, seq, r1);
-    }
+    finish_rows(l0, l1, bad, m0, m1, d_bad, head, seq, r0);
     const float i0 = 1.f / l0, i1 = 1.f / l1;
 #pragma unroll
     for (int h = 0; h < NH; h++)
