@@ -34,7 +34,8 @@ static void usage(FILE *f)
             "usage: ripple bench [--seq N] [--dim D] [--heads H] [--reps R] [--threads N]\n"
             "                    [--backend cpu|cuda] [--path NAME|all] [--torch]\n"
             "                    [--format table|tsv]\n"
-            "       ripple bench --reuse CAPTURE --out DIR [--theta LIST] [--steps LIST] [--reps R] [--threads N]\n"
+            "       ripple bench --reuse CAPTURE --out DIR [--theta LIST] [--steps LIST]\n"
+            "                    [--reps R] [--threads N]\n"
             "Times exact attention o = softmax(q k^T / sqrt(D)) v on random inputs against\n"
             "OpenBLAS sgemm %d^3 in the same run (repetitions interleaved); 4 N^2 D flops\n"
             "per head. Every path is first checked against the float64 reference.\n"
@@ -53,10 +54,10 @@ static void usage(FILE *f)
             "  --format F     table (default) or tsv\n"
             "With --reuse: the fused reuse kernel (ripple_attn_reuse) against the dense CPU\n"
             "path on the same rippled q, k (every captured step and layer, or the steps of\n"
-            "--steps LIST, all heads, each threshold of --theta, default %s) in the same\n"
-            "run, repetitions alternating; writes DIR/bench_reuse.tsv (.partial until the\n"
-            "sweep is done), .gp and .png (speedup against s_score,\n"
-            "the work bound beside it) and prints the issue-11 targets.\n",
+            "--steps LIST, all heads, each threshold of --theta, default\n"
+            "%s) in the same run, repetitions alternating; writes\n"
+            "DIR/bench_reuse.tsv (.partial until the sweep is done), .gp and .png (speedup\n"
+            "against s_score, the work bound beside it) and prints the issue-11 targets.\n",
             BENCH_SGEMM_N, BENCH_REUSE_THETAS);
 }
 

@@ -86,19 +86,19 @@ static void defaults(void *p)
 #define OV(...) EXP_OPTV(compare_opts, __VA_ARGS__)
 static const exp_opt opts[] = {
     OV("thetas", EXP_DOUBLES, thetas, .count = offsetof(compare_opts, nthetas), .max = COMPARE_MAX_SWEEP, .lo = 0,
-       .hi = INFINITY, .arg = "LIST", .help = "absolute thresholds of the sweep, e.g. 0.01,0.02,0.05\n"
-                                             "(default: 8 values, geometric from 0.05x to 2x the median\n"
+       .hi = INFINITY, .arg = "LIST", .help = "absolute thresholds of the sweep, e.g. 0.01,0.02,0.05 "
+                                             "(default: 8 values, geometric from 0.05x to 2x the median "
                                              "window delta of q over the first unit; printed and recorded)"),
     OV("alphas", EXP_DOUBLES, alphas, .count = offsetof(compare_opts, nalphas), .max = COMPARE_MAX_SWEEP, .lo = 0,
-       .hi = INFINITY, .arg = "LIST", .help = "coefficients of the channel-wise sweep (reuse-channel)\n"
-                                             "(default: 8 values, geometric from 0.05 to 2); --alpha-sweep\n"
+       .hi = INFINITY, .arg = "LIST", .help = "coefficients of the channel-wise sweep (reuse-channel) "
+                                             "(default: 8 values, geometric from 0.05 to 2); --alpha-sweep "
                                              "is the same option"),
     OV("alpha-sweep", EXP_DOUBLES, alphas, .count = offsetof(compare_opts, nalphas), .max = COMPARE_MAX_SWEEP, .lo = 0, .hi = INFINITY),
     OV("methods", EXP_CUSTOM, methods, .parse = parse_methods, .arg = "LIST",
        .help = "comma list of reuse, mask-skip, mask-magnitude, svg,\n"
                "window, oracle-topk (default: these six) and the variants\n"
-               "reuse-t       reuse along t only, at the same thetas (Table 3)\n"
-               "reuse-channel channel-wise thresholds over --alphas (Table 4)\n"
+               "reuse-t       along t only, at the same thetas (Table 3)\n"
+               "reuse-channel channel-wise thresholds of --alphas (Table 4)\n"
                "reuse-ramp    the thresholds of --ramp per step (Table 3)"),
     OV("table3", EXP_FLAG, table3, .help = "add reuse-t (and reuse-ramp when --ramp is given)"),
     OV("table4", EXP_FLAG, table4, .help = "add reuse-channel"),

@@ -58,7 +58,8 @@ static const char usage[] =
     "(per step of the schedule: measured theta, the ramp's theta and the error it\n"
     "gives), DIR/fit.gp and DIR/fit.png. Steps are zero-based; the ramp is\n"
     "  theta_i = 0 for i < i_min and at the last step S-1,\n"
-    "  theta_start + (i - i_min)(theta_end - theta_start)/(i_max - i_min) on [i_min, i_max],\n"
+    "  theta_start + (i - i_min)(theta_end - theta_start)/(i_max - i_min)\n"
+    "    on [i_min, i_max],\n"
     "  theta_end for i_max < i < S-1.\n"
     "Savings: s_score = score savings, s_attn = attention savings (s_score/2).\n";
 
@@ -66,10 +67,10 @@ static const char usage[] =
 static const exp_opt opts[] = {
     OV("target", EXP_DOUBLE, target, .lo = 0, .hi = INFINITY, .arg = "MSE",
        .help = "target mean output MSE per step (required, > 0)"),
-    OV("mode", EXP_MODE, mode, .arg = "M", .help = "absolute (default: theta in units of q, k) or channel\n"
+    OV("mode", EXP_MODE, mode, .arg = "M", .help = "absolute (default: theta in units of q, k) or channel "
                                                   "(the threshold is alpha: theta_a(c) = alpha * mean delta(c))"),
     OV("theta-max", EXP_DOUBLE, theta_max, .given = EXP_GIVEN(fit_opts, have_theta_max), .lo = 0, .hi = 1e30,
-       .arg = "X", .help = "largest threshold tried (default: absolute: half the value\n"
+       .arg = "X", .help = "largest threshold tried (default: absolute: half the value "
                            "range of q and k, where every window is reused; channel: 1e4)"),
     OV("tol", EXP_DOUBLE, tol, .lo = 1e-9, .hi = 0.5, .arg = "R",
        .help = "stop bisecting when the bracket is within R of its top\n(relative, default 1e-3)"),
@@ -78,7 +79,7 @@ static const exp_opt opts[] = {
     EXP_OPT_AXES(fit_opts, axes),
     EXP_OPT_WINDOW(fit_opts, window),
     EXP_OPT_GROUPS(fit_opts, groups),
-    OV("model", EXP_TEXT, model, .arg = "NAME", .help = "name in the printed Table 1 row (default: the capture's model)"),
+    OV("model", EXP_TEXT, model, .arg = "NAME", .help = "name in the printed Table 1 row\n(default: the capture's model)"),
     EXP_OPT_NO_FLOOR(fit_opts, floor, "floor_mse"),
     OV("keep-mb", EXP_INT, keep_mb, .lo = 0, .hi = 1 << 24, .arg = "N",
        .help = "keep loaded steps in memory up to N MiB for the ramp's\n"

@@ -75,8 +75,10 @@ typedef struct gen_state {
 
 #define GEN_HELP                                                                                             \
     "prompts and run:\n"                                                                                     \
-    "  --classes LIST     classes, comma separated (default: every class of the model)\n"                   \
-    "  --seeds LIST       seeds of our noise generator (default 0); prompts = classes x seeds\n"            \
+    "  --classes LIST     classes, comma separated (default: every class of the\n"                         \
+    "                     model)\n"                                                                         \
+    "  --seeds LIST       seeds of our noise generator (default 0); prompts =\n"                           \
+    "                     classes x seeds\n"                                                                \
     "  --num-steps N      sampler steps (default 50, t_i = 1 - i/N)\n"                                      \
     "  --cfg G            classifier-free guidance scale (default 1: none)\n"                               \
     "  --weights FILE     model weights (default data/models/tiny-vdit.h5)\n"
@@ -334,7 +336,8 @@ static const char quality_usage[] =
     "  --densities LIST   target densities of svg, window, oracle-topk\n"
     "                     (default 0.9,0.75,0.6,0.5)\n"
     "  --combo-density D  the svg density of reuse+svg (default 0.7, SVG 70%%)\n"
-    "  --levels LIST      the s_attn levels of the matched table (default 0.1,0.2,0.3,0.4)\n"
+    "  --levels LIST      the s_attn levels of the matched table\n"
+    "                     (default 0.1,0.2,0.3,0.4)\n"
     "  --table3           also the ramp (Table 3): reuse-ramp (all axes) and\n"
     "                     reuse-ramp-t (temporal axis only), with the thresholds of\n"
     "                     the ramp below\n"

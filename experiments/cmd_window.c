@@ -68,12 +68,12 @@ static const exp_opt opts[] = {
        .help = "channel-wise thresholds instead: theta_a(c) = X * mean\n"
                "window delta of channel c (each window size uses its own\n"
                "window deltas, so the threshold is NOT that of window 2)\n"
-               "Default rule (no --theta, --thetas, --alpha): the median window-2\n"
-               "delta |x0 - x1|/2 of q over every window-2 window of the\n"
-               "enabled axes and grouped channels of the first selected\n"
+               "Default rule (no --theta, --thetas, --alpha): the median "
+               "window-2 delta |x0 - x1|/2 of q over every window-2 window of the "
+               "enabled axes and grouped channels of the first selected "
                "unit (its selected heads), times each --scales value."),
     OV("windows", EXP_INTS, windows, .count = offsetof(window_opts, nwindows), .max = WINDOW_MAX, .lo = 2, .hi = 4096,
-       .arg = "LIST", .help = "window sizes, comma separated, each >= 2 (default 2,3,4,6,8)"),
+       .arg = "LIST", .help = "window sizes, comma separated, each >= 2\n(default 2,3,4,6,8)"),
     EXP_OPT_AXES(window_opts, axes),
     EXP_OPT_NO_FLOOR(window_opts, floor, "floor_mse"),
     {0}};

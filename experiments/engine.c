@@ -32,19 +32,23 @@ enum { TAG_JOB = 1, TAG_QUIT, TAG_PLAN, TAG_GO, TAG_REQ, TAG_ASSIGN, TAG_ROW, TA
 
 const char exp_common_help[] =
     "common options:\n"
-    "  --out DIR          folder for the TSV, the gnuplot script and the figure (required)\n"
+    "  --out DIR          folder for the TSV, the gnuplot script and the figure\n"
+    "                     (required)\n"
     "  --steps SEL        steps to use: all (default), a list 0,10,20 or a range a:b\n"
     "  --layers SEL       layers to use, likewise\n"
     "  --heads a:b        heads a..b-1 of those stored (default: all)\n"
     "  --backend B        cpu (default) or cuda, for exact attention\n"
     "  --svg, --pdf       also render the figure as SVG / PDF\n"
-    "  --fresh            recompute rows finished by an earlier run with the same options\n"
+    "  --fresh            recompute rows finished by an earlier run with the same\n"
+    "                     options\n"
     "  --shard I/N        compute shard I of N of the units (a fixed split) into\n"
     "                     DIR/shard-I-of-N/; `ripple merge DIR` combines the shards.\n"
-    "                     Default: from SLURM_ARRAY_TASK_ID/_COUNT, or OMPI_COMM_WORLD_RANK/\n"
-    "                     _SIZE or PMI_RANK/_SIZE (mpirun of a build without MPI); 1/1: none\n"
+    "                     Default: from SLURM_ARRAY_TASK_ID/_COUNT, or\n"
+    "                     OMPI_COMM_WORLD_RANK/_SIZE or PMI_RANK/_SIZE (mpirun of a\n"
+    "                     build without MPI); 1/1: none\n"
     "  -h, --help         this text\n"
-    "Under mpirun (a build with MPI) the ranks share the units, rank 0 writes the files.\n";
+    "Under mpirun (a build with MPI) the ranks share the units, rank 0 writes the\n"
+    "files.\n";
 
 /* ------------------------------------------------------- errors, memory */
 
@@ -261,6 +265,31 @@ static int own_option(exp_run *r, const exp_opt *o, const char *arg)
     return rc ? exp_fail(r, EXP_USAGE, "%s", err) : 0;
 }
 
+/* One option's help from column 21 on, words wrapped at 80 columns; its own
+ * line breaks and runs of spaces (aligned sub-lists) are kept. */
+static void put_help(exp_text *t, const char *h)
+{
+    enum { INDENT = 21, WIDTH = 80 };
+    int col = INDENT, fresh = 1; /* fresh: nothing written on this line yet */
+    for (const char *p = h; *p;) {
+        if (*p == '\n') {
+            exp_printf(t, "\n%*s", INDENT, "");
+            col = INDENT, fresh = 1, p++;
+            continue;
+        }
+        const size_t sep = strspn(p, " "), n = strcspn(p + sep, " \n");
+        if (!fresh && col + (int)(sep + n) > WIDTH) {
+            exp_printf(t, "\n%*s%.*s", INDENT, "", (int)n, p + sep);
+            col = INDENT + (int)n;
+        } else {
+            exp_printf(t, "%.*s", (int)(sep + n), p);
+            col += (int)(sep + n);
+        }
+        fresh = 0, p += sep + n;
+    }
+    exp_printf(t, "\n");
+}
+
 /* --help: the description's usage with its own options (those with help) and the common ones. */
 static int print_usage(exp_run *r)
 {
@@ -270,11 +299,7 @@ static int print_usage(exp_run *r)
         char left[64];
         snprintf(left, sizeof left, "--%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
         exp_printf(&t, "%s  %-18s ", t.len ? "" : "options:\n", left);
-        for (const char *h = o->help, *nl; *h; h = nl + 1) {
-            nl = strchr(h, '\n');
-            exp_printf(&t, "%s%.*s\n", h == o->help ? "" : "                     ", nl ? (int)(nl - h) : (int)strlen(h), h);
-            if (!nl) break;
-        }
+        put_help(&t, o->help);
     }
     exp_printf(&t, "%s", exp_common_help);
     if (t.failed) return exp_fail(r, EXP_DATA, "out of memory");

@@ -13,20 +13,20 @@ typedef struct {
 } command;
 
 static const command commands[] = {
-    {"info", cmd_info, "describe a capture: grid, channel groups, steps, layers, window deltas"},
+    {"info", cmd_info, "describe a capture: grid, groups, steps, layers, window deltas"},
     {"eval", cmd_eval, "reuse and baselines on one (step, layer): savings and output error"},
     {"synth", cmd_synth, "write a synthetic capture with planted spatio-temporal correlation"},
     {"bench", cmd_bench, "time CPU exact attention against OpenBLAS sgemm"},
-    {"compare", cmd_compare, "reuse vs masking baselines at equal savings (paper Fig. 7, Tables 2-4)"},
+    {"compare", cmd_compare, "reuse vs masking baselines at equal savings (Fig. 7, Tables 2-4)"},
     {"steps", cmd_steps, "output error per denoising step at a fixed threshold (Fig. 8, 9)"},
     {"fit", cmd_fit, "fit a threshold ramp over steps for a target error (Table 1, Eq. 4)"},
     {"window", cmd_window, "savings and error per window size (Fig. 11)"},
     {"groups", cmd_groups, "forced reuse per channel group and axis (Fig. 5)"},
     {"generate", cmd_generate, "generate a clip of tiny-vdit in C, a method inside the denoising loop"},
-    {"quality", cmd_quality, "PSNR/SSIM of generated clips against the dense one at matched s_attn (Tables 2-4)"},
+    {"quality", cmd_quality, "PSNR/SSIM against the dense clip at matched s_attn (Tables 2-4)"},
     {"frames", cmd_frames, "forced reuse per channel group and axis, in generated frames (Fig. 5)"},
     {"paper", cmd_paper, "run every experiment and write an index of figures and tables"},
-    {"merge", cmd_merge, "combine the shards of a sweep (--shard I/N) into its tables and figures"},
+    {"merge", cmd_merge, "join the shards of a sweep (--shard I/N) into its tables and figures"},
 };
 
 static void usage(FILE *f)

@@ -23,15 +23,32 @@ Test(cli, top_level_usage)
     cr_expect(strstr(tu_out(), "eval"));
 }
 
+/* The longest line of s (without its newline). */
+static size_t longest_line(const char *s)
+{
+    size_t best = 0;
+    for (const char *p = s; *p;) {
+        const size_t n = strcspn(p, "\n");
+        if (n > best) best = n;
+        p += n + (p[n] == '\n');
+    }
+    return best;
+}
+
+/* Every command's help, and the top level's, fits an 80-column terminal. */
 Test(cli, every_command_has_help)
 {
-    const char *cmds[] = {"info", "eval", "synth", "bench", "compare", "steps", "fit", "window", "groups", "paper"};
+    const char *cmds[] = {"info", "eval", "synth", "bench", "compare", "steps", "fit", "window", "groups",
+                          "paper", "generate", "quality", "frames", "merge"};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         char a[64];
         snprintf(a, sizeof a, "%s --help", cmds[i]);
         cr_expect_eq(tu_ripple(NULL, a), 0, "%s --help failed", cmds[i]);
         cr_expect(strstr(tu_out(), "usage: ripple"), "%s --help prints no usage", cmds[i]);
+        cr_expect_leq(longest_line(tu_out()), 80, "%s --help has a line of %zu columns", cmds[i], longest_line(tu_out()));
     }
+    cr_expect_eq(tu_ripple(NULL, "--help"), 0);
+    cr_expect_leq(longest_line(tu_out()), 80, "ripple --help has a line of %zu columns", longest_line(tu_out()));
 }
 
 Test(cli, eval_misuse_exits_2)
