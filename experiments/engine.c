@@ -265,12 +265,13 @@ static int own_option(exp_run *r, const exp_opt *o, const char *arg)
     return rc ? exp_fail(r, EXP_USAGE, "%s", err) : 0;
 }
 
-/* One option's help from column 21 on, words wrapped at 80 columns; its own
- * line breaks and runs of spaces (aligned sub-lists) are kept. */
-static void put_help(exp_text *t, const char *h)
+/* One option's help, its first line from column col on, the others from
+ * column 21, words wrapped at 80 columns; its own line breaks and runs of
+ * spaces (aligned sub-lists) are kept. */
+static void put_help(exp_text *t, const char *h, int col)
 {
     enum { INDENT = 21, WIDTH = 80 };
-    int col = INDENT, fresh = 1; /* fresh: nothing written on this line yet */
+    int fresh = 1; /* fresh: nothing written on this line yet */
     for (const char *p = h; *p;) {
         if (*p == '\n') {
             exp_printf(t, "\n%*s", INDENT, "");
@@ -299,7 +300,7 @@ static int print_usage(exp_run *r)
         char left[64];
         snprintf(left, sizeof left, "--%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
         exp_printf(&t, "%s  %-18s ", t.len ? "" : "options:\n", left);
-        put_help(&t, o->help);
+        put_help(&t, o->help, 3 + (strlen(left) > 18 ? (int)strlen(left) : 18));
     }
     exp_printf(&t, "%s", exp_common_help);
     if (t.failed) return exp_fail(r, EXP_DATA, "out of memory");

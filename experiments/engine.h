@@ -101,8 +101,9 @@ typedef struct exp_opt {
     int max;
     size_t count; /* lists: offsetof the int that counts the items */
     int (*parse)(exp_run *r, void *opts, const char *arg);
-    /* --help lists the option as "--name ARG" (arg NULL: a flag), then help,
-     * whose lines (parted by \n) start at column 21; help NULL: not listed */
+    /* --help lists the option as "--name ARG" (arg NULL: a flag), then help
+     * from column 21, wrapped at 80 columns (its own \n kept); help NULL:
+     * not listed */
     const char *arg, *help;
 } exp_opt;
 

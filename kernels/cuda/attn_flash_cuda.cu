@@ -679,38 +679,22 @@ static cudaError_t launch(long long heads, long long seq, float scale, const voi
 /* ------------------------------------------------------------ the API */
 
 /* tf32x3 tilings (dim 33..128; dim <= 32 always takes w8_bn32): NAME, keys
- * per tile, warps of 16 query rows, blocks per SM asked of the launch bounds
- * ("_bM"), Q split once in shared memory ("qs"), the next tile loaded while
- * this one is used (else "_np"). */
+ * per tile, warps of 16 query rows, blocks per SM asked of the launch bounds,
+ * Q split once in shared memory, the next tile loaded while this one is used.
+ * Only the two the default falls back to are listed; the study of 15 such
+ * tilings, none faster (kernels/results/tf32x3/run1), ran at 572a7d1. */
 #define TF32X3_TILINGS(X)                                                                          \
-    X(w8_bn32, 32, 8, 1, false, true) /* the default at dim 128 before the tilings */              \
-    X(w8_bn64, 64, 8, 1, false, true) /* the default at dim 64 before the tilings */               \
-    X(w8_bn32_np, 32, 8, 1, false, false)                                                          \
-    X(w8_bn16_b2_np, 16, 8, 2, false, false)                                                       \
-    X(w4_bn32_b2, 32, 4, 2, false, true)                                                           \
-    X(w4_bn32_b2_np, 32, 4, 2, false, false)                                                       \
-    X(w4_bn16_b3_np, 16, 4, 3, false, false)                                                       \
-    X(w2_bn16_b4_np, 16, 2, 4, false, false)                                                       \
-    X(w8_bn16_qs, 16, 8, 1, true, true)                                                            \
-    X(w8_bn32_qs, 32, 8, 1, true, true)                                                            \
-    X(w8_bn32_qs_np, 32, 8, 1, true, false)                                                        \
-    X(w4_bn16_b2_qs, 16, 4, 2, true, true)                                                         \
-    X(w4_bn16_b2_qs_np, 16, 4, 2, true, false)                                                     \
-    X(w4_bn32_qs, 32, 4, 1, true, true)                                                            \
-    X(w2_bn16_b3_qs_np, 16, 2, 3, true, false)
+    X(w8_bn32, 32, 8, 1, false, true) /* the fallback at dim 65..128 */                            \
+    X(w8_bn64, 64, 8, 1, false, true) /* the fallback at dim 33..64 */
 /* the wgmma kernel (flash_tf32_wgmma.cuh): NAME, keys per tile, warpgroups
  * per block, S groups in flight, blocks per SM (dim 64, dim 128), Q big in
- * registers, channels per P V chunk, prefetch */
+ * registers, channels per P V chunk, prefetch. The default (wg2_bn32) and
+ * the nearest of the ten measured in kernels/results/tf32x3/run3 (e40245c). */
 #define TF32WG_TILINGS(X)                                                                          \
     X(wg_bn16, 16, 1, 4, 2, 2, false, 64, true)                                                    \
-    X(wg_bn32, 32, 1, 2, 2, 1, false, 64, true)                                                    \
-    X(wg_bn32_ns4, 32, 1, 4, 2, 1, false, 64, true)                                                \
     X(wg2_bn16, 16, 2, 4, 1, 1, false, 64, true)                                                   \
     X(wg2_bn32, 32, 2, 2, 1, 1, false, 64, true)                                                   \
     X(wg2_bn32_ns4, 32, 2, 4, 1, 1, false, 64, true)                                               \
-    X(wg_bn16_qreg, 16, 1, 4, 2, 2, true, 32, true)                                                \
-    X(wg_bn16_qreg_np, 16, 1, 4, 2, 2, true, 64, false)                                            \
-    X(wg_bn32_qreg, 32, 1, 2, 2, 1, true, 32, true)                                                \
     X(wg2_bn32_qreg_np, 32, 2, 2, 1, 1, true, 64, false)
 
 typedef cudaError_t (*tf32x3_launch)(long long, long long, int, float, const float *, const float *, const float *,

@@ -5,7 +5,7 @@
 # attn_cuda_bench.py in it). KIND=bf16 does the same for the bf16 tilings
 # (shapes $SHAPES default 16384:64:24,16384:128:24,67200:64:24,67200:128:24;
 # a probe passes at nmse < 1e-4, bf16's rounding being ~5e-6).
-# 1. probe: every tiling named in $PROBE (default: the wgmma ones) alone, in a
+# 1. probe: every tiling named in $PROBE (required) alone, in a
 #    process of its own, on small shapes with odd seq and dim (a wrong
 #    descriptor can take the CUDA context down with it); it passes when its
 #    normalised MSE against float64 is < 1e-9 at every shape -> OUT/probe.log
@@ -25,7 +25,7 @@ if [ "$kind" = bf16 ]; then
   pshapes=1031:64:2,2000:128:2,300:64:3,777:128:1 limit=1e-4 prefix=ripple_bf16_ shapes_opt=--bf16-shapes
   bench=(python3 "$b/attn_cuda_bench.py" --lib "$b/libripple_flash.so" --no-f32)
 else
-  probe=${PROBE:-wg_bn16 wg_bn16_swap wg_bn32 wg_bn32_swap}
+  probe=${PROBE:?PROBE: the tf32x3 tilings to probe (ripple_flash_tf32x3_variant_name)}
   shapes=${SHAPES:-32768:128:8,16384:64:8,4096:128:8}
   keep=${KEEP:-w8_bn32 w8_bn64}
   pshapes=1031:64:2,2000:128:2,777:100:1,300:40:3 limit=1e-9 prefix=ripple_tf32x3_ shapes_opt=--f32-shapes
