@@ -47,7 +47,10 @@ static void usage(FILE *f)
         "  --cfg G            classifier-free guidance scale (default 1: none, one\n"
         "                     branch; G > 0)\n"
         "  --steps N          sampler steps (default 50; fewer only for quick looks)\n"
-        "  --weights FILE     model weights (default %s)\n\n"
+        "  --weights FILE     model weights (default, in this build's source tree:\n"
+        "                     %s)\n\n",
+        RIPPLE_DEFAULT_WEIGHTS);
+    fprintf(f, /* two strings: one would pass the 4095 characters C99 promises */
         "attention method (default exact):\n"
         "  --method M         exact, reuse, mask-skip, mask-magnitude, svg, window,\n"
         "                     oracle-topk, reuse+svg\n"
@@ -95,8 +98,7 @@ static void usage(FILE *f)
         "reused. attn_gflop is the dense attention work run (reuse runs exact\n"
         "attention on the rippled q, k: it is not faster), attn_gflop_needed = that\n"
         "times 1 - s_attn, the work the method needs. Exit status: 0 ok, 1 data\n"
-        "error, 2 usage error; no output file is left half-written.\n",
-        RIPPLE_DEFAULT_WEIGHTS);
+        "error, 2 usage error; no output file is left half-written.\n");
 }
 
 /* ------------------------------------------------------------- options */

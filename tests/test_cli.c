@@ -23,13 +23,16 @@ Test(cli, top_level_usage)
     cr_expect(strstr(tu_out(), "eval"));
 }
 
-/* The longest line of s (without its newline). */
+/* The longest line of s (without its newline) that could be wrapped: a
+ * line that is one word after its indent (a path, which depends on where
+ * the tree is) is not counted. */
 static size_t longest_line(const char *s)
 {
     size_t best = 0;
     for (const char *p = s; *p;) {
-        const size_t n = strcspn(p, "\n");
-        if (n > best) best = n;
+        const size_t n = strcspn(p, "\n"), lead = strspn(p, " ");
+        const int one_word = lead < n && memchr(p + lead, ' ', n - lead) == NULL;
+        if (n > best && !one_word) best = n;
         p += n + (p[n] == '\n');
     }
     return best;
