@@ -675,6 +675,7 @@ static cudaError_t launch(long long heads, long long seq, float scale, const voi
 } // namespace bf16
 
 #include "flash_bf16_wgmma.cuh"
+#include "flash_bf16_ws.cuh"
 
 /* ------------------------------------------------------------ the API */
 
@@ -800,6 +801,13 @@ static const struct {
     /* correct, and slower than w4_bn64_m2 (kernels/results/tf32x3/bf16_run1); the other reading of
        V's descriptor fields (VSWAP) made illegal addresses there and is not listed */
     W(bwg_bn64, 64, 1, 2, 2, false) W(bwg2_bn64, 64, 2, 1, 1, false) W(bwg2_bn128, 128, 2, 1, 1, false)
+#undef W
+#define W(NAME, BN64, CW64, ST64, BN128, CW128, ST128, PP) \
+    {#NAME, bf16ws::launch<64, BN64, CW64, ST64, PP>, bf16ws::launch<128, BN128, CW128, ST128, PP>},
+    /* FA3's shape (flash_bf16_ws.cuh): keys per tile, consumer warpgroups and stages at dim 64, then at 128,
+       ping-pong */
+    W(ws_pp, 128, 2, 2, 128, 2, 2, true) W(ws, 128, 2, 2, 128, 2, 2, false)
+    W(ws_pp_bn64, 64, 2, 3, 64, 2, 3, true) W(ws3, 128, 3, 2, 64, 3, 2, false)
 #undef W
 };
 
