@@ -5,7 +5,8 @@
 # attn_cuda_bench.py in it). KIND=bf16 does the same for the bf16 tilings
 # (shapes $SHAPES default 16384:64:24,16384:128:24,67200:64:24,67200:128:24;
 # a probe passes at nmse < 1e-4, bf16's rounding being ~5e-6).
-# 1. probe: every tiling named in $PROBE (required) alone, in a
+# 1. probe: every tiling named in $PROBE (required) alone (at most $PTIMEOUT
+#    s, default 90), in a
 #    process of its own, on small shapes with odd seq and dim (a wrong
 #    descriptor can take the CUDA context down with it); it passes when its
 #    normalised MSE against float64 is < 1e-9 at every shape -> OUT/probe.log
@@ -34,7 +35,7 @@ fi
 pass=""
 for v in $probe; do
   echo "## probe $v" >> "$out/probe.log"
-  if timeout 90 "${bench[@]}" --out /tmp --reps 2 $shapes_opt $pshapes \
+  if timeout "${PTIMEOUT:-90}" "${bench[@]}" --out /tmp --reps 2 $shapes_opt $pshapes \
       --impls "^$prefix$v\$" >> "$out/probe.log" 2>&1 &&
      awk -F'\t' -v n="$prefix$v" -v lim=$limit '$5 == n { rows++; if (!($10 < lim + 0)) bad++ } END { exit !(rows == 4 && !bad) }' "$out/probe.log"; then
     pass="$pass $v"; echo "## $v passed" >> "$out/probe.log"
