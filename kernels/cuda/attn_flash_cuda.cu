@@ -802,12 +802,13 @@ static const struct {
        V's descriptor fields (VSWAP) made illegal addresses there and is not listed */
     W(bwg_bn64, 64, 1, 2, 2, false) W(bwg2_bn64, 64, 2, 1, 1, false) W(bwg2_bn128, 128, 2, 1, 1, false)
 #undef W
-#define W(NAME, BN64, CW64, ST64, BN128, CW128, ST128, PP) \
-    {#NAME, bf16ws::launch<64, BN64, CW64, ST64, PP>, bf16ws::launch<128, BN128, CW128, ST128, PP>},
+#define W(NAME, BN64, CW64, ST64, BN128, CW128, ST128, PP, PQ) \
+    {#NAME, bf16ws::launch<64, BN64, CW64, ST64, PP, PQ>, bf16ws::launch<128, BN128, CW128, ST128, PP, PQ>},
     /* FA3's shape (flash_bf16_ws.cuh): keys per tile, consumer warpgroups and stages at dim 64, then at 128,
-       ping-pong */
-    W(ws_pp, 128, 2, 2, 128, 2, 2, true) W(ws, 128, 2, 2, 128, 2, 2, false)
-    W(ws_pp_bn64, 64, 2, 3, 64, 2, 3, true) W(ws3, 128, 3, 2, 64, 3, 2, false)
+       ping-pong, exponentials on the FMA pipes (of 4) */
+    W(ws_pp, 128, 2, 2, 128, 2, 2, true, 0) W(ws3, 128, 3, 2, 64, 3, 2, false, 0)
+    W(ws_pp_bn176, 176, 2, 2, 176, 2, 2, true, 0) W(ws3_p1, 128, 3, 2, 64, 3, 2, false, 1)
+    W(ws3_p2, 128, 3, 2, 64, 3, 2, false, 2) W(ws_pp_p1, 128, 2, 2, 128, 2, 2, true, 1)
 #undef W
 };
 

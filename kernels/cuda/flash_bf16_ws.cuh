@@ -83,6 +83,21 @@ template <int N> DEV void fence_u32(uint32_t (&d)[N][4])
         for (int u = 0; u < 4; u++) asm volatile("" : "+r"(d[i][u])::"memory");
 }
 
+template <int SD> DEV void wgmma_bf16_ss_n176(float (&d)[88], uint64_t da, uint64_t db)
+{
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %90, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n176k16.f32.bf16.bf16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63,%64,%65,%66,%67,%68,%69,%70,%71,%72,%73,%74,%75,%76,%77,%78,%79,%80,%81,%82,%83,%84,%85,%86,%87}, %88, %89, p, 1, 1, 0, 0;\n}\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]), "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]), "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]), "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87])
+                 : "l"(da), "l"(db), "n"(SD));
+}
+
+/* S's wgmma at N = BN keys: 64 and 128 in flash_bf16_wgmma.cuh, 176 here (FA3's tile at head_dim 128) */
+template <int N, int SD> DEV void wgmma_ss_bn(float (&d)[N / 2], uint64_t da, uint64_t db)
+{
+    if constexpr (N == 176) wgmma_bf16_ss_n176<SD>(d, da, db);
+    else wgmma_bf16_ss<N, SD>(d, da, db);
+}
+
 /* The D/64 boxes of `rows` rows at (row, head) of one tensor into dst's sub-tiles. */
 template <int D>
 DEV void load_rows(unsigned char *dst, const CUtensorMap *map, uint64_t *bar, int rows, int row, int head)
@@ -94,10 +109,10 @@ DEV void load_rows(unsigned char *dst, const CUtensorMap *map, uint64_t *bar, in
 /* S = Q K^T over D channels: 16 channels per wgmma (k-step kk: sub-tile kk / 4, 32 bytes per step in it). */
 template <int D, int BN, int BM> DEV void qk(float (&s)[BN / 2], uint64_t dq, uint64_t dk)
 {
-    wgmma_bf16_ss<BN, 0>(s, dq, dk);
+    wgmma_ss_bn<BN, 0>(s, dq, dk);
 #pragma unroll
     for (int kk = 1; kk < D / 16; kk++)
-        wgmma_bf16_ss<BN, 1>(s, dq + (((kk / 4) * BM * 128 + (kk % 4) * 32) >> 4),
+        wgmma_ss_bn<BN, 1>(s, dq + (((kk / 4) * BM * 128 + (kk % 4) * 32) >> 4),
                              dk + (((kk / 4) * BN * 128 + (kk % 4) * 32) >> 4));
 }
 
@@ -108,21 +123,60 @@ template <int D, int BN> DEV void pv(float (&o)[D / 2], const uint32_t (&p)[BN /
     for (int kk = 0; kk < BN / 16; kk++) wgmma_bf16_rs_tb<D>(o, p[kk], dv + kk * (2048 >> 4));
 }
 
-/* The online softmax of one score tile in place: s becomes exp2(s - m_new);
- * returns the factors exp2(m_old - m_new) of rows g and g + 8. */
-template <int BN>
-DEV void softmax_tile(float (&s)[BN / 2], long long key0, long long seq, int t, float scale_log2, float &m0,
-                      float &m1, float &l0, float &l1, float &al0, float &al1)
+DEV float ex2(float x)
 {
-    float mx0 = m0, mx1 = m1;
-    scale_mask_max(s, key0, seq, t, scale_log2, mx0, mx1);
-    al0 = exp2f(m0 - mx0), al1 = exp2f(m1 - mx1);
-    m0 = mx0, m1 = mx1;
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+    return y;
+}
+
+/* 2^x for x <= 0 on the FMA pipes instead of the MUFU (FlashAttention-4's
+ * trick): x clamped at -126, n = round(x) by the 1.5 * 2^23 addition, 2^f
+ * on f = x - n in [-0.5, 0.5] by a cubic (relative error 7.5e-5, fitted by
+ * kernels/results/bf16ws/fit_ex2.py; P is rounded to bf16, 2^-9, after), n added to the exponent field. */
+DEV float ex2_poly(float x)
+{
+    x = fmaxf(x, -126.f);
+    const float t = x + 12582912.f, f = x - (t - 12582912.f);
+    const float q = fmaf(fmaf(fmaf(0.05517132f, f, 0.24261054f), f, 0.69326097f), f, 0.9999281f);
+    return __int_as_float(__float_as_int(q) + ((__float_as_int(t) - 0x4B400000) << 23));
+}
+
+/* The online softmax of one score tile in place: s becomes 2^(scale s -
+ * m_new) (keys at or past seq masked when MASK, the last tile only); m0, m1
+ * are the running maxima of the scaled scores of rows g, g + 8; returns the
+ * factors 2^(m_old - m_new). The maxima are taken on the raw scores (scale >
+ * 0), so that each exponent is one FFMA. PQ of every 4 groups of 8 keys take
+ * ex2_poly. */
+template <int BN, bool MASK, int PQ>
+DEV void softmax_tile(float (&s)[BN / 2], int key0, int seq, int t, float scale_log2, float &m0, float &m1,
+                      float &l0, float &l1, float &al0, float &al1)
+{
+    float mx0 = -INFINITY, mx1 = -INFINITY;
+#pragma unroll
+    for (int i = 0; i < BN / 8; i++) {
+#pragma unroll
+        for (int u = 0; u < 2; u++) {
+            if (MASK && key0 + i * 8 + 2 * t + u >= seq) s[4 * i + u] = s[4 * i + 2 + u] = -INFINITY;
+            mx0 = fmaxf(mx0, s[4 * i + u]), mx1 = fmaxf(mx1, s[4 * i + 2 + u]);
+        }
+    }
+#pragma unroll
+    for (int off = 1; off < 4; off <<= 1) {
+        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, off));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, off));
+    }
+    const float n0 = fmaxf(m0, mx0 * scale_log2), n1 = fmaxf(m1, mx1 * scale_log2);
+    al0 = ex2(m0 - n0), al1 = ex2(m1 - n1);
+    m0 = n0, m1 = n1;
     float r0 = 0.f, r1 = 0.f;
 #pragma unroll
     for (int i = 0; i < BN / 8; i++) {
-        s[4 * i] = exp2f(s[4 * i] - mx0), s[4 * i + 1] = exp2f(s[4 * i + 1] - mx0);
-        s[4 * i + 2] = exp2f(s[4 * i + 2] - mx1), s[4 * i + 3] = exp2f(s[4 * i + 3] - mx1);
+#pragma unroll
+        for (int u = 0; u < 4; u++) {
+            const float x = fmaf(s[4 * i + u], scale_log2, u < 2 ? -n0 : -n1);
+            s[4 * i + u] = i % 4 < PQ ? ex2_poly(x) : ex2(x);
+        }
         r0 += s[4 * i] + s[4 * i + 1], r1 += s[4 * i + 2] + s[4 * i + 3];
     }
     l0 = l0 * al0 + r0, l1 = l1 * al1 + r1;
@@ -138,7 +192,7 @@ template <int BN> DEV void pack_p(uint32_t (&p)[BN / 16][4], const float (&s)[BN
     }
 }
 
-template <int D, int BN, int CW, int ST, bool PP>
+template <int D, int BN, int CW, int ST, bool PP, int PQ>
 __global__ void __launch_bounds__(128 * (CW + 1), 1)
     flash_bf16ws(const __grid_constant__ CUtensorMap tq, const __grid_constant__ CUtensorMap tk,
                  const __grid_constant__ CUtensorMap tv, int seq, float scale_log2, bf *__restrict__ o)
@@ -209,7 +263,8 @@ __global__ void __launch_bounds__(128 * (CW + 1), 1)
     wg_wait<0>();
     fence_regs(s);
     if (lane == 0) mbar_arrive(empty_k);
-    softmax_tile<BN>(s, 0, seq, t, scale_log2, m0, m1, l0, l1, al0, al1);
+    if (BN > seq) softmax_tile<BN, true, PQ>(s, 0, seq, t, scale_log2, m0, m1, l0, l1, al0, al1);
+    else softmax_tile<BN, false, PQ>(s, 0, seq, t, scale_log2, m0, m1, l0, l1, al0, al1);
     pack_p<BN>(p, s);
 
     for (int j = 1; j < ntiles; j++) {
@@ -226,7 +281,8 @@ __global__ void __launch_bounds__(128 * (CW + 1), 1)
         wg_wait<1>();
         fence_regs(s);
         if (lane == 0) mbar_arrive(empty_k + sj);
-        softmax_tile<BN>(s, (long long)j * BN, seq, t, scale_log2, m0, m1, l0, l1, al0, al1);
+        if ((j + 1) * BN > seq) softmax_tile<BN, true, PQ>(s, j * BN, seq, t, scale_log2, m0, m1, l0, l1, al0, al1);
+        else softmax_tile<BN, false, PQ>(s, j * BN, seq, t, scale_log2, m0, m1, l0, l1, al0, al1);
         wg_wait<0>();
         fence_regs(acc);
         fence_u32(p);
@@ -304,7 +360,7 @@ static cudaError_t tensor_map(CUtensorMap *m, const void *x, long long heads, lo
                : cudaErrorInvalidValue;
 }
 
-template <int D, int BN, int CW, int ST, bool PP>
+template <int D, int BN, int CW, int ST, bool PP, int PQ>
 static cudaError_t launch(long long heads, long long seq, float scale, const void *q, const void *k, const void *v,
                           void *o, cudaStream_t st)
 {
@@ -318,11 +374,11 @@ static cudaError_t launch(long long heads, long long seq, float scale, const voi
         (e = tensor_map(&tk, k, heads, seq, D, BN)) != cudaSuccess ||
         (e = tensor_map(&tv, v, heads, seq, D, BN)) != cudaSuccess)
         return e;
-    e = cudaFuncSetAttribute(flash_bf16ws<D, BN, CW, ST, PP>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+    e = cudaFuncSetAttribute(flash_bf16ws<D, BN, CW, ST, PP, PQ>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                              (int)C::SMEM);
     if (e != cudaSuccess) return e;
     dim3 grid((unsigned)((seq + C::BM - 1) / C::BM), (unsigned)heads);
-    flash_bf16ws<D, BN, CW, ST, PP><<<grid, C::THREADS, C::SMEM, st>>>(tq, tk, tv, (int)seq,
+    flash_bf16ws<D, BN, CW, ST, PP, PQ><<<grid, C::THREADS, C::SMEM, st>>>(tq, tk, tv, (int)seq,
                                                                         scale * 1.4426950408889634f, (bf *)o);
     return cudaGetLastError();
 }
