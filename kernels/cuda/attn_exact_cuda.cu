@@ -446,7 +446,7 @@ extern "C" ripple_status ripple_attn_exact_cuda_path(int path, int64_t heads, in
         CUDA_CHECK((cudaError_t)ripple_flash_f32_to_bf16(d_q, b_q, (long long)n, c->stream));
         CUDA_CHECK((cudaError_t)ripple_flash_f32_to_bf16(d_k, b_k, (long long)n, c->stream));
         CUDA_CHECK((cudaError_t)ripple_flash_f32_to_bf16(d_v, b_v, (long long)n, c->stream));
-        CUDA_CHECK((cudaError_t)ripple_flash_attn_bf16(0, (long long)heads, (long long)seq, (int)dim,
+        CUDA_CHECK((cudaError_t)ripple_flash_attn_bf16(-1, (long long)heads, (long long)seq, (int)dim,
                                                        (float)scale, b_q, b_k, b_v, b_o, c->stream));
         CUDA_CHECK((cudaError_t)ripple_flash_bf16_to_f32(b_o, d_o, (long long)n, c->stream));
     } else {

@@ -1,8 +1,15 @@
 /* Fused exact attention on the GPU (issue 14): one pass over K and V per
  * block of query rows with the online softmax (flash attention), so the
  * scores never reach device memory. Interface and conventions:
- * attn_flash_cuda.h. Four kernels:
+ * attn_flash_cuda.h. The kernels:
  *
+ *   flash_bf16ws  (flash_bf16_ws.cuh) bf16 in FlashAttention-3's shape: a
+ *                 TMA producer warpgroup, 2-3 consumer warpgroups on wgmma,
+ *                 the softmax of one key tile under the MMAs of the next;
+ *                 the bf16 default on sm_90a (1.14-1.25x cuDNN's attention
+ *                 on the H200, kernels/results/bf16ws).
+ *   flash_bf16wg  (flash_bf16_wgmma.cuh) bf16 on wgmma without overlap, for
+ *                 the record (slower than flash_bf16).
  *   flash_tf32wg  (flash_tf32_wgmma.cuh) the arithmetic of flash_tf32x3 on
  *                 Hopper's warpgroup MMA: Q, K, V^T split once into shared
  *                 memory, two warpgroups of 64 rows sharing 32-key tiles by
@@ -26,7 +33,7 @@
  *                 threads, 64 query rows, 64-key tiles, 8x4 score and 8x8
  *                 output register tiles, P through shared memory.
  *   flash_bf16    bf16 in/out (mma.sync m16n8k16, float32 accumulation and
- *                 softmax), FA2's layout: Q fragments in registers, K and V
+ *                 softmax; the default off Hopper), FA2's layout: Q fragments in registers, K and V
  *                 double-buffered by cp.async, ldmatrix (.trans for V), P
  *                 packed from the score fragments; BM = 16 * warps * MT.
  *
@@ -731,14 +738,18 @@ __global__ void arch_probe() {}
  * file was built for sm_90a (meson's cuda_sm 90 builds sm_90a) and the device
  * is a CC 9.x one; otherwise the mma.sync kernel's, w8_bn64 (dim <= 64) or
  * w8_bn32, which run on any sm_80+. */
-static int tf32x3_default(int dim)
+static bool wgmma_device(void)
 {
     int dev = 0, major = 0;
     cudaFuncAttributes fa;
-    const bool wgmma = cudaGetDevice(&dev) == cudaSuccess &&
-                       cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess &&
-                       major == 9 && cudaFuncGetAttributes(&fa, arch_probe) == cudaSuccess && fa.binaryVersion == 90;
-    return tiling_index(wgmma ? "wg2_bn32" : dim <= 64 ? "w8_bn64" : "w8_bn32");
+    return cudaGetDevice(&dev) == cudaSuccess &&
+           cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess && major == 9 &&
+           cudaFuncGetAttributes(&fa, arch_probe) == cudaSuccess && fa.binaryVersion == 90;
+}
+
+static int tf32x3_default(int dim)
+{
+    return tiling_index(wgmma_device() ? "wg2_bn32" : dim <= 64 ? "w8_bn64" : "w8_bn32");
 }
 
 extern "C" const char *ripple_flash_tf32x3_variant_name(int variant)
@@ -779,10 +790,10 @@ extern "C" int ripple_flash_attn_f32(int kind, long long heads, long long seq, i
     return (int)cudaErrorInvalidValue;
 }
 
-/* bf16 tilings: the mma.sync kernel's (warps, BN, m-tiles per warp), then
- * the wgmma kernel's (flash_bf16_wgmma.cuh: keys per tile, warpgroups,
- * blocks per SM at dim 64 and 128, V descriptor fields swapped); 0 is the
- * default. */
+/* bf16 tilings: the mma.sync kernel's (warps, BN, m-tiles per warp), the
+ * wgmma kernel's (flash_bf16_wgmma.cuh: keys per tile, warpgroups, blocks
+ * per SM at dim 64 and 128, V descriptor fields swapped), FA3's shape
+ * (flash_bf16_ws.cuh). */
 typedef cudaError_t (*bf16_launch)(long long, long long, float, const void *, const void *, const void *, void *,
                                    cudaStream_t);
 static const struct {
@@ -814,6 +825,25 @@ static const struct {
 
 extern "C" int ripple_flash_bf16_variant_count(void) { return (int)(sizeof bf16_variants / sizeof bf16_variants[0]); }
 
+static int bf16_index(const char *name)
+{
+    for (int i = 0; i < ripple_flash_bf16_variant_count(); i++)
+        if (strcmp(bf16_variants[i].name, name) == 0) return i;
+    return 0;
+}
+
+/* The tiling variant -1 takes: FA3's shape where this file was built for
+ * sm_90a, the device is a CC 9.x one and every tensor is 16-byte aligned
+ * (the TMA's rule), ws3 at dim 64 and ws_pp_bn176 at 128
+ * (kernels/results/bf16ws/run2: 1.14-1.25x and 1.16-1.17x cuDNN's
+ * attention there); otherwise the mma.sync kernel's w4_bn64_m2, which runs
+ * on any sm_80+. */
+static int bf16_default(int dim, const void *q, const void *k, const void *v, const void *o)
+{
+    const bool aligned = (((uintptr_t)q | (uintptr_t)k | (uintptr_t)v | (uintptr_t)o) & 15) == 0;
+    return bf16_index(aligned && wgmma_device() ? (dim == 64 ? "ws3" : "ws_pp_bn176") : "w4_bn64_m2");
+}
+
 extern "C" const char *ripple_flash_bf16_variant_name(int variant)
 {
     return variant >= 0 && variant < ripple_flash_bf16_variant_count() ? bf16_variants[variant].name : NULL;
@@ -824,9 +854,10 @@ extern "C" int ripple_flash_attn_bf16(int variant, long long heads, long long se
                                       void *stream)
 {
     cudaStream_t st = (cudaStream_t)stream;
-    if (heads <= 0 || seq <= 0 || heads > 65535 || (dim != 64 && dim != 128) || variant < 0 ||
+    if (heads <= 0 || seq <= 0 || heads > 65535 || (dim != 64 && dim != 128) || variant < -1 ||
         variant >= ripple_flash_bf16_variant_count())
         return (int)cudaErrorInvalidValue;
+    if (variant < 0) variant = bf16_default(dim, d_q, d_k, d_v, d_o);
     const bf16_launch f = dim == 64 ? bf16_variants[variant].d64 : bf16_variants[variant].d128;
     return (int)f(heads, seq, scale, d_q, d_k, d_v, d_o, st);
 }

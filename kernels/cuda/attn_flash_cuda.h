@@ -49,8 +49,10 @@ int ripple_flash_tf32x3_variant_count(void);
 const char *ripple_flash_tf32x3_variant_name(int variant);
 
 /* bf16 in and out (__nv_bfloat16 arrays), float32 softmax and accumulation;
- * dim 64 or 128. variant 0 picks the default tiling; 1.. the others
- * (ripple_flash_bf16_variant_name), for the benchmark. */
+ * dim 64 or 128. variant -1 is the default (FA3's shape on sm_90a builds,
+ * Hopper devices and 16-byte aligned tensors, else the mma.sync kernel);
+ * 0.. the tilings (ripple_flash_bf16_variant_name), for the benchmark. The
+ * TMA tilings (ws*) take seq < 2^31 and 16-byte aligned tensors. */
 int ripple_flash_attn_bf16(int variant, long long heads, long long seq, int dim, float scale,
                            const void *d_q, const void *d_k, const void *d_v, void *d_o,
                            void *stream);

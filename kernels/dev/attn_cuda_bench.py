@@ -15,7 +15,7 @@ Rows (DIR/bench_cuda_attn.tsv, '#' metadata lines first):
     torch's float32 SDPA (EFFICIENT_ATTENTION backend; cuDNN takes no
     float32);
   bf16 in/out, seq 16384 and 67200 (a 21x40x80 video grid), head_dim 64 and
-    128: each of our bf16 tilings beside SDPA with the CUDNN_ATTENTION
+    128: our default (ripple_bf16) and each of our bf16 tilings beside SDPA with the CUDNN_ATTENTION
     backend (and FLASH_ATTENTION, torch's FA2, for scale).
 Accuracy of every row against float64 attention on the same inputs (as
 stored: bf16 rows against the bf16 values) over --check-rows sampled query
@@ -199,10 +199,10 @@ def main():
         rows = torch.randperm(n, device=dev, generator=g)[: min(a.check_rows, n)]
         ref = ref_rows(q, k, v, scale, rows)
         outs, fns = {}, {}
-        for vi, vn in enumerate(vnames):
+        for vi, name in [(-1, "ripple_bf16")] + [(vi, "ripple_bf16_" + vn) for vi, vn in enumerate(vnames)]:
             o = torch.full_like(q, float("nan"))
-            outs["ripple_bf16_" + vn] = o
-            fns["ripple_bf16_" + vn] = (lambda vi=vi, o=o: check(lib.ripple_flash_attn_bf16(
+            outs[name] = o
+            fns[name] = (lambda vi=vi, o=o: check(lib.ripple_flash_attn_bf16(
                 vi, h, n, d, scale, q.data_ptr(), k.data_ptr(), v.data_ptr(), o.data_ptr(), stream), "bf16"))
         q4, k4, v4 = q[None], k[None], v[None]
         for bname, be in (("torch_sdpa_cudnn", SDPBackend.CUDNN_ATTENTION), ("torch_sdpa_flash", SDPBackend.FLASH_ATTENTION)):

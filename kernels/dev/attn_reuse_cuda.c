@@ -245,7 +245,7 @@ int main(int argc, char **argv)
                         CK(ripple_reuse_cuda_attn(&g, scale, d_xr[0], d_xr[1], d_x[2], d_o, d_perm, d_src, d_nnz,
                                                   d_chan, d_dq, d_bad, NULL));
                     } else if (kk == K_BF16) {
-                        CK(ripple_flash_attn_bf16(0, H, N, (int)d, scale, b_q, b_k, b_v, b_o, NULL));
+                        CK(ripple_flash_attn_bf16(-1, H, N, (int)d, scale, b_q, b_k, b_v, b_o, NULL));
                     } else {
                         CK(ripple_flash_attn_f32(kk == K_TF32X3 ? RIPPLE_FLASH_TF32X3 : RIPPLE_FLASH_FP32, H, N, (int)d,
                                                  scale, d_xr[0], d_xr[1], d_x[2], d_o, NULL, NULL));

@@ -44,7 +44,7 @@ for v in $probe; do
   fi
 done
 echo "probe passed:$pass"
-re="^ripple_tf32x3\$|^ripple_fp32\$|^ripple_tf32x3_chained\$|^torch_"
+re="^ripple_tf32x3\$|^ripple_fp32\$|^ripple_tf32x3_chained\$|^ripple_bf16\$|^torch_"
 for v in $keep $pass; do re="$re|^$prefix$v\$"; done
 timeout 300 "${bench[@]}" --out "$out" $shapes_opt "$shapes" --impls "$re" > "$out/bench_cuda_attn.log" 2>&1
 echo "bench exit $?" | tee -a "$out/bench_cuda_attn.log"
