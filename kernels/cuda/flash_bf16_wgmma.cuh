@@ -96,6 +96,31 @@ DEV void async_tile(unsigned char *dst, const bf *src, int rows, long long valid
     }
 }
 
+/* The end of a bf16 wgmma kernel's rows r0 (g) and r0 + 8 of one head's o:
+ * the quad's partial sums l0, l1 added up, O / l stored as bf16 (rows at or
+ * past seq not). */
+template <int D>
+DEV void store_rows(__nv_bfloat16 *o, long long r0, long long seq, int t, const float (&acc)[D / 2], float l0, float l1)
+{
+#pragma unroll
+    for (int off = 1; off < 4; off <<= 1) {
+        l0 += __shfl_xor_sync(0xffffffffu, l0, off);
+        l1 += __shfl_xor_sync(0xffffffffu, l1, off);
+    }
+    const long long r1 = r0 + 8;
+    const float i0 = 1.f / l0, i1 = 1.f / l1;
+#pragma unroll
+    for (int i = 0; i < D / 8; i++) {
+        const int c = i * 8 + 2 * t;
+        if (r0 < seq)
+            *reinterpret_cast<__nv_bfloat162 *>(o + (size_t)r0 * D + c) =
+                __floats2bfloat162_rn(acc[4 * i] * i0, acc[4 * i + 1] * i0);
+        if (r1 < seq)
+            *reinterpret_cast<__nv_bfloat162 *>(o + (size_t)r1 * D + c) =
+                __floats2bfloat162_rn(acc[4 * i + 2] * i1, acc[4 * i + 3] * i1);
+    }
+}
+
 template <int D, int BN, int WG, int MINB, bool VSWAP>
 __global__ void __launch_bounds__(128 * WG, MINB)
     flash_bf16wg(long long seq, float scale_log2, const bf *__restrict__ q, const bf *__restrict__ k,
@@ -178,23 +203,7 @@ __global__ void __launch_bounds__(128 * WG, MINB)
         fence_regs(acc_o);
         __syncthreads(); /* this stage is refilled two iterations on */
     }
-#pragma unroll
-    for (int off = 1; off < 4; off <<= 1) {
-        l0 += __shfl_xor_sync(0xffffffffu, l0, off);
-        l1 += __shfl_xor_sync(0xffffffffu, l1, off);
-    }
-    const long long r0 = row0 + warp * 16 + g, r1 = r0 + 8;
-    const float i0 = 1.f / l0, i1 = 1.f / l1;
-#pragma unroll
-    for (int i = 0; i < D / 8; i++) {
-        const int c = i * 8 + 2 * t;
-        if (r0 < seq)
-            *reinterpret_cast<__nv_bfloat162 *>(o + (size_t)r0 * D + c) =
-                __floats2bfloat162_rn(acc_o[4 * i] * i0, acc_o[4 * i + 1] * i0);
-        if (r1 < seq)
-            *reinterpret_cast<__nv_bfloat162 *>(o + (size_t)r1 * D + c) =
-                __floats2bfloat162_rn(acc_o[4 * i + 2] * i1, acc_o[4 * i + 3] * i1);
-    }
+    store_rows<D>(o, row0 + warp * 16 + g, seq, t, acc_o, l0, l1);
 #else
     __trap(); /* wgmma needs sm_90a */
 #endif

@@ -303,24 +303,7 @@ __global__ void __launch_bounds__(128 * (CW + 1), 1)
     fence_regs(acc);
     fence_u32(p);
 
-#pragma unroll
-    for (int off = 1; off < 4; off <<= 1) {
-        l0 += __shfl_xor_sync(0xffffffffu, l0, off);
-        l1 += __shfl_xor_sync(0xffffffffu, l1, off);
-    }
-    const long long r0 = row0 + cw * 64 + warp * 16 + g, r1 = r0 + 8;
-    const float i0 = 1.f / l0, i1 = 1.f / l1;
-    o += (size_t)head * (size_t)seq * D;
-#pragma unroll
-    for (int i = 0; i < D / 8; i++) {
-        const int c = i * 8 + 2 * t;
-        if (r0 < seq)
-            *reinterpret_cast<__nv_bfloat162 *>(o + (size_t)r0 * D + c) =
-                __floats2bfloat162_rn(acc[4 * i] * i0, acc[4 * i + 1] * i0);
-        if (r1 < seq)
-            *reinterpret_cast<__nv_bfloat162 *>(o + (size_t)r1 * D + c) =
-                __floats2bfloat162_rn(acc[4 * i + 2] * i1, acc[4 * i + 3] * i1);
-    }
+    bf16wg::store_rows<D>(o + (size_t)head * (size_t)seq * D, row0 + cw * 64 + warp * 16 + g, seq, t, acc, l0, l1);
 #else
     __trap(); /* TMA, wgmma and setmaxnreg need sm_90a */
 #endif
