@@ -526,5 +526,3 @@ const exp_def exp_compare = {
     .plots = plots, .nplots = 1, .index = index_section,
     .claim = "reuse has a lower error than masking at equal savings (Fig. 7).",
 };
-
-int cmd_compare(int argc, char **argv) { return exp_main(&exp_compare, argc, argv); }

@@ -530,5 +530,3 @@ const exp_def exp_fit = {
     .plots = plots, .nplots = 1, .index = index_section,
     .claim = "the threshold ramps up over the denoising steps.",
 };
-
-int cmd_fit(int argc, char **argv) { return exp_main(&exp_fit, argc, argv); }

@@ -356,5 +356,3 @@ const exp_def exp_groups = {
     .plots = plots, .nplots = 2, .index = index_section,
     .claim = "each channel group carries the position along its own RoPE axis.",
 };
-
-int cmd_groups(int argc, char **argv) { return exp_main(&exp_groups, argc, argv); }

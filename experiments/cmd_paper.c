@@ -305,5 +305,3 @@ const exp_def exp_paper = {
     .name = "paper", .paper = "all", .title = "the paper's experiments", .usage = usage,
     .opts_size = sizeof(paper_opts), .defaults = defaults, .opts = opts, .check = check, .run = paper_run,
 };
-
-int cmd_paper(int argc, char **argv) { return exp_main(&exp_paper, argc, argv); }

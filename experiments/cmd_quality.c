@@ -858,8 +858,6 @@ const exp_def exp_quality = {
     .units = quality_units, .cleanup = gen_cleanup,
 };
 
-int cmd_quality(int argc, char **argv) { return exp_main(&exp_quality, argc, argv); }
-
 /* ================================================================= frames */
 
 typedef struct frames_opts {
@@ -1140,5 +1138,3 @@ const exp_def exp_frames = {
     .claim = "each channel group damages the generated clip most when reused along its own axis.",
     .units = frames_units, .cleanup = gen_cleanup,
 };
-
-int cmd_frames(int argc, char **argv) { return exp_main(&exp_frames, argc, argv); }

@@ -319,5 +319,3 @@ const exp_def exp_steps = {
     .plots = plots, .nplots = 1, .index = index_section,
     .claim = "early denoising steps are more sensitive to reuse.",
 };
-
-int cmd_steps(int argc, char **argv) { return exp_main(&exp_steps, argc, argv); }

@@ -308,5 +308,3 @@ const exp_def exp_window = {
     .plots = plots, .nplots = 1, .index = index_section,
     .claim = "window 2 is the best trade-off; window 4 reuses too much and larger windows save less.",
 };
-
-int cmd_window(int argc, char **argv) { return exp_main(&exp_window, argc, argv); }
