@@ -27,23 +27,18 @@ typedef struct compare_opts {
 } compare_opts;
 
 static const char usage[] =
-    "usage: ripple compare CAPTURE... --out DIR [options]\n\n"
     "Reuse against the masking baselines at equal savings, over a sweep of\n"
     "thresholds, on every selected (capture, step, layer) (paper Fig. 7, Tables 2-4).\n"
     "Per unit and threshold theta: reuse, mask-skip and mask-magnitude (the same\n"
     "budget as reuse's mask), then the attention-map masks svg, window and\n"
-    "oracle-topk at density 1 - s_attn(reuse at theta): the same ATTENTION savings.\n\n"
-    "%s\n"
-    "Output in DIR: compare.tsv (one row per capture, step, layer, method,\n"
-    "threshold), compare_summary.tsv (mean over units per method and threshold),\n"
-    "compare.gp and compare.png: output MSE (log, fitted to the data) against\n"
-    "attention savings, one curve per method, the noise floor dashed (or, when it\n"
-    "lies far below the data, its value in the titles); a second panel against\n"
-    "score savings for the score-level methods.\n\n"
-    "Savings: s_score = 1 - computed partial scores / (N^2 d) (the paper's\n"
-    "\"computation savings\"); s_attn = s_score / 2, the share of attention FLOPs\n"
-    "(QK^T + PV) spared. An attention-map mask of density D (fraction of the N^2\n"
-    "score entries kept) spares QK^T and PV of the rest: s_attn = s_score = 1 - D.\n"
+    "oracle-topk at density 1 - s_attn(reuse at theta): the same ATTENTION savings.\n"
+    "The figure: output MSE (log, fitted to the data) against attention savings,\n"
+    "one curve per method, the noise floor dashed (or, when it lies far below the\n"
+    "data, its value in the titles); a second panel against score savings for the\n"
+    "score-level methods.\n\n"
+    "%s"
+    "An attention-map mask of density D (fraction of the N^2 score entries kept)\n"
+    "spares QK^T and PV of the rest: s_attn = s_score = 1 - D.\n"
     "Text tokens: their query rows attend to all keys and every video row keeps\n"
     "all text keys (counted in D). threshold = theta for mode absolute, alpha for\n"
     "mode channel. mse etc. compare with float32 exact attention; mse_floor is\n"
@@ -133,7 +128,9 @@ static const exp_col summary_cols[] = {{"method", 's'}, {"mode", 's'}, {"thresho
     {"s_score", 'n'}, {"s_attn", 'n'}, {"density", 'n'}, {"rows_reused", 'n'}, {"mse", 'n'}, {"rel_l2", 'n'},
     {"cosine", 'n'}, {"mse_floor", 'n'}};
 enum { T_ROWS, T_SUMMARY };
-static const exp_table_def tables[] = {{"compare", cols, 21, 5}, {"compare_summary", summary_cols, 12, 0}};
+static const exp_table_def tables[] = {
+    EXP_TABLE("compare", cols, 5, NULL),
+    EXP_TABLE("compare_summary", summary_cols, 0, "mean over units per method and threshold")};
 
 /* One job of a unit: a method at a threshold (slot: its index in the sweep). */
 typedef struct {
@@ -519,7 +516,7 @@ static void index_section(exp_run *r, FILE *md)
 static const exp_plot_def plots[] = {{"compare", 800, 1000, plot, NULL}};
 
 const exp_def exp_compare = {
-    .name = "compare", .paper = "Fig. 7", .title = "reuse vs masking at equal savings", .usage = usage,
+    .name = "compare", .paper = "Fig. 7", .title = "reuse vs masking at equal savings", .usage = usage, .help_files = 1,
     .opts_size = sizeof(compare_opts), .defaults = defaults, .opts = opts, .check = check,
     .state_size = sizeof(compare_state), .tables = tables, .ntables = 2,
     .plan = plan, .key = key, .row = compute, .finish = finish, .progress = "compare",

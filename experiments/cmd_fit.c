@@ -47,21 +47,17 @@ typedef struct fit_state {
 } fit_state;
 
 static const char usage[] =
-    "usage: ripple fit CAPTURE... --out DIR --target MSE [options]\n\n"
     "For a target output error, finds per captured denoising step the largest\n"
     "threshold whose mean attention-output MSE (over the selected captures, layers\n"
     "and heads) stays <= MSE, by bisection, then fits the threshold ramp of the\n"
     "paper's Eq. 4 / Table 1 to those thresholds and saves it as DIR/ramp.txt,\n"
     "the file `ripple eval --ramp` and `ripple compare --ramp` accept.\n\n"
-    "%s\n"
-    "Writes DIR/fit_steps.tsv (per-step thresholds), DIR/ramp.txt, DIR/fit.tsv\n"
-    "(per step of the schedule: measured theta, the ramp's theta and the error it\n"
-    "gives), DIR/fit.gp and DIR/fit.png. Steps are zero-based; the ramp is\n"
+    "%s"
+    "Steps are zero-based; the ramp is\n"
     "  theta_i = 0 for i < i_min and at the last step S-1,\n"
     "  theta_start + (i - i_min)(theta_end - theta_start)/(i_max - i_min)\n"
     "    on [i_min, i_max],\n"
-    "  theta_end for i_max < i < S-1.\n"
-    "Savings: s_score = score savings, s_attn = attention savings (s_score/2).\n";
+    "  theta_end for i_max < i < S-1.\n";
 
 #define OV(...) EXP_OPTV(fit_opts, __VA_ARGS__)
 static const exp_opt opts[] = {
@@ -116,7 +112,9 @@ static const exp_col fit_cols[] = {{"step", 'i'}, {"captured", 'i'}, {"timestep"
 enum { F_STEP, F_CAPTURED, F_TIMESTEP, F_THETA, F_MSE, F_SSCORE, F_SATTN, F_SAT, F_RTHETA, F_RMSE, F_RSSCORE,
        F_RSATTN, F_TARGET };
 enum { T_STEPS, T_FIT };
-static const exp_table_def tables[] = {{"fit_steps", step_cols, 16, 1}, {"fit", fit_cols, 13, 1}};
+static const exp_table_def tables[] = {
+    EXP_TABLE("fit_steps", step_cols, 1, "per captured step: the largest threshold within the target"),
+    EXP_TABLE("fit", fit_cols, 1, "per step of the schedule: measured theta, the ramp's theta and the error it gives")};
 
 /* A captured step: its units are group g (all captures and layers of it). */
 typedef struct fit_step {
@@ -524,8 +522,8 @@ static const exp_plot_def plots[] = {{"fit", 1000, 560, plot, NULL}};
 
 const exp_def exp_fit = {
     .name = "fit", .paper = "Table 1, Eq. 4", .title = "per-step thresholds for a target error, and the fitted ramp",
-    .usage = usage, .opts_size = sizeof(fit_opts), .defaults = defaults, .opts = opts, .check = check,
-    .state_size = sizeof(fit_state), .tables = tables, .ntables = 2, .timing_table = T_FIT,
+    .usage = usage, .args = "--target MSE", .help_files = 1, .opts_size = sizeof(fit_opts), .defaults = defaults,
+    .opts = opts, .check = check, .state_size = sizeof(fit_state), .tables = tables, .ntables = 2, .timing_table = T_FIT,
     .plan = plan, .key = key, .row = compute, .finish = finish,
     .plots = plots, .nplots = 1, .index = index_section,
     .claim = "the threshold ramps up over the denoising steps.",

@@ -1,16 +1,7 @@
 /* ripple groups (paper Fig. 5): which channel group carries what. Forced
  * reuse (theta = infinity: every window is reused) of one RoPE channel group
  * (the t, h or w channels) along one axis (t, h or w) at a time; output
- * error per (group, axis) cell, and where in a frame that error falls.
- *
- * Output in --out DIR:
- *   groups.tsv          one row per capture, step, layer, group and axis
- *   groups_summary.tsv  the groups x axes table of mean mse over units
- *                       (rewritten from groups.tsv at the end of each run)
- *   groups.gp/.png      bars of mse per reuse axis and channel group (log)
- *   groups_heat.tsv     per-token error of one frame of one unit, per cell:
- *                       long format (cell, group, axis, h, w, err)
- *   groups_heat.gp/.png a grid of heat maps, one per (group, axis) cell */
+ * error per (group, axis) cell, and where in a frame that error falls. */
 #include "experiments.h"
 
 #include "ripple_version.h"
@@ -32,17 +23,14 @@ typedef struct groups_state {
 } groups_state;
 
 static const char usage[] =
-    "usage: ripple groups CAPTURE... --out DIR [options]\n\n"
     "Paper Fig. 5: forced reuse (threshold infinite, so every window of 2 tokens\n"
     "is reused) of one channel group (the channels RoPE rotates by t, h or w)\n"
     "along one axis (t, h or w), for every group x axis cell, on every selected\n"
     "(step, layer). Reports the output error against exact attention per cell\n"
     "(a groups x axes table, mean over units) and, for one unit and one frame,\n"
     "the error per token as heat maps, so that stripes along an axis show.\n\n"
-    "%s\n"
-    "Savings columns: s_score = score savings (the paper's computation savings),\n"
-    "s_attn = s_score/2 = attention savings. Error per token in the heat maps:\n"
-    "mean over heads and channels of (O' - O)^2.\n";
+    "%s"
+    "Error per token in the heat maps: mean over heads and channels of (O' - O)^2.\n";
 
 #define OV(...) EXP_OPTV(groups_opts, __VA_ARGS__)
 static const exp_opt opts[] = {
@@ -70,8 +58,11 @@ static const exp_col cols[] = {EXP_UNIT_COLS, {"group", 's'}, {"axis", 's'}, {"g
 static const exp_col heat_cols[] = {{"cell", 'i'}, {"group", 's'}, {"axis", 's'}, {"h", 'i'}, {"w", 'i'}, {"err", 'n'}};
 static const exp_col summary_cols[] = {{"group", 's'}, {"t", 'n'}, {"h", 'n'}, {"w", 'n'}};
 enum { T_ROWS, T_HEAT, T_SUMMARY };
-static const exp_table_def tables[] = {{"groups", cols, 17, 5}, {"groups_heat", heat_cols, 6, 5},
-                                       {"groups_summary", summary_cols, 4, 0}};
+static const exp_table_def tables[] = {
+    EXP_TABLE("groups", cols, 5, NULL),
+    EXP_TABLE("groups_heat", heat_cols, 5, "per-token error of one frame of one unit, per (group, axis) cell"),
+    EXP_TABLE("groups_summary", summary_cols, 0, "the groups x axes table of mean mse over units, rewritten at "
+                                                 "the end")};
 
 static const char *const letters[] = {"t", "h", "w"};
 
@@ -350,6 +341,7 @@ static const exp_plot_def plots[] = {{"groups", 800, 500, plot_bars, NULL}, {"gr
 
 const exp_def exp_groups = {
     .name = "groups", .paper = "Fig. 5", .title = "channel groups x reuse axes (forced reuse)", .usage = usage,
+    .help_files = 1,
     .opts_size = sizeof(groups_opts), .defaults = defaults, .opts = opts, .check = check,
     .state_size = sizeof(groups_state), .tables = tables, .ntables = 3,
     .plan = plan, .key = key, .needed = heat_needed, .row = compute, .finish = finish, .progress = "groups",

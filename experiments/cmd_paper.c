@@ -23,7 +23,6 @@
 #include <unistd.h>
 
 static const char usage[] =
-    "usage: ripple paper CAPTURE... --out DIR [options]\n\n"
     "Runs the experiments of the paper that ripple reproduces on captures, in\n"
     "this order, each into its own folder DIR/<name>/:\n"
     "  window   Fig. 11  savings and error per window size\n"

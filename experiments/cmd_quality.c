@@ -312,7 +312,6 @@ typedef struct quality_state {
 } quality_state;
 
 static const char quality_usage[] =
-    "usage: ripple quality --out DIR [options]\n\n"
     "Paper Tables 2, 3, 4 on our model: for every prompt (class x seed) the dense\n"
     "clip, then each method and setting inside the denoising loop from the same\n"
     "noise, compared frame by frame with the dense clip: PSNR (pixels in [0, 1])\n"
@@ -477,10 +476,9 @@ static const exp_col means_cols[] = {
     {"speedup_measured", 'n'}, {"wall_seconds", 'n'}};
 static const exp_col matched_cols[] = {{"method", 's'}, {"s_attn", 'n'}, {"psnr", 'n'}, {"ssim", 'n'},
                                        {"speedup_theory", 'n'}};
-#define NCOLS(c) ((int)(sizeof c / sizeof c[0]))
-static const exp_table_def quality_tables[] = {{"quality", quality_cols, NCOLS(quality_cols), 4},
-                                               {"quality-means", means_cols, NCOLS(means_cols), 0},
-                                               {"quality-matched", matched_cols, NCOLS(matched_cols), 0}};
+static const exp_table_def quality_tables[] = {EXP_TABLE("quality", quality_cols, 4, NULL),
+                                               EXP_TABLE("quality-means", means_cols, 0, NULL),
+                                               EXP_TABLE("quality-matched", matched_cols, 0, NULL)};
 
 static int quality_plan(exp_run *r)
 {
@@ -872,7 +870,6 @@ typedef struct frames_state {
 } frames_state;
 
 static const char frames_usage[] =
-    "usage: ripple frames --out DIR [options]\n\n"
     "Paper Fig. 5 in generated frames: forced reuse (threshold infinite, so every\n"
     "window is reused) of one channel group (the q, k channels RoPE rotates by t,\n"
     "h or w) along one axis (t, h or w), at every step and layer, for each of the\n"
@@ -912,7 +909,7 @@ static int frames_units(exp_run *r) { return gen_units(r, r->opts); }
 static const exp_col frames_cols[] = {{"class", 'i'}, {"seed", 'i'},   {"group", 's'}, {"axis", 's'},
                                       {"s_score", 'n'}, {"s_attn", 'n'}, {"psnr", 'n'},  {"ssim", 'n'},
                                       {"mse", 'n'},     {"wall_seconds", 'n'}};
-static const exp_table_def frames_tables[] = {{"frames", frames_cols, NCOLS(frames_cols), 4}};
+static const exp_table_def frames_tables[] = {EXP_TABLE("frames", frames_cols, 4, NULL)};
 static const char *const axis_name[4] = {"t", "h", "w", "dense"};
 
 static int frames_plan(exp_run *r)

@@ -36,17 +36,13 @@ typedef struct steps_state {
 } steps_state;
 
 static const char usage[] =
-    "usage: ripple steps CAPTURE... --out DIR (--theta X | --alpha X) [options]\n\n"
     "Output error of the ripple transform per denoising step at one fixed\n"
     "threshold (paper Fig. 8, 9): a curve per capture file (prompt/seed), the mean\n"
     "over captures, and a fitted trend (least-squares line of log10(mse) against\n"
     "the step). Each (step, layer) is evaluated as `ripple eval --method reuse`\n"
-    "would, with its exact attention computed once.\n\n"
-    "%s\n"
-    "Writes DIR/steps.tsv (rows of kind layer, capture, mean, trend; see the\n"
-    "`#` lines), DIR/steps.gp and DIR/steps.png. Steps are zero-based as captured.\n"
-    "Savings: s_score = score savings (the paper's \"computation savings\"),\n"
-    "s_attn = attention savings (s_score/2).\n";
+    "would, with its exact attention computed once. Steps are zero-based as\n"
+    "captured.\n\n"
+    "%s";
 
 #define OV(...) EXP_OPTV(steps_opts, __VA_ARGS__)
 static const exp_opt opts[] = {
@@ -77,7 +73,8 @@ static const exp_col cols[] = {{"kind", 's'}, {"capture", 'i'}, {"step", 'i'}, {
     {"timestep", 'n'}, {"theta", 'n'}, {"s_score", 'n'}, {"s_attn", 'n'}, {"rows_reused", 'n'}, {"mse", 'n'},
     {"rel_l2", 'n'}, {"cosine", 'n'}, {"psnr", 'n'}, {"floor_mse", 'n'}};
 enum { C_LABEL = 4, C_TIMESTEP, C_THETA, C_AVG, NAVG = 8, A_MSE = 3 };
-static const exp_table_def tables[] = {{"steps", cols, 15, 4}};
+static const exp_table_def tables[] = {
+    EXP_TABLE("steps", cols, 4, "rows of kind layer, capture, mean, trend; see the `#` lines")};
 
 static int plan(exp_run *r)
 {
@@ -313,6 +310,7 @@ static const exp_plot_def plots[] = {{"steps", 900, 600, plot, NULL}};
 
 const exp_def exp_steps = {
     .name = "steps", .paper = "Fig. 8, 9", .title = "error per denoising step at a fixed threshold", .usage = usage,
+    .args = "(--theta X | --alpha X)", .help_files = 1,
     .opts_size = sizeof(steps_opts), .defaults = defaults, .opts = opts, .check = check,
     .state_size = sizeof(steps_state), .tables = tables, .ntables = 1,
     .plan = plan, .key = key, .row = compute, .finish = finish, .progress = "steps: (capture, step, layer)",

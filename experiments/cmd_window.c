@@ -4,12 +4,7 @@
  * score and attention savings and output error per window size and regime.
  * The paper's two claims are judged: at the threshold of window 2, window 4
  * reuses more and errs more and larger windows save less (per regime), and
- * window 2 is the best trade-off (the lowest error at matched s_score).
- *
- * Output in --out DIR: window.tsv (one row per capture, step, layer,
- * threshold and window size), window.gp and window.png (score savings,
- * fully reused rows and mse against window size per regime, three panels,
- * means over the selected units). */
+ * window 2 is the best trade-off (the lowest error at matched s_score). */
 #include "experiments.h"
 #include "scale.h"
 
@@ -40,19 +35,13 @@ typedef struct window_state {
 } window_state;
 
 static const char usage[] =
-    "usage: ripple window CAPTURE... --out DIR [options]\n\n"
     "Paper Fig. 11: the ripple transform with windows of 2, 3, 4, 6 and 8 tokens,\n"
     "every window size at the same threshold (the threshold of window 2), on every\n"
     "selected (step, layer) of the captures, for a sweep of thresholds (the paper's\n"
     "shape depends on the regime; matching savings across window sizes needs the\n"
-    "sweep). Reports score savings (s_score, the\n"
-    "paper's \"computation savings\"), attention savings (s_attn = s_score/2, the\n"
-    "share of QK^T + PV FLOPs spared), the fraction of fully reused query rows,\n"
-    "and the output error against exact attention.\n\n"
-    "%s\n"
-    "Files: DIR/window.tsv (rows per capture, step, layer, window; `#` metadata:\n"
-    "captures, options, git describe, backend, theta rule, exact attention time),\n"
-    "DIR/window.gp (reads only window.tsv), DIR/window.png.\n";
+    "sweep). Reports the score and attention savings, the fraction of fully reused\n"
+    "query rows, and the output error against exact attention.\n\n"
+    "%s";
 
 #define OV(...) EXP_OPTV(window_opts, __VA_ARGS__)
 static const exp_opt opts[] = {
@@ -97,7 +86,7 @@ static int check(exp_run *r)
 
 static const exp_col cols[] = {EXP_UNIT_COLS, {"theta", 'n'}, {"window", 'i'}, {"theta_scale", 'n'}, EXP_REUSE_COLS};
 enum { C_THETA = 3, C_WINDOW, C_SCALE };
-static const exp_table_def tables[] = {{"window", cols, (int)(sizeof cols / sizeof cols[0]), 5}};
+static const exp_table_def tables[] = {EXP_TABLE("window", cols, 5, NULL)};
 
 static int plan(exp_run *r)
 {
@@ -301,7 +290,7 @@ static void index_section(exp_run *r, FILE *md)
 static const exp_plot_def plots[] = {{"window", 800, 900, plot, NULL}};
 
 const exp_def exp_window = {
-    .name = "window", .paper = "Fig. 11", .title = "window size", .usage = usage,
+    .name = "window", .paper = "Fig. 11", .title = "window size", .usage = usage, .help_files = 1,
     .opts_size = sizeof(window_opts), .defaults = defaults, .opts = opts, .check = check,
     .state_size = sizeof(window_state), .tables = tables, .ntables = 1,
     .plan = plan, .key = key, .row = compute, .finish = finish, .progress = "window",

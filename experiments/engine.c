@@ -265,23 +265,23 @@ static int own_option(exp_run *r, const exp_opt *o, const char *arg)
     return rc ? exp_fail(r, EXP_USAGE, "%s", err) : 0;
 }
 
-/* One option's help, its first line from column col on, the others from
- * column 21, words wrapped at 80 columns; its own line breaks and runs of
+/* Help text h, its first line from column col on, the others from column
+ * indent, words wrapped at 80 columns; its own line breaks and runs of
  * spaces (aligned sub-lists) are kept. */
-static void put_help(exp_text *t, const char *h, int col)
+static void put_help(exp_text *t, const char *h, int col, int indent)
 {
-    enum { INDENT = 21, WIDTH = 80 };
+    enum { WIDTH = 80 };
     int fresh = 1; /* fresh: nothing written on this line yet */
     for (const char *p = h; *p;) {
         if (*p == '\n') {
-            exp_printf(t, "\n%*s", INDENT, "");
-            col = INDENT, fresh = 1, p++;
+            exp_printf(t, "\n%*s", indent, "");
+            col = indent, fresh = 1, p++;
             continue;
         }
         const size_t sep = strspn(p, " "), n = strcspn(p + sep, " \n");
         if (!fresh && col + (int)(sep + n) > WIDTH) {
-            exp_printf(t, "\n%*s%.*s", INDENT, "", (int)n, p + sep);
-            col = INDENT + (int)n;
+            exp_printf(t, "\n%*s%.*s", indent, "", (int)n, p + sep);
+            col = indent + (int)n;
         } else {
             exp_printf(t, "%.*s", (int)(sep + n), p);
             col += (int)(sep + n);
@@ -291,7 +291,39 @@ static void put_help(exp_text *t, const char *h, int col)
     exp_printf(t, "\n");
 }
 
-/* --help: the description's usage with its own options (those with help) and the common ones. */
+static const char savings_help[] =
+    "Savings: s_score = 1 - computed partial scores / (N^2 d), the score savings\n"
+    "(the paper's \"computation savings\"); s_attn = s_score/2, the attention\n"
+    "savings: the share of attention FLOPs (QK^T + PV) spared.\n";
+
+/* The files of --help: each table (what a row is: its about, or its key
+ * columns) and figure; the savings when a table has them. */
+static void files_help(exp_text *t, const exp_def *d)
+{
+    exp_text f = {0};
+    int savings = 0;
+    exp_printf(&f, "\nFiles in DIR:");
+    for (int i = 0; i < d->ntables; i++) {
+        const exp_table_def *td = &d->tables[i];
+        exp_printf(&f, " %s.tsv%s%s", td->name, td->about || td->keys ? " (" : "", td->about ? td->about : "");
+        for (int k = 0; k < td->keys && !td->about; k++)
+            exp_printf(&f, "%s %s", !k ? "a row per" : k < td->keys - 1 ? "," : " and", td->cols[k].name);
+        exp_printf(&f, "%s,", td->about || td->keys ? ")" : "");
+        for (int c = 0; c < td->ncols; c++) savings |= !strcmp(td->cols[c].name, "s_score");
+    }
+    for (int i = 0; i < d->nplots; i++)
+        exp_printf(&f, " %s.gp and %s.png%s", d->plots[i].name, d->plots[i].name,
+                   i < d->nplots - 1 ? "," : " (the .gp scripts read only the TSVs);");
+    exp_printf(&f, " each TSV begins with `#` lines: the options, captures, git describe, backend, what the "
+               "columns mean, timing.");
+    if (!f.failed) put_help(t, f.buf, 0, 0);
+    t->failed |= f.failed;
+    free(f.buf);
+    if (savings) exp_printf(t, "%s", savings_help);
+}
+
+/* --help: the usage line, then the description's usage with its own
+ * options (those with help), the common ones and, with help_files, its files. */
 static int print_usage(exp_run *r)
 {
     exp_text t = {0};
@@ -300,10 +332,13 @@ static int print_usage(exp_run *r)
         char left[64];
         snprintf(left, sizeof left, "--%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
         exp_printf(&t, "%s  %-18s ", t.len ? "" : "options:\n", left);
-        put_help(&t, o->help, 3 + (strlen(left) > 18 ? (int)strlen(left) : 18));
+        put_help(&t, o->help, 3 + (strlen(left) > 18 ? (int)strlen(left) : 18), 21);
     }
     exp_printf(&t, "%s", exp_common_help);
+    if (r->def->help_files) files_help(&t, r->def);
     if (t.failed) return exp_fail(r, EXP_DATA, "out of memory");
+    printf("usage: ripple %s%s --out DIR%s%s [options]\n\n", r->def->name, r->def->units ? "" : " CAPTURE...",
+           r->def->args ? " " : "", r->def->args ? r->def->args : "");
     printf(r->def->usage, t.buf);
     free(t.buf);
     return EXP_HELP;

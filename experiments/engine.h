@@ -137,7 +137,7 @@ typedef struct exp_common {
 } exp_common;
 
 /* The %s of a description's usage gets the options of its table that have
- * help ("options:" and a line each), then these. */
+ * help ("options:" and a line each), then these (and its files). */
 extern const char exp_common_help[];
 
 /* --------------------------------------------------- tables, rows, plots */
@@ -156,11 +156,13 @@ typedef struct exp_col {
     {"s_score", 'n'}, {"s_attn", 'n'}, {"rows_reused", 'n'}, {"q_reused", 'n'}, {"k_reused", 'n'}, {"mse", 'n'}, \
         {"rel_l2", 'n'}, {"cosine", 'n'}, {"psnr", 'n'}, {"floor_mse", 'n'}
 
+#define EXP_TABLE(name, cols, keys, about) {name, cols, (int)(sizeof cols / sizeof cols[0]), keys, about}
 typedef struct exp_table_def {
     const char *name; /* DIR/name.tsv */
     const exp_col *cols;
     int ncols;
-    int keys; /* the first keys columns identify a row (resumable); 0: written whole */
+    int keys;          /* the first keys columns identify a row (resumable); 0: written whole */
+    const char *about; /* --help: what a row is (NULL: "a row per" the keys) */
 } exp_table_def;
 
 #define EXP_MAX_COLS 32
@@ -204,7 +206,12 @@ typedef struct exp_job {
 
 typedef struct exp_def {
     const char *name, *paper, *title; /* command; "Fig. 11"; its title in paper's index */
-    const char *usage;                /* help text, %s: the options (own and exp_common_help) */
+    /* --help: "usage: ripple NAME CAPTURE... --out DIR ARGS [options]" (no
+     * CAPTURE... with units), a blank line, then usage, whose %s gets the
+     * options (own and exp_common_help) and, with help_files, the files of
+     * its tables and figures and, when a table has s_score, the savings */
+    const char *args, *usage;
+    int help_files;
     size_t opts_size;
     void (*defaults)(void *opts);
     const exp_opt *opts;        /* {0}-terminated */
