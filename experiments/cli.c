@@ -1,4 +1,5 @@
 #include "cli.h"
+#include "evaluate.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -157,6 +158,22 @@ int cli_parse_list(const char *opt, const char *s, char *buf, size_t size, char 
         p = comma + 1;
     }
     *count = n;
+    return 0;
+}
+
+int cli_parse_methods(const char *opt, const char *s, unsigned *bits, char *err)
+{
+    char buf[256], *items[64], all[256];
+    int n;
+    if (cli_parse_list(opt, s, buf, sizeof buf, items, 64, &n, err)) return CLI_EXIT_USAGE;
+    *bits = 0;
+    for (int i = 0; i < n; i++) {
+        int m = eval_method_parse(items[i]);
+        if (m < 0)
+            FAIL("%s: unknown method '%s' (%s)", opt, items[i],
+                 eval_method_list(EVAL_METHODS_ALL, ", ", all, sizeof all));
+        *bits |= 1u << m;
+    }
     return 0;
 }
 

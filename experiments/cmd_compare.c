@@ -49,27 +49,9 @@ static const char usage[] =
 
 static int parse_methods(exp_run *r, void *opts, const char *arg)
 {
-    char buf[512], *items[64], err[CLI_ERR], all[256];
-    int n;
-    if (cli_parse_list("--methods", arg, buf, sizeof buf, items, 64, &n, err)) return exp_fail(r, EXP_USAGE, "%s", err);
+    char err[CLI_ERR];
     compare_opts *o = opts;
-    o->methods = 0;
-    for (int i = 0; i < n; i++) {
-        int m = eval_method_parse(items[i]);
-        if (m < 0)
-            return exp_fail(r, EXP_USAGE, "--methods: unknown method '%s' (%s)", items[i],
-                            eval_method_list(0, EVAL_METHOD_COUNT - 1, all, sizeof all));
-        o->methods |= BIT(m);
-    }
-    return 0;
-}
-
-static const char *method_list(unsigned methods, char *buf, size_t n)
-{
-    buf[0] = '\0';
-    for (int m = 0; m < EVAL_METHOD_COUNT; m++)
-        if (methods & BIT(m)) cli_appendf(buf, n, "%s%s", buf[0] ? "," : "", eval_methods[m].name);
-    return buf;
+    return cli_parse_methods("--methods", arg, &o->methods, err) ? exp_fail(r, EXP_USAGE, "%s", err) : 0;
 }
 
 static void defaults(void *p)
@@ -197,7 +179,8 @@ static int plan(exp_run *r)
                  o->ramp_path, st->ramp.mode == RIPPLE_THRESHOLD_CHANNEL ? "channel" : "absolute", st->ramp.theta_start,
                  st->ramp.theta_end, st->ramp.i_min, st->ramp.i_max, st->ramp.num_steps);
     snprintf(st->options, sizeof st->options, "captures=%s %s methods=%s thetas=%s alphas=%s axes=%s window=%d ramp=%s floor=%d",
-             strlen(caps) + 2 < 2048 ? caps : "", exp_selection(r, sel, sizeof sel), method_list(o->methods, methods, sizeof methods),
+             strlen(caps) + 2 < 2048 ? caps : "", exp_selection(r, sel, sizeof sel),
+             eval_method_list(o->methods, ",", methods, sizeof methods),
              cli_join_doubles(th, sizeof th, st->thetas, st->nthetas, 6), cli_join_doubles(al, sizeof al, st->alphas, st->nalphas, 6),
              cli_axes_str(o->axes, axes), o->window, ramp_desc, o->floor);
     EXP_TRY(exp_open(r, T_ROWS, st->options));

@@ -68,25 +68,15 @@ typedef struct {
     int have_theta, have_alpha;
     const char *ramp;
     const ripple_layout *lay;
-    int methods[EVAL_METHOD_COUNT];
+    unsigned methods; /* bits 1u << m */
     int floor;
     int wide;
 } eval_opts;
 
-static void parse_methods(const char *s, int *on)
+static void parse_methods(const char *s, unsigned *on)
 {
-    memset(on, 0, sizeof(int) * EVAL_METHOD_COUNT);
-    char buf[256], *items[64];
-    int n = cli_list("--method", s, buf, sizeof buf, items, 64);
-    for (int i = 0; i < n; i++) {
-        const char *tok = items[i];
-        int m = eval_method_parse(tok);
-        char all[256];
-        if (m >= 0) on[m] = 1;
-        else
-            cli_usage_error("--method: unknown method '%s' (use %s)", tok,
-                            eval_method_list(0, EVAL_METHOD_COUNT - 1, all, sizeof all));
-    }
+    char err[CLI_ERR];
+    if (cli_parse_methods("--method", s, on, err)) cli_usage_error("%s", err);
 }
 
 static void parse(int argc, char **argv, eval_opts *o)
@@ -102,13 +92,13 @@ static void parse(int argc, char **argv, eval_opts *o)
     o->u = cli_unit_defaults();
     cli_reuse_opts ro = cli_reuse_defaults();
     o->floor = 1;
-    for (int m = 0; m <= EVAL_MASK_MAGNITUDE; m++) o->methods[m] = 1;
+    o->methods = (1u << (EVAL_MASK_MAGNITUDE + 1)) - 1;
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
         switch (c) {
         case 'h': usage(stdout); exit(CLI_EXIT_OK);
-        case O_METHOD: parse_methods(optarg, o->methods); break;
+        case O_METHOD: parse_methods(optarg, &o->methods); break;
         case O_NOFLOOR: o->floor = 0; break;
         case O_RAMP: o->ramp = cli_nonempty("--ramp", optarg); break;
         case O_WIDE: o->wide = 1; break;
@@ -121,7 +111,7 @@ static void parse(int argc, char **argv, eval_opts *o)
     o->path = cli_one_capture(argc, argv);
     if (o->u.step < 0 || o->u.layer < 0)
         cli_usage_error("--step and --layer are required (`ripple info %s` lists them)", o->path);
-    if (o->methods[EVAL_REUSE_RAMP] && !o->ramp)
+    if (o->methods & (1u << EVAL_REUSE_RAMP) && !o->ramp)
         cli_usage_error("--method reuse-ramp needs --ramp FILE (a ramp written by `ripple fit`)");
     if (o->ramp && (o->have_theta || o->have_alpha))
         cli_usage_error("--ramp gives the thresholds: leave out --theta/--alpha");
@@ -227,7 +217,7 @@ int cmd_eval(int argc, char **argv)
         add_row(t, &o, &none_p, "exact", &none, &m);
     }
     for (int meth = 0; meth < EVAL_METHOD_COUNT; meth++) {
-        if (!o.methods[meth]) continue;
+        if (!(o.methods & (1u << meth))) continue;
         const ripple_reuse_params rp = eval_method_params((eval_method)meth, &o.rp);
         double target, density;
         char detail[128];
