@@ -26,7 +26,6 @@
 
 typedef struct fit_opts {
     double target, theta_max, tol;
-    int have_theta_max;
     int max_evals, floor, keep_mb;
     ripple_threshold_mode mode;
     unsigned axes, groups;
@@ -61,11 +60,11 @@ static const char usage[] =
 
 #define OV(...) EXP_OPTV(fit_opts, __VA_ARGS__)
 static const exp_opt opts[] = {
-    OV("target", EXP_DOUBLE, target, .lo = 0, .hi = INFINITY, .arg = "MSE",
+    OV("target", EXP_DOUBLE, target, .lo = 0, .hi = INFINITY, .open = 1, .required = 1, .arg = "MSE",
        .help = "target mean output MSE per step (required, > 0)"),
     OV("mode", EXP_MODE, mode, .arg = "M", .help = "absolute (default: theta in units of q, k) or channel "
                                                   "(the threshold is alpha: theta_a(c) = alpha * mean delta(c))"),
-    OV("theta-max", EXP_DOUBLE, theta_max, .given = EXP_GIVEN(fit_opts, have_theta_max), .lo = 0, .hi = 1e30,
+    OV("theta-max", EXP_DOUBLE, theta_max, .lo = 0, .hi = 1e30, .open = 1,
        .arg = "X", .help = "largest threshold tried (default: absolute: half the value "
                            "range of q and k, where every window is reused; channel: 1e4)"),
     OV("tol", EXP_DOUBLE, tol, .lo = 1e-9, .hi = 0.5, .arg = "R",
@@ -87,17 +86,6 @@ static void defaults(void *p)
 {
     *(fit_opts *)p = (fit_opts){.target = NAN, .tol = 1e-3, .max_evals = 60, .floor = 1, .keep_mb = 4096,
                                 .axes = RIPPLE_AXES_ALL, .window = 2};
-}
-
-static int check(exp_run *r)
-{
-    const fit_opts *o = r->opts;
-    if (!isnan(o->target) && !(o->target > 0 && isfinite(o->target)))
-        return exp_fail(r, EXP_USAGE, "--target: the target MSE must be positive and finite");
-    if (o->have_theta_max && !(o->theta_max > 0)) return exp_fail(r, EXP_USAGE, "--theta-max must be > 0");
-    if (isnan(o->target))
-        return exp_fail(r, EXP_USAGE, "--target MSE is required (the per-step output error to stay within)");
-    return 0;
 }
 
 static const exp_col step_cols[] = {{"step", 'i'}, {"timestep", 'n'}, {"units", 'i'}, {"theta", 'n'}, {"mse", 'n'},
@@ -523,7 +511,7 @@ static const exp_plot_def plots[] = {{"fit", 1000, 560, plot, NULL}};
 const exp_def exp_fit = {
     .name = "fit", .paper = "Table 1, Eq. 4", .title = "per-step thresholds for a target error, and the fitted ramp",
     .usage = usage, .args = "--target MSE", .help_files = 1, .opts_size = sizeof(fit_opts), .defaults = defaults,
-    .opts = opts, .check = check, .state_size = sizeof(fit_state), .tables = tables, .ntables = 2, .timing_table = T_FIT,
+    .opts = opts, .state_size = sizeof(fit_state), .tables = tables, .ntables = 2, .timing_table = T_FIT,
     .plan = plan, .key = key, .row = compute, .finish = finish,
     .plots = plots, .nplots = 1, .index = index_section,
     .claim = "the threshold ramps up over the denoising steps.",

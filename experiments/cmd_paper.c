@@ -58,7 +58,7 @@ static const exp_opt opts[] = {
     OV("theta", EXP_DOUBLE, theta, .lo = 0, .hi = INFINITY, .arg = "X",
        .help = "threshold of steps (default: the threshold window chose,\n"
                "the median window-2 delta of q; see `ripple window --help`)"),
-    OV("target", EXP_DOUBLE, target, .lo = 0, .hi = INFINITY, .arg = "MSE",
+    OV("target", EXP_DOUBLE, target, .lo = 0, .hi = INFINITY, .open = 1, .arg = "MSE",
        .help = "target error of fit (default: the mean output MSE that\nsteps measured at that threshold)"),
     OV("generate", EXP_FLAG, generate, .help = "also frames and quality (they generate clips: with\n"
                                               "--quick about 20 minutes on 2 cores, without it hours;\n"
@@ -77,8 +77,6 @@ static void defaults(void *p) { *(paper_opts *)p = (paper_opts){0, 0, NAN, NAN, 
 static int check(exp_run *r)
 {
     const paper_opts *o = r->opts;
-    if (!isnan(o->target) && !(o->target > 0 && isfinite(o->target)))
-        return exp_fail(r, EXP_USAGE, "--target: the target MSE must be positive and finite");
     if ((o->num_steps || o->classes) && !o->generate)
         return exp_fail(r, EXP_USAGE, "--%s sets the clips of frames and quality: add --generate",
                         o->num_steps ? "num-steps" : "classes");

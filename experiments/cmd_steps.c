@@ -46,10 +46,10 @@ static const char usage[] =
 
 #define OV(...) EXP_OPTV(steps_opts, __VA_ARGS__)
 static const exp_opt opts[] = {
-    OV("theta", EXP_DOUBLE, theta, .given = EXP_GIVEN(steps_opts, have_theta), .lo = 0, .hi = INFINITY, .arg = "X",
-       .help = "absolute threshold for every axis"),
-    OV("alpha", EXP_DOUBLE, theta, .given = EXP_GIVEN(steps_opts, have_alpha), .lo = 0, .hi = INFINITY, .arg = "X",
-       .help = "channel-wise thresholds: X * mean window delta per channel"),
+    OV("theta", EXP_DOUBLE, theta, .given = EXP_GIVEN(steps_opts, have_theta), .lo = 0, .hi = INFINITY, .excl = 1,
+       .required = 1, .arg = "X", .help = "absolute threshold for every axis"),
+    OV("alpha", EXP_DOUBLE, theta, .given = EXP_GIVEN(steps_opts, have_alpha), .lo = 0, .hi = INFINITY, .excl = 1,
+       .arg = "X", .help = "channel-wise thresholds: X * mean window delta per channel"),
     EXP_OPT_AXES(steps_opts, axes),
     EXP_OPT_WINDOW(steps_opts, window),
     EXP_OPT_GROUPS(steps_opts, groups),
@@ -58,16 +58,6 @@ static const exp_opt opts[] = {
 #undef OV
 
 static void defaults(void *p) { *(steps_opts *)p = (steps_opts){.axes = RIPPLE_AXES_ALL, .window = 2, .floor = 1}; }
-
-static int check(exp_run *r)
-{
-    const steps_opts *o = r->opts;
-    if (o->have_theta && o->have_alpha)
-        return exp_fail(r, EXP_USAGE, "--theta and --alpha exclude each other (absolute vs channel thresholds)");
-    if (!o->have_theta && !o->have_alpha)
-        return exp_fail(r, EXP_USAGE, "give the fixed threshold: --theta X (absolute) or --alpha X (channel-wise)");
-    return 0;
-}
 
 static const exp_col cols[] = {{"kind", 's'}, {"capture", 'i'}, {"step", 'i'}, {"layer", 'i'}, {"label", 's'},
     {"timestep", 'n'}, {"theta", 'n'}, {"s_score", 'n'}, {"s_attn", 'n'}, {"rows_reused", 'n'}, {"mse", 'n'},
@@ -311,7 +301,7 @@ static const exp_plot_def plots[] = {{"steps", 900, 600, plot, NULL}};
 const exp_def exp_steps = {
     .name = "steps", .paper = "Fig. 8, 9", .title = "error per denoising step at a fixed threshold", .usage = usage,
     .args = "(--theta X | --alpha X)", .help_files = 1,
-    .opts_size = sizeof(steps_opts), .defaults = defaults, .opts = opts, .check = check,
+    .opts_size = sizeof(steps_opts), .defaults = defaults, .opts = opts,
     .state_size = sizeof(steps_state), .tables = tables, .ntables = 1,
     .plan = plan, .key = key, .row = compute, .finish = finish, .progress = "steps: (capture, step, layer)",
     .plots = plots, .nplots = 1, .index = index_section,

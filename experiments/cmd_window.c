@@ -15,7 +15,7 @@
 #define REGIME_MAX VERDICT_MAX_SWEEP
 typedef struct window_opts {
     double value; /* theta or alpha as given */
-    int have_theta, have_alpha, have_thetas, have_scales;
+    int have_theta, have_alpha, have_thetas;
     double thetas[REGIME_MAX], scales[REGIME_MAX];
     int nthetas, nscales;
     int windows[WINDOW_MAX], nwindows;
@@ -46,15 +46,15 @@ static const char usage[] =
 #define OV(...) EXP_OPTV(window_opts, __VA_ARGS__)
 static const exp_opt opts[] = {
     OV("theta", EXP_DOUBLE, value, .given = EXP_GIVEN(window_opts, have_theta), .lo = 0, .hi = INFINITY, .arg = "X",
-       .help = "one absolute threshold for every axis and window size"),
-    OV("thetas", EXP_DOUBLES, thetas, .given = EXP_GIVEN(window_opts, have_thetas),
+       .excl = 1, .help = "one absolute threshold for every axis and window size"),
+    OV("thetas", EXP_DOUBLES, thetas, .given = EXP_GIVEN(window_opts, have_thetas), .excl = 1,
        .count = offsetof(window_opts, nthetas), .max = REGIME_MAX, .lo = 0, .hi = INFINITY, .arg = "LIST",
        .help = "absolute thresholds, comma separated (one regime each)"),
-    OV("scales", EXP_DOUBLES, scales, .given = EXP_GIVEN(window_opts, have_scales),
-       .count = offsetof(window_opts, nscales), .max = REGIME_MAX, .lo = 0, .hi = 1e6, .arg = "LIST",
+    OV("scales", EXP_DOUBLES, scales, .count = offsetof(window_opts, nscales), .max = REGIME_MAX, .lo = 0, .hi = 1e6,
+       .arg = "LIST", .excl = 1,
        .help = "thresholds as multiples of the median window-2 delta\n(default 0.25,0.5,1,2,4; 1 is the default rule below)"),
     OV("alpha", EXP_DOUBLE, value, .given = EXP_GIVEN(window_opts, have_alpha), .lo = 0, .hi = INFINITY, .arg = "X",
-       .help = "channel-wise thresholds instead: theta_a(c) = X * mean\n"
+       .excl = 1, .help = "channel-wise thresholds instead: theta_a(c) = X * mean\n"
                "window delta of channel c (each window size uses its own\n"
                "window deltas, so the threshold is NOT that of window 2)\n"
                "Default rule (no --theta, --thetas, --alpha): the median "
@@ -72,16 +72,6 @@ static void defaults(void *p)
 {
     *(window_opts *)p = (window_opts){.windows = {2, 3, 4, 6, 8}, .nwindows = 5, .axes = RIPPLE_AXES_ALL, .floor = 1,
                                       .scales = {0.25, 0.5, 1, 2, 4}, .nscales = 5};
-}
-
-static int check(exp_run *r)
-{
-    const window_opts *o = r->opts;
-    if (o->have_theta + o->have_alpha + o->have_thetas > 1)
-        return exp_fail(r, EXP_USAGE, "--theta, --thetas and --alpha exclude each other (absolute vs channel thresholds)");
-    if (o->have_scales && (o->have_theta || o->have_alpha || o->have_thetas))
-        return exp_fail(r, EXP_USAGE, "--scales multiplies the median delta: not with --theta, --thetas or --alpha");
-    return 0;
 }
 
 static const exp_col cols[] = {EXP_UNIT_COLS, {"theta", 'n'}, {"window", 'i'}, {"theta_scale", 'n'}, EXP_REUSE_COLS};
@@ -291,7 +281,7 @@ static const exp_plot_def plots[] = {{"window", 800, 900, plot, NULL}};
 
 const exp_def exp_window = {
     .name = "window", .paper = "Fig. 11", .title = "window size", .usage = usage, .help_files = 1,
-    .opts_size = sizeof(window_opts), .defaults = defaults, .opts = opts, .check = check,
+    .opts_size = sizeof(window_opts), .defaults = defaults, .opts = opts,
     .state_size = sizeof(window_state), .tables = tables, .ntables = 1,
     .plan = plan, .key = key, .row = compute, .finish = finish, .progress = "window",
     .plots = plots, .nplots = 1, .index = index_section,

@@ -211,6 +211,32 @@ static int common_option(exp_run *r, int c, char *arg)
 }
 
 /* Option o of the description with its value arg. */
+/* The option of the description given first whose excl is excl (0: none). */
+static const exp_opt *given_with(const exp_run *r, int excl)
+{
+    for (int w = 0; excl && w < r->nown_words; w += 2)
+        for (const exp_opt *o = r->def->opts; o->name; o++)
+            if (o->excl == excl && !strcmp(o->name, r->own_words[w])) return o;
+    return NULL;
+}
+
+/* A required option (or group of excl) none of which was given: its usage error. */
+static int check_required(exp_run *r)
+{
+    for (const exp_opt *o = r->def->opts; o && o->name; o++) {
+        int given = 0;
+        for (int w = 0; w < r->nown_words; w += 2) given |= !strcmp(o->name, r->own_words[w]);
+        if (!o->required || given || given_with(r, o->excl)) continue;
+        char list[512] = "";
+        for (const exp_opt *p = r->def->opts; p->name; p++)
+            if (p == o || (o->excl && p->excl == o->excl))
+                cli_appendf(list, sizeof list, "%s--%s%s%s", list[0] ? " or " : "", p->name, p->arg ? " " : "",
+                            p->arg ? p->arg : "");
+        return exp_fail(r, EXP_USAGE, "%s is required", list);
+    }
+    return 0;
+}
+
 static int own_option(exp_run *r, const exp_opt *o, const char *arg)
 {
     char name[64], err[CLI_ERR], buf[2048], *items[256];
@@ -223,6 +249,9 @@ static int own_option(exp_run *r, const exp_opt *o, const char *arg)
     snprintf(r->given + len, sizeof r->given - len, " %s%s%s", name, arg ? " " : "",
              arg ? cli_shell_word(word, sizeof word, arg) : "");
     if (o->given) *(int *)((char *)r->opts + o->given - 1) = 1;
+    const exp_opt *other = given_with(r, o->excl);
+    if (o->excl && other && other != o)
+        return exp_fail(r, EXP_USAGE, "--%s and %s exclude each other", other->name, name);
     EXP_ASSERT(r->nown_words + 2 <= 2 * EXP_MAX_OWN);
     r->own_words[r->nown_words++] = o->name;
     r->own_words[r->nown_words++] = arg;
@@ -233,7 +262,12 @@ static int own_option(exp_run *r, const exp_opt *o, const char *arg)
         rc = cli_parse_int(name, arg, (int64_t)o->lo, (int64_t)o->hi, &iv, err);
         *(int *)field = (int)iv;
         break;
-    case EXP_DOUBLE: rc = cli_parse_double(name, arg, o->lo, o->hi, (double *)field, err); break;
+    case EXP_DOUBLE:
+        rc = cli_parse_double(name, arg, o->lo, o->hi, (double *)field, err);
+        if (!rc && o->open && (*(double *)field == o->lo || isinf(*(double *)field)))
+            return exp_fail(r, EXP_USAGE, "%s: %s must be %s%g%s", name, arg, o->lo == 0 ? "positive, > " : "> ", o->lo,
+                            isinf(o->hi) ? ", and finite" : "");
+        break;
     case EXP_TEXT:
         if (!*arg) return exp_fail(r, EXP_USAGE, "%s: empty value", name);
         *(const char **)field = arg;
@@ -1804,6 +1838,7 @@ static int shard_done(exp_run *r)
 int exp_execute(exp_run *r)
 {
     const exp_def *d = r->def;
+    EXP_TRY(check_required(r));
     if (d->check) EXP_TRY(d->check(r));
     if (d->units && r->c.ncaptures > 0)
         return exp_fail(r, EXP_USAGE, "unexpected argument '%s': %s runs the model and reads no capture",

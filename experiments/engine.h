@@ -101,6 +101,9 @@ typedef struct exp_opt {
     int max;
     size_t count; /* lists: offsetof the int that counts the items */
     int (*parse)(exp_run *r, void *opts, const char *arg);
+    int open;     /* EXP_DOUBLE: lo itself, and an infinite value, refused ("positive and finite") */
+    int excl;     /* nonzero: options of the same excl exclude each other */
+    int required; /* it (with excl: one of its group) must be given */
     /* --help lists the option as "--name ARG" (arg NULL: a flag), then help
      * from column 21, wrapped at 80 columns (its own \n kept); help NULL:
      * not listed */
