@@ -114,30 +114,11 @@ static void stopped(int sig)
     raise(sig);
 }
 
-static int capture_lines(exp_run *r, FILE *md)
-{
-    for (int c = 0; c < r->c.ncaptures; c++) {
-        src s;
-        if (!md) { /* the first pass: the metadata is read in a child first (libhdf5 may crash on it) */
-            int chk = cli_capture_check(r->c.captures[c], "cannot use capture", r->msg, sizeof r->msg);
-            if (chk) return chk == CLI_EXIT_USAGE ? EXP_USAGE : EXP_DATA;
-        }
-        ripple_status st = src_open_capture(r->c.captures[c], &s);
-        if (st) return exp_lib(r, st, "cannot use capture");
-        const ripple_capture_info *i = s.info;
-        size_t n = 0;
-        for (src_unit u; src_next(&s, &u);) n++;
-        if (md)
-            fprintf(md, "- `%s`: model %s, grid %lldx%lldx%lld (+%lld text tokens), %lld heads x %lld channels, "
-                        "rope %s, %zu captured (step, layer) of %lld steps%s%s\n",
-                    r->c.captures[c], i->model, (long long)i->layout.grid[0], (long long)i->layout.grid[1],
-                    (long long)i->layout.grid[2], (long long)i->layout.video_offset, (long long)i->num_heads,
-                    (long long)i->layout.head_dim, i->rope_axes, n, (long long)i->num_steps,
-                    i->prompt[0] ? ", prompt: " : "", i->prompt);
-        src_close(&s);
-    }
-    return 0;
-}
+/* The captured units of each capture (units[c]) and the first one's layer (for --quick). */
+typedef struct {
+    size_t *units;
+    char first_layer[32];
+} paper_state;
 
 /* The experiments paper was asked to run (those needing --generate only with it). */
 static int asked(const exp_sub *xs)
@@ -164,7 +145,16 @@ static int write_index(exp_run *r, exp_sub *xs, double wall, double exact, int r
                 "TIMERIPPLE (arXiv 2511.12035), replayed on captured Q/K/V; definitions in method.md. "
                 "Written by `ripple paper` (%s)%s.\n\nCaptures:\n\n", RIPPLE_GIT_DESCRIBE,
             o->quick ? " with --quick (first head and first layer only, windows 2,4,8, no noise floor)" : "");
-    int rc = capture_lines(r, md);
+    const paper_state *st = r->state;
+    for (int c = 0; c < r->c.ncaptures; c++) {
+        const ripple_capture_info *i = r->srcs[c].info;
+        fprintf(md, "- `%s`: model %s, grid %lldx%lldx%lld (+%lld text tokens), %lld heads x %lld channels, "
+                    "rope %s, %zu captured (step, layer) of %lld steps%s%s\n",
+                r->c.captures[c], i->model, (long long)i->layout.grid[0], (long long)i->layout.grid[1],
+                (long long)i->layout.grid[2], (long long)i->layout.video_offset, (long long)i->num_heads,
+                (long long)i->layout.head_dim, i->rope_axes, st->units[c], (long long)i->num_steps,
+                i->prompt[0] ? ", prompt: " : "", i->prompt);
+    }
     fprintf(md, "\nSelection: %s. Backend: %s.\n\n", exp_selection(r, sel, sizeof sel), ripple_backend_name(r->c.backend));
     fprintf(md, "Wall time %.1f s; exact attention %.2f s (%.1f%%, as recorded by %d of %d drivers). "
                 "%d of %d experiments failed.\n\n",
@@ -192,7 +182,7 @@ static int write_index(exp_run *r, exp_sub *xs, double wall, double exact, int r
     for (int k = 0; k < X_COUNT; k++)
         if (!xs[order[k]].skipped) exp_sub_section(md, &xs[order[k]]);
     if (fclose(md) || rename(tmp, final)) return exp_fail(r, EXP_DATA, "cannot write %s: %s", final, strerror(errno));
-    return rc;
+    return 0;
 }
 
 static int paper_run(exp_run *r)
@@ -201,23 +191,18 @@ static int paper_run(exp_run *r)
     static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
     for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) signal(sigs[i], stopped);
     double t0 = cli_now();
-    /* every capture opens; the first captured layer, for --quick */
-    EXP_TRY(capture_lines(r, NULL));
-    static char first_layer[32];
-    src s;
-    src_unit u;
-    first_layer[0] = '\0';
-    if (!src_open_capture(r->c.captures[0], &s)) {
-        if (src_next(&s, &u)) snprintf(first_layer, sizeof first_layer, "%d", u.layer);
-        src_close(&s);
-    }
+    paper_state *st = r->state;
+    if (!(st->units = exp_alloc(r, (size_t)r->c.ncaptures, sizeof *st->units))) return EXP_DATA;
+    for (int c = 0; c < r->c.ncaptures; c++)
+        for (src_unit u; src_next(&r->srcs[c], &u); st->units[c]++)
+            if (!c && !st->units[c]) snprintf(st->first_layer, sizeof st->first_layer, "%d", u.layer);
     exp_sub xs[X_COUNT] = {{0}};
     static const exp_def *const defs[X_COUNT] = {&exp_window, &exp_groups, &exp_steps, &exp_fit, &exp_compare,
                                                  &exp_frames, &exp_quality};
     int rc = 0, failed = 0, recorded = 0;
     double wall = 0, exact = 0;
     for (int i = 0; i < X_COUNT && !rc; i++)
-        if (!prepare(r, &xs[i], defs[i], first_layer)) rc = exp_fail(r, EXP_DATA, "out of memory");
+        if (!prepare(r, &xs[i], defs[i], st->first_layer)) rc = exp_fail(r, EXP_DATA, "out of memory");
 
     if (rc) goto done;
     /* window first: its threshold is that of steps */
@@ -301,4 +286,5 @@ done:
 const exp_def exp_paper = {
     .name = "paper", .paper = "all", .title = "the paper's experiments", .usage = usage,
     .opts_size = sizeof(paper_opts), .defaults = defaults, .opts = opts, .check = check, .run = paper_run,
+    .state_size = sizeof(paper_state),
 };

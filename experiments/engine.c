@@ -602,9 +602,9 @@ const char *exp_path(const exp_run *r, const char *name, char *buf, size_t n)
 
 /* Opens every capture and lists the selected units, in the sources' order
  * (step-major, source.h): by capture, step, layer. */
-static int plan_units(exp_run *r)
+/* r->srcs: the captures opened as sources. */
+static int open_sources(exp_run *r)
 {
-    int cap = 0;
     if (!(r->srcs = exp_alloc(r, (size_t)r->c.ncaptures, sizeof *r->srcs))) return EXP_DATA;
     for (int c = 0; c < r->c.ncaptures; c++) {
         /* libhdf5 may crash or hang on corrupted metadata: read it in a child first */
@@ -612,6 +612,15 @@ static int plan_units(exp_run *r)
         if (chk) return chk == CLI_EXIT_USAGE ? EXP_USAGE : EXP_DATA;
         ripple_status s = src_open_capture(r->c.captures[c], &r->srcs[c]);
         if (s) return exp_lib(r, s, "cannot use capture");
+    }
+    return 0;
+}
+
+static int plan_units(exp_run *r)
+{
+    int cap = 0;
+    EXP_TRY(open_sources(r));
+    for (int c = 0; c < r->c.ncaptures; c++) {
         const ripple_capture_info *info = r->srcs[c].info;
         if (r->c.head_lo >= info->num_heads || r->c.head_hi > info->num_heads)
             return exp_fail(r, EXP_USAGE, "--heads: %s stores heads 0:%lld", r->c.captures[c],
@@ -1853,7 +1862,10 @@ int exp_execute(exp_run *r)
         EXP_TRY(mkdir_p(r, r->c.out_dir));
         EXP_TRY(lock_out_dir(r));
     }
-    if (d->run) return d->run(r);
+    if (d->run) {
+        EXP_TRY(open_sources(r));
+        return d->run(r);
+    }
     if (r->role == EXP_LEAD) lead_send_job(r);
     int rc = plan(r);
     if (r->role == EXP_LEAD || r->role == EXP_WORKER) rc = plan_sync(r, rc);

@@ -237,7 +237,7 @@ typedef struct exp_def {
      * were not finished paper says "cannot tell" about claim instead */
     void (*index)(exp_run *r, FILE *md);
     const char *claim;
-    int (*run)(exp_run *r); /* instead of units, sweep and figures (paper) */
+    int (*run)(exp_run *r); /* instead of units, sweep and figures (paper); the captures are open (r->srcs) */
     /* Units of an experiment that runs the model instead of reading
      * captures (a unit is then a prompt, r->units[i].source its index):
      * sets r->units, r->nunits and the groups (exp_set_groups); the engine
