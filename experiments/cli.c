@@ -257,13 +257,10 @@ unsigned cli_axes(const char *opt, const char *s)
     return set;
 }
 
-const char *cli_axes_str(unsigned axes, char buf[4])
+const char *cli_axes_str(unsigned axes)
 {
-    int n = 0;
-    for (int a = 0; a < 3; a++)
-        if (axes & RIPPLE_AXIS_BIT(a)) buf[n++] = "thw"[a];
-    buf[n] = '\0';
-    return buf;
+    static const char *const names[8] = {"", "t", "h", "th", "w", "tw", "hw", "thw"};
+    return names[axes & 7];
 }
 
 const char *cli_join_doubles(char *buf, size_t n, const double *x, int count, int digits)

@@ -63,8 +63,8 @@ const char *cli_nonempty(const char *opt, const char *s);
 void cli_int_list(const char *opt, const char *s, int n, int64_t *out);
 /* Axis letters "thw" (any subset, no repeats) into a RIPPLE_AXIS_BIT set. */
 unsigned cli_axes(const char *opt, const char *s);
-/* Writes the axis letters of a set into buf[4] ("thw"). */
-const char *cli_axes_str(unsigned axes, char buf[4]);
+/* The axis letters of a set ("thw"; "" for none), a constant string. */
+const char *cli_axes_str(unsigned axes);
 /* x[0..count-1] in %.*g with digits, comma separated, into buf[n] (cut at its end). */
 const char *cli_join_doubles(char *buf, size_t n, const double *x, int count, int digits);
 /* x[0..count-1], comma separated, into buf[n] (cut at its end). */

@@ -142,7 +142,7 @@ static int plan(exp_run *r)
 {
     const compare_opts *o = r->opts;
     compare_state *st = r->state;
-    char err[RAMPFIT_ERR], th[1024], al[1024], axes[4], caps[2048], methods[256], sel[256], ramp_desc[256] = "none";
+    char err[RAMPFIT_ERR], th[1024], al[1024], caps[2048], methods[256], sel[256], ramp_desc[256] = "none";
     if (o->ramp_path && rampfit_load(o->ramp_path, &st->ramp, err)) return exp_fail(r, EXP_DATA, "%s", err);
     memcpy(st->thetas, o->thetas, sizeof st->thetas);
     memcpy(st->alphas, o->alphas, sizeof st->alphas);
@@ -182,7 +182,7 @@ static int plan(exp_run *r)
              strlen(caps) + 2 < 2048 ? caps : "", exp_selection(r, sel, sizeof sel),
              eval_method_list(o->methods, ",", methods, sizeof methods),
              cli_join_doubles(th, sizeof th, st->thetas, st->nthetas, 6), cli_join_doubles(al, sizeof al, st->alphas, st->nalphas, 6),
-             cli_axes_str(o->axes, axes), o->window, ramp_desc, o->floor);
+             cli_axes_str(o->axes), o->window, ramp_desc, o->floor);
     EXP_TRY(exp_open(r, T_ROWS, st->options));
     if (!isnan(med))
         EXP_TRY(exp_meta(r, T_ROWS, "thetas", "%s: %d values, %gx to %gx the median window delta %.6g of q (first unit)",
@@ -270,9 +270,8 @@ static int compute(exp_run *r, const exp_job *j, exp_row *row)
         s = eval_run(u, (eval_method)jb.method, &rp, &sv, &m);
     }
     if (s) return exp_lib(r, s, eval_methods[jb.method].name);
-    static char axes[4];
     row->s[C_MODE] = jb.mode == RIPPLE_THRESHOLD_CHANNEL ? "channel" : "absolute";
-    row->s[C_AXES] = cli_axes_str(jb.axes, axes), row->s[20] = detail;
+    row->s[C_AXES] = cli_axes_str(jb.axes), row->s[20] = detail;
     const double v[] = {o->window, j->unit->id.timestep, target, density, sv.s_score, sv.s_attn,
                         eval_methods[jb.method].attnmap ? NAN : sv.rows_reused, m.mse, m.rel_l2, m.cosine, m.psnr,
                         m.max_abs, floor_mse};

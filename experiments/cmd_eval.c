@@ -127,7 +127,6 @@ static void parse(int argc, char **argv, eval_opts *o)
 static void add_row(rtable *t, const eval_opts *o, const ripple_reuse_params *rp, const char *method,
                     const ripple_savings *sv, const ripple_metrics *m)
 {
-    char axes[4], groups[4];
     double theta = 0;
     for (int a = 0; a < 3; a++)
         if (rp->axes & RIPPLE_AXIS_BIT(a)) theta = fmax(theta, rp->theta[a]);
@@ -139,8 +138,8 @@ static void add_row(rtable *t, const eval_opts *o, const ripple_reuse_params *rp
     rtable_set_num(t, "theta_h", rp->theta[1]);
     rtable_set_num(t, "theta_w", rp->theta[2]);
     rtable_set_int(t, "window", rp->window);
-    rtable_set_str(t, "axes", cli_axes_str(rp->axes, axes));
-    rtable_set_str(t, "groups", rp->groups ? cli_axes_str(rp->groups, groups) : "thw");
+    rtable_set_str(t, "axes", cli_axes_str(rp->axes));
+    rtable_set_str(t, "groups", rp->groups ? cli_axes_str(rp->groups) : "thw");
     rtable_set_num(t, "s_score", sv->s_score);
     rtable_set_num(t, "s_attn", sv->s_attn);
     rtable_set_num(t, "rows_reused", sv->rows_reused);

@@ -170,14 +170,13 @@ static int unit_step(const exp_unit *u) { return u->id.step; }
 static int add_meta(exp_run *r, int t)
 {
     const fit_opts *o = r->opts;
-    char axes[4], groups[4];
     EXP_TRY(exp_meta(r, t, "target", "mean attention-output MSE per step <= %g (mean over captures, layers; "
                                      "each unit's MSE over all its heads)", o->target));
     EXP_TRY(exp_meta(r, t, "threshold_mode", "%s (theta columns hold %s)",
                      o->mode == RIPPLE_THRESHOLD_CHANNEL ? "channel" : "absolute",
                      o->mode == RIPPLE_THRESHOLD_CHANNEL ? "alpha" : "absolute thresholds"));
-    EXP_TRY(exp_meta(r, t, "reuse", "axes=%s window=%d groups=%s, one theta for every axis", cli_axes_str(o->axes, axes),
-                     o->window, o->groups ? cli_axes_str(o->groups, groups) : "all"));
+    EXP_TRY(exp_meta(r, t, "reuse", "axes=%s window=%d groups=%s, one theta for every axis", cli_axes_str(o->axes),
+                     o->window, o->groups ? cli_axes_str(o->groups) : "all"));
     EXP_TRY(exp_meta(r, t, "search", "doubling then bisection, relative tol %g, at most %d evaluations; theta "
                                      "rounded down to 6 digits and re-evaluated", o->tol, o->max_evals));
     return exp_meta(r, t, "savings", "s_score = score savings; s_attn = attention savings (QK^T share only)");
@@ -201,10 +200,9 @@ static int plan(exp_run *r)
         const exp_unit *u = &r->units[r->members[r->groups[st->ns].first]];
         st->si[st->ns] = (fit_step){.step = u->id.step, .timestep = u->id.timestep};
     }
-    char axes[4], groups[4];
     EXP_TRY(exp_openf(r, T_STEPS, 1, "target=%.9g mode=%s axes=%s window=%d groups=%s tol=%.9g max_evals=%d "
                       "theta_max=%.9g floor=%d", o->target, o->mode == RIPPLE_THRESHOLD_CHANNEL ? "channel" : "absolute",
-                      cli_axes_str(o->axes, axes), o->window, o->groups ? cli_axes_str(o->groups, groups) : "all",
+                      cli_axes_str(o->axes), o->window, o->groups ? cli_axes_str(o->groups) : "all",
                       o->tol, o->max_evals, o->theta_max, o->floor));
     r->njobs = 1;
     return add_meta(r, T_STEPS);
@@ -334,8 +332,8 @@ static void print_terminal(exp_run *r)
     const char *mode_word = o->mode == RIPPLE_THRESHOLD_CHANNEL ? "channel" : "absolute";
     const char *model = o->model ? o->model : r->srcs[0].info->model;
     const rampfit_ramp *ramp = &st->ramp;
-    char axes[4], path[4200];
-    cli_axes_str(o->axes, axes);
+    const char *axes = cli_axes_str(o->axes);
+    char path[4200];
     printf("ripple fit: target mean output MSE %g per step; mode %s, axes %s, window %d; %d capture%s, "
            "%d of %d steps captured\n", o->target, mode_word, axes, o->window, r->c.ncaptures,
            r->c.ncaptures > 1 ? "s" : "", st->ns, st->S);
@@ -409,12 +407,12 @@ static int finish(exp_run *r)
                                      "ramp to (`ripple info` lists the captured steps)", st->S - 1);
     st->ramp = st->fr.ramp;
     st->ramp.num_steps = st->S, st->ramp.mode = o->mode;
-    char comment[1024], err[RAMPFIT_ERR], axes[4], groups[4], buf[1400];
+    char comment[1024], err[RAMPFIT_ERR], buf[1400];
     exp_path(r, "ramp.txt", st->ramp_path, sizeof st->ramp_path);
     snprintf(comment, sizeof comment, "fitted by ripple fit for %s: target mean output MSE %g per step; axes %s window %d "
              "groups %s (use the same with --ramp); residual rms %.3g over %d captured steps",
-             o->model ? o->model : r->srcs[0].info->model, o->target, cli_axes_str(o->axes, axes), o->window,
-             o->groups ? cli_axes_str(o->groups, groups) : "all", st->fr.rms, st->fr.used);
+             o->model ? o->model : r->srcs[0].info->model, o->target, cli_axes_str(o->axes), o->window,
+             o->groups ? cli_axes_str(o->groups) : "all", st->fr.rms, st->fr.used);
     if (rampfit_save(st->ramp_path, &st->ramp, comment)) return exp_fail(r, EXP_DATA, "cannot write %s", st->ramp_path);
     if (rampfit_load(st->ramp_path, &st->ramp, err)) return exp_fail(r, EXP_DATA, "%s", err);
     st->have_ramp = 1;
@@ -447,10 +445,10 @@ static int plot(exp_run *r, exp_text *gp)
 {
     const fit_opts *o = r->opts;
     const fit_state *st = r->state;
-    char title[512], axes[4];
+    char title[512];
     const int ch = o->mode == RIPPLE_THRESHOLD_CHANNEL;
     snprintf(title, sizeof title, "Threshold ramp for target MSE %g: %s (%s, axes %s, window %d)", o->target,
-             o->model ? o->model : r->srcs[0].info->model, ch ? "channel" : "absolute", cli_axes_str(o->axes, axes),
+             o->model ? o->model : r->srcs[0].info->model, ch ? "channel" : "absolute", cli_axes_str(o->axes),
              o->window);
     const exp_curve curves[] = {
         {T_FIT, "step", "theta_measured", "captured=1", "points pt 7 ps 1.4", .title = "measured theta_i (bisection)"},

@@ -73,9 +73,7 @@ static int plan(exp_run *r)
     st->rp = (ripple_reuse_params){.axes = o->axes, .window = o->window, .groups = o->groups,
                                    .mode = o->have_alpha ? RIPPLE_THRESHOLD_CHANNEL : RIPPLE_THRESHOLD_ABSOLUTE,
                                    .theta = {o->theta, o->theta, o->theta}};
-    char axes[4], groups[4];
-    cli_axes_str(o->axes, axes);
-    snprintf(groups, sizeof groups, "%s", o->groups ? cli_axes_str(o->groups, groups) : "all");
+    const char *axes = cli_axes_str(o->axes), *groups = o->groups ? cli_axes_str(o->groups) : "all";
     EXP_TRY(exp_openf(r, 0, 1, "%s=%.9g axes=%s window=%d groups=%s floor=%d", o->have_alpha ? "alpha" : "theta",
                       o->theta, axes, o->window, groups, o->floor));
     if (!(st->labels = exp_alloc(r, (size_t)r->c.ncaptures, sizeof *st->labels))) return EXP_DATA;
@@ -185,9 +183,9 @@ static int finish(exp_run *r)
     }
 
     /* terminal */
-    char axes[4], path[4200];
+    char path[4200];
     printf("ripple steps: %s %g, axes %s, window %d; mse = mean output MSE over layers and heads\n",
-           o->have_alpha ? "alpha" : "theta", o->theta, cli_axes_str(o->axes, axes), o->window);
+           o->have_alpha ? "alpha" : "theta", o->theta, cli_axes_str(o->axes), o->window);
     static const char term[] = "step:%5.0f|timestep:%10.4g|mse mean:%11.4g|mse min:%11.4g|mse max:%11.4g|trend:%11.4g|"
                                "s_score:%8.4f|s_attn:%8.4f";
     exp_tab_head(stdout, 0, term);
@@ -219,12 +217,12 @@ static int plot(exp_run *r, exp_text *gp)
     const steps_opts *o = r->opts;
     const steps_state *st = r->state;
     const int nc = r->c.ncaptures;
-    char title[512], axes[4], mean[64], trend[64];
+    char title[512], mean[64], trend[64];
     exp_curve *cv = exp_alloc(r, (size_t)nc + 3, sizeof *cv);
     char (*where)[48] = exp_alloc(r, (size_t)nc, sizeof *where), (*with)[80] = exp_alloc(r, (size_t)nc, sizeof *with);
     if (!cv || !where || !with) return EXP_DATA;
     snprintf(title, sizeof title, "Output error per denoising step: %s, %s = %g, axes %s, window %d",
-             r->srcs[0].info->model, o->have_alpha ? "alpha" : "theta", o->theta, cli_axes_str(o->axes, axes),
+             r->srcs[0].info->model, o->have_alpha ? "alpha" : "theta", o->theta, cli_axes_str(o->axes),
              o->window);
     /* the palette's 10 colours repeat: every 10 captures the next point type
      * and dash, so that no two curves look alike */

@@ -82,9 +82,9 @@ static int plan(exp_run *r)
 {
     const window_opts *o = r->opts;
     window_state *st = r->state;
-    char wl[256], tl[512] = "", axes[4];
+    char wl[256], tl[512] = "";
+    const char *axes = cli_axes_str(o->axes);
     cli_join_ints(wl, sizeof wl, o->windows, o->nwindows);
-    cli_axes_str(o->axes, axes);
     /* the regimes: given, or multiples of the median window-2 delta of the first unit */
     st->delta = NAN;
     st->median = -1;
@@ -149,9 +149,8 @@ static int finish(exp_run *r)
     window_state *st = r->state;
     exp_mean *m;
     EXP_TRY(exp_job_means(r, 0, r->njobs, NULL, &m));
-    char axes[4];
     printf("ripple window: %s (%s), axes %s, %d unit(s)%s\n", o->have_alpha ? "alpha" : "theta", st->rule,
-           cli_axes_str(o->axes, axes), r->nunits, r->reused_rows[0] ? " (finished rows of an earlier run reused)" : "");
+           cli_axes_str(o->axes), r->nunits, r->reused_rows[0] ? " (finished rows of an earlier run reused)" : "");
     st->result.mse_w2 = st->result.theta = NAN;
     int ref = st->median >= 0 ? st->median : 0; /* the regime paper passes on */
     st->result.theta = st->theta[ref];
