@@ -239,8 +239,7 @@ static int density_target(exp_run *r, const exp_job *j, const job *jb, eval_unit
         st->cache_group = j->group;
     }
     if (isnan(st->reuse_sattn[jb->slot])) {
-        ripple_reuse_params rp = {.axes = o->axes, .window = o->window, .mode = RIPPLE_THRESHOLD_ABSOLUTE,
-                                  .theta = {jb->threshold, jb->threshold, jb->threshold}};
+        ripple_reuse_params rp = exp_params(o->axes, o->window, 0, RIPPLE_THRESHOLD_ABSOLUTE, jb->threshold);
         ripple_status s = eval_density_target(u, &rp, &st->reuse_sattn[jb->slot]);
         if (s) return exp_lib(r, s, "reuse");
     }
@@ -265,8 +264,7 @@ static int compute(exp_run *r, const exp_job *j, exp_row *row)
         EXP_TRY(density_target(r, j, &jb, u, &target));
         s = eval_run_map(u, (eval_method)jb.method, target, &sv, &m, &density, detail, sizeof detail);
     } else {
-        ripple_reuse_params rp = {.axes = jb.axes, .window = o->window, .mode = jb.mode,
-                                  .theta = {jb.threshold, jb.threshold, jb.threshold}};
+        ripple_reuse_params rp = exp_params(jb.axes, o->window, 0, jb.mode, jb.threshold);
         s = eval_run(u, (eval_method)jb.method, &rp, &sv, &m);
     }
     if (s) return exp_lib(r, s, eval_methods[jb.method].name);

@@ -134,8 +134,7 @@ typedef struct {
 static int step_error(void *vctx, double theta, double *err)
 {
     step_ctx *c = vctx;
-    ripple_reuse_params p = c->rp;
-    p.theta[0] = p.theta[1] = p.theta[2] = theta;
+    const ripple_reuse_params p = exp_params(c->rp.axes, c->rp.window, c->rp.groups, c->rp.mode, theta);
     double sum = 0;
     ripple_savings sv, mean = {0};
     ripple_metrics m;

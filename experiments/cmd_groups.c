@@ -164,8 +164,8 @@ static int compute(exp_run *r, const exp_job *j, exp_row *row)
     const groups_state *st = r->state;
     eval_unit *u;
     const int g = j->job / 3, a = j->job % 3;
-    ripple_reuse_params p = {.axes = RIPPLE_AXIS_BIT(a), .window = o->window, .mode = RIPPLE_THRESHOLD_ABSOLUTE,
-                             .theta = {INFINITY, INFINITY, INFINITY}, .groups = RIPPLE_AXIS_BIT(st->gaxis[g])};
+    const ripple_reuse_params p = exp_params(RIPPLE_AXIS_BIT(a), o->window, RIPPLE_AXIS_BIT(st->gaxis[g]),
+                                             RIPPLE_THRESHOLD_ABSOLUTE, INFINITY);
     row->v[5] = g, row->v[6] = a;
     EXP_TRY(exp_reuse_row(r, j, T_ROWS, &p, o->floor, "forced reuse", row, &u));
     /* a finished row is kept as it was (exp_put): then only the heat map was missing */

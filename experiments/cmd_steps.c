@@ -70,9 +70,8 @@ static int plan(exp_run *r)
 {
     const steps_opts *o = r->opts;
     steps_state *st = r->state;
-    st->rp = (ripple_reuse_params){.axes = o->axes, .window = o->window, .groups = o->groups,
-                                   .mode = o->have_alpha ? RIPPLE_THRESHOLD_CHANNEL : RIPPLE_THRESHOLD_ABSOLUTE,
-                                   .theta = {o->theta, o->theta, o->theta}};
+    st->rp = exp_params(o->axes, o->window, o->groups,
+                        o->have_alpha ? RIPPLE_THRESHOLD_CHANNEL : RIPPLE_THRESHOLD_ABSOLUTE, o->theta);
     const char *axes = cli_axes_str(o->axes), *groups = o->groups ? cli_axes_str(o->groups) : "all";
     EXP_TRY(exp_openf(r, 0, 1, "%s=%.9g axes=%s window=%d groups=%s floor=%d", o->have_alpha ? "alpha" : "theta",
                       o->theta, axes, o->window, groups, o->floor));

@@ -25,7 +25,6 @@ typedef struct window_opts {
 
 typedef struct window_state {
     window_result result; /* first: what paper reads */
-    ripple_reuse_params rp;
     double theta[REGIME_MAX], scale[REGIME_MAX]; /* the regimes: thresholds of every window size */
     int nr, median;                              /* how many; the regime at the median delta (-1: none) */
     double delta;                                /* the median window-2 delta (nan when not measured) */
@@ -104,7 +103,6 @@ static int plan(exp_run *r)
         st->rule = "scale x the median window-2 delta |x0-x1|/2 of q over the first unit (enabled axes, grouped channels)";
     }
     cli_join_doubles(tl, sizeof tl, st->theta, st->nr, 9);
-    st->rp = (ripple_reuse_params){.axes = o->axes, .mode = o->have_alpha ? RIPPLE_THRESHOLD_CHANNEL : RIPPLE_THRESHOLD_ABSOLUTE};
     EXP_TRY(exp_openf(r, 0, 0, "window %s=%s rule=%s windows=%s axes=%s floor=%d", o->have_alpha ? "alpha" : "theta",
                       tl, o->have_theta || o->have_alpha || o->have_thetas ? "given" : "median-w2-scales", wl, axes,
                       o->floor));
@@ -135,9 +133,8 @@ static int compute(exp_run *r, const exp_job *j, exp_row *row)
     const window_opts *o = r->opts;
     const window_state *st = r->state;
     const int k = j->job / o->nwindows;
-    ripple_reuse_params p = st->rp;
-    p.window = o->windows[j->job % o->nwindows];
-    p.theta[0] = p.theta[1] = p.theta[2] = st->theta[k];
+    const ripple_threshold_mode mode = o->have_alpha ? RIPPLE_THRESHOLD_CHANNEL : RIPPLE_THRESHOLD_ABSOLUTE;
+    const ripple_reuse_params p = exp_params(o->axes, o->windows[j->job % o->nwindows], 0, mode, st->theta[k]);
     row->v[C_SCALE] = st->scale[k];
     return exp_reuse_row(r, j, 0, &p, o->floor, "reuse", row, NULL);
 }

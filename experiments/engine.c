@@ -749,6 +749,12 @@ int exp_floor(exp_run *r, int g, double *mse)
 
 /* --------------------------------------------------------------- tables */
 
+ripple_reuse_params exp_params(unsigned axes, int window, unsigned groups, ripple_threshold_mode mode, double theta)
+{
+    return (ripple_reuse_params){.axes = axes, .window = window, .groups = groups, .mode = mode,
+                                 .theta = {theta, theta, theta}};
+}
+
 int exp_reuse_row(exp_run *r, const exp_job *j, int i, const ripple_reuse_params *p, int floor, const char *what,
                   exp_row *row, eval_unit **unit)
 {

@@ -331,6 +331,8 @@ int exp_load(exp_run *r, int g, eval_unit **units);
 void exp_keep(exp_run *r, int g);
 int exp_floor(exp_run *r, int g, double *mse);
 void exp_heads(const exp_run *r, int s, int64_t *lo, int64_t *nh);
+/* The parameters of the ripple transform: theta on every axis. */
+ripple_reuse_params exp_params(unsigned axes, int window, unsigned groups, ripple_threshold_mode mode, double theta);
 /* Runs the ripple transform with p on the job's unit (exp_load) and puts
  * into row the results that table i has columns for: s_score, s_attn,
  * rows_reused, q_reused, k_reused, mse, rel_l2, cosine, psnr, and with
