@@ -54,11 +54,8 @@ static int parse_methods(exp_run *r, void *opts, const char *arg)
     return cli_parse_methods("--methods", arg, &o->methods, err) ? exp_fail(r, EXP_USAGE, "%s", err) : 0;
 }
 
-static void defaults(void *p)
-{
-    *(compare_opts *)p = (compare_opts){.methods = BIT(EVAL_ORACLE_TOPK + 1) - 1, .axes = RIPPLE_AXES_ALL, .window = 2,
-                                        .floor = 1};
-}
+static const compare_opts defaults = {.methods = BIT(EVAL_ORACLE_TOPK + 1) - 1, .axes = RIPPLE_AXES_ALL, .window = 2,
+                                      .floor = 1};
 
 #define OV(...) EXP_OPTV(compare_opts, __VA_ARGS__)
 static const exp_opt opts[] = {
@@ -497,7 +494,7 @@ static const exp_plot_def plots[] = {{"compare", 800, 1000, plot, NULL}};
 
 const exp_def exp_compare = {
     .name = "compare", .paper = "Fig. 7", .title = "reuse vs masking at equal savings", .usage = usage, .help_files = 1,
-    .opts_size = sizeof(compare_opts), .defaults = defaults, .opts = opts, .check = check,
+    .opts_size = sizeof(compare_opts), .defaults = &defaults, .opts = opts, .check = check,
     .state_size = sizeof(compare_state), .tables = tables, .ntables = 2,
     .plan = plan, .key = key, .row = compute, .finish = finish, .progress = "compare",
     .plots = plots, .nplots = 1, .index = index_section,

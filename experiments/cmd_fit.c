@@ -82,11 +82,8 @@ static const exp_opt opts[] = {
     {0}};
 #undef OV
 
-static void defaults(void *p)
-{
-    *(fit_opts *)p = (fit_opts){.target = NAN, .tol = 1e-3, .max_evals = 60, .floor = 1, .keep_mb = 4096,
-                                .axes = RIPPLE_AXES_ALL, .window = 2};
-}
+static const fit_opts defaults = {.target = NAN, .tol = 1e-3, .max_evals = 60, .floor = 1, .keep_mb = 4096,
+                                  .axes = RIPPLE_AXES_ALL, .window = 2};
 
 static const exp_col step_cols[] = {{"step", 'i'}, {"timestep", 'n'}, {"units", 'i'}, {"theta", 'n'}, {"mse", 'n'},
     {"s_score", 'n'}, {"s_attn", 'n'}, {"rows_reused", 'n'}, {"saturated", 'i'}, {"infeasible", 'i'},
@@ -507,7 +504,7 @@ static const exp_plot_def plots[] = {{"fit", 1000, 560, plot, NULL}};
 
 const exp_def exp_fit = {
     .name = "fit", .paper = "Table 1, Eq. 4", .title = "per-step thresholds for a target error, and the fitted ramp",
-    .usage = usage, .args = "--target MSE", .help_files = 1, .opts_size = sizeof(fit_opts), .defaults = defaults,
+    .usage = usage, .args = "--target MSE", .help_files = 1, .opts_size = sizeof(fit_opts), .defaults = &defaults,
     .opts = opts, .state_size = sizeof(fit_state), .tables = tables, .ntables = 2, .timing_table = T_FIT,
     .plan = plan, .key = key, .row = compute, .finish = finish,
     .plots = plots, .nplots = 1, .index = index_section,

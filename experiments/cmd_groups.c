@@ -43,7 +43,7 @@ static const exp_opt opts[] = {
     {0}};
 #undef OV
 
-static void defaults(void *p) { *(groups_opts *)p = (groups_opts){-1, -1, -1, 2, 1}; }
+static const groups_opts defaults = {-1, -1, -1, 2, 1};
 
 static int check(exp_run *r)
 {
@@ -342,7 +342,7 @@ static const exp_plot_def plots[] = {{"groups", 800, 500, plot_bars, NULL}, {"gr
 const exp_def exp_groups = {
     .name = "groups", .paper = "Fig. 5", .title = "channel groups x reuse axes (forced reuse)", .usage = usage,
     .help_files = 1,
-    .opts_size = sizeof(groups_opts), .defaults = defaults, .opts = opts, .check = check,
+    .opts_size = sizeof(groups_opts), .defaults = &defaults, .opts = opts, .check = check,
     .state_size = sizeof(groups_state), .tables = tables, .ntables = 3,
     .plan = plan, .key = key, .needed = heat_needed, .row = compute, .finish = finish, .progress = "groups",
     .plots = plots, .nplots = 2, .index = index_section,

@@ -72,7 +72,7 @@ static const exp_opt opts[] = {
     {0}};
 #undef OV
 
-static void defaults(void *p) { *(paper_opts *)p = (paper_opts){0, 0, NAN, NAN, NULL, NULL}; }
+static const paper_opts defaults = {0, 0, NAN, NAN, NULL, NULL};
 
 static int check(exp_run *r)
 {
@@ -285,6 +285,6 @@ done:
 
 const exp_def exp_paper = {
     .name = "paper", .paper = "all", .title = "the paper's experiments", .usage = usage,
-    .opts_size = sizeof(paper_opts), .defaults = defaults, .opts = opts, .check = check, .run = paper_run,
+    .opts_size = sizeof(paper_opts), .defaults = &defaults, .opts = opts, .check = check, .run = paper_run,
     .state_size = sizeof(paper_state),
 };

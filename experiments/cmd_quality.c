@@ -83,10 +83,10 @@ typedef struct gen_state {
     "  --cfg G            classifier-free guidance scale (default 1: none)\n"                               \
     "  --weights FILE     model weights (default data/models/tiny-vdit.h5)\n"
 
-static void gen_defaults(gen_opts *g)
-{
-    g->seeds[0] = 0, g->nseeds = 1, g->num_steps = RIPPLE_SAMPLER_STEPS, g->cfg = 1, g->weights = RIPPLE_DEFAULT_WEIGHTS;
-}
+/* The defaults of gen_opts, with the classes {cls} (none: 0, 0). */
+#define GEN_DEFAULTS(cls, ncls)                                                                                   \
+    {.classes = {cls}, .nclasses = ncls, .seeds = {0}, .nseeds = 1, .num_steps = RIPPLE_SAMPLER_STEPS, .cfg = 1, \
+     .weights = RIPPLE_DEFAULT_WEIGHTS}
 
 /* The common options that select captured units make no sense here. */
 static int gen_check(exp_run *r)
@@ -382,15 +382,10 @@ static const exp_opt quality_options[] = {
 #undef O
 #undef OV
 
-static void quality_defaults(void *p)
-{
-    quality_opts *o = p;
-    *o = (quality_opts){.thetas = {0.005, 0.013, 0.037, 0.1}, .nthetas = 4, .densities = {0.9, 0.75, 0.6, 0.5},
-                        .ndensities = 4, .alphas = {0.25, 0.5, 1, 2}, .nalphas = 4, .levels = {0.1, 0.2, 0.3, 0.4},
-                        .nlevels = 4, .ramp_scales = {0.5, 1, 2}, .nramp_scales = 3, .combo_density = 0.7,
-                        .methods = "svg,reuse+svg"};
-    gen_defaults(&o->g);
-}
+static const quality_opts quality_defaults = {
+    .g = GEN_DEFAULTS(0, 0), .thetas = {0.005, 0.013, 0.037, 0.1}, .nthetas = 4, .densities = {0.9, 0.75, 0.6, 0.5},
+    .ndensities = 4, .alphas = {0.25, 0.5, 1, 2}, .nalphas = 4, .levels = {0.1, 0.2, 0.3, 0.4}, .nlevels = 4,
+    .ramp_scales = {0.5, 1, 2}, .nramp_scales = 3, .combo_density = 0.7, .methods = "svg,reuse+svg"};
 
 static const char *const extra_methods[] = {"svg", "window", "oracle-topk", "reuse+svg", "mask-skip", "mask-magnitude"};
 enum { N_EXTRA = 6 };
@@ -847,7 +842,7 @@ static const exp_plot_def quality_plots[] = {{"quality", 800, 640, quality_plot,
 
 const exp_def exp_quality = {
     .name = "quality", .paper = "Tables 2-4", .title = "end-to-end quality of generated clips at matched s_attn",
-    .usage = quality_usage, .opts_size = sizeof(quality_opts), .defaults = quality_defaults, .opts = quality_options,
+    .usage = quality_usage, .opts_size = sizeof(quality_opts), .defaults = &quality_defaults, .opts = quality_options,
     .check = quality_check, .state_size = sizeof(quality_state), .tables = quality_tables, .ntables = 3,
     .plan = quality_plan, .key = quality_key, .needed = quality_needed, .row = quality_row, .finish = quality_finish,
     .progress = "quality", .plots = quality_plots, .nplots = 1, .index = quality_index,
@@ -888,13 +883,7 @@ static const char frames_usage[] =
 static const exp_opt frames_options[] = {
     GEN_OPTS(frames_opts), EXP_OPTV(frames_opts, "window", EXP_INT, window, .lo = 2, .hi = 4096), {0}};
 
-static void frames_defaults(void *p)
-{
-    frames_opts *o = p;
-    *o = (frames_opts){.window = 2};
-    gen_defaults(&o->g);
-    o->g.classes[0] = 7, o->g.nclasses = 1;
-}
+static const frames_opts frames_defaults = {.g = GEN_DEFAULTS(7, 1), .window = 2};
 
 static int frames_check(exp_run *r)
 {
@@ -1128,7 +1117,7 @@ static void frames_index(exp_run *r, FILE *md)
 
 const exp_def exp_frames = {
     .name = "frames", .paper = "Fig. 5 (frames)", .title = "forced reuse per channel group and axis, in generated frames",
-    .usage = frames_usage, .opts_size = sizeof(frames_opts), .defaults = frames_defaults, .opts = frames_options,
+    .usage = frames_usage, .opts_size = sizeof(frames_opts), .defaults = &frames_defaults, .opts = frames_options,
     .check = frames_check, .state_size = sizeof(frames_state), .tables = frames_tables, .ntables = 1,
     .plan = frames_plan, .key = frames_key, .needed = frames_needed, .row = frames_row, .finish = frames_finish,
     .progress = "frames", .index = frames_index,

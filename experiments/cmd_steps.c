@@ -57,7 +57,7 @@ static const exp_opt opts[] = {
     {0}};
 #undef OV
 
-static void defaults(void *p) { *(steps_opts *)p = (steps_opts){.axes = RIPPLE_AXES_ALL, .window = 2, .floor = 1}; }
+static const steps_opts defaults = {.axes = RIPPLE_AXES_ALL, .window = 2, .floor = 1};
 
 static const exp_col cols[] = {{"kind", 's'}, {"capture", 'i'}, {"step", 'i'}, {"layer", 'i'}, {"label", 's'},
     {"timestep", 'n'}, {"theta", 'n'}, {"s_score", 'n'}, {"s_attn", 'n'}, {"rows_reused", 'n'}, {"mse", 'n'},
@@ -298,7 +298,7 @@ static const exp_plot_def plots[] = {{"steps", 900, 600, plot, NULL}};
 const exp_def exp_steps = {
     .name = "steps", .paper = "Fig. 8, 9", .title = "error per denoising step at a fixed threshold", .usage = usage,
     .args = "(--theta X | --alpha X)", .help_files = 1,
-    .opts_size = sizeof(steps_opts), .defaults = defaults, .opts = opts,
+    .opts_size = sizeof(steps_opts), .defaults = &defaults, .opts = opts,
     .state_size = sizeof(steps_state), .tables = tables, .ntables = 1,
     .plan = plan, .key = key, .row = compute, .finish = finish, .progress = "steps: (capture, step, layer)",
     .plots = plots, .nplots = 1, .index = index_section,

@@ -67,11 +67,8 @@ static const exp_opt opts[] = {
     {0}};
 #undef OV
 
-static void defaults(void *p)
-{
-    *(window_opts *)p = (window_opts){.windows = {2, 3, 4, 6, 8}, .nwindows = 5, .axes = RIPPLE_AXES_ALL, .floor = 1,
-                                      .scales = {0.25, 0.5, 1, 2, 4}, .nscales = 5};
-}
+static const window_opts defaults = {.windows = {2, 3, 4, 6, 8}, .nwindows = 5, .axes = RIPPLE_AXES_ALL, .floor = 1,
+                                     .scales = {0.25, 0.5, 1, 2, 4}, .nscales = 5};
 
 static const exp_col cols[] = {EXP_UNIT_COLS, {"theta", 'n'}, {"window", 'i'}, {"theta_scale", 'n'}, EXP_REUSE_COLS};
 enum { C_THETA = 3, C_WINDOW, C_SCALE };
@@ -277,7 +274,7 @@ static const exp_plot_def plots[] = {{"window", 800, 900, plot, NULL}};
 
 const exp_def exp_window = {
     .name = "window", .paper = "Fig. 11", .title = "window size", .usage = usage, .help_files = 1,
-    .opts_size = sizeof(window_opts), .defaults = defaults, .opts = opts,
+    .opts_size = sizeof(window_opts), .defaults = &defaults, .opts = opts,
     .state_size = sizeof(window_state), .tables = tables, .ntables = 1,
     .plan = plan, .key = key, .row = compute, .finish = finish, .progress = "window",
     .plots = plots, .nplots = 1, .index = index_section,

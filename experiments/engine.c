@@ -102,7 +102,7 @@ exp_run *exp_new(const exp_def *def)
         exp_free(r);
         return NULL;
     }
-    if (def->defaults) def->defaults(r->opts);
+    if (def->defaults) memcpy(r->opts, def->defaults, def->opts_size);
     return r;
 }
 

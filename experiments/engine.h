@@ -216,7 +216,7 @@ typedef struct exp_def {
     const char *args, *usage;
     int help_files;
     size_t opts_size;
-    void (*defaults)(void *opts);
+    const void *defaults; /* the options before parsing (opts_size bytes); NULL: zeroed */
     const exp_opt *opts;        /* {0}-terminated */
     int (*check)(exp_run *r);   /* usage errors between options, before any file */
     size_t state_size;          /* r->state, zeroed */
