@@ -275,18 +275,12 @@ static int compute(exp_run *r, const exp_job *j, exp_row *row)
 }
 
 /* Summary: mean over units per (method, threshold slot), i.e. per job, from
- * the cells; the threshold is the mean of the jobs' own (the ramp's varies
- * with the step). */
+ * the cells, the threshold too (the ramp's varies with the step). */
 static int finish(exp_run *r)
 {
     compare_state *st = r->state;
     exp_mean *mean;
-    double *threshold = exp_alloc(r, (size_t)r->njobs, sizeof *threshold);
-    if (!threshold) return EXP_DATA;
     EXP_TRY(exp_job_means(r, T_ROWS, r->njobs, NULL, &mean));
-    for (int g = 0; g < r->ngroups; g++)
-        for (int jj = 0; jj < r->njobs; jj++)
-            threshold[jj] += job_of(r, &(exp_job){g, jj, &r->units[r->members[r->groups[g].first]]}).threshold;
     if (r->reused_rows[T_ROWS])
         fprintf(stderr, "ripple compare: reused %d of %lld rows from an earlier run\n", r->reused_rows[T_ROWS],
                 (long long)r->ngroups * r->njobs);
@@ -295,7 +289,6 @@ static int finish(exp_run *r)
     EXP_TRY(exp_meta(r, T_SUMMARY, "summary", "mean over the %d selected units of each column; reuse-ramp: one row, "
                                               "threshold = mean ramp theta", r->nunits));
     EXP_TRY(exp_meta(r, T_SUMMARY, "savings", "fractions; s_attn = attention savings, s_score = score savings (see compare.tsv)"));
-    static const char *const avg[] = {"s_score", "s_attn", "density", "rows_reused", "mse", "rel_l2", "cosine", "mse_floor"};
     for (int m = 0; m < EVAL_METHOD_COUNT; m++) /* by method, then slot */
         for (int i = 0; i < COMPARE_MAX_SWEEP; i++)
             for (int jj = 0; jj < r->njobs; jj++) {
@@ -306,8 +299,8 @@ static int finish(exp_run *r)
                 row.s[0] = eval_methods[m].name;
                 row.s[1] = m == EVAL_REUSE_CHANNEL || (m == EVAL_REUSE_RAMP && st->ramp.mode == RIPPLE_THRESHOLD_CHANNEL)
                                ? "channel" : "absolute";
-                row.v[2] = threshold[jj] / a->rows, row.v[3] = a->rows;
-                for (int c = 0; c < 8; c++) row.v[4 + c] = exp_mean_of(a, r, T_ROWS, avg[c]);
+                for (int c = 2; c < 12; c++) /* the means of compare.tsv's columns of the same names */
+                    row.v[c] = c == 3 ? a->rows : exp_mean_of(a, r, T_ROWS, summary_cols[c].name);
                 EXP_TRY(exp_put(r, T_SUMMARY, &row));
             }
     static const char *const show[] = {"method", "threshold", "s_attn", "s_score", "mse", "rel_l2", "cosine"};
