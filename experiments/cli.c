@@ -263,6 +263,11 @@ const char *cli_axes_str(unsigned axes)
     return names[axes & 7];
 }
 
+const char *cli_mode_str(ripple_threshold_mode mode)
+{
+    return mode == RIPPLE_THRESHOLD_CHANNEL ? "channel" : "absolute";
+}
+
 const char *cli_join_doubles(char *buf, size_t n, const double *x, int count, int digits)
 {
     size_t len = 0;

@@ -65,6 +65,8 @@ void cli_int_list(const char *opt, const char *s, int n, int64_t *out);
 unsigned cli_axes(const char *opt, const char *s);
 /* The axis letters of a set ("thw"; "" for none), a constant string. */
 const char *cli_axes_str(unsigned axes);
+/* "absolute" or "channel". */
+const char *cli_mode_str(ripple_threshold_mode mode);
 /* x[0..count-1] in %.*g with digits, comma separated, into buf[n] (cut at its end). */
 const char *cli_join_doubles(char *buf, size_t n, const double *x, int count, int digits);
 /* x[0..count-1], comma separated, into buf[n] (cut at its end). */

@@ -173,7 +173,7 @@ static int plan(exp_run *r)
     exp_capture_list(r, caps, sizeof caps);
     if (o->ramp_path)
         snprintf(ramp_desc, sizeof ramp_desc, "%s mode=%s theta_start=%g theta_end=%g i_min=%d i_max=%d num_steps=%d",
-                 o->ramp_path, st->ramp.mode == RIPPLE_THRESHOLD_CHANNEL ? "channel" : "absolute", st->ramp.theta_start,
+                 o->ramp_path, cli_mode_str(st->ramp.mode), st->ramp.theta_start,
                  st->ramp.theta_end, st->ramp.i_min, st->ramp.i_max, st->ramp.num_steps);
     snprintf(st->options, sizeof st->options, "captures=%s %s methods=%s thetas=%s alphas=%s axes=%s window=%d ramp=%s floor=%d",
              strlen(caps) + 2 < 2048 ? caps : "", exp_selection(r, sel, sizeof sel),
@@ -265,7 +265,7 @@ static int compute(exp_run *r, const exp_job *j, exp_row *row)
         s = eval_run(u, (eval_method)jb.method, &rp, &sv, &m);
     }
     if (s) return exp_lib(r, s, eval_methods[jb.method].name);
-    row->s[C_MODE] = jb.mode == RIPPLE_THRESHOLD_CHANNEL ? "channel" : "absolute";
+    row->s[C_MODE] = cli_mode_str(jb.mode);
     row->s[C_AXES] = cli_axes_str(jb.axes), row->s[20] = detail;
     const double v[] = {o->window, j->unit->id.timestep, target, density, sv.s_score, sv.s_attn,
                         eval_methods[jb.method].attnmap ? NAN : sv.rows_reused, m.mse, m.rel_l2, m.cosine, m.psnr,
@@ -297,8 +297,7 @@ static int finish(exp_run *r)
                 exp_row row;
                 exp_row_init(&row);
                 row.s[0] = eval_methods[m].name;
-                row.s[1] = m == EVAL_REUSE_CHANNEL || (m == EVAL_REUSE_RAMP && st->ramp.mode == RIPPLE_THRESHOLD_CHANNEL)
-                               ? "channel" : "absolute";
+                row.s[1] = cli_mode_str(st->jobs[jj].mode);
                 for (int c = 2; c < 12; c++) /* the means of compare.tsv's columns of the same names */
                     row.v[c] = c == 3 ? a->rows : exp_mean_of(a, r, T_ROWS, summary_cols[c].name);
                 EXP_TRY(exp_put(r, T_SUMMARY, &row));

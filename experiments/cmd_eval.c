@@ -132,7 +132,7 @@ static void add_row(rtable *t, const eval_opts *o, const ripple_reuse_params *rp
         if (rp->axes & RIPPLE_AXIS_BIT(a)) theta = fmax(theta, rp->theta[a]);
     rtable_add_row(t);
     rtable_set_str(t, "method", method);
-    rtable_set_str(t, "mode", rp->mode == RIPPLE_THRESHOLD_CHANNEL ? "channel" : "absolute");
+    rtable_set_str(t, "mode", cli_mode_str(rp->mode));
     rtable_set_num(t, "theta", theta);
     rtable_set_num(t, "theta_t", rp->theta[0]);
     rtable_set_num(t, "theta_h", rp->theta[1]);
@@ -200,7 +200,7 @@ int cmd_eval(int argc, char **argv)
     rtable_meta(t, "heads", "%lld:%lld", (long long)o.u.head_lo, (long long)o.u.head_hi);
     rtable_meta(t, "backend", "%s", ripple_backend_name(o.u.backend));
     rtable_meta(t, "threshold_mode", "%s (theta columns hold %s)",
-                o.rp.mode == RIPPLE_THRESHOLD_CHANNEL ? "channel" : "absolute",
+                cli_mode_str(o.rp.mode),
                 o.rp.mode == RIPPLE_THRESHOLD_CHANNEL ? "alpha" : "absolute thresholds");
     rtable_meta(t, "savings", "s_score = score savings; s_attn = attention savings (QK^T share only)");
     rtable_meta(t, "metrics", "against float32 exact attention; row exact = float32 vs float64 noise floor");

@@ -168,8 +168,7 @@ static int add_meta(exp_run *r, int t)
     const fit_opts *o = r->opts;
     EXP_TRY(exp_meta(r, t, "target", "mean attention-output MSE per step <= %g (mean over captures, layers; "
                                      "each unit's MSE over all its heads)", o->target));
-    EXP_TRY(exp_meta(r, t, "threshold_mode", "%s (theta columns hold %s)",
-                     o->mode == RIPPLE_THRESHOLD_CHANNEL ? "channel" : "absolute",
+    EXP_TRY(exp_meta(r, t, "threshold_mode", "%s (theta columns hold %s)", cli_mode_str(o->mode),
                      o->mode == RIPPLE_THRESHOLD_CHANNEL ? "alpha" : "absolute thresholds"));
     EXP_TRY(exp_meta(r, t, "reuse", "axes=%s window=%d groups=%s, one theta for every axis", cli_axes_str(o->axes),
                      o->window, o->groups ? cli_axes_str(o->groups) : "all"));
@@ -197,7 +196,7 @@ static int plan(exp_run *r)
         st->si[st->ns] = (fit_step){.step = u->id.step, .timestep = u->id.timestep};
     }
     EXP_TRY(exp_openf(r, T_STEPS, 1, "target=%.9g mode=%s axes=%s window=%d groups=%s tol=%.9g max_evals=%d "
-                      "theta_max=%.9g floor=%d", o->target, o->mode == RIPPLE_THRESHOLD_CHANNEL ? "channel" : "absolute",
+                      "theta_max=%.9g floor=%d", o->target, cli_mode_str(o->mode),
                       cli_axes_str(o->axes), o->window, o->groups ? cli_axes_str(o->groups) : "all",
                       o->tol, o->max_evals, o->theta_max, o->floor));
     r->njobs = 1;
@@ -325,7 +324,7 @@ static void print_terminal(exp_run *r)
 {
     const fit_opts *o = r->opts;
     const fit_state *st = r->state;
-    const char *mode_word = o->mode == RIPPLE_THRESHOLD_CHANNEL ? "channel" : "absolute";
+    const char *mode_word = cli_mode_str(o->mode);
     const char *model = o->model ? o->model : r->srcs[0].info->model;
     const rampfit_ramp *ramp = &st->ramp;
     const char *axes = cli_axes_str(o->axes);
@@ -444,7 +443,7 @@ static int plot(exp_run *r, exp_text *gp)
     char title[512];
     const int ch = o->mode == RIPPLE_THRESHOLD_CHANNEL;
     snprintf(title, sizeof title, "Threshold ramp for target MSE %g: %s (%s, axes %s, window %d)", o->target,
-             o->model ? o->model : r->srcs[0].info->model, ch ? "channel" : "absolute", cli_axes_str(o->axes),
+             o->model ? o->model : r->srcs[0].info->model, cli_mode_str(o->mode), cli_axes_str(o->axes),
              o->window);
     const exp_curve curves[] = {
         {T_FIT, "step", "theta_measured", "captured=1", "points pt 7 ps 1.4", .title = "measured theta_i (bisection)"},

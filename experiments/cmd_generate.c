@@ -565,7 +565,7 @@ int cmd_generate(int argc, char **argv)
         o.mp.step_theta = step_theta;
         o.mp.num_step_theta = o.steps;
         snprintf(ramp_desc, sizeof ramp_desc, "%s: %s theta_start %g theta_end %g i_min %d i_max %d", o.ramp,
-                 mode == RIPPLE_THRESHOLD_CHANNEL ? "channel" : "absolute", r.theta_start, r.theta_end, r.i_min,
+                 cli_mode_str(mode), r.theta_start, r.theta_end, r.i_min,
                  r.i_max);
     }
     run_ctx rc = {.model = model, .cfg = cfg, .steps = o.steps};
