@@ -279,8 +279,6 @@ static int compute(exp_run *r, const exp_job *j, exp_row *row)
 static int finish(exp_run *r)
 {
     compare_state *st = r->state;
-    exp_mean *mean;
-    EXP_TRY(exp_job_means(r, T_ROWS, r->njobs, NULL, &mean));
     if (r->reused_rows[T_ROWS])
         fprintf(stderr, "ripple compare: reused %d of %lld rows from an earlier run\n", r->reused_rows[T_ROWS],
                 (long long)r->ngroups * r->njobs);
@@ -292,7 +290,7 @@ static int finish(exp_run *r)
     for (int m = 0; m < EVAL_METHOD_COUNT; m++) /* by method, then slot */
         for (int i = 0; i < COMPARE_MAX_SWEEP; i++)
             for (int jj = 0; jj < r->njobs; jj++) {
-                const exp_mean *a = &mean[jj];
+                const exp_mean *a = &r->means[jj];
                 if (st->jobs[jj].method != m || st->jobs[jj].slot != i || !a->rows) continue;
                 exp_row row;
                 exp_row_init(&row);
@@ -435,8 +433,7 @@ static void index_section(exp_run *r, FILE *md)
      * mask-magnitude, then the attention-map masks run (the Table 3/4 variants: see below) */
     const compare_opts *o = r->opts;
     const compare_state *st = r->state;
-    exp_mean *mean, none = {0};
-    if (exp_job_means(r, T_ROWS, r->njobs, NULL, &mean)) return; /* out of memory: the section ends here */
+    exp_mean none = {0};
     int meth[EVAL_METHOD_COUNT] = {EVAL_REUSE, EVAL_MASK_SKIP, EVAL_MASK_MAGNITUDE}, nm = 3;
     for (int m = EVAL_SVG; m <= EVAL_ORACLE_TOPK; m++)
         if (ON(o, m)) meth[nm++] = m;
@@ -456,7 +453,7 @@ static void index_section(exp_run *r, FILE *md)
         for (int j = 0; j < nm; j++) {
             x[j] = &none;
             for (int jj = 0; jj < r->njobs; jj++)
-                if (st->jobs[jj].method == meth[j] && st->jobs[jj].slot == k) x[j] = &mean[jj];
+                if (st->jobs[jj].method == meth[j] && st->jobs[jj].slot == k) x[j] = &r->means[jj];
         }
         char level[48];
         double ra = exp_mean_of(x[0], r, T_ROWS, "s_attn");

@@ -177,8 +177,6 @@ static int finish(exp_run *r)
 {
     const groups_opts *o = r->opts;
     groups_state *st = r->state;
-    exp_mean *m; /* per job: channel group g, reuse axis a */
-    EXP_TRY(exp_job_means(r, T_ROWS, r->njobs, NULL, &m));
     EXP_TRY(exp_open(r, T_SUMMARY, NULL));
     EXP_TRY(exp_meta(r, T_SUMMARY, "summary", "of groups.tsv: mean mse over %d unit(s)", r->nunits));
     EXP_TRY(exp_meta(r, T_SUMMARY, "rows", "reused channel group; columns: reuse axis; theta = inf, window %d", o->window));
@@ -191,7 +189,7 @@ static int finish(exp_run *r)
         row.s[0] = letters[st->gaxis[g]];
         printf("%c-channels        ", "thw"[st->gaxis[g]]);
         for (int a = 0; a < 3; a++) {
-            row.v[1 + a] = st->mse[g][a] = exp_mean_of(&m[g * 3 + a], r, T_ROWS, "mse");
+            row.v[1 + a] = st->mse[g][a] = exp_mean_of(&r->means[g * 3 + a], r, T_ROWS, "mse"); /* job g*3+a */
             printf(" %12.4g", st->mse[g][a]);
         }
         printf("\n");

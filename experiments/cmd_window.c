@@ -141,8 +141,6 @@ static int finish(exp_run *r)
 {
     const window_opts *o = r->opts;
     window_state *st = r->state;
-    exp_mean *m;
-    EXP_TRY(exp_job_means(r, 0, r->njobs, NULL, &m));
     printf("ripple window: %s (%s), axes %s, %d unit(s)%s\n", o->have_alpha ? "alpha" : "theta", st->rule,
            cli_axes_str(o->axes), r->nunits, r->reused_rows[0] ? " (finished rows of an earlier run reused)" : "");
     st->result.mse_w2 = st->result.theta = NAN;
@@ -150,12 +148,12 @@ static int finish(exp_run *r)
     st->result.theta = st->theta[ref];
     for (int k = 0; k < st->nr; k++)
         for (int w = 0; w < o->nwindows; w++) {
-            const exp_mean *x = &m[k * o->nwindows + w]; /* the job of regime k, window w */
+            const exp_mean *x = &r->means[k * o->nwindows + w]; /* the job of regime k, window w */
             st->s_score[k][w] = exp_mean_of(x, r, 0, "s_score"), st->mse[k][w] = exp_mean_of(x, r, 0, "mse");
             if (k == ref && o->windows[w] == 2) st->result.mse_w2 = st->mse[k][w];
         }
     exp_tab_means(stdout, 0, "theta:%10.4g|window:%6.0f|s_score:%8.2f%%|s_attn:%8.2f%%|rows_reused:%10.2f%%|mse:%12.4g|"
-                  "rel_l2:%9.4g|cosine:%8.5f|psnr:%8.2f", r, 0, m, r->njobs);
+                  "rel_l2:%9.4g|cosine:%8.5f|psnr:%8.2f", r, 0, r->means, r->njobs);
     if (o->floor)
         printf("noise floor (fp32 vs fp64 exact attention): mse %.4g\n", exp_col_mean(r, 0, "floor_mse"));
     printf("(means over units; s_score = score savings, s_attn = attention savings)\n");
@@ -210,13 +208,11 @@ static void index_section(exp_run *r, FILE *md)
 {
     const window_opts *o = r->opts;
     const window_state *st = r->state;
-    exp_mean *mean;
-    if (exp_job_means(r, 0, r->njobs, NULL, &mean)) return; /* out of memory: the section ends here */
     fprintf(md, "Thresholds: %s%s. One row per threshold and window size (means over %d row(s)):\n\n", st->rule,
             isnan(st->delta) ? "" : "", exp_rows(r, 0));
     exp_tab_means(md, 1, "theta:%.4g|window:%.0f|score savings s_score@s_score:%.1f%%|attention savings s_attn@s_attn:"
                   "%.1f%%|rows fully reused@rows_reused:%.1f%%|output MSE@mse:%.3g|rel. L2@rel_l2:%.3g",
-                  r, 0, mean, r->njobs);
+                  r, 0, r->means, r->njobs);
     /* claim 1, per regime */
     int agree = 0, judged = 0;
     char per[2048] = "";

@@ -1881,6 +1881,7 @@ int exp_execute(exp_run *r)
     if (r->role == EXP_WORKER) return 0;
     EXP_TRY(order_rows(r));
     if (r->c.nshards > 1) return shard_done(r);
+    EXP_TRY(exp_job_means(r, 0, r->njobs, NULL, &r->means));
     if (d->finish) EXP_TRY(d->finish(r));
     EXP_TRY(close_tables(r));
     int missing = 0;

@@ -273,6 +273,7 @@ struct exp_run {
     exp_unit *units;   /* selected, by capture, step, layer */
     int nunits, ngroups, *members, njobs;
     exp_group *groups; /* default: one per unit */
+    struct exp_mean *means; /* after the sweep (not in a shard): per job, the mean of its rows of table 0 */
     rtable **tabs;
     int *reused_rows;  /* per table: rows of an earlier run taken back */
     int plot_failed, finished, lock_fd;
@@ -371,7 +372,8 @@ double exp_mean_of(const exp_mean *m, const exp_run *r, int table, const char *c
 double exp_col_mean(const exp_run *r, int i, const char *col);
 /* Means of the jobs' rows of table i (the sweep wrote every one), over the
  * units, into *means[n] (freed with the run) by bucket(r, job): NULL is
- * the job's index (n = r->njobs, a mean per job over the units). */
+ * the job's index (n = r->njobs, a mean per job over the units; the engine
+ * keeps those of table 0 in r->means for finish and index). */
 int exp_job_means(exp_run *r, int i, int n, int (*bucket)(const exp_run *r, const exp_job *j), exp_mean **means);
 
 /* ------------------------------------------------ paper's index, verdicts */
