@@ -120,20 +120,13 @@ typedef struct {
     char first_layer[32];
 } paper_state;
 
-/* The experiments paper was asked to run (those needing --generate only with it). */
-static int asked(const exp_sub *xs)
-{
-    int n = 0;
-    for (int i = 0; i < X_COUNT; i++) n += !xs[i].skipped;
-    return n;
-}
-
 static const char *status(const exp_sub *x) { return !x->ran ? "not run" : x->rc ? "FAILED" : "ok"; }
 
 /* The threshold steps ran at and the target fit had, as they were passed on. */
 static char theta[64], target[64];
 
-static int write_index(exp_run *r, exp_sub *xs, double wall, double exact, int recorded, int failed)
+/* asked: the experiments paper was asked to run (those needing --generate only with it) */
+static int write_index(exp_run *r, exp_sub *xs, double wall, double exact, int recorded, int failed, int asked)
 {
     const paper_opts *o = r->opts;
     char tmp[4400], final[4400], sel[256];
@@ -158,7 +151,7 @@ static int write_index(exp_run *r, exp_sub *xs, double wall, double exact, int r
     fprintf(md, "\nSelection: %s. Backend: %s.\n\n", exp_selection(r, sel, sizeof sel), ripple_backend_name(r->c.backend));
     fprintf(md, "Wall time %.1f s; exact attention %.2f s (%.1f%%, as recorded by %d of %d drivers). "
                 "%d of %d experiments failed.\n\n",
-            wall, exact, wall > 0 ? 100 * exact / wall : 0, recorded, asked(xs), failed, asked(xs));
+            wall, exact, wall > 0 ? 100 * exact / wall : 0, recorded, asked, failed, asked);
     fprintf(md, "Savings are always named: *score savings* s_score = 1 - computed partial scores / (N^2 d) (the "
                 "paper's \"computation savings\"); *attention savings* s_attn = s_score / 2 (QK^T and PV each cost "
                 "2N^2d; reuse spares only QK^T). Errors compare the attention output with float32 exact "
@@ -199,7 +192,7 @@ static int paper_run(exp_run *r)
     exp_sub xs[X_COUNT] = {{0}};
     static const exp_def *const defs[X_COUNT] = {&exp_window, &exp_groups, &exp_steps, &exp_fit, &exp_compare,
                                                  &exp_frames, &exp_quality};
-    int rc = 0, failed = 0, recorded = 0;
+    int rc = 0, failed = 0, recorded = 0, asked = 0;
     double wall = 0, exact = 0;
     for (int i = 0; i < X_COUNT && !rc; i++)
         if (!prepare(r, &xs[i], defs[i], st->first_layer)) rc = exp_fail(r, EXP_DATA, "out of memory");
@@ -257,9 +250,10 @@ static int paper_run(exp_run *r)
     wall = cli_now() - t0;
     for (int i = 0; i < X_COUNT; i++) {
         failed += xs[i].rc != 0;
+        asked += !xs[i].skipped;
         if (xs[i].ran) exact += xs[i].run->exact_seconds, recorded++;
     }
-    rc = write_index(r, xs, wall, exact, recorded, failed);
+    rc = write_index(r, xs, wall, exact, recorded, failed, asked);
     if (!rc) {
         static const char spec[] = "driver:%-8s|paper:%-15s|status:%-7s|wall s:%9.1f|exact s:%9s";
         printf("\n");
@@ -271,7 +265,7 @@ static int paper_run(exp_run *r)
             if (!xs[i].skipped) exp_tab_row(stdout, 0, spec, text, (const double[]){0, 0, 0, xs[i].wall});
         }
         printf("ripple paper: wall time %.1f s; exact attention %.2f s = %.1f%% of it (recorded by %d of %d drivers)\n",
-               wall, exact, wall > 0 ? 100 * exact / wall : 0, recorded, asked(xs));
+               wall, exact, wall > 0 ? 100 * exact / wall : 0, recorded, asked);
         printf("wrote %s/index.md\n", r->c.out_dir);
         fflush(stdout);
     }
