@@ -111,14 +111,9 @@ static int plan(exp_run *r)
     EXP_TRY(exp_meta(r, T_HEAT, "err", "mean over heads and channels of (O' - O)^2 at token (frame, h, w); "
                                        "cell = 3*group_idx + axis_idx"));
     r->njobs = st->ngroups * 3;
-    return 0;
-}
-
-static int key(exp_run *r, const exp_job *j, exp_row *row)
-{
-    const groups_state *st = r->state;
-    exp_key_unit(r, j, row);
-    row->s[3] = letters[st->gaxis[j->job / 3]], row->s[4] = letters[j->job % 3];
+    EXP_TRY(exp_job_keys(r));
+    for (int j = 0; j < r->njobs; j++) /* job j: channel group j / 3 along axis j % 3 */
+        r->job_keys[j].s[3] = letters[st->gaxis[j / 3]], r->job_keys[j].s[4] = letters[j % 3];
     return 0;
 }
 
@@ -342,7 +337,7 @@ const exp_def exp_groups = {
     .help_files = 1,
     .opts_size = sizeof(groups_opts), .defaults = &defaults, .opts = opts, .check = check,
     .state_size = sizeof(groups_state), .tables = tables, .ntables = 3,
-    .plan = plan, .key = key, .needed = heat_needed, .row = compute, .finish = finish, .progress = "groups",
+    .plan = plan, .needed = heat_needed, .row = compute, .finish = finish, .progress = "groups",
     .plots = plots, .nplots = 2, .index = index_section,
     .claim = "each channel group carries the position along its own RoPE axis.",
 };

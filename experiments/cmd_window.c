@@ -113,15 +113,11 @@ static int plan(exp_run *r)
     EXP_TRY(exp_meta(r, 0, "metrics", "against float32 exact attention, over all heads; floor_mse = float32 vs "
                                       "float64 exact attention (noise floor) of the unit"));
     r->njobs = st->nr * o->nwindows;
-    return 0;
-}
-
-static int key(exp_run *r, const exp_job *j, exp_row *row)
-{
-    const window_opts *o = r->opts;
-    const window_state *st = r->state;
-    exp_key_unit(r, j, row);
-    row->v[C_THETA] = st->theta[j->job / o->nwindows], row->v[C_WINDOW] = o->windows[j->job % o->nwindows];
+    EXP_TRY(exp_job_keys(r));
+    for (int j = 0; j < r->njobs; j++) { /* job j: regime j / nwindows, window size j % nwindows */
+        r->job_keys[j].v[C_THETA] = st->theta[j / o->nwindows];
+        r->job_keys[j].v[C_WINDOW] = o->windows[j % o->nwindows];
+    }
     return 0;
 }
 
@@ -272,7 +268,7 @@ const exp_def exp_window = {
     .name = "window", .paper = "Fig. 11", .title = "window size", .usage = usage, .help_files = 1,
     .opts_size = sizeof(window_opts), .defaults = &defaults, .opts = opts,
     .state_size = sizeof(window_state), .tables = tables, .ntables = 1,
-    .plan = plan, .key = key, .row = compute, .finish = finish, .progress = "window",
+    .plan = plan, .row = compute, .finish = finish, .progress = "window",
     .plots = plots, .nplots = 1, .index = index_section,
     .claim = "window 2 is the best trade-off; window 4 reuses too much and larger windows save less.",
 };

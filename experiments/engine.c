@@ -959,6 +959,26 @@ void exp_key_unit(const exp_run *r, const exp_job *j, exp_row *row)
     row->v[1] = j->unit->id.step, row->v[2] = j->unit->id.layer;
 }
 
+int exp_job_keys(exp_run *r)
+{
+    if (!(r->job_keys = exp_alloc(r, (size_t)r->njobs, sizeof *r->job_keys))) return EXP_DATA;
+    for (int j = 0; j < r->njobs; j++) exp_row_init(&r->job_keys[j]);
+    return 0;
+}
+
+/* The key of a job: the description's, or its unit's and the cells of its job_keys row. */
+static int job_key(exp_run *r, const exp_job *j, exp_row *row)
+{
+    if (r->def->key) return r->def->key(r, j, row);
+    EXP_ASSERT(r->job_keys);
+    exp_key_unit(r, j, row);
+    for (int c = 3; c < r->def->tables[0].keys; c++) {
+        if (!isnan(r->job_keys[j->job].v[c])) row->v[c] = r->job_keys[j->job].v[c];
+        if (r->job_keys[j->job].s[c]) row->s[c] = r->job_keys[j->job].s[c];
+    }
+    return 0;
+}
+
 int exp_find(exp_run *r, int i, const exp_row *row)
 {
     const exp_table_def *td = &r->def->tables[i];
@@ -1074,7 +1094,7 @@ static int job_open(exp_run *r, int g, int j, int *rc)
     const exp_job job = job_of(r, g, j);
     exp_row rw;
     exp_row_init(&rw);
-    if ((*rc = d->key(r, &job, &rw))) return 0;
+    if ((*rc = job_key(r, &job, &rw))) return 0;
     return exp_find(r, 0, &rw) < 0 || (d->needed && d->needed(r, &job));
 }
 
@@ -1106,7 +1126,7 @@ static int run_group(exp_run *r, int g, int64_t total)
         const exp_job job = job_of(r, g, j);
         exp_row rw;
         exp_row_init(&rw);
-        EXP_TRY(d->key(r, &job, &rw));
+        EXP_TRY(job_key(r, &job, &rw));
         if (exp_find(r, 0, &rw) >= 0 && !(d->needed && d->needed(r, &job))) continue;
         EXP_TRY(d->row(r, &job, &rw));
         EXP_TRY(exp_put(r, 0, &rw));
@@ -1344,7 +1364,7 @@ static int job_row(exp_run *r, int i, int g, int j, int *at)
     const exp_job job = job_of(r, g, j);
     exp_row rw;
     exp_row_init(&rw);
-    EXP_TRY(r->def->key(r, &job, &rw));
+    EXP_TRY(job_key(r, &job, &rw));
     *at = exp_find(r, i, &rw);
     return 0;
 }

@@ -224,7 +224,9 @@ typedef struct exp_def {
     int ntables, timing_table;  /* timing_table gets `# exact_attention_seconds:`, `# wall_seconds:` */
     /* plan sets r->njobs (and groups, tables, metadata); each job of each
      * group gives its key, and its row when that is not finished (or needed
-     * says it must run anyway); then finish: aggregates, terminal */
+     * says it must run anyway); then finish: aggregates, terminal. key NULL:
+     * the unit's capture, step, layer (exp_key_unit), then the cells plan
+     * set in the job's row of exp_job_keys */
     int (*plan)(exp_run *r);
     int (*key)(exp_run *r, const exp_job *j, exp_row *row);
     int (*needed)(exp_run *r, const exp_job *j);
@@ -273,6 +275,7 @@ struct exp_run {
     exp_unit *units;   /* selected, by capture, step, layer */
     int nunits, ngroups, *members, njobs;
     exp_group *groups; /* default: one per unit */
+    exp_row *job_keys;      /* exp_job_keys */
     struct exp_mean *means; /* after the sweep (not in a shard): per job, the mean of its rows of table 0 */
     rtable **tabs;
     int *reused_rows;  /* per table: rows of an earlier run taken back */
@@ -356,6 +359,9 @@ int exp_meta(exp_run *r, int i, const char *key, const char *fmt, ...) __attribu
 int exp_find(exp_run *r, int i, const exp_row *row); /* the row with row's keys, or -1 */
 /* The first key cells of most row tables: capture, step, layer of the job's unit. */
 void exp_key_unit(const exp_run *r, const exp_job *j, exp_row *row);
+/* r->job_keys: a row per job (r->njobs, set first) for plan to fill with the
+ * job's own key cells, for a description without key. */
+int exp_job_keys(exp_run *r);
 int exp_put(exp_run *r, int i, exp_row *row);
 double exp_num(const exp_run *r, int i, int row, const char *col);
 const char *exp_str(const exp_run *r, int i, int row, const char *col);
