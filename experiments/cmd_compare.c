@@ -441,12 +441,10 @@ static void index_section(exp_run *r, FILE *md)
     fprintf(md, "Mean output MSE over units per threshold of reuse. mask-skip and mask-magnitude take reuse's "
                 "budget exactly (the same entry count); the attention-map masks (svg, window, oracle-topk) aim at "
                 "reuse's attention savings s_attn, and where the one they reached differs by more than 1 point it "
-                "is given beside their MSE (svg's masks come in coarse steps):\n\n"
-                "| threshold | reuse s_score | reuse s_attn |");
-    for (int j = 0; j < nm; j++) fprintf(md, " %s |", eval_methods[meth[j]].name);
-    fprintf(md, "\n|---:|---:|---:|");
-    for (int j = 0; j < nm; j++) fprintf(md, "---:|");
-    fprintf(md, "\n");
+                "is given beside their MSE (svg's masks come in coarse steps):\n\n");
+    char spec[512] = "threshold:%s|reuse s_score:%.1f%%|reuse s_attn:%.1f%%";
+    for (int j = 0; j < nm; j++) cli_appendf(spec, sizeof spec, "|%s:%%.3g", eval_methods[meth[j]].name);
+    exp_tab_head(md, 1, spec);
     double reuse[COMPARE_MAX_SWEEP], skip[COMPARE_MAX_SWEEP], mag[COMPARE_MAX_SWEEP];
     for (int k = 0; k < nl; k++) {
         const exp_mean *x[EVAL_METHOD_COUNT];
