@@ -7,8 +7,6 @@
 #include "experiments.h"
 #include "scale.h"
 
-#include "ripple_version.h"
-
 #include <math.h>
 #include <string.h>
 

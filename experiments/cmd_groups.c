@@ -4,10 +4,7 @@
  * error per (group, axis) cell, and where in a frame that error falls. */
 #include "experiments.h"
 
-#include "ripple_version.h"
-
 #include <math.h>
-#include <string.h>
 
 typedef struct groups_opts {
     int frame; /* -1 = T/2 */

@@ -9,7 +9,6 @@
 #include "scale.h"
 
 #include <math.h>
-#include <string.h>
 
 #define WINDOW_MAX 16
 #define REGIME_MAX VERDICT_MAX_SWEEP
