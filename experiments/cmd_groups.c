@@ -5,6 +5,7 @@
 #include "experiments.h"
 
 #include <math.h>
+#include <string.h>
 
 typedef struct groups_opts {
     int frame; /* -1 = T/2 */
@@ -74,13 +75,11 @@ static int plan(exp_run *r)
         return exp_fail(r, EXP_DATA, "%s has no RoPE channel groups (rope_split): nothing to reuse", r->c.captures[0]);
     for (int c = 1; c < r->c.ncaptures; c++) {
         const ripple_layout *l = &r->srcs[c].info->layout;
-        int same = l->num_groups == st->ngroups;
-        for (int g = 0; same && g < st->ngroups; g++) same = l->group_axis[g] == lay0->group_axis[g];
-        if (!same)
+        if (l->num_groups != st->ngroups || memcmp(l->group_axis, lay0->group_axis, sizeof(int) * (size_t)st->ngroups))
             return exp_fail(r, EXP_DATA, "%s and %s have different channel groups; run them separately",
                             r->c.captures[0], r->c.captures[c]);
     }
-    for (int g = 0; g < st->ngroups; g++) st->gaxis[g] = lay0->group_axis[g];
+    memcpy(st->gaxis, lay0->group_axis, sizeof st->gaxis);
     /* the heat-map unit and frame */
     st->heat_unit = o->heat_step < 0 ? 0 : -1;
     for (int i = 0; i < r->nunits && st->heat_unit < 0; i++)
