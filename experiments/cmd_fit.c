@@ -390,11 +390,9 @@ static int finish(exp_run *r)
     double *theta = exp_alloc(r, (size_t)st->ns, sizeof *theta);
     if (!steps || !theta) return EXP_DATA;
     st->reused1 = r->reused_rows[T_STEPS];
-    for (int k = 0; k < st->ns; k++) {
-        exp_row row;
-        exp_row_init(&row);
-        row.v[S_STEP] = st->si[k].step;
-        take_step(r, &st->si[k], exp_find(r, T_STEPS, &row));
+    for (int k = 0, at; k < st->ns; k++) {
+        EXP_TRY(exp_job_row(r, T_STEPS, k, 0, &at)); /* step k is group k */
+        take_step(r, &st->si[k], at);
         steps[k] = st->si[k].step, theta[k] = st->si[k].theta;
     }
     if (rampfit_fit(st->ns, steps, theta, st->S, &st->fr))

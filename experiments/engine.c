@@ -1358,8 +1358,7 @@ static int sweep(exp_run *r)
     return 0;
 }
 
-/* The row of table i with the key of job j of group g, or -1 (*at). */
-static int job_row(exp_run *r, int i, int g, int j, int *at)
+int exp_job_row(exp_run *r, int i, int g, int j, int *at)
 {
     const exp_job job = job_of(r, g, j);
     exp_row rw;
@@ -1382,7 +1381,7 @@ static int order_rows(exp_run *r)
     for (int g = 0; g < r->ngroups; g++)
         for (int j = 0; j < r->njobs; j++) {
             int at;
-            EXP_TRY(job_row(r, 0, g, j, &at));
+            EXP_TRY(exp_job_row(r, 0, g, j, &at));
             if (at >= 0 && !used[at]) used[at] = 1, order[k++] = at;
         }
     return rtable_reorder(t, order, k) ? exp_fail(r, EXP_DATA, "out of memory") : 0;
@@ -1420,7 +1419,7 @@ int exp_job_means(exp_run *r, int i, int n, int (*bucket)(const exp_run *r, cons
         for (int j = 0; j < r->njobs; j++) {
             const exp_job job = job_of(r, g, j);
             int at, b = bucket ? bucket(r, &job) : j;
-            EXP_TRY(job_row(r, i, g, j, &at));
+            EXP_TRY(exp_job_row(r, i, g, j, &at));
             EXP_ASSERT(at >= 0 && b >= 0 && b < n); /* the sweep wrote every job's row */
             exp_mean_add(&(*means)[b], r, i, at);
         }

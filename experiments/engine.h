@@ -357,6 +357,8 @@ int exp_open(exp_run *r, int i, const char *options);
 int exp_openf(exp_run *r, int i, int captures, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 int exp_meta(exp_run *r, int i, const char *key, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 int exp_find(exp_run *r, int i, const exp_row *row); /* the row with row's keys, or -1 */
+/* *at: the row of table i with the key of job j of group g, or -1. */
+int exp_job_row(exp_run *r, int i, int g, int j, int *at);
 /* The first key cells of most row tables: capture, step, layer of the job's unit. */
 void exp_key_unit(const exp_run *r, const exp_job *j, exp_row *row);
 /* r->job_keys: a row per job (r->njobs, set first) for plan to fill with the
