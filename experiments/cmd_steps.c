@@ -110,10 +110,11 @@ static int compute(exp_run *r, const exp_job *j, exp_row *row)
     return exp_reuse_row(r, j, 0, &st->rp, o->floor, "reuse", row, NULL);
 }
 
-/* Writes an aggregate row (capture index or "all", layer "all"); mean gets
- * the averaged columns as printed, into (when not NULL) the row as printed. */
-static int put_mean(exp_run *r, const char *kind, int capture, int step, const char *label, const double *vals,
-                    double *mean, exp_mean *into)
+/* Writes an aggregate row (capture index or "all", layer "all"): the means
+ * m of the averaged columns (m NULL: a trend row, its mse trend); mean gets
+ * them as printed, into (when not NULL) the row as printed. */
+static int put_mean(exp_run *r, const char *kind, int capture, int step, const char *label, const exp_mean *m,
+                    double trend, double *mean, exp_mean *into)
 {
     const steps_state *st = r->state;
     exp_row row;
@@ -121,7 +122,8 @@ static int put_mean(exp_run *r, const char *kind, int capture, int step, const c
     row.s[0] = kind, row.s[C_LABEL] = label, row.s[3] = "all";
     if (capture < 0) row.s[1] = "all";
     row.v[1] = capture, row.v[2] = step, row.v[C_TIMESTEP] = st->ts[step], row.v[C_THETA] = st->rp.theta[0];
-    memcpy(row.v + C_AVG, vals, NAVG * sizeof *vals);
+    for (int k = 0; k < NAVG; k++)
+        row.v[C_AVG + k] = m ? exp_mean_of(m, r, 0, cols[C_AVG + k].name) : k == A_MSE ? trend : NAN;
     EXP_TRY(exp_put(r, 0, &row));
     if (mean) memcpy(mean, row.v + C_AVG, NAVG * sizeof *mean);
     if (into) exp_mean_add(into, r, 0, exp_find(r, 0, &row));
@@ -153,21 +155,19 @@ static int finish(exp_run *r)
     if (!all || !st->ts || !st->capmse || !st->mean || !st->nmean || !xs || !ys) return EXP_DATA;
     EXP_TRY(exp_job_means(r, 0, nc * ns, capture_step, &m));
     for (int i = 0; i < r->nunits; i++) st->ts[r->units[i].id.step] = r->units[i].id.timestep;
-    double mean[NAVG], parsed[NAVG];
+    double parsed[NAVG];
     for (int c = 0; c < nc; c++)
         for (int s = 0; s < ns; s++) {
             const size_t at = (size_t)c * (size_t)ns + (size_t)s;
             st->capmse[at] = NAN;
             if (!m[at].rows) continue;
-            for (int k = 0; k < NAVG; k++) mean[k] = exp_mean_of(&m[at], r, 0, cols[C_AVG + k].name);
-            EXP_TRY(put_mean(r, "capture", c, s, st->labels[c], mean, parsed, &all[s]));
+            EXP_TRY(put_mean(r, "capture", c, s, st->labels[c], &m[at], NAN, parsed, &all[s]));
             st->capmse[at] = parsed[A_MSE];
         }
     int npts = 0;
     for (int s = 0; s < ns; s++) {
         if (!all[s].rows) continue;
-        for (int k = 0; k < NAVG; k++) mean[k] = exp_mean_of(&all[s], r, 0, cols[C_AVG + k].name);
-        EXP_TRY(put_mean(r, "mean", -1, s, "mean over captures", mean, st->mean + (size_t)s * NAVG, NULL));
+        EXP_TRY(put_mean(r, "mean", -1, s, "mean over captures", &all[s], NAN, st->mean + (size_t)s * NAVG, NULL));
         st->nmean[s] = 1;
         xs[npts] = s;
         ys[npts++] = st->mean[(size_t)s * NAVG + A_MSE];
@@ -176,10 +176,9 @@ static int finish(exp_run *r)
     for (int k = 0; k < npts; k++) st->result.mse_over_steps += ys[k];
     st->result.mse_over_steps = npts ? st->result.mse_over_steps / npts : NAN;
     st->used = rampfit_trend_log10(npts, xs, ys, &st->slope, &st->intercept);
-    for (int k = 0; k < npts && isfinite(st->slope); k++) {
-        double tr[NAVG] = {NAN, NAN, NAN, pow(10.0, st->intercept + st->slope * xs[k]), NAN, NAN, NAN, NAN};
-        EXP_TRY(put_mean(r, "trend", -1, (int)xs[k], "trend", tr, NULL, NULL));
-    }
+    for (int k = 0; k < npts && isfinite(st->slope); k++)
+        EXP_TRY(put_mean(r, "trend", -1, (int)xs[k], "trend", NULL, pow(10.0, st->intercept + st->slope * xs[k]), NULL,
+                         NULL));
 
     /* terminal */
     char path[4200];
