@@ -31,8 +31,9 @@ typedef struct steps_state {
     int *nmean;            /* [nsteps]: 1 where a mean row exists */
     double *mean;          /* [nsteps][8]: the mean row's averaged columns, as printed */
     double *ts, *capmse;   /* [nsteps], [captures][nsteps] (mse of the capture rows, nan where none) */
+    double *ys;            /* [npts]: the mse of the mean rows in step order (the trend's points) */
     double slope, intercept;
-    int used;
+    int npts, used;
 } steps_state;
 
 static const char usage[] =
@@ -151,7 +152,7 @@ static int finish(exp_run *r)
     st->capmse = exp_alloc(r, (size_t)nc * (size_t)ns, sizeof *st->capmse);
     st->mean = exp_alloc(r, (size_t)ns * NAVG, sizeof *st->mean);
     st->nmean = exp_alloc(r, (size_t)ns, sizeof *st->nmean);
-    double *xs = exp_alloc(r, (size_t)ns, sizeof *xs), *ys = exp_alloc(r, (size_t)ns, sizeof *ys);
+    double *xs = exp_alloc(r, (size_t)ns, sizeof *xs), *ys = st->ys = exp_alloc(r, (size_t)ns, sizeof *ys);
     if (!all || !st->ts || !st->capmse || !st->mean || !st->nmean || !xs || !ys) return EXP_DATA;
     EXP_TRY(exp_job_means(r, 0, nc * ns, capture_step, &m));
     for (int i = 0; i < r->nunits; i++) st->ts[r->units[i].id.step] = r->units[i].id.timestep;
@@ -164,19 +165,18 @@ static int finish(exp_run *r)
             EXP_TRY(put_mean(r, "capture", c, s, st->labels[c], &m[at], NAN, parsed, &all[s]));
             st->capmse[at] = parsed[A_MSE];
         }
-    int npts = 0;
     for (int s = 0; s < ns; s++) {
         if (!all[s].rows) continue;
         EXP_TRY(put_mean(r, "mean", -1, s, "mean over captures", &all[s], NAN, st->mean + (size_t)s * NAVG, NULL));
         st->nmean[s] = 1;
-        xs[npts] = s;
-        ys[npts++] = st->mean[(size_t)s * NAVG + A_MSE];
+        xs[st->npts] = s;
+        ys[st->npts++] = st->mean[(size_t)s * NAVG + A_MSE];
     }
     st->result.mse_over_steps = 0;
-    for (int k = 0; k < npts; k++) st->result.mse_over_steps += ys[k];
-    st->result.mse_over_steps = npts ? st->result.mse_over_steps / npts : NAN;
-    st->used = rampfit_trend_log10(npts, xs, ys, &st->slope, &st->intercept);
-    for (int k = 0; k < npts && isfinite(st->slope); k++)
+    for (int k = 0; k < st->npts; k++) st->result.mse_over_steps += ys[k];
+    st->result.mse_over_steps = st->npts ? st->result.mse_over_steps / st->npts : NAN;
+    st->used = rampfit_trend_log10(st->npts, xs, ys, &st->slope, &st->intercept);
+    for (int k = 0; k < st->npts && isfinite(st->slope); k++)
         EXP_TRY(put_mean(r, "trend", -1, (int)xs[k], "trend", NULL, pow(10.0, st->intercept + st->slope * xs[k]), NULL,
                          NULL));
 
@@ -249,15 +249,11 @@ static void index_section(exp_run *r, FILE *md)
     const char *opt = rtable_meta_get(r->tabs[0], "options");
     fprintf(md, "Options: `%s`\n\n", opt ? opt : "?");
     exp_tab_rows(md, 1, "step:%.0f|mean output MSE@mse:%.3g|score savings@s_score:%.1f%%", r, 0, "kind=mean");
-    double mse[1024];
-    int n = 0;
-    for (int s = 0; s < st->nsteps && n < 1024; s++)
-        if (st->nmean[s]) mse[n++] = st->mean[(size_t)s * NAVG + A_MSE];
     fprintf(md, "\n");
     char res[1024];
     double early, late;
-    verdict_kind v = verdict_steps(n, mse, &early, &late);
-    if (v == VERDICT_CANNOT_TELL) snprintf(res, sizeof res, "cannot tell (%d step(s))", n);
+    verdict_kind v = verdict_steps(st->npts, st->ys, &early, &late);
+    if (v == VERDICT_CANNOT_TELL) snprintf(res, sizeof res, "cannot tell (%d step(s))", st->npts);
     else
         snprintf(res, sizeof res, "%s — mean MSE of the earlier half of the captured steps %.3g, of the later half %.3g.",
                  verdict_word(v), early, late);
