@@ -42,7 +42,8 @@ const char *eval_method_list(unsigned bits, const char *sep, char *buf, size_t n
     size_t len = 0;
     buf[0] = '\0';
     for (int m = 0; m < EVAL_METHOD_COUNT && len < n; m++)
-        if (bits & (1u << m)) len += (size_t)snprintf(buf + len, n - len, "%s%s", len ? sep : "", eval_methods[m].name);
+        if (bits & EVAL_BIT(m))
+            len += (size_t)snprintf(buf + len, n - len, "%s%s", len ? sep : "", eval_methods[m].name);
     return buf;
 }
 

@@ -172,7 +172,7 @@ int cli_parse_methods(const char *opt, const char *s, unsigned *bits, char *err)
         if (m < 0)
             FAIL("%s: unknown method '%s' (%s)", opt, items[i],
                  eval_method_list(EVAL_METHODS_ALL, ", ", all, sizeof all));
-        *bits |= 1u << m;
+        *bits |= EVAL_BIT(m);
     }
     return 0;
 }

@@ -43,7 +43,7 @@ int cli_parse_range(const char *opt, const char *s, int64_t *lo, int64_t *hi, ch
 int cli_parse_list(const char *opt, const char *s, char *buf, size_t size, char **items, int max, int *n,
                    char *err);
 int cli_parse_axes(const char *opt, const char *s, unsigned *out, char *err);
-/* A comma list of the registry's methods (evaluate.h) as bits 1u << m. */
+/* A comma list of the registry's methods (evaluate.h) as bits EVAL_BIT(m). */
 int cli_parse_methods(const char *opt, const char *s, unsigned *bits, char *err);
 
 /* Strict number parsing: the whole string must be a number in range, or the

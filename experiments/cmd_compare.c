@@ -42,8 +42,7 @@ static const char usage[] =
     "mode channel. mse etc. compare with float32 exact attention; mse_floor is\n"
     "float32 exact attention against a float64 reference on the same unit.\n";
 
-#define BIT(m) (1u << (m))
-#define ON(o, m) (((o)->methods & BIT(m)) != 0)
+#define ON(o, m) (((o)->methods & EVAL_BIT(m)) != 0)
 
 static int parse_methods(exp_run *r, void *opts, const char *arg)
 {
@@ -52,8 +51,8 @@ static int parse_methods(exp_run *r, void *opts, const char *arg)
     return cli_parse_methods("--methods", arg, &o->methods, err) ? exp_fail(r, EXP_USAGE, "%s", err) : 0;
 }
 
-static const compare_opts defaults = {.methods = BIT(EVAL_ORACLE_TOPK + 1) - 1, .axes = RIPPLE_AXES_ALL, .window = 2,
-                                      .floor = 1};
+static const compare_opts defaults = {.methods = EVAL_BIT(EVAL_ORACLE_TOPK + 1) - 1, .axes = RIPPLE_AXES_ALL,
+                                      .window = 2, .floor = 1};
 
 #define OV(...) EXP_OPTV(compare_opts, __VA_ARGS__)
 static const exp_opt opts[] = {
@@ -86,9 +85,9 @@ static const exp_opt opts[] = {
 static int check(exp_run *r)
 {
     compare_opts *o = r->opts;
-    if (o->table3) o->methods |= BIT(EVAL_REUSE_T);
-    if (o->table4) o->methods |= BIT(EVAL_REUSE_CHANNEL);
-    if (o->ramp_path) o->methods |= BIT(EVAL_REUSE_RAMP);
+    if (o->table3) o->methods |= EVAL_BIT(EVAL_REUSE_T);
+    if (o->table4) o->methods |= EVAL_BIT(EVAL_REUSE_CHANNEL);
+    if (o->ramp_path) o->methods |= EVAL_BIT(EVAL_REUSE_RAMP);
     if (ON(o, EVAL_REUSE_RAMP) && !o->ramp_path)
         return exp_fail(r, EXP_USAGE, "reuse-ramp needs --ramp FILE (a ramp written by `ripple fit`)");
     if (o->nalphas && !ON(o, EVAL_REUSE_CHANNEL))
@@ -143,7 +142,7 @@ static int plan(exp_run *r)
     memcpy(st->alphas, o->alphas, sizeof st->alphas);
     st->nthetas = o->nthetas, st->nalphas = o->nalphas, st->cache_group = -1;
     double med = NAN;
-    if (!st->nthetas && (o->methods & (BIT(EVAL_REUSE_T + 1) - 1))) {
+    if (!st->nthetas && (o->methods & (EVAL_BIT(EVAL_REUSE_T + 1) - 1))) {
         EXP_TRY(exp_q_scale(r, &SCALE_SWEEP, o->axes, o->window, &med));
         if (!(med > 0)) return exp_fail(r, EXP_DATA, "the first unit has no window deltas (no reusable channels?); give --thetas");
         geometric(AUTO_LO * med, AUTO_HI * med, AUTO_POINTS, st->thetas);
@@ -435,7 +434,7 @@ static void index_section(exp_run *r, FILE *md)
     int meth[EVAL_METHOD_COUNT] = {EVAL_REUSE, EVAL_MASK_SKIP, EVAL_MASK_MAGNITUDE}, nm = 3;
     for (int m = EVAL_SVG; m <= EVAL_ORACLE_TOPK; m++)
         if (ON(o, m)) meth[nm++] = m;
-    const int nl = o->methods & (BIT(EVAL_REUSE_T) - 1) ? st->nthetas : 0;
+    const int nl = o->methods & (EVAL_BIT(EVAL_REUSE_T) - 1) ? st->nthetas : 0;
     fprintf(md, "Mean output MSE over units per threshold of reuse. mask-skip and mask-magnitude take reuse's "
                 "budget exactly (the same entry count); the attention-map masks (svg, window, oracle-topk) aim at "
                 "reuse's attention savings s_attn, and where the one they reached differs by more than 1 point it "

@@ -68,7 +68,7 @@ typedef struct {
     int have_theta, have_alpha;
     const char *ramp;
     const ripple_layout *lay;
-    unsigned methods; /* bits 1u << m */
+    unsigned methods; /* bits EVAL_BIT(m) */
     int floor;
     int wide;
 } eval_opts;
@@ -92,7 +92,7 @@ static void parse(int argc, char **argv, eval_opts *o)
     o->u = cli_unit_defaults();
     cli_reuse_opts ro = cli_reuse_defaults();
     o->floor = 1;
-    o->methods = (1u << (EVAL_MASK_MAGNITUDE + 1)) - 1;
+    o->methods = EVAL_BIT(EVAL_MASK_MAGNITUDE + 1) - 1;
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
@@ -111,7 +111,7 @@ static void parse(int argc, char **argv, eval_opts *o)
     o->path = cli_one_capture(argc, argv);
     if (o->u.step < 0 || o->u.layer < 0)
         cli_usage_error("--step and --layer are required (`ripple info %s` lists them)", o->path);
-    if (o->methods & (1u << EVAL_REUSE_RAMP) && !o->ramp)
+    if (o->methods & EVAL_BIT(EVAL_REUSE_RAMP) && !o->ramp)
         cli_usage_error("--method reuse-ramp needs --ramp FILE (a ramp written by `ripple fit`)");
     if (o->ramp && (o->have_theta || o->have_alpha))
         cli_usage_error("--ramp gives the thresholds: leave out --theta/--alpha");
@@ -216,7 +216,7 @@ int cmd_eval(int argc, char **argv)
         add_row(t, &o, &none_p, "exact", &none, &m);
     }
     for (int meth = 0; meth < EVAL_METHOD_COUNT; meth++) {
-        if (!(o.methods & (1u << meth))) continue;
+        if (!(o.methods & EVAL_BIT(meth))) continue;
         const ripple_reuse_params rp = eval_method_params((eval_method)meth, &o.rp);
         double target, density;
         char detail[128];
