@@ -462,8 +462,7 @@ static int plot(exp_run *r, exp_text *gp)
 static void index_section(exp_run *r, FILE *md)
 {
     const fit_state *st = r->state;
-    const char *tg = rtable_meta_get(r->tabs[T_STEPS], "target");
-    fprintf(md, "Target: %s\n\n", tg ? tg : "?");
+    fprintf(md, "Target: %s\n\n", exp_meta_value(r, T_STEPS, "target"));
     exp_tab_rows(md, 1, "step:%.0f|largest theta within target@theta:%.4g|its MSE@mse:%.3g|score savings@s_score:%.1f%%",
                  r, T_STEPS, NULL);
     const rampfit_ramp *p = &st->ramp;

@@ -172,9 +172,7 @@ static int finish(exp_run *r)
         xs[st->npts] = s;
         ys[st->npts++] = st->mean[(size_t)s * NAVG + A_MSE];
     }
-    st->result.mse_over_steps = 0;
-    for (int k = 0; k < st->npts; k++) st->result.mse_over_steps += ys[k];
-    st->result.mse_over_steps = st->npts ? st->result.mse_over_steps / st->npts : NAN;
+    st->result.mse_over_steps = exp_rows_mean(r, 0, "mse", "kind=mean");
     st->used = rampfit_trend_log10(st->npts, xs, ys, &st->slope, &st->intercept);
     for (int k = 0; k < st->npts && isfinite(st->slope); k++)
         EXP_TRY(put_mean(r, "trend", -1, (int)xs[k], "trend", NULL, pow(10.0, st->intercept + st->slope * xs[k]), NULL,
@@ -246,8 +244,7 @@ static int plot(exp_run *r, exp_text *gp)
 static void index_section(exp_run *r, FILE *md)
 {
     const steps_state *st = r->state;
-    const char *opt = rtable_meta_get(r->tabs[0], "options");
-    fprintf(md, "Options: `%s`\n\n", opt ? opt : "?");
+    fprintf(md, "Options: `%s`\n\n", exp_meta_value(r, 0, "options"));
     exp_tab_rows(md, 1, "step:%.0f|mean output MSE@mse:%.3g|score savings@s_score:%.1f%%", r, 0, "kind=mean");
     fprintf(md, "\n");
     char res[1024];

@@ -943,6 +943,12 @@ int exp_openf(exp_run *r, int i, int captures, const char *fmt, ...)
     return exp_open(r, i, buf);
 }
 
+const char *exp_meta_value(const exp_run *r, int i, const char *key)
+{
+    const char *v = r->tabs[i] ? rtable_meta_get(r->tabs[i], key) : NULL;
+    return v ? v : "?";
+}
+
 int exp_meta(exp_run *r, int i, const char *key, const char *fmt, ...)
 {
     char value[1100];
@@ -1405,12 +1411,7 @@ double exp_mean_of(const exp_mean *m, const exp_run *r, int table, const char *c
     return m->n[c] ? m->sum[c] / m->n[c] : NAN;
 }
 
-double exp_col_mean(const exp_run *r, int i, const char *col)
-{
-    exp_mean m = {0};
-    for (int row = 0; row < exp_rows(r, i); row++) exp_mean_add(&m, r, i, row);
-    return exp_mean_of(&m, r, i, col);
-}
+double exp_col_mean(const exp_run *r, int i, const char *col) { return exp_rows_mean(r, i, col, NULL); }
 
 int exp_job_means(exp_run *r, int i, int n, int (*bucket)(const exp_run *r, const exp_job *j), exp_mean **means)
 {
@@ -2058,6 +2059,16 @@ static int where_holds(const exp_run *r, int table, int row, const where_list *w
     for (int k = 0; k < w->n; k++)
         if (strcmp(exp_str(r, table, row, w->col[k]), w->is[k])) return 0;
     return 1;
+}
+
+double exp_rows_mean(const exp_run *r, int i, const char *col, const char *where)
+{
+    exp_mean m = {0};
+    where_list w;
+    where_split(where, &w);
+    for (int row = 0; row < exp_rows(r, i); row++)
+        if (where_holds(r, i, row, &w)) exp_mean_add(&m, r, i, row);
+    return exp_mean_of(&m, r, i, col);
 }
 
 /* The condition in gnuplot ("1" when there is none). */

@@ -356,6 +356,7 @@ int exp_open(exp_run *r, int i, const char *options);
 /* exp_open with the options fmt... followed by the selection and, with captures, " captures=LIST". */
 int exp_openf(exp_run *r, int i, int captures, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 int exp_meta(exp_run *r, int i, const char *key, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+const char *exp_meta_value(const exp_run *r, int i, const char *key); /* the value of a metadata line, or "?" */
 int exp_find(exp_run *r, int i, const exp_row *row); /* the row with row's keys, or -1 */
 /* *at: the row of table i with the key of job j of group g, or -1. */
 int exp_job_row(exp_run *r, int i, int g, int j, int *at);
@@ -376,8 +377,10 @@ typedef struct exp_mean {
 } exp_mean;
 void exp_mean_add(exp_mean *m, const exp_run *r, int table, int row);
 double exp_mean_of(const exp_mean *m, const exp_run *r, int table, const char *col);
-/* The mean of column col over every row of table i (nan cells left out). */
+/* The mean of column col over every row of table i (nan cells left out);
+ * exp_rows_mean: over the rows whose cells hold where's texts (as exp_curve's). */
 double exp_col_mean(const exp_run *r, int i, const char *col);
+double exp_rows_mean(const exp_run *r, int i, const char *col, const char *where);
 /* Means of the jobs' rows of table i (the sweep wrote every one), over the
  * units, into *means[n] (freed with the run) by bucket(r, job): NULL is
  * the job's index (n = r->njobs, a mean per job over the units; the engine
