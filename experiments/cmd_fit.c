@@ -209,14 +209,6 @@ static int key(exp_run *r, const exp_job *j, exp_row *row)
     return 0;
 }
 
-/* Phase-1 numbers of a step as printed (written now or by an earlier run). */
-static void take_step(exp_run *r, fit_step *s, int row)
-{
-    s->theta = exp_num(r, T_STEPS, row, "theta"), s->mse = exp_num(r, T_STEPS, row, "mse");
-    s->s_score = exp_num(r, T_STEPS, row, "s_score"), s->s_attn = exp_num(r, T_STEPS, row, "s_attn");
-    s->floor_mse = exp_num(r, T_STEPS, row, "floor_mse"), s->saturated = (int)exp_num(r, T_STEPS, row, "saturated");
-}
-
 /* The bisection of one step. */
 static int bisect(exp_run *r, const exp_job *j, step_ctx *ctx, exp_row *row)
 {
@@ -390,10 +382,13 @@ static int finish(exp_run *r)
     double *theta = exp_alloc(r, (size_t)st->ns, sizeof *theta);
     if (!steps || !theta) return EXP_DATA;
     st->reused1 = r->reused_rows[T_STEPS];
-    for (int k = 0, at; k < st->ns; k++) {
+    for (int k = 0, at; k < st->ns; k++) { /* step k's phase-1 numbers as printed (now or by an earlier run) */
+        fit_step *s = &st->si[k];
         EXP_TRY(exp_job_row(r, T_STEPS, k, 0, &at)); /* step k is group k */
-        take_step(r, &st->si[k], at);
-        steps[k] = st->si[k].step, theta[k] = st->si[k].theta;
+        s->theta = exp_num(r, T_STEPS, at, "theta"), s->mse = exp_num(r, T_STEPS, at, "mse");
+        s->s_score = exp_num(r, T_STEPS, at, "s_score"), s->s_attn = exp_num(r, T_STEPS, at, "s_attn");
+        s->floor_mse = exp_num(r, T_STEPS, at, "floor_mse"), s->saturated = (int)exp_num(r, T_STEPS, at, "saturated");
+        steps[k] = s->step, theta[k] = s->theta;
     }
     if (rampfit_fit(st->ns, steps, theta, st->S, &st->fr))
         return exp_fail(r, EXP_DATA, "no captured step before the last step (%d) of the schedule: nothing to fit a "
