@@ -37,12 +37,13 @@ int eval_method_parse(const char *name)
     return -1;
 }
 
-const char *eval_method_list(eval_method first, eval_method last, char *buf, size_t n)
+const char *eval_method_list(unsigned bits, const char *sep, char *buf, size_t n)
 {
     size_t len = 0;
     buf[0] = '\0';
-    for (int m = first; m <= (int)last && len < n; m++)
-        len += (size_t)snprintf(buf + len, n - len, "%s%s", m > (int)first ? ", " : "", eval_methods[m].name);
+    for (int m = 0; m < EVAL_METHOD_COUNT && len < n; m++)
+        if (bits & EVAL_BIT(m))
+            len += (size_t)snprintf(buf + len, n - len, "%s%s", len ? sep : "", eval_methods[m].name);
     return buf;
 }
 

@@ -46,8 +46,11 @@ extern const eval_method_info eval_methods[EVAL_METHOD_COUNT];
 const char *eval_method_name(eval_method m);
 /* Method by name, or -1. */
 int eval_method_parse(const char *name);
-/* The names of methods first..last, comma separated, into buf[n]. */
-const char *eval_method_list(eval_method first, eval_method last, char *buf, size_t n);
+/* A set of methods: the bits EVAL_BIT(m). */
+#define EVAL_BIT(m) (1u << (unsigned)(m))
+#define EVAL_METHODS_ALL (EVAL_BIT(EVAL_METHOD_COUNT) - 1)
+/* The names of the methods in bits, joined by sep, into buf[n]. */
+const char *eval_method_list(unsigned bits, const char *sep, char *buf, size_t n);
 
 typedef struct eval_unit {
     const ripple_layout *lay;

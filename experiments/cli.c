@@ -1,4 +1,5 @@
 #include "cli.h"
+#include "evaluate.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -160,6 +161,22 @@ int cli_parse_list(const char *opt, const char *s, char *buf, size_t size, char 
     return 0;
 }
 
+int cli_parse_methods(const char *opt, const char *s, unsigned *bits, char *err)
+{
+    char buf[256], *items[64], all[256];
+    int n;
+    if (cli_parse_list(opt, s, buf, sizeof buf, items, 64, &n, err)) return CLI_EXIT_USAGE;
+    *bits = 0;
+    for (int i = 0; i < n; i++) {
+        int m = eval_method_parse(items[i]);
+        if (m < 0)
+            FAIL("%s: unknown method '%s' (%s)", opt, items[i],
+                 eval_method_list(EVAL_METHODS_ALL, ", ", all, sizeof all));
+        *bits |= EVAL_BIT(m);
+    }
+    return 0;
+}
+
 int cli_parse_axes(const char *opt, const char *s, unsigned *out, char *err)
 {
     unsigned set = 0;
@@ -240,13 +257,15 @@ unsigned cli_axes(const char *opt, const char *s)
     return set;
 }
 
-const char *cli_axes_str(unsigned axes, char buf[4])
+const char *cli_axes_str(unsigned axes)
 {
-    int n = 0;
-    for (int a = 0; a < 3; a++)
-        if (axes & RIPPLE_AXIS_BIT(a)) buf[n++] = "thw"[a];
-    buf[n] = '\0';
-    return buf;
+    static const char *const names[8] = {"", "t", "h", "th", "w", "tw", "hw", "thw"};
+    return names[axes & 7];
+}
+
+const char *cli_mode_str(ripple_threshold_mode mode)
+{
+    return mode == RIPPLE_THRESHOLD_CHANNEL ? "channel" : "absolute";
 }
 
 const char *cli_join_doubles(char *buf, size_t n, const double *x, int count, int digits)

@@ -43,6 +43,8 @@ int cli_parse_range(const char *opt, const char *s, int64_t *lo, int64_t *hi, ch
 int cli_parse_list(const char *opt, const char *s, char *buf, size_t size, char **items, int max, int *n,
                    char *err);
 int cli_parse_axes(const char *opt, const char *s, unsigned *out, char *err);
+/* A comma list of the registry's methods (evaluate.h) as bits EVAL_BIT(m). */
+int cli_parse_methods(const char *opt, const char *s, unsigned *bits, char *err);
 
 /* Strict number parsing: the whole string must be a number in range, or the
  * program exits with a usage error naming the option. */
@@ -61,8 +63,10 @@ const char *cli_nonempty(const char *opt, const char *s);
 void cli_int_list(const char *opt, const char *s, int n, int64_t *out);
 /* Axis letters "thw" (any subset, no repeats) into a RIPPLE_AXIS_BIT set. */
 unsigned cli_axes(const char *opt, const char *s);
-/* Writes the axis letters of a set into buf[4] ("thw"). */
-const char *cli_axes_str(unsigned axes, char buf[4]);
+/* The axis letters of a set ("thw"; "" for none), a constant string. */
+const char *cli_axes_str(unsigned axes);
+/* "absolute" or "channel". */
+const char *cli_mode_str(ripple_threshold_mode mode);
 /* x[0..count-1] in %.*g with digits, comma separated, into buf[n] (cut at its end). */
 const char *cli_join_doubles(char *buf, size_t n, const double *x, int count, int digits);
 /* x[0..count-1], comma separated, into buf[n] (cut at its end). */

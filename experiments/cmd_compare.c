@@ -7,8 +7,6 @@
 #include "experiments.h"
 #include "scale.h"
 
-#include "ripple_version.h"
-
 #include <math.h>
 #include <string.h>
 
@@ -27,61 +25,34 @@ typedef struct compare_opts {
 } compare_opts;
 
 static const char usage[] =
-    "usage: ripple compare CAPTURE... --out DIR [options]\n\n"
     "Reuse against the masking baselines at equal savings, over a sweep of\n"
     "thresholds, on every selected (capture, step, layer) (paper Fig. 7, Tables 2-4).\n"
     "Per unit and threshold theta: reuse, mask-skip and mask-magnitude (the same\n"
     "budget as reuse's mask), then the attention-map masks svg, window and\n"
-    "oracle-topk at density 1 - s_attn(reuse at theta): the same ATTENTION savings.\n\n"
-    "%s\n"
-    "Output in DIR: compare.tsv (one row per capture, step, layer, method,\n"
-    "threshold), compare_summary.tsv (mean over units per method and threshold),\n"
-    "compare.gp and compare.png: output MSE (log, fitted to the data) against\n"
-    "attention savings, one curve per method, the noise floor dashed (or, when it\n"
-    "lies far below the data, its value in the titles); a second panel against\n"
-    "score savings for the score-level methods.\n\n"
-    "Savings: s_score = 1 - computed partial scores / (N^2 d) (the paper's\n"
-    "\"computation savings\"); s_attn = s_score / 2, the share of attention FLOPs\n"
-    "(QK^T + PV) spared. An attention-map mask of density D (fraction of the N^2\n"
-    "score entries kept) spares QK^T and PV of the rest: s_attn = s_score = 1 - D.\n"
+    "oracle-topk at density 1 - s_attn(reuse at theta): the same ATTENTION savings.\n"
+    "The figure: output MSE (log, fitted to the data) against attention savings,\n"
+    "one curve per method, the noise floor dashed (or, when it lies far below the\n"
+    "data, its value in the titles); a second panel against score savings for the\n"
+    "score-level methods.\n\n"
+    "%s"
+    "An attention-map mask of density D (fraction of the N^2 score entries kept)\n"
+    "spares QK^T and PV of the rest: s_attn = s_score = 1 - D.\n"
     "Text tokens: their query rows attend to all keys and every video row keeps\n"
     "all text keys (counted in D). threshold = theta for mode absolute, alpha for\n"
     "mode channel. mse etc. compare with float32 exact attention; mse_floor is\n"
     "float32 exact attention against a float64 reference on the same unit.\n";
 
-#define BIT(m) (1u << (m))
-#define ON(o, m) (((o)->methods & BIT(m)) != 0)
+#define ON(o, m) (((o)->methods & EVAL_BIT(m)) != 0)
 
 static int parse_methods(exp_run *r, void *opts, const char *arg)
 {
-    char buf[512], *items[64], err[CLI_ERR], all[256];
-    int n;
-    if (cli_parse_list("--methods", arg, buf, sizeof buf, items, 64, &n, err)) return exp_fail(r, EXP_USAGE, "%s", err);
+    char err[CLI_ERR];
     compare_opts *o = opts;
-    o->methods = 0;
-    for (int i = 0; i < n; i++) {
-        int m = eval_method_parse(items[i]);
-        if (m < 0)
-            return exp_fail(r, EXP_USAGE, "--methods: unknown method '%s' (%s)", items[i],
-                            eval_method_list(0, EVAL_METHOD_COUNT - 1, all, sizeof all));
-        o->methods |= BIT(m);
-    }
-    return 0;
+    return cli_parse_methods("--methods", arg, &o->methods, err) ? exp_fail(r, EXP_USAGE, "%s", err) : 0;
 }
 
-static const char *method_list(unsigned methods, char *buf, size_t n)
-{
-    buf[0] = '\0';
-    for (int m = 0; m < EVAL_METHOD_COUNT; m++)
-        if (methods & BIT(m)) cli_appendf(buf, n, "%s%s", buf[0] ? "," : "", eval_methods[m].name);
-    return buf;
-}
-
-static void defaults(void *p)
-{
-    *(compare_opts *)p = (compare_opts){.methods = BIT(EVAL_ORACLE_TOPK + 1) - 1, .axes = RIPPLE_AXES_ALL, .window = 2,
-                                        .floor = 1};
-}
+static const compare_opts defaults = {.methods = EVAL_BIT(EVAL_ORACLE_TOPK + 1) - 1, .axes = RIPPLE_AXES_ALL,
+                                      .window = 2, .floor = 1};
 
 #define OV(...) EXP_OPTV(compare_opts, __VA_ARGS__)
 static const exp_opt opts[] = {
@@ -114,9 +85,9 @@ static const exp_opt opts[] = {
 static int check(exp_run *r)
 {
     compare_opts *o = r->opts;
-    if (o->table3) o->methods |= BIT(EVAL_REUSE_T);
-    if (o->table4) o->methods |= BIT(EVAL_REUSE_CHANNEL);
-    if (o->ramp_path) o->methods |= BIT(EVAL_REUSE_RAMP);
+    if (o->table3) o->methods |= EVAL_BIT(EVAL_REUSE_T);
+    if (o->table4) o->methods |= EVAL_BIT(EVAL_REUSE_CHANNEL);
+    if (o->ramp_path) o->methods |= EVAL_BIT(EVAL_REUSE_RAMP);
     if (ON(o, EVAL_REUSE_RAMP) && !o->ramp_path)
         return exp_fail(r, EXP_USAGE, "reuse-ramp needs --ramp FILE (a ramp written by `ripple fit`)");
     if (o->nalphas && !ON(o, EVAL_REUSE_CHANNEL))
@@ -133,7 +104,9 @@ static const exp_col summary_cols[] = {{"method", 's'}, {"mode", 's'}, {"thresho
     {"s_score", 'n'}, {"s_attn", 'n'}, {"density", 'n'}, {"rows_reused", 'n'}, {"mse", 'n'}, {"rel_l2", 'n'},
     {"cosine", 'n'}, {"mse_floor", 'n'}};
 enum { T_ROWS, T_SUMMARY };
-static const exp_table_def tables[] = {{"compare", cols, 21, 5}, {"compare_summary", summary_cols, 12, 0}};
+static const exp_table_def tables[] = {
+    EXP_TABLE("compare", cols, 5, NULL),
+    EXP_TABLE("compare_summary", summary_cols, 0, "mean over units per method and threshold")};
 
 /* One job of a unit: a method at a threshold (slot: its index in the sweep). */
 typedef struct {
@@ -163,13 +136,13 @@ static int plan(exp_run *r)
 {
     const compare_opts *o = r->opts;
     compare_state *st = r->state;
-    char err[RAMPFIT_ERR], th[1024], al[1024], axes[4], caps[2048], methods[256], sel[256], ramp_desc[256] = "none";
+    char err[RAMPFIT_ERR], th[1024], al[1024], caps[2048], methods[256], sel[256], ramp_desc[256] = "none";
     if (o->ramp_path && rampfit_load(o->ramp_path, &st->ramp, err)) return exp_fail(r, EXP_DATA, "%s", err);
     memcpy(st->thetas, o->thetas, sizeof st->thetas);
     memcpy(st->alphas, o->alphas, sizeof st->alphas);
     st->nthetas = o->nthetas, st->nalphas = o->nalphas, st->cache_group = -1;
     double med = NAN;
-    if (!st->nthetas && (o->methods & (BIT(EVAL_REUSE_T + 1) - 1))) {
+    if (!st->nthetas && (o->methods & (EVAL_BIT(EVAL_REUSE_T + 1) - 1))) {
         EXP_TRY(exp_q_scale(r, &SCALE_SWEEP, o->axes, o->window, &med));
         if (!(med > 0)) return exp_fail(r, EXP_DATA, "the first unit has no window deltas (no reusable channels?); give --thetas");
         geometric(AUTO_LO * med, AUTO_HI * med, AUTO_POINTS, st->thetas);
@@ -197,12 +170,13 @@ static int plan(exp_run *r)
     exp_capture_list(r, caps, sizeof caps);
     if (o->ramp_path)
         snprintf(ramp_desc, sizeof ramp_desc, "%s mode=%s theta_start=%g theta_end=%g i_min=%d i_max=%d num_steps=%d",
-                 o->ramp_path, st->ramp.mode == RIPPLE_THRESHOLD_CHANNEL ? "channel" : "absolute", st->ramp.theta_start,
+                 o->ramp_path, cli_mode_str(st->ramp.mode), st->ramp.theta_start,
                  st->ramp.theta_end, st->ramp.i_min, st->ramp.i_max, st->ramp.num_steps);
     snprintf(st->options, sizeof st->options, "captures=%s %s methods=%s thetas=%s alphas=%s axes=%s window=%d ramp=%s floor=%d",
-             strlen(caps) + 2 < 2048 ? caps : "", exp_selection(r, sel, sizeof sel), method_list(o->methods, methods, sizeof methods),
+             strlen(caps) + 2 < 2048 ? caps : "", exp_selection(r, sel, sizeof sel),
+             eval_method_list(o->methods, ",", methods, sizeof methods),
              cli_join_doubles(th, sizeof th, st->thetas, st->nthetas, 6), cli_join_doubles(al, sizeof al, st->alphas, st->nalphas, 6),
-             cli_axes_str(o->axes, axes), o->window, ramp_desc, o->floor);
+             cli_axes_str(o->axes), o->window, ramp_desc, o->floor);
     EXP_TRY(exp_open(r, T_ROWS, st->options));
     if (!isnan(med))
         EXP_TRY(exp_meta(r, T_ROWS, "thetas", "%s: %d values, %gx to %gx the median window delta %.6g of q (first unit)",
@@ -259,8 +233,7 @@ static int density_target(exp_run *r, const exp_job *j, const job *jb, eval_unit
         st->cache_group = j->group;
     }
     if (isnan(st->reuse_sattn[jb->slot])) {
-        ripple_reuse_params rp = {.axes = o->axes, .window = o->window, .mode = RIPPLE_THRESHOLD_ABSOLUTE,
-                                  .theta = {jb->threshold, jb->threshold, jb->threshold}};
+        ripple_reuse_params rp = exp_params(o->axes, o->window, 0, RIPPLE_THRESHOLD_ABSOLUTE, jb->threshold);
         ripple_status s = eval_density_target(u, &rp, &st->reuse_sattn[jb->slot]);
         if (s) return exp_lib(r, s, "reuse");
     }
@@ -285,14 +258,12 @@ static int compute(exp_run *r, const exp_job *j, exp_row *row)
         EXP_TRY(density_target(r, j, &jb, u, &target));
         s = eval_run_map(u, (eval_method)jb.method, target, &sv, &m, &density, detail, sizeof detail);
     } else {
-        ripple_reuse_params rp = {.axes = jb.axes, .window = o->window, .mode = jb.mode,
-                                  .theta = {jb.threshold, jb.threshold, jb.threshold}};
+        ripple_reuse_params rp = exp_params(jb.axes, o->window, 0, jb.mode, jb.threshold);
         s = eval_run(u, (eval_method)jb.method, &rp, &sv, &m);
     }
     if (s) return exp_lib(r, s, eval_methods[jb.method].name);
-    static char axes[4];
-    row->s[C_MODE] = jb.mode == RIPPLE_THRESHOLD_CHANNEL ? "channel" : "absolute";
-    row->s[C_AXES] = cli_axes_str(jb.axes, axes), row->s[20] = detail;
+    row->s[C_MODE] = cli_mode_str(jb.mode);
+    row->s[C_AXES] = cli_axes_str(jb.axes), row->s[20] = detail;
     const double v[] = {o->window, j->unit->id.timestep, target, density, sv.s_score, sv.s_attn,
                         eval_methods[jb.method].attnmap ? NAN : sv.rows_reused, m.mse, m.rel_l2, m.cosine, m.psnr,
                         m.max_abs, floor_mse};
@@ -301,18 +272,10 @@ static int compute(exp_run *r, const exp_job *j, exp_row *row)
 }
 
 /* Summary: mean over units per (method, threshold slot), i.e. per job, from
- * the cells; the threshold is the mean of the jobs' own (the ramp's varies
- * with the step). */
+ * the cells, the threshold too (the ramp's varies with the step). */
 static int finish(exp_run *r)
 {
     compare_state *st = r->state;
-    exp_mean *mean;
-    double *threshold = exp_alloc(r, (size_t)r->njobs, sizeof *threshold);
-    if (!threshold) return EXP_DATA;
-    EXP_TRY(exp_job_means(r, T_ROWS, r->njobs, NULL, &mean));
-    for (int g = 0; g < r->ngroups; g++)
-        for (int jj = 0; jj < r->njobs; jj++)
-            threshold[jj] += job_of(r, &(exp_job){g, jj, &r->units[r->members[r->groups[g].first]]}).threshold;
     if (r->reused_rows[T_ROWS])
         fprintf(stderr, "ripple compare: reused %d of %lld rows from an earlier run\n", r->reused_rows[T_ROWS],
                 (long long)r->ngroups * r->njobs);
@@ -321,19 +284,17 @@ static int finish(exp_run *r)
     EXP_TRY(exp_meta(r, T_SUMMARY, "summary", "mean over the %d selected units of each column; reuse-ramp: one row, "
                                               "threshold = mean ramp theta", r->nunits));
     EXP_TRY(exp_meta(r, T_SUMMARY, "savings", "fractions; s_attn = attention savings, s_score = score savings (see compare.tsv)"));
-    static const char *const avg[] = {"s_score", "s_attn", "density", "rows_reused", "mse", "rel_l2", "cosine", "mse_floor"};
     for (int m = 0; m < EVAL_METHOD_COUNT; m++) /* by method, then slot */
         for (int i = 0; i < COMPARE_MAX_SWEEP; i++)
             for (int jj = 0; jj < r->njobs; jj++) {
-                const exp_mean *a = &mean[jj];
+                const exp_mean *a = &r->means[jj];
                 if (st->jobs[jj].method != m || st->jobs[jj].slot != i || !a->rows) continue;
                 exp_row row;
                 exp_row_init(&row);
                 row.s[0] = eval_methods[m].name;
-                row.s[1] = m == EVAL_REUSE_CHANNEL || (m == EVAL_REUSE_RAMP && st->ramp.mode == RIPPLE_THRESHOLD_CHANNEL)
-                               ? "channel" : "absolute";
-                row.v[2] = threshold[jj] / a->rows, row.v[3] = a->rows;
-                for (int c = 0; c < 8; c++) row.v[4 + c] = exp_mean_of(a, r, T_ROWS, avg[c]);
+                row.s[1] = cli_mode_str(st->jobs[jj].mode);
+                for (int c = 2; c < 12; c++) /* the means of compare.tsv's columns of the same names */
+                    row.v[c] = c == 3 ? a->rows : exp_mean_of(a, r, T_ROWS, summary_cols[c].name);
                 EXP_TRY(exp_put(r, T_SUMMARY, &row));
             }
     static const char *const show[] = {"method", "threshold", "s_attn", "s_score", "mse", "rel_l2", "cosine"};
@@ -469,28 +430,25 @@ static void index_section(exp_run *r, FILE *md)
      * mask-magnitude, then the attention-map masks run (the Table 3/4 variants: see below) */
     const compare_opts *o = r->opts;
     const compare_state *st = r->state;
-    exp_mean *mean, none = {0};
-    if (exp_job_means(r, T_ROWS, r->njobs, NULL, &mean)) return; /* out of memory: the section ends here */
+    exp_mean none = {0};
     int meth[EVAL_METHOD_COUNT] = {EVAL_REUSE, EVAL_MASK_SKIP, EVAL_MASK_MAGNITUDE}, nm = 3;
     for (int m = EVAL_SVG; m <= EVAL_ORACLE_TOPK; m++)
         if (ON(o, m)) meth[nm++] = m;
-    const int nl = o->methods & (BIT(EVAL_REUSE_T) - 1) ? st->nthetas : 0;
+    const int nl = o->methods & (EVAL_BIT(EVAL_REUSE_T) - 1) ? st->nthetas : 0;
     fprintf(md, "Mean output MSE over units per threshold of reuse. mask-skip and mask-magnitude take reuse's "
                 "budget exactly (the same entry count); the attention-map masks (svg, window, oracle-topk) aim at "
                 "reuse's attention savings s_attn, and where the one they reached differs by more than 1 point it "
-                "is given beside their MSE (svg's masks come in coarse steps):\n\n"
-                "| threshold | reuse s_score | reuse s_attn |");
-    for (int j = 0; j < nm; j++) fprintf(md, " %s |", eval_methods[meth[j]].name);
-    fprintf(md, "\n|---:|---:|---:|");
-    for (int j = 0; j < nm; j++) fprintf(md, "---:|");
-    fprintf(md, "\n");
+                "is given beside their MSE (svg's masks come in coarse steps):\n\n");
+    char spec[512] = "threshold:%s|reuse s_score:%.1f%%|reuse s_attn:%.1f%%";
+    for (int j = 0; j < nm; j++) cli_appendf(spec, sizeof spec, "|%s:%%.3g", eval_methods[meth[j]].name);
+    exp_tab_head(md, 1, spec);
     double reuse[COMPARE_MAX_SWEEP], skip[COMPARE_MAX_SWEEP], mag[COMPARE_MAX_SWEEP];
     for (int k = 0; k < nl; k++) {
         const exp_mean *x[EVAL_METHOD_COUNT];
         for (int j = 0; j < nm; j++) {
             x[j] = &none;
             for (int jj = 0; jj < r->njobs; jj++)
-                if (st->jobs[jj].method == meth[j] && st->jobs[jj].slot == k) x[j] = &mean[jj];
+                if (st->jobs[jj].method == meth[j] && st->jobs[jj].slot == k) x[j] = &r->means[jj];
         }
         char level[48];
         double ra = exp_mean_of(x[0], r, T_ROWS, "s_attn");
@@ -519,12 +477,10 @@ static void index_section(exp_run *r, FILE *md)
 static const exp_plot_def plots[] = {{"compare", 800, 1000, plot, NULL}};
 
 const exp_def exp_compare = {
-    .name = "compare", .paper = "Fig. 7", .title = "reuse vs masking at equal savings", .usage = usage,
-    .opts_size = sizeof(compare_opts), .defaults = defaults, .opts = opts, .check = check,
+    .name = "compare", .paper = "Fig. 7", .title = "reuse vs masking at equal savings", .usage = usage, .help_files = 1,
+    .opts_size = sizeof(compare_opts), .defaults = &defaults, .opts = opts, .check = check,
     .state_size = sizeof(compare_state), .tables = tables, .ntables = 2,
     .plan = plan, .key = key, .row = compute, .finish = finish, .progress = "compare",
     .plots = plots, .nplots = 1, .index = index_section,
     .claim = "reuse has a lower error than masking at equal savings (Fig. 7).",
 };
-
-int cmd_compare(int argc, char **argv) { return exp_main(&exp_compare, argc, argv); }

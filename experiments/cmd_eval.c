@@ -68,25 +68,15 @@ typedef struct {
     int have_theta, have_alpha;
     const char *ramp;
     const ripple_layout *lay;
-    int methods[EVAL_METHOD_COUNT];
+    unsigned methods; /* bits EVAL_BIT(m) */
     int floor;
     int wide;
 } eval_opts;
 
-static void parse_methods(const char *s, int *on)
+static void parse_methods(const char *s, unsigned *on)
 {
-    memset(on, 0, sizeof(int) * EVAL_METHOD_COUNT);
-    char buf[256], *items[64];
-    int n = cli_list("--method", s, buf, sizeof buf, items, 64);
-    for (int i = 0; i < n; i++) {
-        const char *tok = items[i];
-        int m = eval_method_parse(tok);
-        char all[256];
-        if (m >= 0) on[m] = 1;
-        else
-            cli_usage_error("--method: unknown method '%s' (use %s)", tok,
-                            eval_method_list(0, EVAL_METHOD_COUNT - 1, all, sizeof all));
-    }
+    char err[CLI_ERR];
+    if (cli_parse_methods("--method", s, on, err)) cli_usage_error("%s", err);
 }
 
 static void parse(int argc, char **argv, eval_opts *o)
@@ -102,13 +92,13 @@ static void parse(int argc, char **argv, eval_opts *o)
     o->u = cli_unit_defaults();
     cli_reuse_opts ro = cli_reuse_defaults();
     o->floor = 1;
-    for (int m = 0; m <= EVAL_MASK_MAGNITUDE; m++) o->methods[m] = 1;
+    o->methods = EVAL_BIT(EVAL_MASK_MAGNITUDE + 1) - 1;
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
         switch (c) {
         case 'h': usage(stdout); exit(CLI_EXIT_OK);
-        case O_METHOD: parse_methods(optarg, o->methods); break;
+        case O_METHOD: parse_methods(optarg, &o->methods); break;
         case O_NOFLOOR: o->floor = 0; break;
         case O_RAMP: o->ramp = cli_nonempty("--ramp", optarg); break;
         case O_WIDE: o->wide = 1; break;
@@ -121,7 +111,7 @@ static void parse(int argc, char **argv, eval_opts *o)
     o->path = cli_one_capture(argc, argv);
     if (o->u.step < 0 || o->u.layer < 0)
         cli_usage_error("--step and --layer are required (`ripple info %s` lists them)", o->path);
-    if (o->methods[EVAL_REUSE_RAMP] && !o->ramp)
+    if (o->methods & EVAL_BIT(EVAL_REUSE_RAMP) && !o->ramp)
         cli_usage_error("--method reuse-ramp needs --ramp FILE (a ramp written by `ripple fit`)");
     if (o->ramp && (o->have_theta || o->have_alpha))
         cli_usage_error("--ramp gives the thresholds: leave out --theta/--alpha");
@@ -137,20 +127,19 @@ static void parse(int argc, char **argv, eval_opts *o)
 static void add_row(rtable *t, const eval_opts *o, const ripple_reuse_params *rp, const char *method,
                     const ripple_savings *sv, const ripple_metrics *m)
 {
-    char axes[4], groups[4];
     double theta = 0;
     for (int a = 0; a < 3; a++)
         if (rp->axes & RIPPLE_AXIS_BIT(a)) theta = fmax(theta, rp->theta[a]);
     rtable_add_row(t);
     rtable_set_str(t, "method", method);
-    rtable_set_str(t, "mode", rp->mode == RIPPLE_THRESHOLD_CHANNEL ? "channel" : "absolute");
+    rtable_set_str(t, "mode", cli_mode_str(rp->mode));
     rtable_set_num(t, "theta", theta);
     rtable_set_num(t, "theta_t", rp->theta[0]);
     rtable_set_num(t, "theta_h", rp->theta[1]);
     rtable_set_num(t, "theta_w", rp->theta[2]);
     rtable_set_int(t, "window", rp->window);
-    rtable_set_str(t, "axes", cli_axes_str(rp->axes, axes));
-    rtable_set_str(t, "groups", rp->groups ? cli_axes_str(rp->groups, groups) : "thw");
+    rtable_set_str(t, "axes", cli_axes_str(rp->axes));
+    rtable_set_str(t, "groups", rp->groups ? cli_axes_str(rp->groups) : "thw");
     rtable_set_num(t, "s_score", sv->s_score);
     rtable_set_num(t, "s_attn", sv->s_attn);
     rtable_set_num(t, "rows_reused", sv->rows_reused);
@@ -211,7 +200,7 @@ int cmd_eval(int argc, char **argv)
     rtable_meta(t, "heads", "%lld:%lld", (long long)o.u.head_lo, (long long)o.u.head_hi);
     rtable_meta(t, "backend", "%s", ripple_backend_name(o.u.backend));
     rtable_meta(t, "threshold_mode", "%s (theta columns hold %s)",
-                o.rp.mode == RIPPLE_THRESHOLD_CHANNEL ? "channel" : "absolute",
+                cli_mode_str(o.rp.mode),
                 o.rp.mode == RIPPLE_THRESHOLD_CHANNEL ? "alpha" : "absolute thresholds");
     rtable_meta(t, "savings", "s_score = score savings; s_attn = attention savings (QK^T share only)");
     rtable_meta(t, "metrics", "against float32 exact attention; row exact = float32 vs float64 noise floor");
@@ -227,7 +216,7 @@ int cmd_eval(int argc, char **argv)
         add_row(t, &o, &none_p, "exact", &none, &m);
     }
     for (int meth = 0; meth < EVAL_METHOD_COUNT; meth++) {
-        if (!o.methods[meth]) continue;
+        if (!(o.methods & EVAL_BIT(meth))) continue;
         const ripple_reuse_params rp = eval_method_params((eval_method)meth, &o.rp);
         double target, density;
         char detail[128];

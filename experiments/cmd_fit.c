@@ -26,7 +26,6 @@
 
 typedef struct fit_opts {
     double target, theta_max, tol;
-    int have_theta_max;
     int max_evals, floor, keep_mb;
     ripple_threshold_mode mode;
     unsigned axes, groups;
@@ -47,29 +46,25 @@ typedef struct fit_state {
 } fit_state;
 
 static const char usage[] =
-    "usage: ripple fit CAPTURE... --out DIR --target MSE [options]\n\n"
     "For a target output error, finds per captured denoising step the largest\n"
     "threshold whose mean attention-output MSE (over the selected captures, layers\n"
     "and heads) stays <= MSE, by bisection, then fits the threshold ramp of the\n"
     "paper's Eq. 4 / Table 1 to those thresholds and saves it as DIR/ramp.txt,\n"
     "the file `ripple eval --ramp` and `ripple compare --ramp` accept.\n\n"
-    "%s\n"
-    "Writes DIR/fit_steps.tsv (per-step thresholds), DIR/ramp.txt, DIR/fit.tsv\n"
-    "(per step of the schedule: measured theta, the ramp's theta and the error it\n"
-    "gives), DIR/fit.gp and DIR/fit.png. Steps are zero-based; the ramp is\n"
+    "%s"
+    "Steps are zero-based; the ramp is\n"
     "  theta_i = 0 for i < i_min and at the last step S-1,\n"
     "  theta_start + (i - i_min)(theta_end - theta_start)/(i_max - i_min)\n"
     "    on [i_min, i_max],\n"
-    "  theta_end for i_max < i < S-1.\n"
-    "Savings: s_score = score savings, s_attn = attention savings (s_score/2).\n";
+    "  theta_end for i_max < i < S-1.\n";
 
 #define OV(...) EXP_OPTV(fit_opts, __VA_ARGS__)
 static const exp_opt opts[] = {
-    OV("target", EXP_DOUBLE, target, .lo = 0, .hi = INFINITY, .arg = "MSE",
+    OV("target", EXP_DOUBLE, target, .lo = 0, .hi = INFINITY, .open = 1, .required = 1, .arg = "MSE",
        .help = "target mean output MSE per step (required, > 0)"),
     OV("mode", EXP_MODE, mode, .arg = "M", .help = "absolute (default: theta in units of q, k) or channel "
                                                   "(the threshold is alpha: theta_a(c) = alpha * mean delta(c))"),
-    OV("theta-max", EXP_DOUBLE, theta_max, .given = EXP_GIVEN(fit_opts, have_theta_max), .lo = 0, .hi = 1e30,
+    OV("theta-max", EXP_DOUBLE, theta_max, .lo = 0, .hi = 1e30, .open = 1,
        .arg = "X", .help = "largest threshold tried (default: absolute: half the value "
                            "range of q and k, where every window is reused; channel: 1e4)"),
     OV("tol", EXP_DOUBLE, tol, .lo = 1e-9, .hi = 0.5, .arg = "R",
@@ -87,22 +82,8 @@ static const exp_opt opts[] = {
     {0}};
 #undef OV
 
-static void defaults(void *p)
-{
-    *(fit_opts *)p = (fit_opts){.target = NAN, .tol = 1e-3, .max_evals = 60, .floor = 1, .keep_mb = 4096,
-                                .axes = RIPPLE_AXES_ALL, .window = 2};
-}
-
-static int check(exp_run *r)
-{
-    const fit_opts *o = r->opts;
-    if (!isnan(o->target) && !(o->target > 0 && isfinite(o->target)))
-        return exp_fail(r, EXP_USAGE, "--target: the target MSE must be positive and finite");
-    if (o->have_theta_max && !(o->theta_max > 0)) return exp_fail(r, EXP_USAGE, "--theta-max must be > 0");
-    if (isnan(o->target))
-        return exp_fail(r, EXP_USAGE, "--target MSE is required (the per-step output error to stay within)");
-    return 0;
-}
+static const fit_opts defaults = {.target = NAN, .tol = 1e-3, .max_evals = 60, .floor = 1, .keep_mb = 4096,
+                                  .axes = RIPPLE_AXES_ALL, .window = 2};
 
 static const exp_col step_cols[] = {{"step", 'i'}, {"timestep", 'n'}, {"units", 'i'}, {"theta", 'n'}, {"mse", 'n'},
     {"s_score", 'n'}, {"s_attn", 'n'}, {"rows_reused", 'n'}, {"saturated", 'i'}, {"infeasible", 'i'},
@@ -116,7 +97,9 @@ static const exp_col fit_cols[] = {{"step", 'i'}, {"captured", 'i'}, {"timestep"
 enum { F_STEP, F_CAPTURED, F_TIMESTEP, F_THETA, F_MSE, F_SSCORE, F_SATTN, F_SAT, F_RTHETA, F_RMSE, F_RSSCORE,
        F_RSATTN, F_TARGET };
 enum { T_STEPS, T_FIT };
-static const exp_table_def tables[] = {{"fit_steps", step_cols, 16, 1}, {"fit", fit_cols, 13, 1}};
+static const exp_table_def tables[] = {
+    EXP_TABLE("fit_steps", step_cols, 1, "per captured step: the largest threshold within the target"),
+    EXP_TABLE("fit", fit_cols, 1, "per step of the schedule: measured theta, the ramp's theta and the error it gives")};
 
 /* A captured step: its units are group g (all captures and layers of it). */
 typedef struct fit_step {
@@ -148,8 +131,7 @@ typedef struct {
 static int step_error(void *vctx, double theta, double *err)
 {
     step_ctx *c = vctx;
-    ripple_reuse_params p = c->rp;
-    p.theta[0] = p.theta[1] = p.theta[2] = theta;
+    const ripple_reuse_params p = exp_params(c->rp.axes, c->rp.window, c->rp.groups, c->rp.mode, theta);
     double sum = 0;
     ripple_savings sv, mean = {0};
     ripple_metrics m;
@@ -184,14 +166,12 @@ static int unit_step(const exp_unit *u) { return u->id.step; }
 static int add_meta(exp_run *r, int t)
 {
     const fit_opts *o = r->opts;
-    char axes[4], groups[4];
     EXP_TRY(exp_meta(r, t, "target", "mean attention-output MSE per step <= %g (mean over captures, layers; "
                                      "each unit's MSE over all its heads)", o->target));
-    EXP_TRY(exp_meta(r, t, "threshold_mode", "%s (theta columns hold %s)",
-                     o->mode == RIPPLE_THRESHOLD_CHANNEL ? "channel" : "absolute",
+    EXP_TRY(exp_meta(r, t, "threshold_mode", "%s (theta columns hold %s)", cli_mode_str(o->mode),
                      o->mode == RIPPLE_THRESHOLD_CHANNEL ? "alpha" : "absolute thresholds"));
-    EXP_TRY(exp_meta(r, t, "reuse", "axes=%s window=%d groups=%s, one theta for every axis", cli_axes_str(o->axes, axes),
-                     o->window, o->groups ? cli_axes_str(o->groups, groups) : "all"));
+    EXP_TRY(exp_meta(r, t, "reuse", "axes=%s window=%d groups=%s, one theta for every axis", cli_axes_str(o->axes),
+                     o->window, o->groups ? cli_axes_str(o->groups) : "all"));
     EXP_TRY(exp_meta(r, t, "search", "doubling then bisection, relative tol %g, at most %d evaluations; theta "
                                      "rounded down to 6 digits and re-evaluated", o->tol, o->max_evals));
     return exp_meta(r, t, "savings", "s_score = score savings; s_attn = attention savings (QK^T share only)");
@@ -215,10 +195,9 @@ static int plan(exp_run *r)
         const exp_unit *u = &r->units[r->members[r->groups[st->ns].first]];
         st->si[st->ns] = (fit_step){.step = u->id.step, .timestep = u->id.timestep};
     }
-    char axes[4], groups[4];
     EXP_TRY(exp_openf(r, T_STEPS, 1, "target=%.9g mode=%s axes=%s window=%d groups=%s tol=%.9g max_evals=%d "
-                      "theta_max=%.9g floor=%d", o->target, o->mode == RIPPLE_THRESHOLD_CHANNEL ? "channel" : "absolute",
-                      cli_axes_str(o->axes, axes), o->window, o->groups ? cli_axes_str(o->groups, groups) : "all",
+                      "theta_max=%.9g floor=%d", o->target, cli_mode_str(o->mode),
+                      cli_axes_str(o->axes), o->window, o->groups ? cli_axes_str(o->groups) : "all",
                       o->tol, o->max_evals, o->theta_max, o->floor));
     r->njobs = 1;
     return add_meta(r, T_STEPS);
@@ -228,14 +207,6 @@ static int key(exp_run *r, const exp_job *j, exp_row *row)
 {
     row->v[S_STEP] = ((fit_state *)r->state)->si[j->group].step;
     return 0;
-}
-
-/* Phase-1 numbers of a step as printed (written now or by an earlier run). */
-static void take_step(exp_run *r, fit_step *s, int row)
-{
-    s->theta = exp_num(r, T_STEPS, row, "theta"), s->mse = exp_num(r, T_STEPS, row, "mse");
-    s->s_score = exp_num(r, T_STEPS, row, "s_score"), s->s_attn = exp_num(r, T_STEPS, row, "s_attn");
-    s->floor_mse = exp_num(r, T_STEPS, row, "floor_mse"), s->saturated = (int)exp_num(r, T_STEPS, row, "saturated");
 }
 
 /* The bisection of one step. */
@@ -345,11 +316,11 @@ static void print_terminal(exp_run *r)
 {
     const fit_opts *o = r->opts;
     const fit_state *st = r->state;
-    const char *mode_word = o->mode == RIPPLE_THRESHOLD_CHANNEL ? "channel" : "absolute";
+    const char *mode_word = cli_mode_str(o->mode);
     const char *model = o->model ? o->model : r->srcs[0].info->model;
     const rampfit_ramp *ramp = &st->ramp;
-    char axes[4], path[4200];
-    cli_axes_str(o->axes, axes);
+    const char *axes = cli_axes_str(o->axes);
+    char path[4200];
     printf("ripple fit: target mean output MSE %g per step; mode %s, axes %s, window %d; %d capture%s, "
            "%d of %d steps captured\n", o->target, mode_word, axes, o->window, r->c.ncaptures,
            r->c.ncaptures > 1 ? "s" : "", st->ns, st->S);
@@ -411,24 +382,25 @@ static int finish(exp_run *r)
     double *theta = exp_alloc(r, (size_t)st->ns, sizeof *theta);
     if (!steps || !theta) return EXP_DATA;
     st->reused1 = r->reused_rows[T_STEPS];
-    for (int k = 0; k < st->ns; k++) {
-        exp_row row;
-        exp_row_init(&row);
-        row.v[S_STEP] = st->si[k].step;
-        take_step(r, &st->si[k], exp_find(r, T_STEPS, &row));
-        steps[k] = st->si[k].step, theta[k] = st->si[k].theta;
+    for (int k = 0, at; k < st->ns; k++) { /* step k's phase-1 numbers as printed (now or by an earlier run) */
+        fit_step *s = &st->si[k];
+        EXP_TRY(exp_job_row(r, T_STEPS, k, 0, &at)); /* step k is group k */
+        s->theta = exp_num(r, T_STEPS, at, "theta"), s->mse = exp_num(r, T_STEPS, at, "mse");
+        s->s_score = exp_num(r, T_STEPS, at, "s_score"), s->s_attn = exp_num(r, T_STEPS, at, "s_attn");
+        s->floor_mse = exp_num(r, T_STEPS, at, "floor_mse"), s->saturated = (int)exp_num(r, T_STEPS, at, "saturated");
+        steps[k] = s->step, theta[k] = s->theta;
     }
     if (rampfit_fit(st->ns, steps, theta, st->S, &st->fr))
         return exp_fail(r, EXP_DATA, "no captured step before the last step (%d) of the schedule: nothing to fit a "
                                      "ramp to (`ripple info` lists the captured steps)", st->S - 1);
     st->ramp = st->fr.ramp;
     st->ramp.num_steps = st->S, st->ramp.mode = o->mode;
-    char comment[1024], err[RAMPFIT_ERR], axes[4], groups[4], buf[1400];
+    char comment[1024], err[RAMPFIT_ERR], buf[1400];
     exp_path(r, "ramp.txt", st->ramp_path, sizeof st->ramp_path);
     snprintf(comment, sizeof comment, "fitted by ripple fit for %s: target mean output MSE %g per step; axes %s window %d "
              "groups %s (use the same with --ramp); residual rms %.3g over %d captured steps",
-             o->model ? o->model : r->srcs[0].info->model, o->target, cli_axes_str(o->axes, axes), o->window,
-             o->groups ? cli_axes_str(o->groups, groups) : "all", st->fr.rms, st->fr.used);
+             o->model ? o->model : r->srcs[0].info->model, o->target, cli_axes_str(o->axes), o->window,
+             o->groups ? cli_axes_str(o->groups) : "all", st->fr.rms, st->fr.used);
     if (rampfit_save(st->ramp_path, &st->ramp, comment)) return exp_fail(r, EXP_DATA, "cannot write %s", st->ramp_path);
     if (rampfit_load(st->ramp_path, &st->ramp, err)) return exp_fail(r, EXP_DATA, "%s", err);
     st->have_ramp = 1;
@@ -461,10 +433,10 @@ static int plot(exp_run *r, exp_text *gp)
 {
     const fit_opts *o = r->opts;
     const fit_state *st = r->state;
-    char title[512], axes[4];
+    char title[512];
     const int ch = o->mode == RIPPLE_THRESHOLD_CHANNEL;
     snprintf(title, sizeof title, "Threshold ramp for target MSE %g: %s (%s, axes %s, window %d)", o->target,
-             o->model ? o->model : r->srcs[0].info->model, ch ? "channel" : "absolute", cli_axes_str(o->axes, axes),
+             o->model ? o->model : r->srcs[0].info->model, cli_mode_str(o->mode), cli_axes_str(o->axes),
              o->window);
     const exp_curve curves[] = {
         {T_FIT, "step", "theta_measured", "captured=1", "points pt 7 ps 1.4", .title = "measured theta_i (bisection)"},
@@ -485,8 +457,7 @@ static int plot(exp_run *r, exp_text *gp)
 static void index_section(exp_run *r, FILE *md)
 {
     const fit_state *st = r->state;
-    const char *tg = rtable_meta_get(r->tabs[T_STEPS], "target");
-    fprintf(md, "Target: %s\n\n", tg ? tg : "?");
+    fprintf(md, "Target: %s\n\n", exp_meta_value(r, T_STEPS, "target"));
     exp_tab_rows(md, 1, "step:%.0f|largest theta within target@theta:%.4g|its MSE@mse:%.3g|score savings@s_score:%.1f%%",
                  r, T_STEPS, NULL);
     const rampfit_ramp *p = &st->ramp;
@@ -524,11 +495,9 @@ static const exp_plot_def plots[] = {{"fit", 1000, 560, plot, NULL}};
 
 const exp_def exp_fit = {
     .name = "fit", .paper = "Table 1, Eq. 4", .title = "per-step thresholds for a target error, and the fitted ramp",
-    .usage = usage, .opts_size = sizeof(fit_opts), .defaults = defaults, .opts = opts, .check = check,
-    .state_size = sizeof(fit_state), .tables = tables, .ntables = 2, .timing_table = T_FIT,
+    .usage = usage, .args = "--target MSE", .help_files = 1, .opts_size = sizeof(fit_opts), .defaults = &defaults,
+    .opts = opts, .state_size = sizeof(fit_state), .tables = tables, .ntables = 2, .timing_table = T_FIT,
     .plan = plan, .key = key, .row = compute, .finish = finish,
     .plots = plots, .nplots = 1, .index = index_section,
     .claim = "the threshold ramps up over the denoising steps.",
 };
-
-int cmd_fit(int argc, char **argv) { return exp_main(&exp_fit, argc, argv); }

@@ -565,7 +565,7 @@ int cmd_generate(int argc, char **argv)
         o.mp.step_theta = step_theta;
         o.mp.num_step_theta = o.steps;
         snprintf(ramp_desc, sizeof ramp_desc, "%s: %s theta_start %g theta_end %g i_min %d i_max %d", o.ramp,
-                 mode == RIPPLE_THRESHOLD_CHANNEL ? "channel" : "absolute", r.theta_start, r.theta_end, r.i_min,
+                 cli_mode_str(mode), r.theta_start, r.theta_end, r.i_min,
                  r.i_max);
     }
     run_ctx rc = {.model = model, .cfg = cfg, .steps = o.steps};
@@ -707,11 +707,10 @@ int cmd_generate(int argc, char **argv)
             o.noise ? o.noise : "ripple_noise_normal(seed)", o.cfg, branches, branches > 1 ? "es" : "", o.steps);
     fprintf(t, "# method: %s", ripple_method_name(o.mp.kind));
     if (ripple_method_uses_reuse(o.mp.kind)) {
-        char ax[4], gr[4];
         fprintf(t, "; %s thresholds%s theta_t %g theta_h %g theta_w %g; axes %s; window %d; groups %s",
                 o.mp.reuse.mode == RIPPLE_THRESHOLD_CHANNEL ? "channel (alpha)" : "absolute", o.ramp ? " from the ramp" : "",
-                o.mp.reuse.theta[0], o.mp.reuse.theta[1], o.mp.reuse.theta[2], cli_axes_str(o.mp.reuse.axes, ax),
-                o.mp.reuse.window, o.mp.reuse.groups ? cli_axes_str(o.mp.reuse.groups, gr) : "thw");
+                o.mp.reuse.theta[0], o.mp.reuse.theta[1], o.mp.reuse.theta[2], cli_axes_str(o.mp.reuse.axes),
+                o.mp.reuse.window, o.mp.reuse.groups ? cli_axes_str(o.mp.reuse.groups) : "thw");
         if (o.ramp) fprintf(t, "; ramp %s", ramp_desc);
     }
     if (ripple_method_uses_density(o.mp.kind)) fprintf(t, "; target density %g", o.mp.density);

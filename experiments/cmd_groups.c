@@ -1,19 +1,8 @@
 /* ripple groups (paper Fig. 5): which channel group carries what. Forced
  * reuse (theta = infinity: every window is reused) of one RoPE channel group
  * (the t, h or w channels) along one axis (t, h or w) at a time; output
- * error per (group, axis) cell, and where in a frame that error falls.
- *
- * Output in --out DIR:
- *   groups.tsv          one row per capture, step, layer, group and axis
- *   groups_summary.tsv  the groups x axes table of mean mse over units
- *                       (rewritten from groups.tsv at the end of each run)
- *   groups.gp/.png      bars of mse per reuse axis and channel group (log)
- *   groups_heat.tsv     per-token error of one frame of one unit, per cell:
- *                       long format (cell, group, axis, h, w, err)
- *   groups_heat.gp/.png a grid of heat maps, one per (group, axis) cell */
+ * error per (group, axis) cell, and where in a frame that error falls. */
 #include "experiments.h"
-
-#include "ripple_version.h"
 
 #include <math.h>
 #include <string.h>
@@ -32,17 +21,14 @@ typedef struct groups_state {
 } groups_state;
 
 static const char usage[] =
-    "usage: ripple groups CAPTURE... --out DIR [options]\n\n"
     "Paper Fig. 5: forced reuse (threshold infinite, so every window of 2 tokens\n"
     "is reused) of one channel group (the channels RoPE rotates by t, h or w)\n"
     "along one axis (t, h or w), for every group x axis cell, on every selected\n"
     "(step, layer). Reports the output error against exact attention per cell\n"
     "(a groups x axes table, mean over units) and, for one unit and one frame,\n"
     "the error per token as heat maps, so that stripes along an axis show.\n\n"
-    "%s\n"
-    "Savings columns: s_score = score savings (the paper's computation savings),\n"
-    "s_attn = s_score/2 = attention savings. Error per token in the heat maps:\n"
-    "mean over heads and channels of (O' - O)^2.\n";
+    "%s"
+    "Error per token in the heat maps: mean over heads and channels of (O' - O)^2.\n";
 
 #define OV(...) EXP_OPTV(groups_opts, __VA_ARGS__)
 static const exp_opt opts[] = {
@@ -55,7 +41,7 @@ static const exp_opt opts[] = {
     {0}};
 #undef OV
 
-static void defaults(void *p) { *(groups_opts *)p = (groups_opts){-1, -1, -1, 2, 1}; }
+static const groups_opts defaults = {-1, -1, -1, 2, 1};
 
 static int check(exp_run *r)
 {
@@ -70,8 +56,11 @@ static const exp_col cols[] = {EXP_UNIT_COLS, {"group", 's'}, {"axis", 's'}, {"g
 static const exp_col heat_cols[] = {{"cell", 'i'}, {"group", 's'}, {"axis", 's'}, {"h", 'i'}, {"w", 'i'}, {"err", 'n'}};
 static const exp_col summary_cols[] = {{"group", 's'}, {"t", 'n'}, {"h", 'n'}, {"w", 'n'}};
 enum { T_ROWS, T_HEAT, T_SUMMARY };
-static const exp_table_def tables[] = {{"groups", cols, 17, 5}, {"groups_heat", heat_cols, 6, 5},
-                                       {"groups_summary", summary_cols, 4, 0}};
+static const exp_table_def tables[] = {
+    EXP_TABLE("groups", cols, 5, NULL),
+    EXP_TABLE("groups_heat", heat_cols, 5, "per-token error of one frame of one unit, per (group, axis) cell"),
+    EXP_TABLE("groups_summary", summary_cols, 0, "the groups x axes table of mean mse over units, rewritten at "
+                                                 "the end")};
 
 static const char *const letters[] = {"t", "h", "w"};
 
@@ -86,13 +75,11 @@ static int plan(exp_run *r)
         return exp_fail(r, EXP_DATA, "%s has no RoPE channel groups (rope_split): nothing to reuse", r->c.captures[0]);
     for (int c = 1; c < r->c.ncaptures; c++) {
         const ripple_layout *l = &r->srcs[c].info->layout;
-        int same = l->num_groups == st->ngroups;
-        for (int g = 0; same && g < st->ngroups; g++) same = l->group_axis[g] == lay0->group_axis[g];
-        if (!same)
+        if (l->num_groups != st->ngroups || memcmp(l->group_axis, lay0->group_axis, sizeof(int) * (size_t)st->ngroups))
             return exp_fail(r, EXP_DATA, "%s and %s have different channel groups; run them separately",
                             r->c.captures[0], r->c.captures[c]);
     }
-    for (int g = 0; g < st->ngroups; g++) st->gaxis[g] = lay0->group_axis[g];
+    memcpy(st->gaxis, lay0->group_axis, sizeof st->gaxis);
     /* the heat-map unit and frame */
     st->heat_unit = o->heat_step < 0 ? 0 : -1;
     for (int i = 0; i < r->nunits && st->heat_unit < 0; i++)
@@ -120,14 +107,9 @@ static int plan(exp_run *r)
     EXP_TRY(exp_meta(r, T_HEAT, "err", "mean over heads and channels of (O' - O)^2 at token (frame, h, w); "
                                        "cell = 3*group_idx + axis_idx"));
     r->njobs = st->ngroups * 3;
-    return 0;
-}
-
-static int key(exp_run *r, const exp_job *j, exp_row *row)
-{
-    const groups_state *st = r->state;
-    exp_key_unit(r, j, row);
-    row->s[3] = letters[st->gaxis[j->job / 3]], row->s[4] = letters[j->job % 3];
+    EXP_TRY(exp_job_keys(r));
+    for (int j = 0; j < r->njobs; j++) /* job j: channel group j / 3 along axis j % 3 */
+        r->job_keys[j].s[3] = letters[st->gaxis[j / 3]], r->job_keys[j].s[4] = letters[j % 3];
     return 0;
 }
 
@@ -173,8 +155,8 @@ static int compute(exp_run *r, const exp_job *j, exp_row *row)
     const groups_state *st = r->state;
     eval_unit *u;
     const int g = j->job / 3, a = j->job % 3;
-    ripple_reuse_params p = {.axes = RIPPLE_AXIS_BIT(a), .window = o->window, .mode = RIPPLE_THRESHOLD_ABSOLUTE,
-                             .theta = {INFINITY, INFINITY, INFINITY}, .groups = RIPPLE_AXIS_BIT(st->gaxis[g])};
+    const ripple_reuse_params p = exp_params(RIPPLE_AXIS_BIT(a), o->window, RIPPLE_AXIS_BIT(st->gaxis[g]),
+                                             RIPPLE_THRESHOLD_ABSOLUTE, INFINITY);
     row->v[5] = g, row->v[6] = a;
     EXP_TRY(exp_reuse_row(r, j, T_ROWS, &p, o->floor, "forced reuse", row, &u));
     /* a finished row is kept as it was (exp_put): then only the heat map was missing */
@@ -186,8 +168,6 @@ static int finish(exp_run *r)
 {
     const groups_opts *o = r->opts;
     groups_state *st = r->state;
-    exp_mean *m; /* per job: channel group g, reuse axis a */
-    EXP_TRY(exp_job_means(r, T_ROWS, r->njobs, NULL, &m));
     EXP_TRY(exp_open(r, T_SUMMARY, NULL));
     EXP_TRY(exp_meta(r, T_SUMMARY, "summary", "of groups.tsv: mean mse over %d unit(s)", r->nunits));
     EXP_TRY(exp_meta(r, T_SUMMARY, "rows", "reused channel group; columns: reuse axis; theta = inf, window %d", o->window));
@@ -200,7 +180,7 @@ static int finish(exp_run *r)
         row.s[0] = letters[st->gaxis[g]];
         printf("%c-channels        ", "thw"[st->gaxis[g]]);
         for (int a = 0; a < 3; a++) {
-            row.v[1 + a] = st->mse[g][a] = exp_mean_of(&m[g * 3 + a], r, T_ROWS, "mse");
+            row.v[1 + a] = st->mse[g][a] = exp_mean_of(&r->means[g * 3 + a], r, T_ROWS, "mse"); /* job g*3+a */
             printf(" %12.4g", st->mse[g][a]);
         }
         printf("\n");
@@ -350,11 +330,10 @@ static const exp_plot_def plots[] = {{"groups", 800, 500, plot_bars, NULL}, {"gr
 
 const exp_def exp_groups = {
     .name = "groups", .paper = "Fig. 5", .title = "channel groups x reuse axes (forced reuse)", .usage = usage,
-    .opts_size = sizeof(groups_opts), .defaults = defaults, .opts = opts, .check = check,
+    .help_files = 1,
+    .opts_size = sizeof(groups_opts), .defaults = &defaults, .opts = opts, .check = check,
     .state_size = sizeof(groups_state), .tables = tables, .ntables = 3,
-    .plan = plan, .key = key, .needed = heat_needed, .row = compute, .finish = finish, .progress = "groups",
+    .plan = plan, .needed = heat_needed, .row = compute, .finish = finish, .progress = "groups",
     .plots = plots, .nplots = 2, .index = index_section,
     .claim = "each channel group carries the position along its own RoPE axis.",
 };
-
-int cmd_groups(int argc, char **argv) { return exp_main(&exp_groups, argc, argv); }

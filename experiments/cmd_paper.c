@@ -18,12 +18,10 @@
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 static const char usage[] =
-    "usage: ripple paper CAPTURE... --out DIR [options]\n\n"
     "Runs the experiments of the paper that ripple reproduces on captures, in\n"
     "this order, each into its own folder DIR/<name>/:\n"
     "  window   Fig. 11  savings and error per window size\n"
@@ -59,7 +57,7 @@ static const exp_opt opts[] = {
     OV("theta", EXP_DOUBLE, theta, .lo = 0, .hi = INFINITY, .arg = "X",
        .help = "threshold of steps (default: the threshold window chose,\n"
                "the median window-2 delta of q; see `ripple window --help`)"),
-    OV("target", EXP_DOUBLE, target, .lo = 0, .hi = INFINITY, .arg = "MSE",
+    OV("target", EXP_DOUBLE, target, .lo = 0, .hi = INFINITY, .open = 1, .arg = "MSE",
        .help = "target error of fit (default: the mean output MSE that\nsteps measured at that threshold)"),
     OV("generate", EXP_FLAG, generate, .help = "also frames and quality (they generate clips: with\n"
                                               "--quick about 20 minutes on 2 cores, without it hours;\n"
@@ -73,13 +71,11 @@ static const exp_opt opts[] = {
     {0}};
 #undef OV
 
-static void defaults(void *p) { *(paper_opts *)p = (paper_opts){0, 0, NAN, NAN, NULL, NULL}; }
+static const paper_opts defaults = {0, 0, NAN, NAN, NULL, NULL};
 
 static int check(exp_run *r)
 {
     const paper_opts *o = r->opts;
-    if (!isnan(o->target) && !(o->target > 0 && isfinite(o->target)))
-        return exp_fail(r, EXP_USAGE, "--target: the target MSE must be positive and finite");
     if ((o->num_steps || o->classes) && !o->generate)
         return exp_fail(r, EXP_USAGE, "--%s sets the clips of frames and quality: add --generate",
                         o->num_steps ? "num-steps" : "classes");
@@ -117,45 +113,19 @@ static void stopped(int sig)
     raise(sig);
 }
 
-static int capture_lines(exp_run *r, FILE *md)
-{
-    for (int c = 0; c < r->c.ncaptures; c++) {
-        src s;
-        if (!md) { /* the first pass: the metadata is read in a child first (libhdf5 may crash on it) */
-            int chk = cli_capture_check(r->c.captures[c], "cannot use capture", r->msg, sizeof r->msg);
-            if (chk) return chk == CLI_EXIT_USAGE ? EXP_USAGE : EXP_DATA;
-        }
-        ripple_status st = src_open_capture(r->c.captures[c], &s);
-        if (st) return exp_lib(r, st, "cannot use capture");
-        const ripple_capture_info *i = s.info;
-        size_t n = 0;
-        for (src_unit u; src_next(&s, &u);) n++;
-        if (md)
-            fprintf(md, "- `%s`: model %s, grid %lldx%lldx%lld (+%lld text tokens), %lld heads x %lld channels, "
-                        "rope %s, %zu captured (step, layer) of %lld steps%s%s\n",
-                    r->c.captures[c], i->model, (long long)i->layout.grid[0], (long long)i->layout.grid[1],
-                    (long long)i->layout.grid[2], (long long)i->layout.video_offset, (long long)i->num_heads,
-                    (long long)i->layout.head_dim, i->rope_axes, n, (long long)i->num_steps,
-                    i->prompt[0] ? ", prompt: " : "", i->prompt);
-        src_close(&s);
-    }
-    return 0;
-}
-
-/* The experiments paper was asked to run (those needing --generate only with it). */
-static int asked(const exp_sub *xs)
-{
-    int n = 0;
-    for (int i = 0; i < X_COUNT; i++) n += !xs[i].skipped;
-    return n;
-}
+/* The captured units of each capture (units[c]) and the first one's layer (for --quick). */
+typedef struct {
+    size_t *units;
+    char first_layer[32];
+} paper_state;
 
 static const char *status(const exp_sub *x) { return !x->ran ? "not run" : x->rc ? "FAILED" : "ok"; }
 
 /* The threshold steps ran at and the target fit had, as they were passed on. */
 static char theta[64], target[64];
 
-static int write_index(exp_run *r, exp_sub *xs, double wall, double exact, int recorded, int failed)
+/* asked: the experiments paper was asked to run (those needing --generate only with it) */
+static int write_index(exp_run *r, exp_sub *xs, double wall, double exact, int recorded, int failed, int asked)
 {
     const paper_opts *o = r->opts;
     char tmp[4400], final[4400], sel[256];
@@ -167,11 +137,20 @@ static int write_index(exp_run *r, exp_sub *xs, double wall, double exact, int r
                 "TIMERIPPLE (arXiv 2511.12035), replayed on captured Q/K/V; definitions in method.md. "
                 "Written by `ripple paper` (%s)%s.\n\nCaptures:\n\n", RIPPLE_GIT_DESCRIBE,
             o->quick ? " with --quick (first head and first layer only, windows 2,4,8, no noise floor)" : "");
-    int rc = capture_lines(r, md);
+    const paper_state *st = r->state;
+    for (int c = 0; c < r->c.ncaptures; c++) {
+        const ripple_capture_info *i = r->srcs[c].info;
+        fprintf(md, "- `%s`: model %s, grid %lldx%lldx%lld (+%lld text tokens), %lld heads x %lld channels, "
+                    "rope %s, %zu captured (step, layer) of %lld steps%s%s\n",
+                r->c.captures[c], i->model, (long long)i->layout.grid[0], (long long)i->layout.grid[1],
+                (long long)i->layout.grid[2], (long long)i->layout.video_offset, (long long)i->num_heads,
+                (long long)i->layout.head_dim, i->rope_axes, st->units[c], (long long)i->num_steps,
+                i->prompt[0] ? ", prompt: " : "", i->prompt);
+    }
     fprintf(md, "\nSelection: %s. Backend: %s.\n\n", exp_selection(r, sel, sizeof sel), ripple_backend_name(r->c.backend));
     fprintf(md, "Wall time %.1f s; exact attention %.2f s (%.1f%%, as recorded by %d of %d drivers). "
                 "%d of %d experiments failed.\n\n",
-            wall, exact, wall > 0 ? 100 * exact / wall : 0, recorded, asked(xs), failed, asked(xs));
+            wall, exact, wall > 0 ? 100 * exact / wall : 0, recorded, asked, failed, asked);
     fprintf(md, "Savings are always named: *score savings* s_score = 1 - computed partial scores / (N^2 d) (the "
                 "paper's \"computation savings\"); *attention savings* s_attn = s_score / 2 (QK^T and PV each cost "
                 "2N^2d; reuse spares only QK^T). Errors compare the attention output with float32 exact "
@@ -195,7 +174,7 @@ static int write_index(exp_run *r, exp_sub *xs, double wall, double exact, int r
     for (int k = 0; k < X_COUNT; k++)
         if (!xs[order[k]].skipped) exp_sub_section(md, &xs[order[k]]);
     if (fclose(md) || rename(tmp, final)) return exp_fail(r, EXP_DATA, "cannot write %s: %s", final, strerror(errno));
-    return rc;
+    return 0;
 }
 
 static int paper_run(exp_run *r)
@@ -204,23 +183,18 @@ static int paper_run(exp_run *r)
     static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
     for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) signal(sigs[i], stopped);
     double t0 = cli_now();
-    /* every capture opens; the first captured layer, for --quick */
-    EXP_TRY(capture_lines(r, NULL));
-    static char first_layer[32];
-    src s;
-    src_unit u;
-    first_layer[0] = '\0';
-    if (!src_open_capture(r->c.captures[0], &s)) {
-        if (src_next(&s, &u)) snprintf(first_layer, sizeof first_layer, "%d", u.layer);
-        src_close(&s);
-    }
+    paper_state *st = r->state;
+    if (!(st->units = exp_alloc(r, (size_t)r->c.ncaptures, sizeof *st->units))) return EXP_DATA;
+    for (int c = 0; c < r->c.ncaptures; c++)
+        for (src_unit u; src_next(&r->srcs[c], &u); st->units[c]++)
+            if (!c && !st->units[c]) snprintf(st->first_layer, sizeof st->first_layer, "%d", u.layer);
     exp_sub xs[X_COUNT] = {{0}};
     static const exp_def *const defs[X_COUNT] = {&exp_window, &exp_groups, &exp_steps, &exp_fit, &exp_compare,
                                                  &exp_frames, &exp_quality};
-    int rc = 0, failed = 0, recorded = 0;
+    int rc = 0, failed = 0, recorded = 0, asked = 0;
     double wall = 0, exact = 0;
     for (int i = 0; i < X_COUNT && !rc; i++)
-        if (!prepare(r, &xs[i], defs[i], first_layer)) rc = exp_fail(r, EXP_DATA, "out of memory");
+        if (!prepare(r, &xs[i], defs[i], st->first_layer)) rc = exp_fail(r, EXP_DATA, "out of memory");
 
     if (rc) goto done;
     /* window first: its threshold is that of steps */
@@ -275,9 +249,10 @@ static int paper_run(exp_run *r)
     wall = cli_now() - t0;
     for (int i = 0; i < X_COUNT; i++) {
         failed += xs[i].rc != 0;
+        asked += !xs[i].skipped;
         if (xs[i].ran) exact += xs[i].run->exact_seconds, recorded++;
     }
-    rc = write_index(r, xs, wall, exact, recorded, failed);
+    rc = write_index(r, xs, wall, exact, recorded, failed, asked);
     if (!rc) {
         static const char spec[] = "driver:%-8s|paper:%-15s|status:%-7s|wall s:%9.1f|exact s:%9s";
         printf("\n");
@@ -289,7 +264,7 @@ static int paper_run(exp_run *r)
             if (!xs[i].skipped) exp_tab_row(stdout, 0, spec, text, (const double[]){0, 0, 0, xs[i].wall});
         }
         printf("ripple paper: wall time %.1f s; exact attention %.2f s = %.1f%% of it (recorded by %d of %d drivers)\n",
-               wall, exact, wall > 0 ? 100 * exact / wall : 0, recorded, asked(xs));
+               wall, exact, wall > 0 ? 100 * exact / wall : 0, recorded, asked);
         printf("wrote %s/index.md\n", r->c.out_dir);
         fflush(stdout);
     }
@@ -303,7 +278,6 @@ done:
 
 const exp_def exp_paper = {
     .name = "paper", .paper = "all", .title = "the paper's experiments", .usage = usage,
-    .opts_size = sizeof(paper_opts), .defaults = defaults, .opts = opts, .check = check, .run = paper_run,
+    .opts_size = sizeof(paper_opts), .defaults = &defaults, .opts = opts, .check = check, .run = paper_run,
+    .state_size = sizeof(paper_state),
 };
-
-int cmd_paper(int argc, char **argv) { return exp_main(&exp_paper, argc, argv); }

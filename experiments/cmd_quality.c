@@ -83,10 +83,10 @@ typedef struct gen_state {
     "  --cfg G            classifier-free guidance scale (default 1: none)\n"                               \
     "  --weights FILE     model weights (default data/models/tiny-vdit.h5)\n"
 
-static void gen_defaults(gen_opts *g)
-{
-    g->seeds[0] = 0, g->nseeds = 1, g->num_steps = RIPPLE_SAMPLER_STEPS, g->cfg = 1, g->weights = RIPPLE_DEFAULT_WEIGHTS;
-}
+/* The defaults of gen_opts, with the classes {cls} (none: 0, 0). */
+#define GEN_DEFAULTS(cls, ncls)                                                                                   \
+    {.classes = {cls}, .nclasses = ncls, .seeds = {0}, .nseeds = 1, .num_steps = RIPPLE_SAMPLER_STEPS, .cfg = 1, \
+     .weights = RIPPLE_DEFAULT_WEIGHTS}
 
 /* The common options that select captured units make no sense here. */
 static int gen_check(exp_run *r)
@@ -312,7 +312,6 @@ typedef struct quality_state {
 } quality_state;
 
 static const char quality_usage[] =
-    "usage: ripple quality --out DIR [options]\n\n"
     "Paper Tables 2, 3, 4 on our model: for every prompt (class x seed) the dense\n"
     "clip, then each method and setting inside the denoising loop from the same\n"
     "noise, compared frame by frame with the dense clip: PSNR (pixels in [0, 1])\n"
@@ -383,15 +382,10 @@ static const exp_opt quality_options[] = {
 #undef O
 #undef OV
 
-static void quality_defaults(void *p)
-{
-    quality_opts *o = p;
-    *o = (quality_opts){.thetas = {0.005, 0.013, 0.037, 0.1}, .nthetas = 4, .densities = {0.9, 0.75, 0.6, 0.5},
-                        .ndensities = 4, .alphas = {0.25, 0.5, 1, 2}, .nalphas = 4, .levels = {0.1, 0.2, 0.3, 0.4},
-                        .nlevels = 4, .ramp_scales = {0.5, 1, 2}, .nramp_scales = 3, .combo_density = 0.7,
-                        .methods = "svg,reuse+svg"};
-    gen_defaults(&o->g);
-}
+static const quality_opts quality_defaults = {
+    .g = GEN_DEFAULTS(0, 0), .thetas = {0.005, 0.013, 0.037, 0.1}, .nthetas = 4, .densities = {0.9, 0.75, 0.6, 0.5},
+    .ndensities = 4, .alphas = {0.25, 0.5, 1, 2}, .nalphas = 4, .levels = {0.1, 0.2, 0.3, 0.4}, .nlevels = 4,
+    .ramp_scales = {0.5, 1, 2}, .nramp_scales = 3, .combo_density = 0.7, .methods = "svg,reuse+svg"};
 
 static const char *const extra_methods[] = {"svg", "window", "oracle-topk", "reuse+svg", "mask-skip", "mask-magnitude"};
 enum { N_EXTRA = 6 };
@@ -477,10 +471,9 @@ static const exp_col means_cols[] = {
     {"speedup_measured", 'n'}, {"wall_seconds", 'n'}};
 static const exp_col matched_cols[] = {{"method", 's'}, {"s_attn", 'n'}, {"psnr", 'n'}, {"ssim", 'n'},
                                        {"speedup_theory", 'n'}};
-#define NCOLS(c) ((int)(sizeof c / sizeof c[0]))
-static const exp_table_def quality_tables[] = {{"quality", quality_cols, NCOLS(quality_cols), 4},
-                                               {"quality-means", means_cols, NCOLS(means_cols), 0},
-                                               {"quality-matched", matched_cols, NCOLS(matched_cols), 0}};
+static const exp_table_def quality_tables[] = {EXP_TABLE("quality", quality_cols, 4, NULL),
+                                               EXP_TABLE("quality-means", means_cols, 0, NULL),
+                                               EXP_TABLE("quality-matched", matched_cols, 0, NULL)};
 
 static int quality_plan(exp_run *r)
 {
@@ -849,7 +842,7 @@ static const exp_plot_def quality_plots[] = {{"quality", 800, 640, quality_plot,
 
 const exp_def exp_quality = {
     .name = "quality", .paper = "Tables 2-4", .title = "end-to-end quality of generated clips at matched s_attn",
-    .usage = quality_usage, .opts_size = sizeof(quality_opts), .defaults = quality_defaults, .opts = quality_options,
+    .usage = quality_usage, .opts_size = sizeof(quality_opts), .defaults = &quality_defaults, .opts = quality_options,
     .check = quality_check, .state_size = sizeof(quality_state), .tables = quality_tables, .ntables = 3,
     .plan = quality_plan, .key = quality_key, .needed = quality_needed, .row = quality_row, .finish = quality_finish,
     .progress = "quality", .plots = quality_plots, .nplots = 1, .index = quality_index,
@@ -857,8 +850,6 @@ const exp_def exp_quality = {
              "threshold; all axes beat the temporal one; one threshold beats channel-wise ones.",
     .units = quality_units, .cleanup = gen_cleanup,
 };
-
-int cmd_quality(int argc, char **argv) { return exp_main(&exp_quality, argc, argv); }
 
 /* ================================================================= frames */
 
@@ -874,7 +865,6 @@ typedef struct frames_state {
 } frames_state;
 
 static const char frames_usage[] =
-    "usage: ripple frames --out DIR [options]\n\n"
     "Paper Fig. 5 in generated frames: forced reuse (threshold infinite, so every\n"
     "window is reused) of one channel group (the q, k channels RoPE rotates by t,\n"
     "h or w) along one axis (t, h or w), at every step and layer, for each of the\n"
@@ -893,13 +883,7 @@ static const char frames_usage[] =
 static const exp_opt frames_options[] = {
     GEN_OPTS(frames_opts), EXP_OPTV(frames_opts, "window", EXP_INT, window, .lo = 2, .hi = 4096), {0}};
 
-static void frames_defaults(void *p)
-{
-    frames_opts *o = p;
-    *o = (frames_opts){.window = 2};
-    gen_defaults(&o->g);
-    o->g.classes[0] = 7, o->g.nclasses = 1;
-}
+static const frames_opts frames_defaults = {.g = GEN_DEFAULTS(7, 1), .window = 2};
 
 static int frames_check(exp_run *r)
 {
@@ -914,7 +898,7 @@ static int frames_units(exp_run *r) { return gen_units(r, r->opts); }
 static const exp_col frames_cols[] = {{"class", 'i'}, {"seed", 'i'},   {"group", 's'}, {"axis", 's'},
                                       {"s_score", 'n'}, {"s_attn", 'n'}, {"psnr", 'n'},  {"ssim", 'n'},
                                       {"mse", 'n'},     {"wall_seconds", 'n'}};
-static const exp_table_def frames_tables[] = {{"frames", frames_cols, NCOLS(frames_cols), 4}};
+static const exp_table_def frames_tables[] = {EXP_TABLE("frames", frames_cols, 4, NULL)};
 static const char *const axis_name[4] = {"t", "h", "w", "dense"};
 
 static int frames_plan(exp_run *r)
@@ -1133,12 +1117,10 @@ static void frames_index(exp_run *r, FILE *md)
 
 const exp_def exp_frames = {
     .name = "frames", .paper = "Fig. 5 (frames)", .title = "forced reuse per channel group and axis, in generated frames",
-    .usage = frames_usage, .opts_size = sizeof(frames_opts), .defaults = frames_defaults, .opts = frames_options,
+    .usage = frames_usage, .opts_size = sizeof(frames_opts), .defaults = &frames_defaults, .opts = frames_options,
     .check = frames_check, .state_size = sizeof(frames_state), .tables = frames_tables, .ntables = 1,
     .plan = frames_plan, .key = frames_key, .needed = frames_needed, .row = frames_row, .finish = frames_finish,
     .progress = "frames", .index = frames_index,
     .claim = "each channel group damages the generated clip most when reused along its own axis.",
     .units = frames_units, .cleanup = gen_cleanup,
 };
-
-int cmd_frames(int argc, char **argv) { return exp_main(&exp_frames, argc, argv); }

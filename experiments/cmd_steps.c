@@ -31,29 +31,26 @@ typedef struct steps_state {
     int *nmean;            /* [nsteps]: 1 where a mean row exists */
     double *mean;          /* [nsteps][8]: the mean row's averaged columns, as printed */
     double *ts, *capmse;   /* [nsteps], [captures][nsteps] (mse of the capture rows, nan where none) */
+    double *ys;            /* [npts]: the mse of the mean rows in step order (the trend's points) */
     double slope, intercept;
-    int used;
+    int npts, used;
 } steps_state;
 
 static const char usage[] =
-    "usage: ripple steps CAPTURE... --out DIR (--theta X | --alpha X) [options]\n\n"
     "Output error of the ripple transform per denoising step at one fixed\n"
     "threshold (paper Fig. 8, 9): a curve per capture file (prompt/seed), the mean\n"
     "over captures, and a fitted trend (least-squares line of log10(mse) against\n"
     "the step). Each (step, layer) is evaluated as `ripple eval --method reuse`\n"
-    "would, with its exact attention computed once.\n\n"
-    "%s\n"
-    "Writes DIR/steps.tsv (rows of kind layer, capture, mean, trend; see the\n"
-    "`#` lines), DIR/steps.gp and DIR/steps.png. Steps are zero-based as captured.\n"
-    "Savings: s_score = score savings (the paper's \"computation savings\"),\n"
-    "s_attn = attention savings (s_score/2).\n";
+    "would, with its exact attention computed once. Steps are zero-based as\n"
+    "captured.\n\n"
+    "%s";
 
 #define OV(...) EXP_OPTV(steps_opts, __VA_ARGS__)
 static const exp_opt opts[] = {
-    OV("theta", EXP_DOUBLE, theta, .given = EXP_GIVEN(steps_opts, have_theta), .lo = 0, .hi = INFINITY, .arg = "X",
-       .help = "absolute threshold for every axis"),
-    OV("alpha", EXP_DOUBLE, theta, .given = EXP_GIVEN(steps_opts, have_alpha), .lo = 0, .hi = INFINITY, .arg = "X",
-       .help = "channel-wise thresholds: X * mean window delta per channel"),
+    OV("theta", EXP_DOUBLE, theta, .given = EXP_GIVEN(steps_opts, have_theta), .lo = 0, .hi = INFINITY, .excl = 1,
+       .required = 1, .arg = "X", .help = "absolute threshold for every axis"),
+    OV("alpha", EXP_DOUBLE, theta, .given = EXP_GIVEN(steps_opts, have_alpha), .lo = 0, .hi = INFINITY, .excl = 1,
+       .arg = "X", .help = "channel-wise thresholds: X * mean window delta per channel"),
     EXP_OPT_AXES(steps_opts, axes),
     EXP_OPT_WINDOW(steps_opts, window),
     EXP_OPT_GROUPS(steps_opts, groups),
@@ -61,34 +58,22 @@ static const exp_opt opts[] = {
     {0}};
 #undef OV
 
-static void defaults(void *p) { *(steps_opts *)p = (steps_opts){.axes = RIPPLE_AXES_ALL, .window = 2, .floor = 1}; }
-
-static int check(exp_run *r)
-{
-    const steps_opts *o = r->opts;
-    if (o->have_theta && o->have_alpha)
-        return exp_fail(r, EXP_USAGE, "--theta and --alpha exclude each other (absolute vs channel thresholds)");
-    if (!o->have_theta && !o->have_alpha)
-        return exp_fail(r, EXP_USAGE, "give the fixed threshold: --theta X (absolute) or --alpha X (channel-wise)");
-    return 0;
-}
+static const steps_opts defaults = {.axes = RIPPLE_AXES_ALL, .window = 2, .floor = 1};
 
 static const exp_col cols[] = {{"kind", 's'}, {"capture", 'i'}, {"step", 'i'}, {"layer", 'i'}, {"label", 's'},
     {"timestep", 'n'}, {"theta", 'n'}, {"s_score", 'n'}, {"s_attn", 'n'}, {"rows_reused", 'n'}, {"mse", 'n'},
     {"rel_l2", 'n'}, {"cosine", 'n'}, {"psnr", 'n'}, {"floor_mse", 'n'}};
 enum { C_LABEL = 4, C_TIMESTEP, C_THETA, C_AVG, NAVG = 8, A_MSE = 3 };
-static const exp_table_def tables[] = {{"steps", cols, 15, 4}};
+static const exp_table_def tables[] = {
+    EXP_TABLE("steps", cols, 4, "rows of kind layer, capture, mean, trend; see the `#` lines")};
 
 static int plan(exp_run *r)
 {
     const steps_opts *o = r->opts;
     steps_state *st = r->state;
-    st->rp = (ripple_reuse_params){.axes = o->axes, .window = o->window, .groups = o->groups,
-                                   .mode = o->have_alpha ? RIPPLE_THRESHOLD_CHANNEL : RIPPLE_THRESHOLD_ABSOLUTE,
-                                   .theta = {o->theta, o->theta, o->theta}};
-    char axes[4], groups[4];
-    cli_axes_str(o->axes, axes);
-    snprintf(groups, sizeof groups, "%s", o->groups ? cli_axes_str(o->groups, groups) : "all");
+    st->rp = exp_params(o->axes, o->window, o->groups,
+                        o->have_alpha ? RIPPLE_THRESHOLD_CHANNEL : RIPPLE_THRESHOLD_ABSOLUTE, o->theta);
+    const char *axes = cli_axes_str(o->axes), *groups = o->groups ? cli_axes_str(o->groups) : "all";
     EXP_TRY(exp_openf(r, 0, 1, "%s=%.9g axes=%s window=%d groups=%s floor=%d", o->have_alpha ? "alpha" : "theta",
                       o->theta, axes, o->window, groups, o->floor));
     if (!(st->labels = exp_alloc(r, (size_t)r->c.ncaptures, sizeof *st->labels))) return EXP_DATA;
@@ -126,10 +111,11 @@ static int compute(exp_run *r, const exp_job *j, exp_row *row)
     return exp_reuse_row(r, j, 0, &st->rp, o->floor, "reuse", row, NULL);
 }
 
-/* Writes an aggregate row (capture index or "all", layer "all"); mean gets
- * the averaged columns as printed, into (when not NULL) the row as printed. */
-static int put_mean(exp_run *r, const char *kind, int capture, int step, const char *label, const double *vals,
-                    double *mean, exp_mean *into)
+/* Writes an aggregate row (capture index or "all", layer "all"): the means
+ * m of the averaged columns (m NULL: a trend row, its mse trend); mean gets
+ * them as printed, into (when not NULL) the row as printed. */
+static int put_mean(exp_run *r, const char *kind, int capture, int step, const char *label, const exp_mean *m,
+                    double trend, double *mean, exp_mean *into)
 {
     const steps_state *st = r->state;
     exp_row row;
@@ -137,7 +123,8 @@ static int put_mean(exp_run *r, const char *kind, int capture, int step, const c
     row.s[0] = kind, row.s[C_LABEL] = label, row.s[3] = "all";
     if (capture < 0) row.s[1] = "all";
     row.v[1] = capture, row.v[2] = step, row.v[C_TIMESTEP] = st->ts[step], row.v[C_THETA] = st->rp.theta[0];
-    memcpy(row.v + C_AVG, vals, NAVG * sizeof *vals);
+    for (int k = 0; k < NAVG; k++)
+        row.v[C_AVG + k] = m ? exp_mean_of(m, r, 0, cols[C_AVG + k].name) : k == A_MSE ? trend : NAN;
     EXP_TRY(exp_put(r, 0, &row));
     if (mean) memcpy(mean, row.v + C_AVG, NAVG * sizeof *mean);
     if (into) exp_mean_add(into, r, 0, exp_find(r, 0, &row));
@@ -165,42 +152,36 @@ static int finish(exp_run *r)
     st->capmse = exp_alloc(r, (size_t)nc * (size_t)ns, sizeof *st->capmse);
     st->mean = exp_alloc(r, (size_t)ns * NAVG, sizeof *st->mean);
     st->nmean = exp_alloc(r, (size_t)ns, sizeof *st->nmean);
-    double *xs = exp_alloc(r, (size_t)ns, sizeof *xs), *ys = exp_alloc(r, (size_t)ns, sizeof *ys);
+    double *xs = exp_alloc(r, (size_t)ns, sizeof *xs), *ys = st->ys = exp_alloc(r, (size_t)ns, sizeof *ys);
     if (!all || !st->ts || !st->capmse || !st->mean || !st->nmean || !xs || !ys) return EXP_DATA;
     EXP_TRY(exp_job_means(r, 0, nc * ns, capture_step, &m));
     for (int i = 0; i < r->nunits; i++) st->ts[r->units[i].id.step] = r->units[i].id.timestep;
-    double mean[NAVG], parsed[NAVG];
+    double parsed[NAVG];
     for (int c = 0; c < nc; c++)
         for (int s = 0; s < ns; s++) {
             const size_t at = (size_t)c * (size_t)ns + (size_t)s;
             st->capmse[at] = NAN;
             if (!m[at].rows) continue;
-            for (int k = 0; k < NAVG; k++) mean[k] = exp_mean_of(&m[at], r, 0, cols[C_AVG + k].name);
-            EXP_TRY(put_mean(r, "capture", c, s, st->labels[c], mean, parsed, &all[s]));
+            EXP_TRY(put_mean(r, "capture", c, s, st->labels[c], &m[at], NAN, parsed, &all[s]));
             st->capmse[at] = parsed[A_MSE];
         }
-    int npts = 0;
     for (int s = 0; s < ns; s++) {
         if (!all[s].rows) continue;
-        for (int k = 0; k < NAVG; k++) mean[k] = exp_mean_of(&all[s], r, 0, cols[C_AVG + k].name);
-        EXP_TRY(put_mean(r, "mean", -1, s, "mean over captures", mean, st->mean + (size_t)s * NAVG, NULL));
+        EXP_TRY(put_mean(r, "mean", -1, s, "mean over captures", &all[s], NAN, st->mean + (size_t)s * NAVG, NULL));
         st->nmean[s] = 1;
-        xs[npts] = s;
-        ys[npts++] = st->mean[(size_t)s * NAVG + A_MSE];
+        xs[st->npts] = s;
+        ys[st->npts++] = st->mean[(size_t)s * NAVG + A_MSE];
     }
-    st->result.mse_over_steps = 0;
-    for (int k = 0; k < npts; k++) st->result.mse_over_steps += ys[k];
-    st->result.mse_over_steps = npts ? st->result.mse_over_steps / npts : NAN;
-    st->used = rampfit_trend_log10(npts, xs, ys, &st->slope, &st->intercept);
-    for (int k = 0; k < npts && isfinite(st->slope); k++) {
-        double tr[NAVG] = {NAN, NAN, NAN, pow(10.0, st->intercept + st->slope * xs[k]), NAN, NAN, NAN, NAN};
-        EXP_TRY(put_mean(r, "trend", -1, (int)xs[k], "trend", tr, NULL, NULL));
-    }
+    st->result.mse_over_steps = exp_rows_mean(r, 0, "mse", "kind=mean");
+    st->used = rampfit_trend_log10(st->npts, xs, ys, &st->slope, &st->intercept);
+    for (int k = 0; k < st->npts && isfinite(st->slope); k++)
+        EXP_TRY(put_mean(r, "trend", -1, (int)xs[k], "trend", NULL, pow(10.0, st->intercept + st->slope * xs[k]), NULL,
+                         NULL));
 
     /* terminal */
-    char axes[4], path[4200];
+    char path[4200];
     printf("ripple steps: %s %g, axes %s, window %d; mse = mean output MSE over layers and heads\n",
-           o->have_alpha ? "alpha" : "theta", o->theta, cli_axes_str(o->axes, axes), o->window);
+           o->have_alpha ? "alpha" : "theta", o->theta, cli_axes_str(o->axes), o->window);
     static const char term[] = "step:%5.0f|timestep:%10.4g|mse mean:%11.4g|mse min:%11.4g|mse max:%11.4g|trend:%11.4g|"
                                "s_score:%8.4f|s_attn:%8.4f";
     exp_tab_head(stdout, 0, term);
@@ -232,12 +213,12 @@ static int plot(exp_run *r, exp_text *gp)
     const steps_opts *o = r->opts;
     const steps_state *st = r->state;
     const int nc = r->c.ncaptures;
-    char title[512], axes[4], mean[64], trend[64];
+    char title[512], mean[64], trend[64];
     exp_curve *cv = exp_alloc(r, (size_t)nc + 3, sizeof *cv);
     char (*where)[48] = exp_alloc(r, (size_t)nc, sizeof *where), (*with)[80] = exp_alloc(r, (size_t)nc, sizeof *with);
     if (!cv || !where || !with) return EXP_DATA;
     snprintf(title, sizeof title, "Output error per denoising step: %s, %s = %g, axes %s, window %d",
-             r->srcs[0].info->model, o->have_alpha ? "alpha" : "theta", o->theta, cli_axes_str(o->axes, axes),
+             r->srcs[0].info->model, o->have_alpha ? "alpha" : "theta", o->theta, cli_axes_str(o->axes),
              o->window);
     /* the palette's 10 colours repeat: every 10 captures the next point type
      * and dash, so that no two curves look alike */
@@ -263,18 +244,13 @@ static int plot(exp_run *r, exp_text *gp)
 static void index_section(exp_run *r, FILE *md)
 {
     const steps_state *st = r->state;
-    const char *opt = rtable_meta_get(r->tabs[0], "options");
-    fprintf(md, "Options: `%s`\n\n", opt ? opt : "?");
+    fprintf(md, "Options: `%s`\n\n", exp_meta_value(r, 0, "options"));
     exp_tab_rows(md, 1, "step:%.0f|mean output MSE@mse:%.3g|score savings@s_score:%.1f%%", r, 0, "kind=mean");
-    double mse[1024];
-    int n = 0;
-    for (int s = 0; s < st->nsteps && n < 1024; s++)
-        if (st->nmean[s]) mse[n++] = st->mean[(size_t)s * NAVG + A_MSE];
     fprintf(md, "\n");
     char res[1024];
     double early, late;
-    verdict_kind v = verdict_steps(n, mse, &early, &late);
-    if (v == VERDICT_CANNOT_TELL) snprintf(res, sizeof res, "cannot tell (%d step(s))", n);
+    verdict_kind v = verdict_steps(st->npts, st->ys, &early, &late);
+    if (v == VERDICT_CANNOT_TELL) snprintf(res, sizeof res, "cannot tell (%d step(s))", st->npts);
     else
         snprintf(res, sizeof res, "%s — mean MSE of the earlier half of the captured steps %.3g, of the later half %.3g.",
                  verdict_word(v), early, late);
@@ -313,11 +289,10 @@ static const exp_plot_def plots[] = {{"steps", 900, 600, plot, NULL}};
 
 const exp_def exp_steps = {
     .name = "steps", .paper = "Fig. 8, 9", .title = "error per denoising step at a fixed threshold", .usage = usage,
-    .opts_size = sizeof(steps_opts), .defaults = defaults, .opts = opts, .check = check,
+    .args = "(--theta X | --alpha X)", .help_files = 1,
+    .opts_size = sizeof(steps_opts), .defaults = &defaults, .opts = opts,
     .state_size = sizeof(steps_state), .tables = tables, .ntables = 1,
     .plan = plan, .key = key, .row = compute, .finish = finish, .progress = "steps: (capture, step, layer)",
     .plots = plots, .nplots = 1, .index = index_section,
     .claim = "early denoising steps are more sensitive to reuse.",
 };
-
-int cmd_steps(int argc, char **argv) { return exp_main(&exp_steps, argc, argv); }

@@ -4,23 +4,17 @@
  * score and attention savings and output error per window size and regime.
  * The paper's two claims are judged: at the threshold of window 2, window 4
  * reuses more and errs more and larger windows save less (per regime), and
- * window 2 is the best trade-off (the lowest error at matched s_score).
- *
- * Output in --out DIR: window.tsv (one row per capture, step, layer,
- * threshold and window size), window.gp and window.png (score savings,
- * fully reused rows and mse against window size per regime, three panels,
- * means over the selected units). */
+ * window 2 is the best trade-off (the lowest error at matched s_score). */
 #include "experiments.h"
 #include "scale.h"
 
 #include <math.h>
-#include <string.h>
 
 #define WINDOW_MAX 16
 #define REGIME_MAX VERDICT_MAX_SWEEP
 typedef struct window_opts {
     double value; /* theta or alpha as given */
-    int have_theta, have_alpha, have_thetas, have_scales;
+    int have_theta, have_alpha, have_thetas;
     double thetas[REGIME_MAX], scales[REGIME_MAX];
     int nthetas, nscales;
     int windows[WINDOW_MAX], nwindows;
@@ -30,7 +24,6 @@ typedef struct window_opts {
 
 typedef struct window_state {
     window_result result; /* first: what paper reads */
-    ripple_reuse_params rp;
     double theta[REGIME_MAX], scale[REGIME_MAX]; /* the regimes: thresholds of every window size */
     int nr, median;                              /* how many; the regime at the median delta (-1: none) */
     double delta;                                /* the median window-2 delta (nan when not measured) */
@@ -40,32 +33,26 @@ typedef struct window_state {
 } window_state;
 
 static const char usage[] =
-    "usage: ripple window CAPTURE... --out DIR [options]\n\n"
     "Paper Fig. 11: the ripple transform with windows of 2, 3, 4, 6 and 8 tokens,\n"
     "every window size at the same threshold (the threshold of window 2), on every\n"
     "selected (step, layer) of the captures, for a sweep of thresholds (the paper's\n"
     "shape depends on the regime; matching savings across window sizes needs the\n"
-    "sweep). Reports score savings (s_score, the\n"
-    "paper's \"computation savings\"), attention savings (s_attn = s_score/2, the\n"
-    "share of QK^T + PV FLOPs spared), the fraction of fully reused query rows,\n"
-    "and the output error against exact attention.\n\n"
-    "%s\n"
-    "Files: DIR/window.tsv (rows per capture, step, layer, window; `#` metadata:\n"
-    "captures, options, git describe, backend, theta rule, exact attention time),\n"
-    "DIR/window.gp (reads only window.tsv), DIR/window.png.\n";
+    "sweep). Reports the score and attention savings, the fraction of fully reused\n"
+    "query rows, and the output error against exact attention.\n\n"
+    "%s";
 
 #define OV(...) EXP_OPTV(window_opts, __VA_ARGS__)
 static const exp_opt opts[] = {
     OV("theta", EXP_DOUBLE, value, .given = EXP_GIVEN(window_opts, have_theta), .lo = 0, .hi = INFINITY, .arg = "X",
-       .help = "one absolute threshold for every axis and window size"),
-    OV("thetas", EXP_DOUBLES, thetas, .given = EXP_GIVEN(window_opts, have_thetas),
+       .excl = 1, .help = "one absolute threshold for every axis and window size"),
+    OV("thetas", EXP_DOUBLES, thetas, .given = EXP_GIVEN(window_opts, have_thetas), .excl = 1,
        .count = offsetof(window_opts, nthetas), .max = REGIME_MAX, .lo = 0, .hi = INFINITY, .arg = "LIST",
        .help = "absolute thresholds, comma separated (one regime each)"),
-    OV("scales", EXP_DOUBLES, scales, .given = EXP_GIVEN(window_opts, have_scales),
-       .count = offsetof(window_opts, nscales), .max = REGIME_MAX, .lo = 0, .hi = 1e6, .arg = "LIST",
+    OV("scales", EXP_DOUBLES, scales, .count = offsetof(window_opts, nscales), .max = REGIME_MAX, .lo = 0, .hi = 1e6,
+       .arg = "LIST", .excl = 1,
        .help = "thresholds as multiples of the median window-2 delta\n(default 0.25,0.5,1,2,4; 1 is the default rule below)"),
     OV("alpha", EXP_DOUBLE, value, .given = EXP_GIVEN(window_opts, have_alpha), .lo = 0, .hi = INFINITY, .arg = "X",
-       .help = "channel-wise thresholds instead: theta_a(c) = X * mean\n"
+       .excl = 1, .help = "channel-wise thresholds instead: theta_a(c) = X * mean\n"
                "window delta of channel c (each window size uses its own\n"
                "window deltas, so the threshold is NOT that of window 2)\n"
                "Default rule (no --theta, --thetas, --alpha): the median "
@@ -79,33 +66,20 @@ static const exp_opt opts[] = {
     {0}};
 #undef OV
 
-static void defaults(void *p)
-{
-    *(window_opts *)p = (window_opts){.windows = {2, 3, 4, 6, 8}, .nwindows = 5, .axes = RIPPLE_AXES_ALL, .floor = 1,
-                                      .scales = {0.25, 0.5, 1, 2, 4}, .nscales = 5};
-}
-
-static int check(exp_run *r)
-{
-    const window_opts *o = r->opts;
-    if (o->have_theta + o->have_alpha + o->have_thetas > 1)
-        return exp_fail(r, EXP_USAGE, "--theta, --thetas and --alpha exclude each other (absolute vs channel thresholds)");
-    if (o->have_scales && (o->have_theta || o->have_alpha || o->have_thetas))
-        return exp_fail(r, EXP_USAGE, "--scales multiplies the median delta: not with --theta, --thetas or --alpha");
-    return 0;
-}
+static const window_opts defaults = {.windows = {2, 3, 4, 6, 8}, .nwindows = 5, .axes = RIPPLE_AXES_ALL, .floor = 1,
+                                     .scales = {0.25, 0.5, 1, 2, 4}, .nscales = 5};
 
 static const exp_col cols[] = {EXP_UNIT_COLS, {"theta", 'n'}, {"window", 'i'}, {"theta_scale", 'n'}, EXP_REUSE_COLS};
 enum { C_THETA = 3, C_WINDOW, C_SCALE };
-static const exp_table_def tables[] = {{"window", cols, (int)(sizeof cols / sizeof cols[0]), 5}};
+static const exp_table_def tables[] = {EXP_TABLE("window", cols, 5, NULL)};
 
 static int plan(exp_run *r)
 {
     const window_opts *o = r->opts;
     window_state *st = r->state;
-    char wl[256], tl[512] = "", axes[4];
+    char wl[256], tl[512] = "";
+    const char *axes = cli_axes_str(o->axes);
     cli_join_ints(wl, sizeof wl, o->windows, o->nwindows);
-    cli_axes_str(o->axes, axes);
     /* the regimes: given, or multiples of the median window-2 delta of the first unit */
     st->delta = NAN;
     st->median = -1;
@@ -125,7 +99,6 @@ static int plan(exp_run *r)
         st->rule = "scale x the median window-2 delta |x0-x1|/2 of q over the first unit (enabled axes, grouped channels)";
     }
     cli_join_doubles(tl, sizeof tl, st->theta, st->nr, 9);
-    st->rp = (ripple_reuse_params){.axes = o->axes, .mode = o->have_alpha ? RIPPLE_THRESHOLD_CHANNEL : RIPPLE_THRESHOLD_ABSOLUTE};
     EXP_TRY(exp_openf(r, 0, 0, "window %s=%s rule=%s windows=%s axes=%s floor=%d", o->have_alpha ? "alpha" : "theta",
                       tl, o->have_theta || o->have_alpha || o->have_thetas ? "given" : "median-w2-scales", wl, axes,
                       o->floor));
@@ -139,15 +112,11 @@ static int plan(exp_run *r)
     EXP_TRY(exp_meta(r, 0, "metrics", "against float32 exact attention, over all heads; floor_mse = float32 vs "
                                       "float64 exact attention (noise floor) of the unit"));
     r->njobs = st->nr * o->nwindows;
-    return 0;
-}
-
-static int key(exp_run *r, const exp_job *j, exp_row *row)
-{
-    const window_opts *o = r->opts;
-    const window_state *st = r->state;
-    exp_key_unit(r, j, row);
-    row->v[C_THETA] = st->theta[j->job / o->nwindows], row->v[C_WINDOW] = o->windows[j->job % o->nwindows];
+    EXP_TRY(exp_job_keys(r));
+    for (int j = 0; j < r->njobs; j++) { /* job j: regime j / nwindows, window size j % nwindows */
+        r->job_keys[j].v[C_THETA] = st->theta[j / o->nwindows];
+        r->job_keys[j].v[C_WINDOW] = o->windows[j % o->nwindows];
+    }
     return 0;
 }
 
@@ -156,9 +125,8 @@ static int compute(exp_run *r, const exp_job *j, exp_row *row)
     const window_opts *o = r->opts;
     const window_state *st = r->state;
     const int k = j->job / o->nwindows;
-    ripple_reuse_params p = st->rp;
-    p.window = o->windows[j->job % o->nwindows];
-    p.theta[0] = p.theta[1] = p.theta[2] = st->theta[k];
+    const ripple_threshold_mode mode = o->have_alpha ? RIPPLE_THRESHOLD_CHANNEL : RIPPLE_THRESHOLD_ABSOLUTE;
+    const ripple_reuse_params p = exp_params(o->axes, o->windows[j->job % o->nwindows], 0, mode, st->theta[k]);
     row->v[C_SCALE] = st->scale[k];
     return exp_reuse_row(r, j, 0, &p, o->floor, "reuse", row, NULL);
 }
@@ -168,22 +136,19 @@ static int finish(exp_run *r)
 {
     const window_opts *o = r->opts;
     window_state *st = r->state;
-    exp_mean *m;
-    EXP_TRY(exp_job_means(r, 0, r->njobs, NULL, &m));
-    char axes[4];
     printf("ripple window: %s (%s), axes %s, %d unit(s)%s\n", o->have_alpha ? "alpha" : "theta", st->rule,
-           cli_axes_str(o->axes, axes), r->nunits, r->reused_rows[0] ? " (finished rows of an earlier run reused)" : "");
+           cli_axes_str(o->axes), r->nunits, r->reused_rows[0] ? " (finished rows of an earlier run reused)" : "");
     st->result.mse_w2 = st->result.theta = NAN;
     int ref = st->median >= 0 ? st->median : 0; /* the regime paper passes on */
     st->result.theta = st->theta[ref];
     for (int k = 0; k < st->nr; k++)
         for (int w = 0; w < o->nwindows; w++) {
-            const exp_mean *x = &m[k * o->nwindows + w]; /* the job of regime k, window w */
+            const exp_mean *x = &r->means[k * o->nwindows + w]; /* the job of regime k, window w */
             st->s_score[k][w] = exp_mean_of(x, r, 0, "s_score"), st->mse[k][w] = exp_mean_of(x, r, 0, "mse");
             if (k == ref && o->windows[w] == 2) st->result.mse_w2 = st->mse[k][w];
         }
     exp_tab_means(stdout, 0, "theta:%10.4g|window:%6.0f|s_score:%8.2f%%|s_attn:%8.2f%%|rows_reused:%10.2f%%|mse:%12.4g|"
-                  "rel_l2:%9.4g|cosine:%8.5f|psnr:%8.2f", r, 0, m, r->njobs);
+                  "rel_l2:%9.4g|cosine:%8.5f|psnr:%8.2f", r, 0, r->means, r->njobs);
     if (o->floor)
         printf("noise floor (fp32 vs fp64 exact attention): mse %.4g\n", exp_col_mean(r, 0, "floor_mse"));
     printf("(means over units; s_score = score savings, s_attn = attention savings)\n");
@@ -238,13 +203,11 @@ static void index_section(exp_run *r, FILE *md)
 {
     const window_opts *o = r->opts;
     const window_state *st = r->state;
-    exp_mean *mean;
-    if (exp_job_means(r, 0, r->njobs, NULL, &mean)) return; /* out of memory: the section ends here */
     fprintf(md, "Thresholds: %s%s. One row per threshold and window size (means over %d row(s)):\n\n", st->rule,
             isnan(st->delta) ? "" : "", exp_rows(r, 0));
     exp_tab_means(md, 1, "theta:%.4g|window:%.0f|score savings s_score@s_score:%.1f%%|attention savings s_attn@s_attn:"
                   "%.1f%%|rows fully reused@rows_reused:%.1f%%|output MSE@mse:%.3g|rel. L2@rel_l2:%.3g",
-                  r, 0, mean, r->njobs);
+                  r, 0, r->means, r->njobs);
     /* claim 1, per regime */
     int agree = 0, judged = 0;
     char per[2048] = "";
@@ -301,12 +264,10 @@ static void index_section(exp_run *r, FILE *md)
 static const exp_plot_def plots[] = {{"window", 800, 900, plot, NULL}};
 
 const exp_def exp_window = {
-    .name = "window", .paper = "Fig. 11", .title = "window size", .usage = usage,
-    .opts_size = sizeof(window_opts), .defaults = defaults, .opts = opts, .check = check,
+    .name = "window", .paper = "Fig. 11", .title = "window size", .usage = usage, .help_files = 1,
+    .opts_size = sizeof(window_opts), .defaults = &defaults, .opts = opts,
     .state_size = sizeof(window_state), .tables = tables, .ntables = 1,
-    .plan = plan, .key = key, .row = compute, .finish = finish, .progress = "window",
+    .plan = plan, .row = compute, .finish = finish, .progress = "window",
     .plots = plots, .nplots = 1, .index = index_section,
     .claim = "window 2 is the best trade-off; window 4 reuses too much and larger windows save less.",
 };
-
-int cmd_window(int argc, char **argv) { return exp_main(&exp_window, argc, argv); }

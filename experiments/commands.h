@@ -1,6 +1,8 @@
 /* Subcommands of the `ripple` executable. Each takes argv with argv[0] the
  * subcommand name, parses its options with getopt_long, and returns an exit
- * code (see cli.h). Each must answer --help with its usage on stdout, exit 0. */
+ * code (see cli.h). Each must answer --help with its usage on stdout, exit 0.
+ * The experiments (experiments.h) have no function of their own: ripple.c
+ * runs their descriptions with exp_main. */
 #ifndef RIPPLE_COMMANDS_H
 #define RIPPLE_COMMANDS_H
 
@@ -8,15 +10,7 @@ int cmd_info(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
-int cmd_compare(int argc, char **argv);
-int cmd_steps(int argc, char **argv);
-int cmd_fit(int argc, char **argv);
-int cmd_window(int argc, char **argv);
-int cmd_groups(int argc, char **argv);
-int cmd_paper(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
-int cmd_quality(int argc, char **argv);
-int cmd_frames(int argc, char **argv);
 
 #endif

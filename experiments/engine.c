@@ -102,7 +102,7 @@ exp_run *exp_new(const exp_def *def)
         exp_free(r);
         return NULL;
     }
-    if (def->defaults) def->defaults(r->opts);
+    if (def->defaults) memcpy(r->opts, def->defaults, def->opts_size);
     return r;
 }
 
@@ -211,6 +211,32 @@ static int common_option(exp_run *r, int c, char *arg)
 }
 
 /* Option o of the description with its value arg. */
+/* The option of the description given first whose excl is excl (0: none). */
+static const exp_opt *given_with(const exp_run *r, int excl)
+{
+    for (int w = 0; excl && w < r->nown_words; w += 2)
+        for (const exp_opt *o = r->def->opts; o->name; o++)
+            if (o->excl == excl && !strcmp(o->name, r->own_words[w])) return o;
+    return NULL;
+}
+
+/* A required option (or group of excl) none of which was given: its usage error. */
+static int check_required(exp_run *r)
+{
+    for (const exp_opt *o = r->def->opts; o && o->name; o++) {
+        int given = 0;
+        for (int w = 0; w < r->nown_words; w += 2) given |= !strcmp(o->name, r->own_words[w]);
+        if (!o->required || given || given_with(r, o->excl)) continue;
+        char list[512] = "";
+        for (const exp_opt *p = r->def->opts; p->name; p++)
+            if (p == o || (o->excl && p->excl == o->excl))
+                cli_appendf(list, sizeof list, "%s--%s%s%s", list[0] ? " or " : "", p->name, p->arg ? " " : "",
+                            p->arg ? p->arg : "");
+        return exp_fail(r, EXP_USAGE, "%s is required", list);
+    }
+    return 0;
+}
+
 static int own_option(exp_run *r, const exp_opt *o, const char *arg)
 {
     char name[64], err[CLI_ERR], buf[2048], *items[256];
@@ -223,6 +249,9 @@ static int own_option(exp_run *r, const exp_opt *o, const char *arg)
     snprintf(r->given + len, sizeof r->given - len, " %s%s%s", name, arg ? " " : "",
              arg ? cli_shell_word(word, sizeof word, arg) : "");
     if (o->given) *(int *)((char *)r->opts + o->given - 1) = 1;
+    const exp_opt *other = given_with(r, o->excl);
+    if (o->excl && other && other != o)
+        return exp_fail(r, EXP_USAGE, "--%s and %s exclude each other", other->name, name);
     EXP_ASSERT(r->nown_words + 2 <= 2 * EXP_MAX_OWN);
     r->own_words[r->nown_words++] = o->name;
     r->own_words[r->nown_words++] = arg;
@@ -233,7 +262,12 @@ static int own_option(exp_run *r, const exp_opt *o, const char *arg)
         rc = cli_parse_int(name, arg, (int64_t)o->lo, (int64_t)o->hi, &iv, err);
         *(int *)field = (int)iv;
         break;
-    case EXP_DOUBLE: rc = cli_parse_double(name, arg, o->lo, o->hi, (double *)field, err); break;
+    case EXP_DOUBLE:
+        rc = cli_parse_double(name, arg, o->lo, o->hi, (double *)field, err);
+        if (!rc && o->open && (*(double *)field == o->lo || isinf(*(double *)field)))
+            return exp_fail(r, EXP_USAGE, "%s: %s must be %s%g%s", name, arg, o->lo == 0 ? "positive, > " : "> ", o->lo,
+                            isinf(o->hi) ? ", and finite" : "");
+        break;
     case EXP_TEXT:
         if (!*arg) return exp_fail(r, EXP_USAGE, "%s: empty value", name);
         *(const char **)field = arg;
@@ -265,23 +299,23 @@ static int own_option(exp_run *r, const exp_opt *o, const char *arg)
     return rc ? exp_fail(r, EXP_USAGE, "%s", err) : 0;
 }
 
-/* One option's help, its first line from column col on, the others from
- * column 21, words wrapped at 80 columns; its own line breaks and runs of
+/* Help text h, its first line from column col on, the others from column
+ * indent, words wrapped at 80 columns; its own line breaks and runs of
  * spaces (aligned sub-lists) are kept. */
-static void put_help(exp_text *t, const char *h, int col)
+static void put_help(exp_text *t, const char *h, int col, int indent)
 {
-    enum { INDENT = 21, WIDTH = 80 };
+    enum { WIDTH = 80 };
     int fresh = 1; /* fresh: nothing written on this line yet */
     for (const char *p = h; *p;) {
         if (*p == '\n') {
-            exp_printf(t, "\n%*s", INDENT, "");
-            col = INDENT, fresh = 1, p++;
+            exp_printf(t, "\n%*s", indent, "");
+            col = indent, fresh = 1, p++;
             continue;
         }
         const size_t sep = strspn(p, " "), n = strcspn(p + sep, " \n");
         if (!fresh && col + (int)(sep + n) > WIDTH) {
-            exp_printf(t, "\n%*s%.*s", INDENT, "", (int)n, p + sep);
-            col = INDENT + (int)n;
+            exp_printf(t, "\n%*s%.*s", indent, "", (int)n, p + sep);
+            col = indent + (int)n;
         } else {
             exp_printf(t, "%.*s", (int)(sep + n), p);
             col += (int)(sep + n);
@@ -291,7 +325,39 @@ static void put_help(exp_text *t, const char *h, int col)
     exp_printf(t, "\n");
 }
 
-/* --help: the description's usage with its own options (those with help) and the common ones. */
+static const char savings_help[] =
+    "Savings: s_score = 1 - computed partial scores / (N^2 d), the score savings\n"
+    "(the paper's \"computation savings\"); s_attn = s_score/2, the attention\n"
+    "savings: the share of attention FLOPs (QK^T + PV) spared.\n";
+
+/* The files of --help: each table (what a row is: its about, or its key
+ * columns) and figure; the savings when a table has them. */
+static void files_help(exp_text *t, const exp_def *d)
+{
+    exp_text f = {0};
+    int savings = 0;
+    exp_printf(&f, "\nFiles in DIR:");
+    for (int i = 0; i < d->ntables; i++) {
+        const exp_table_def *td = &d->tables[i];
+        exp_printf(&f, " %s.tsv%s%s", td->name, td->about || td->keys ? " (" : "", td->about ? td->about : "");
+        for (int k = 0; k < td->keys && !td->about; k++)
+            exp_printf(&f, "%s %s", !k ? "a row per" : k < td->keys - 1 ? "," : " and", td->cols[k].name);
+        exp_printf(&f, "%s,", td->about || td->keys ? ")" : "");
+        for (int c = 0; c < td->ncols; c++) savings |= !strcmp(td->cols[c].name, "s_score");
+    }
+    for (int i = 0; i < d->nplots; i++)
+        exp_printf(&f, " %s.gp and %s.png%s", d->plots[i].name, d->plots[i].name,
+                   i < d->nplots - 1 ? "," : " (the .gp scripts read only the TSVs);");
+    exp_printf(&f, " each TSV begins with `#` lines: the options, captures, git describe, backend, what the "
+               "columns mean, timing.");
+    if (!f.failed) put_help(t, f.buf, 0, 0);
+    t->failed |= f.failed;
+    free(f.buf);
+    if (savings) exp_printf(t, "%s", savings_help);
+}
+
+/* --help: the usage line, then the description's usage with its own
+ * options (those with help), the common ones and, with help_files, its files. */
 static int print_usage(exp_run *r)
 {
     exp_text t = {0};
@@ -300,10 +366,13 @@ static int print_usage(exp_run *r)
         char left[64];
         snprintf(left, sizeof left, "--%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
         exp_printf(&t, "%s  %-18s ", t.len ? "" : "options:\n", left);
-        put_help(&t, o->help, 3 + (strlen(left) > 18 ? (int)strlen(left) : 18));
+        put_help(&t, o->help, 3 + (strlen(left) > 18 ? (int)strlen(left) : 18), 21);
     }
     exp_printf(&t, "%s", exp_common_help);
+    if (r->def->help_files) files_help(&t, r->def);
     if (t.failed) return exp_fail(r, EXP_DATA, "out of memory");
+    printf("usage: ripple %s%s --out DIR%s%s [options]\n\n", r->def->name, r->def->units ? "" : " CAPTURE...",
+           r->def->args ? " " : "", r->def->args ? r->def->args : "");
     printf(r->def->usage, t.buf);
     free(t.buf);
     return EXP_HELP;
@@ -533,9 +602,9 @@ const char *exp_path(const exp_run *r, const char *name, char *buf, size_t n)
 
 /* Opens every capture and lists the selected units, in the sources' order
  * (step-major, source.h): by capture, step, layer. */
-static int plan_units(exp_run *r)
+/* r->srcs: the captures opened as sources. */
+static int open_sources(exp_run *r)
 {
-    int cap = 0;
     if (!(r->srcs = exp_alloc(r, (size_t)r->c.ncaptures, sizeof *r->srcs))) return EXP_DATA;
     for (int c = 0; c < r->c.ncaptures; c++) {
         /* libhdf5 may crash or hang on corrupted metadata: read it in a child first */
@@ -543,6 +612,15 @@ static int plan_units(exp_run *r)
         if (chk) return chk == CLI_EXIT_USAGE ? EXP_USAGE : EXP_DATA;
         ripple_status s = src_open_capture(r->c.captures[c], &r->srcs[c]);
         if (s) return exp_lib(r, s, "cannot use capture");
+    }
+    return 0;
+}
+
+static int plan_units(exp_run *r)
+{
+    int cap = 0;
+    EXP_TRY(open_sources(r));
+    for (int c = 0; c < r->c.ncaptures; c++) {
         const ripple_capture_info *info = r->srcs[c].info;
         if (r->c.head_lo >= info->num_heads || r->c.head_hi > info->num_heads)
             return exp_fail(r, EXP_USAGE, "--heads: %s stores heads 0:%lld", r->c.captures[c],
@@ -670,6 +748,12 @@ int exp_floor(exp_run *r, int g, double *mse)
 }
 
 /* --------------------------------------------------------------- tables */
+
+ripple_reuse_params exp_params(unsigned axes, int window, unsigned groups, ripple_threshold_mode mode, double theta)
+{
+    return (ripple_reuse_params){.axes = axes, .window = window, .groups = groups, .mode = mode,
+                                 .theta = {theta, theta, theta}};
+}
 
 int exp_reuse_row(exp_run *r, const exp_job *j, int i, const ripple_reuse_params *p, int floor, const char *what,
                   exp_row *row, eval_unit **unit)
@@ -859,6 +943,12 @@ int exp_openf(exp_run *r, int i, int captures, const char *fmt, ...)
     return exp_open(r, i, buf);
 }
 
+const char *exp_meta_value(const exp_run *r, int i, const char *key)
+{
+    const char *v = r->tabs[i] ? rtable_meta_get(r->tabs[i], key) : NULL;
+    return v ? v : "?";
+}
+
 int exp_meta(exp_run *r, int i, const char *key, const char *fmt, ...)
 {
     char value[1100];
@@ -873,6 +963,26 @@ void exp_key_unit(const exp_run *r, const exp_job *j, exp_row *row)
 {
     row->s[0] = r->c.captures[j->unit->source];
     row->v[1] = j->unit->id.step, row->v[2] = j->unit->id.layer;
+}
+
+int exp_job_keys(exp_run *r)
+{
+    if (!(r->job_keys = exp_alloc(r, (size_t)r->njobs, sizeof *r->job_keys))) return EXP_DATA;
+    for (int j = 0; j < r->njobs; j++) exp_row_init(&r->job_keys[j]);
+    return 0;
+}
+
+/* The key of a job: the description's, or its unit's and the cells of its job_keys row. */
+static int job_key(exp_run *r, const exp_job *j, exp_row *row)
+{
+    if (r->def->key) return r->def->key(r, j, row);
+    EXP_ASSERT(r->job_keys);
+    exp_key_unit(r, j, row);
+    for (int c = 3; c < r->def->tables[0].keys; c++) {
+        if (!isnan(r->job_keys[j->job].v[c])) row->v[c] = r->job_keys[j->job].v[c];
+        if (r->job_keys[j->job].s[c]) row->s[c] = r->job_keys[j->job].s[c];
+    }
+    return 0;
 }
 
 int exp_find(exp_run *r, int i, const exp_row *row)
@@ -990,7 +1100,7 @@ static int job_open(exp_run *r, int g, int j, int *rc)
     const exp_job job = job_of(r, g, j);
     exp_row rw;
     exp_row_init(&rw);
-    if ((*rc = d->key(r, &job, &rw))) return 0;
+    if ((*rc = job_key(r, &job, &rw))) return 0;
     return exp_find(r, 0, &rw) < 0 || (d->needed && d->needed(r, &job));
 }
 
@@ -1022,7 +1132,7 @@ static int run_group(exp_run *r, int g, int64_t total)
         const exp_job job = job_of(r, g, j);
         exp_row rw;
         exp_row_init(&rw);
-        EXP_TRY(d->key(r, &job, &rw));
+        EXP_TRY(job_key(r, &job, &rw));
         if (exp_find(r, 0, &rw) >= 0 && !(d->needed && d->needed(r, &job))) continue;
         EXP_TRY(d->row(r, &job, &rw));
         EXP_TRY(exp_put(r, 0, &rw));
@@ -1254,13 +1364,12 @@ static int sweep(exp_run *r)
     return 0;
 }
 
-/* The row of table i with the key of job j of group g, or -1 (*at). */
-static int job_row(exp_run *r, int i, int g, int j, int *at)
+int exp_job_row(exp_run *r, int i, int g, int j, int *at)
 {
     const exp_job job = job_of(r, g, j);
     exp_row rw;
     exp_row_init(&rw);
-    EXP_TRY(r->def->key(r, &job, &rw));
+    EXP_TRY(job_key(r, &job, &rw));
     *at = exp_find(r, i, &rw);
     return 0;
 }
@@ -1278,7 +1387,7 @@ static int order_rows(exp_run *r)
     for (int g = 0; g < r->ngroups; g++)
         for (int j = 0; j < r->njobs; j++) {
             int at;
-            EXP_TRY(job_row(r, 0, g, j, &at));
+            EXP_TRY(exp_job_row(r, 0, g, j, &at));
             if (at >= 0 && !used[at]) used[at] = 1, order[k++] = at;
         }
     return rtable_reorder(t, order, k) ? exp_fail(r, EXP_DATA, "out of memory") : 0;
@@ -1302,12 +1411,7 @@ double exp_mean_of(const exp_mean *m, const exp_run *r, int table, const char *c
     return m->n[c] ? m->sum[c] / m->n[c] : NAN;
 }
 
-double exp_col_mean(const exp_run *r, int i, const char *col)
-{
-    exp_mean m = {0};
-    for (int row = 0; row < exp_rows(r, i); row++) exp_mean_add(&m, r, i, row);
-    return exp_mean_of(&m, r, i, col);
-}
+double exp_col_mean(const exp_run *r, int i, const char *col) { return exp_rows_mean(r, i, col, NULL); }
 
 int exp_job_means(exp_run *r, int i, int n, int (*bucket)(const exp_run *r, const exp_job *j), exp_mean **means)
 {
@@ -1316,7 +1420,7 @@ int exp_job_means(exp_run *r, int i, int n, int (*bucket)(const exp_run *r, cons
         for (int j = 0; j < r->njobs; j++) {
             const exp_job job = job_of(r, g, j);
             int at, b = bucket ? bucket(r, &job) : j;
-            EXP_TRY(job_row(r, i, g, j, &at));
+            EXP_TRY(exp_job_row(r, i, g, j, &at));
             EXP_ASSERT(at >= 0 && b >= 0 && b < n); /* the sweep wrote every job's row */
             exp_mean_add(&(*means)[b], r, i, at);
         }
@@ -1769,6 +1873,7 @@ static int shard_done(exp_run *r)
 int exp_execute(exp_run *r)
 {
     const exp_def *d = r->def;
+    EXP_TRY(check_required(r));
     if (d->check) EXP_TRY(d->check(r));
     if (d->units && r->c.ncaptures > 0)
         return exp_fail(r, EXP_USAGE, "unexpected argument '%s': %s runs the model and reads no capture",
@@ -1783,7 +1888,10 @@ int exp_execute(exp_run *r)
         EXP_TRY(mkdir_p(r, r->c.out_dir));
         EXP_TRY(lock_out_dir(r));
     }
-    if (d->run) return d->run(r);
+    if (d->run) {
+        EXP_TRY(open_sources(r));
+        return d->run(r);
+    }
     if (r->role == EXP_LEAD) lead_send_job(r);
     int rc = plan(r);
     if (r->role == EXP_LEAD || r->role == EXP_WORKER) rc = plan_sync(r, rc);
@@ -1793,6 +1901,7 @@ int exp_execute(exp_run *r)
     if (r->role == EXP_WORKER) return 0;
     EXP_TRY(order_rows(r));
     if (r->c.nshards > 1) return shard_done(r);
+    EXP_TRY(exp_job_means(r, 0, r->njobs, NULL, &r->means));
     if (d->finish) EXP_TRY(d->finish(r));
     EXP_TRY(close_tables(r));
     int missing = 0;
@@ -1950,6 +2059,16 @@ static int where_holds(const exp_run *r, int table, int row, const where_list *w
     for (int k = 0; k < w->n; k++)
         if (strcmp(exp_str(r, table, row, w->col[k]), w->is[k])) return 0;
     return 1;
+}
+
+double exp_rows_mean(const exp_run *r, int i, const char *col, const char *where)
+{
+    exp_mean m = {0};
+    where_list w;
+    where_split(where, &w);
+    for (int row = 0; row < exp_rows(r, i); row++)
+        if (where_holds(r, i, row, &w)) exp_mean_add(&m, r, i, row);
+    return exp_mean_of(&m, r, i, col);
 }
 
 /* The condition in gnuplot ("1" when there is none). */

@@ -101,6 +101,9 @@ typedef struct exp_opt {
     int max;
     size_t count; /* lists: offsetof the int that counts the items */
     int (*parse)(exp_run *r, void *opts, const char *arg);
+    int open;     /* EXP_DOUBLE: lo itself, and an infinite value, refused ("positive and finite") */
+    int excl;     /* nonzero: options of the same excl exclude each other */
+    int required; /* it (with excl: one of its group) must be given */
     /* --help lists the option as "--name ARG" (arg NULL: a flag), then help
      * from column 21, wrapped at 80 columns (its own \n kept); help NULL:
      * not listed */
@@ -137,7 +140,7 @@ typedef struct exp_common {
 } exp_common;
 
 /* The %s of a description's usage gets the options of its table that have
- * help ("options:" and a line each), then these. */
+ * help ("options:" and a line each), then these (and its files). */
 extern const char exp_common_help[];
 
 /* --------------------------------------------------- tables, rows, plots */
@@ -156,11 +159,13 @@ typedef struct exp_col {
     {"s_score", 'n'}, {"s_attn", 'n'}, {"rows_reused", 'n'}, {"q_reused", 'n'}, {"k_reused", 'n'}, {"mse", 'n'}, \
         {"rel_l2", 'n'}, {"cosine", 'n'}, {"psnr", 'n'}, {"floor_mse", 'n'}
 
+#define EXP_TABLE(name, cols, keys, about) {name, cols, (int)(sizeof cols / sizeof cols[0]), keys, about}
 typedef struct exp_table_def {
     const char *name; /* DIR/name.tsv */
     const exp_col *cols;
     int ncols;
-    int keys; /* the first keys columns identify a row (resumable); 0: written whole */
+    int keys;          /* the first keys columns identify a row (resumable); 0: written whole */
+    const char *about; /* --help: what a row is (NULL: "a row per" the keys) */
 } exp_table_def;
 
 #define EXP_MAX_COLS 32
@@ -204,9 +209,14 @@ typedef struct exp_job {
 
 typedef struct exp_def {
     const char *name, *paper, *title; /* command; "Fig. 11"; its title in paper's index */
-    const char *usage;                /* help text, %s: the options (own and exp_common_help) */
+    /* --help: "usage: ripple NAME CAPTURE... --out DIR ARGS [options]" (no
+     * CAPTURE... with units), a blank line, then usage, whose %s gets the
+     * options (own and exp_common_help) and, with help_files, the files of
+     * its tables and figures and, when a table has s_score, the savings */
+    const char *args, *usage;
+    int help_files;
     size_t opts_size;
-    void (*defaults)(void *opts);
+    const void *defaults; /* the options before parsing (opts_size bytes); NULL: zeroed */
     const exp_opt *opts;        /* {0}-terminated */
     int (*check)(exp_run *r);   /* usage errors between options, before any file */
     size_t state_size;          /* r->state, zeroed */
@@ -214,7 +224,9 @@ typedef struct exp_def {
     int ntables, timing_table;  /* timing_table gets `# exact_attention_seconds:`, `# wall_seconds:` */
     /* plan sets r->njobs (and groups, tables, metadata); each job of each
      * group gives its key, and its row when that is not finished (or needed
-     * says it must run anyway); then finish: aggregates, terminal */
+     * says it must run anyway); then finish: aggregates, terminal. key NULL:
+     * the unit's capture, step, layer (exp_key_unit), then the cells plan
+     * set in the job's row of exp_job_keys */
     int (*plan)(exp_run *r);
     int (*key)(exp_run *r, const exp_job *j, exp_row *row);
     int (*needed)(exp_run *r, const exp_job *j);
@@ -227,7 +239,7 @@ typedef struct exp_def {
      * were not finished paper says "cannot tell" about claim instead */
     void (*index)(exp_run *r, FILE *md);
     const char *claim;
-    int (*run)(exp_run *r); /* instead of units, sweep and figures (paper) */
+    int (*run)(exp_run *r); /* instead of units, sweep and figures (paper); the captures are open (r->srcs) */
     /* Units of an experiment that runs the model instead of reading
      * captures (a unit is then a prompt, r->units[i].source its index):
      * sets r->units, r->nunits and the groups (exp_set_groups); the engine
@@ -263,6 +275,8 @@ struct exp_run {
     exp_unit *units;   /* selected, by capture, step, layer */
     int nunits, ngroups, *members, njobs;
     exp_group *groups; /* default: one per unit */
+    exp_row *job_keys;      /* exp_job_keys */
+    struct exp_mean *means; /* after the sweep (not in a shard): per job, the mean of its rows of table 0 */
     rtable **tabs;
     int *reused_rows;  /* per table: rows of an earlier run taken back */
     int plot_failed, finished, lock_fd;
@@ -321,6 +335,8 @@ int exp_load(exp_run *r, int g, eval_unit **units);
 void exp_keep(exp_run *r, int g);
 int exp_floor(exp_run *r, int g, double *mse);
 void exp_heads(const exp_run *r, int s, int64_t *lo, int64_t *nh);
+/* The parameters of the ripple transform: theta on every axis. */
+ripple_reuse_params exp_params(unsigned axes, int window, unsigned groups, ripple_threshold_mode mode, double theta);
 /* Runs the ripple transform with p on the job's unit (exp_load) and puts
  * into row the results that table i has columns for: s_score, s_attn,
  * rows_reused, q_reused, k_reused, mse, rel_l2, cosine, psnr, and with
@@ -340,9 +356,15 @@ int exp_open(exp_run *r, int i, const char *options);
 /* exp_open with the options fmt... followed by the selection and, with captures, " captures=LIST". */
 int exp_openf(exp_run *r, int i, int captures, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 int exp_meta(exp_run *r, int i, const char *key, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+const char *exp_meta_value(const exp_run *r, int i, const char *key); /* the value of a metadata line, or "?" */
 int exp_find(exp_run *r, int i, const exp_row *row); /* the row with row's keys, or -1 */
+/* *at: the row of table i with the key of job j of group g, or -1. */
+int exp_job_row(exp_run *r, int i, int g, int j, int *at);
 /* The first key cells of most row tables: capture, step, layer of the job's unit. */
 void exp_key_unit(const exp_run *r, const exp_job *j, exp_row *row);
+/* r->job_keys: a row per job (r->njobs, set first) for plan to fill with the
+ * job's own key cells, for a description without key. */
+int exp_job_keys(exp_run *r);
 int exp_put(exp_run *r, int i, exp_row *row);
 double exp_num(const exp_run *r, int i, int row, const char *col);
 const char *exp_str(const exp_run *r, int i, int row, const char *col);
@@ -355,11 +377,14 @@ typedef struct exp_mean {
 } exp_mean;
 void exp_mean_add(exp_mean *m, const exp_run *r, int table, int row);
 double exp_mean_of(const exp_mean *m, const exp_run *r, int table, const char *col);
-/* The mean of column col over every row of table i (nan cells left out). */
+/* The mean of column col over every row of table i (nan cells left out);
+ * exp_rows_mean: over the rows whose cells hold where's texts (as exp_curve's). */
 double exp_col_mean(const exp_run *r, int i, const char *col);
+double exp_rows_mean(const exp_run *r, int i, const char *col, const char *where);
 /* Means of the jobs' rows of table i (the sweep wrote every one), over the
  * units, into *means[n] (freed with the run) by bucket(r, job): NULL is
- * the job's index (n = r->njobs, a mean per job over the units). */
+ * the job's index (n = r->njobs, a mean per job over the units; the engine
+ * keeps those of table 0 in r->means for finish and index). */
 int exp_job_means(exp_run *r, int i, int n, int (*bucket)(const exp_run *r, const exp_job *j), exp_mean **means);
 
 /* ------------------------------------------------ paper's index, verdicts */
