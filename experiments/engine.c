@@ -265,8 +265,10 @@ static int own_option(exp_run *r, const exp_opt *o, const char *arg)
     case EXP_DOUBLE:
         rc = cli_parse_double(name, arg, o->lo, o->hi, (double *)field, err);
         if (!rc && o->open && (*(double *)field == o->lo || isinf(*(double *)field)))
-            return exp_fail(r, EXP_USAGE, "%s: %s must be %s%g%s", name, arg, o->lo == 0 ? "positive, > " : "> ", o->lo,
-                            isinf(o->hi) ? ", and finite" : "");
+            return o->lo == 0 ? exp_fail(r, EXP_USAGE, "%s: %s must be positive%s", name, arg,
+                                         isinf(o->hi) ? " and finite" : "")
+                              : exp_fail(r, EXP_USAGE, "%s: %s must be > %g%s", name, arg, o->lo,
+                                         isinf(o->hi) ? " and finite" : "");
         break;
     case EXP_TEXT:
         if (!*arg) return exp_fail(r, EXP_USAGE, "%s: empty value", name);
