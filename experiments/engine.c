@@ -265,7 +265,7 @@ static int own_option(exp_run *r, const exp_opt *o, const char *arg)
     case EXP_DOUBLE:
         rc = cli_parse_double(name, arg, o->lo, o->hi, (double *)field, err);
         if (!rc && o->open && (*(double *)field == o->lo || isinf(*(double *)field)))
-            return o->lo == 0 ? exp_fail(r, EXP_USAGE, "%s: %s must be positive%s", name, arg,
+            return o->lo == 0 ? exp_fail(r, EXP_USAGE, "%s: %s must be positive (> 0)%s", name, arg,
                                          isinf(o->hi) ? " and finite" : "")
                               : exp_fail(r, EXP_USAGE, "%s: %s must be > %g%s", name, arg, o->lo,
                                          isinf(o->hi) ? " and finite" : "");
