@@ -6,8 +6,8 @@
  *   flash_bf16ws  (flash_bf16_ws.cuh) bf16 in FlashAttention-3's shape: a
  *                 TMA producer warpgroup, 2-3 consumer warpgroups on wgmma,
  *                 the softmax of one key tile under the MMAs of the next;
- *                 the bf16 default on sm_90a (1.14-1.25x cuDNN's attention
- *                 on the H200, kernels/results/bf16ws).
+ *                 the bf16 default on sm_90a (1.08-1.24x cuDNN's attention
+ *                 on the H200, kernels/results/bf16ws runs 3 and 4).
  *   flash_bf16wg  (flash_bf16_wgmma.cuh) bf16 on wgmma without overlap, for
  *                 the record (slower than flash_bf16).
  *   flash_tf32wg  (flash_tf32_wgmma.cuh) the arithmetic of flash_tf32x3 on
@@ -724,10 +724,11 @@ static const struct {
 
 extern "C" int ripple_flash_tf32x3_variant_count(void) { return (int)(sizeof tf32x3_tilings / sizeof tf32x3_tilings[0]); }
 
-static int tiling_index(const char *name)
+/* The index of the entry called NAME in a tiling table (0, its default, when none is). */
+template <class T, size_t N> static int tiling_index(const T (&table)[N], const char *name)
 {
-    for (int i = 0; i < ripple_flash_tf32x3_variant_count(); i++)
-        if (strcmp(tf32x3_tilings[i].name, name) == 0) return i;
+    for (size_t i = 0; i < N; i++)
+        if (strcmp(table[i].name, name) == 0) return (int)i;
     return 0;
 }
 
@@ -749,7 +750,7 @@ static bool wgmma_device(void)
 
 static int tf32x3_default(int dim)
 {
-    return tiling_index(wgmma_device() ? "wg2_bn32" : dim <= 64 ? "w8_bn64" : "w8_bn32");
+    return tiling_index(tf32x3_tilings, wgmma_device() ? "wg2_bn32" : dim <= 64 ? "w8_bn64" : "w8_bn32");
 }
 
 extern "C" const char *ripple_flash_tf32x3_variant_name(int variant)
@@ -825,13 +826,6 @@ static const struct {
 
 extern "C" int ripple_flash_bf16_variant_count(void) { return (int)(sizeof bf16_variants / sizeof bf16_variants[0]); }
 
-static int bf16_index(const char *name)
-{
-    for (int i = 0; i < ripple_flash_bf16_variant_count(); i++)
-        if (strcmp(bf16_variants[i].name, name) == 0) return i;
-    return 0;
-}
-
 /* The tiling variant -1 takes: FA3's shape where this file was built for
  * sm_90a, the device is a CC 9.x one and every tensor is 16-byte aligned
  * (the TMA's rule), ws3 at dim 64 and ws_pp_bn176 at 128
@@ -841,7 +835,7 @@ static int bf16_index(const char *name)
 static int bf16_default(int dim, const void *q, const void *k, const void *v, const void *o)
 {
     const bool aligned = (((uintptr_t)q | (uintptr_t)k | (uintptr_t)v | (uintptr_t)o) & 15) == 0;
-    return bf16_index(aligned && wgmma_device() ? (dim == 64 ? "ws3" : "ws_pp_bn176") : "w4_bn64_m2");
+    return tiling_index(bf16_variants, aligned && wgmma_device() ? (dim == 64 ? "ws3" : "ws_pp_bn176") : "w4_bn64_m2");
 }
 
 extern "C" const char *ripple_flash_bf16_variant_name(int variant)
